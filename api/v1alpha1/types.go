@@ -1,0 +1,215 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"time"
+)
+
+// APIVersion is the apiVersion every resource of this package carries.
+const APIVersion = "fledge.dev/v1alpha1"
+
+// Kinds of declarative resources.
+const (
+	KindEnvironment = "Environment"
+	KindArtifact    = "Artifact"
+	KindPipeline    = "Pipeline"
+)
+
+// Kinds lists the resource kinds in the order they must be applied so that
+// references resolve.
+var Kinds = []string{KindEnvironment, KindArtifact, KindPipeline}
+
+// TypeMeta names the schema of a resource document.
+type TypeMeta struct {
+	APIVersion string `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string `json:"kind" yaml:"kind"`
+}
+
+// ObjectMeta is the identity of a resource. The server fills the read-only
+// fields.
+type ObjectMeta struct {
+	Name        string            `json:"name" yaml:"name"`
+	Labels      map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
+	// Generation counts changes of the spec (read-only).
+	Generation int64 `json:"generation,omitempty" yaml:"generation,omitempty"`
+	// CreatedAt and UpdatedAt are set by the server (read-only).
+	CreatedAt *time.Time `json:"createdAt,omitempty" yaml:"createdAt,omitempty"`
+	UpdatedAt *time.Time `json:"updatedAt,omitempty" yaml:"updatedAt,omitempty"`
+}
+
+// Environment is a Kubernetes cluster Fledge deploys to.
+type Environment struct {
+	TypeMeta `json:",inline" yaml:",inline"`
+	Metadata ObjectMeta      `json:"metadata" yaml:"metadata"`
+	Spec     EnvironmentSpec `json:"spec" yaml:"spec"`
+}
+
+// EnvironmentSpec says how to reach the cluster.
+type EnvironmentSpec struct {
+	// Kubeconfig reaches the cluster by a kubeconfig file or inline text.
+	Kubeconfig *KubeconfigSource `json:"kubeconfig,omitempty" yaml:"kubeconfig,omitempty"`
+	// Context selects a context of the kubeconfig; empty means its current one.
+	Context string `json:"context,omitempty" yaml:"context,omitempty"`
+	// InCluster uses the service account of the pod Fledge runs in.
+	InCluster bool `json:"inCluster,omitempty" yaml:"inCluster,omitempty"`
+	// CreateNamespaces lets stages create missing namespaces (default true).
+	CreateNamespaces *bool `json:"createNamespaces,omitempty" yaml:"createNamespaces,omitempty"`
+}
+
+// NamespacesCreatable reports whether stages may create missing namespaces.
+func (s EnvironmentSpec) NamespacesCreatable() bool {
+	return s.CreateNamespaces == nil || *s.CreateNamespaces
+}
+
+// KubeconfigSource is a kubeconfig given by path (read by the server) or
+// inline.
+type KubeconfigSource struct {
+	Path   string `json:"path,omitempty" yaml:"path,omitempty"`
+	Inline string `json:"inline,omitempty" yaml:"inline,omitempty"`
+}
+
+// Artifact is a set of Kubernetes manifests with ${NAME} placeholders.
+type Artifact struct {
+	TypeMeta `json:",inline" yaml:",inline"`
+	Metadata ObjectMeta   `json:"metadata" yaml:"metadata"`
+	Spec     ArtifactSpec `json:"spec" yaml:"spec"`
+}
+
+// ArtifactSpec holds the manifest text. File is resolved by the client,
+// relative to the resource file, into Manifests before it reaches the API.
+type ArtifactSpec struct {
+	Manifests string `json:"manifests,omitempty" yaml:"manifests,omitempty"`
+	File      string `json:"file,omitempty" yaml:"file,omitempty"`
+}
+
+// Pipeline is a canary deployment pipeline: parameters and ordered stages.
+type Pipeline struct {
+	TypeMeta `json:",inline" yaml:",inline"`
+	Metadata ObjectMeta   `json:"metadata" yaml:"metadata"`
+	Spec     PipelineSpec `json:"spec" yaml:"spec"`
+}
+
+// PipelineSpec declares the pipeline's parameters and stages.
+type PipelineSpec struct {
+	Parameters []Parameter `json:"parameters,omitempty" yaml:"parameters,omitempty"`
+	Stages     []Stage     `json:"stages" yaml:"stages"`
+}
+
+// Parameter is a value a run supplies to the artifacts' placeholders.
+type Parameter struct {
+	Name        string  `json:"name" yaml:"name"`
+	Default     *string `json:"default,omitempty" yaml:"default,omitempty"`
+	Description string  `json:"description,omitempty" yaml:"description,omitempty"`
+}
+
+// StageType names what a stage does.
+type StageType string
+
+// The canary strategy's stage types.
+const (
+	StageCanaryDeployment  StageType = "canaryDeployment"
+	StageShiftTraffic      StageType = "shiftTraffic"
+	StageApproval          StageType = "approval"
+	StageProductionRelease StageType = "productionRelease"
+	// StageRollback is the single stage of a rollback deployment; it is
+	// never declared in a pipeline.
+	StageRollback StageType = "rollback"
+)
+
+// Stage is one step of a pipeline; exactly one of its typed fields is set.
+type Stage struct {
+	Name              string                  `json:"name" yaml:"name"`
+	CanaryDeployment  *CanaryDeploymentStage  `json:"canaryDeployment,omitempty" yaml:"canaryDeployment,omitempty"`
+	ShiftTraffic      *ShiftTrafficStage      `json:"shiftTraffic,omitempty" yaml:"shiftTraffic,omitempty"`
+	Approval          *ApprovalStage          `json:"approval,omitempty" yaml:"approval,omitempty"`
+	ProductionRelease *ProductionReleaseStage `json:"productionRelease,omitempty" yaml:"productionRelease,omitempty"`
+}
+
+// Type returns the stage's type, or "" when none or several are set.
+func (s Stage) Type() StageType {
+	var t StageType
+	n := 0
+	if s.CanaryDeployment != nil {
+		t, n = StageCanaryDeployment, n+1
+	}
+	if s.ShiftTraffic != nil {
+		t, n = StageShiftTraffic, n+1
+	}
+	if s.Approval != nil {
+		t, n = StageApproval, n+1
+	}
+	if s.ProductionRelease != nil {
+		t, n = StageProductionRelease, n+1
+	}
+	if n != 1 {
+		return ""
+	}
+	return t
+}
+
+// CanaryDeploymentStage deploys the artifacts into the canary namespace.
+type CanaryDeploymentStage struct {
+	Environment string   `json:"environment" yaml:"environment"`
+	Artifacts   []string `json:"artifacts" yaml:"artifacts"`
+	Namespace   string   `json:"namespace" yaml:"namespace"`
+	// IngressName is the NGINX Ingress of the manifests that becomes the canary.
+	IngressName string `json:"ingressName" yaml:"ingressName"`
+	// RolloutTimeout bounds the wait for workloads to become available
+	// (default 5m).
+	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
+}
+
+// ShiftTrafficStage ramps the canary weight up to RampLimitPercent in
+// BatchCount equal batches, BatchDelay apart.
+type ShiftTrafficStage struct {
+	RampLimitPercent int       `json:"rampLimitPercent" yaml:"rampLimitPercent"`
+	BatchCount       int       `json:"batchCount,omitempty" yaml:"batchCount,omitempty"`
+	BatchDelay       *Duration `json:"batchDelay,omitempty" yaml:"batchDelay,omitempty"`
+}
+
+// ApprovalStage waits for people to approve or reject.
+type ApprovalStage struct {
+	ApprovalsRequired int       `json:"approvalsRequired,omitempty" yaml:"approvalsRequired,omitempty"`
+	Timeout           *Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+}
+
+// ProductionReleaseStage deploys the same manifests into production.
+type ProductionReleaseStage struct {
+	Namespace      string    `json:"namespace" yaml:"namespace"`
+	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
+}
+
+// Defaults of optional stage settings.
+const (
+	DefaultRolloutTimeout    = 5 * time.Minute
+	DefaultApprovalTimeout   = 24 * time.Hour
+	DefaultApprovalsRequired = 1
+	DefaultBatchCount        = 1
+)
+
+// Duration is a time.Duration written as a Go duration string ("90s", "24h").
+type Duration struct {
+	time.Duration
+}
+
+// MarshalText writes the duration as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a number with a unit, like 30s, 5m or 24h", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// Or returns the duration, or def when d is nil.
+func (d *Duration) Or(def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}

@@ -1,0 +1,274 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// FieldError is one problem with one field of a resource.
+type FieldError struct {
+	// Field is a path like spec.stages[1].shiftTraffic.rampLimitPercent.
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// ValidationError lists every problem found in one resource.
+type ValidationError struct {
+	Kind   string
+	Name   string
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid %s %q: ", e.Kind, e.Name)
+	for i, fe := range e.Errors {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(fe.Error())
+	}
+	return b.String()
+}
+
+type errs []FieldError
+
+func (l *errs) add(field, format string, args ...any) {
+	*l = append(*l, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l errs) result(kind, name string) error {
+	if len(l) == 0 {
+		return nil
+	}
+	return &ValidationError{Kind: kind, Name: name, Errors: l}
+}
+
+var (
+	// dnsLabel is a Kubernetes namespace or resource name (RFC 1123 label).
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// dnsSubdomain is a Kubernetes object name.
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// ParameterName is the form of a parameter name, as used in ${NAME}.
+	ParameterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+func checkName(l *errs, field, name string) {
+	switch {
+	case name == "":
+		l.add(field, "is required")
+	case len(name) > 63:
+		l.add(field, "must be at most 63 characters, got %d", len(name))
+	case !dnsLabel.MatchString(name):
+		l.add(field, "%q must consist of lower case letters, digits and '-', and start and end with a letter or digit", name)
+	}
+}
+
+func checkMeta(l *errs, kind string, tm TypeMeta, m ObjectMeta) {
+	if tm.APIVersion != APIVersion {
+		l.add("apiVersion", "must be %q, got %q", APIVersion, tm.APIVersion)
+	}
+	if tm.Kind != kind {
+		l.add("kind", "must be %q, got %q", kind, tm.Kind)
+	}
+	checkName(l, "metadata.name", m.Name)
+}
+
+// Validate checks an environment on its own.
+func (e *Environment) Validate() error {
+	var l errs
+	checkMeta(&l, KindEnvironment, e.TypeMeta, e.Metadata)
+	s := e.Spec
+	switch {
+	case s.InCluster && s.Kubeconfig != nil:
+		l.add("spec", "set either kubeconfig or inCluster, not both")
+	case !s.InCluster && s.Kubeconfig == nil:
+		l.add("spec.kubeconfig", "is required unless inCluster is true")
+	case s.Kubeconfig != nil:
+		k := s.Kubeconfig
+		if (k.Path == "") == (k.Inline == "") {
+			l.add("spec.kubeconfig", "set exactly one of path and inline")
+		}
+	}
+	return l.result(KindEnvironment, e.Metadata.Name)
+}
+
+// Validate checks an artifact on its own; placeholders are checked when a
+// pipeline that uses it is validated or run.
+func (a *Artifact) Validate() error {
+	var l errs
+	checkMeta(&l, KindArtifact, a.TypeMeta, a.Metadata)
+	if a.Spec.File != "" {
+		l.add("spec.file", "must be resolved into spec.manifests by the client before it is sent")
+	}
+	if strings.TrimSpace(a.Spec.Manifests) == "" {
+		l.add("spec.manifests", "is required and must hold at least one Kubernetes object")
+	}
+	return l.result(KindArtifact, a.Metadata.Name)
+}
+
+// References are the resources a pipeline uses, for cross-checks.
+type References struct {
+	Environments map[string]bool
+	Artifacts    map[string]bool
+}
+
+// stageOrder is the canary strategy's order; a stage type may not come
+// before one with a lower rank.
+var stageOrder = map[StageType]int{
+	StageCanaryDeployment:  0,
+	StageShiftTraffic:      1,
+	StageApproval:          2,
+	StageProductionRelease: 3,
+}
+
+// Validate checks a pipeline as a whole and reports every problem at once.
+// With refs non-nil, references to environments and artifacts are checked
+// too.
+func (p *Pipeline) Validate(refs *References) error {
+	var l errs
+	checkMeta(&l, KindPipeline, p.TypeMeta, p.Metadata)
+	seenParam := map[string]bool{}
+	for i, prm := range p.Spec.Parameters {
+		f := fmt.Sprintf("spec.parameters[%d].name", i)
+		switch {
+		case prm.Name == "":
+			l.add(f, "is required")
+		case !ParameterName.MatchString(prm.Name):
+			l.add(f, "%q must be letters, digits and '_', not starting with a digit", prm.Name)
+		case seenParam[prm.Name]:
+			l.add(f, "duplicate parameter %q", prm.Name)
+		}
+		seenParam[prm.Name] = true
+	}
+	stages := p.Spec.Stages
+	if len(stages) == 0 {
+		l.add("spec.stages", "at least one stage is required")
+	}
+	seenStage := map[string]bool{}
+	count := map[StageType]int{}
+	last := -1
+	var canaryNS, prodNS string
+	var canaryField, prodField string
+	for i, st := range stages {
+		f := fmt.Sprintf("spec.stages[%d]", i)
+		checkName(&l, f+".name", st.Name)
+		if seenStage[st.Name] && st.Name != "" {
+			l.add(f+".name", "duplicate stage name %q", st.Name)
+		}
+		seenStage[st.Name] = true
+		t := st.Type()
+		if t == "" {
+			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")
+			continue
+		}
+		count[t]++
+		if rank := stageOrder[t]; rank < last {
+			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic, approval, productionRelease)", t)
+		} else {
+			last = rank
+		}
+		switch t {
+		case StageCanaryDeployment:
+			c := st.CanaryDeployment
+			f += ".canaryDeployment"
+			if c.Environment == "" {
+				l.add(f+".environment", "is required")
+			} else if refs != nil && !refs.Environments[c.Environment] {
+				l.add(f+".environment", "environment %q does not exist", c.Environment)
+			}
+			if len(c.Artifacts) == 0 {
+				l.add(f+".artifacts", "at least one artifact is required")
+			}
+			for j, a := range c.Artifacts {
+				if refs != nil && !refs.Artifacts[a] {
+					l.add(fmt.Sprintf("%s.artifacts[%d]", f, j), "artifact %q does not exist", a)
+				}
+			}
+			checkName(&l, f+".namespace", c.Namespace)
+			if c.IngressName == "" {
+				l.add(f+".ingressName", "is required: the name of the NGINX Ingress in the manifests")
+			} else if !dnsSubdomain.MatchString(c.IngressName) {
+				l.add(f+".ingressName", "%q is not a valid Kubernetes object name", c.IngressName)
+			}
+			checkPositive(&l, f+".rolloutTimeout", c.RolloutTimeout)
+			canaryNS, canaryField = c.Namespace, f+".namespace"
+		case StageShiftTraffic:
+			s := st.ShiftTraffic
+			f += ".shiftTraffic"
+			if s.RampLimitPercent < 1 || s.RampLimitPercent > 100 {
+				l.add(f+".rampLimitPercent", "must be between 1 and 100, got %d", s.RampLimitPercent)
+			}
+			if s.BatchCount < 0 {
+				l.add(f+".batchCount", "must be at least 1, got %d", s.BatchCount)
+			}
+			if s.BatchCount > 100 {
+				l.add(f+".batchCount", "must be at most 100, got %d", s.BatchCount)
+			}
+			if s.BatchDelay != nil && s.BatchDelay.Duration < 0 {
+				l.add(f+".batchDelay", "must not be negative")
+			}
+		case StageApproval:
+			a := st.Approval
+			f += ".approval"
+			if a.ApprovalsRequired < 0 {
+				l.add(f+".approvalsRequired", "must be at least 1, got %d", a.ApprovalsRequired)
+			}
+			checkPositive(&l, f+".timeout", a.Timeout)
+		case StageProductionRelease:
+			r := st.ProductionRelease
+			f += ".productionRelease"
+			checkName(&l, f+".namespace", r.Namespace)
+			checkPositive(&l, f+".rolloutTimeout", r.RolloutTimeout)
+			prodNS, prodField = r.Namespace, f+".namespace"
+		}
+	}
+	for t, n := range count {
+		if n > 1 {
+			l.add("spec.stages", "%d %s stages; a pipeline has at most one of each type", n, t)
+		}
+	}
+	if len(stages) > 0 {
+		if count[StageCanaryDeployment] == 0 {
+			l.add("spec.stages", "a canaryDeployment stage is required (it names the environment and artifacts)")
+		} else if stages[0].Type() != StageCanaryDeployment {
+			l.add("spec.stages[0]", "the first stage must be canaryDeployment")
+		}
+		if count[StageShiftTraffic] > 0 && count[StageCanaryDeployment] == 0 {
+			l.add("spec.stages", "shiftTraffic needs a canaryDeployment stage before it")
+		}
+	}
+	if canaryNS != "" && canaryNS == prodNS {
+		l.add(prodField, "production namespace %q must differ from the canary namespace (%s)", prodNS, canaryField)
+	}
+	return l.result(KindPipeline, p.Metadata.Name)
+}
+
+func checkPositive(l *errs, field string, d *Duration) {
+	if d != nil && d.Duration <= 0 {
+		l.add(field, "must be positive, got %s", d.Duration)
+	}
+}
+
+// CanaryStage returns the pipeline's canary deployment stage, if any.
+func (p *Pipeline) CanaryStage() *CanaryDeploymentStage {
+	for _, s := range p.Spec.Stages {
+		if s.CanaryDeployment != nil {
+			return s.CanaryDeployment
+		}
+	}
+	return nil
+}
+
+// ProductionStage returns the pipeline's production release stage, if any.
+func (p *Pipeline) ProductionStage() *ProductionReleaseStage {
+	for _, s := range p.Spec.Stages {
+		if s.ProductionRelease != nil {
+			return s.ProductionRelease
+		}
+	}
+	return nil
+}

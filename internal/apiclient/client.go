@@ -1,0 +1,492 @@
+// Package apiclient is the typed client of Fledge's HTTP API (see
+// api/openapi.yaml). The CLI talks to the server only through it.
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// Defaults and bounds of the client.
+const (
+	// DefaultTimeout bounds one request that is not a watch.
+	DefaultTimeout = 30 * time.Second
+	// MaxResponseBytes bounds the body of any answer that is read whole.
+	MaxResponseBytes = 64 << 20
+	// maxErrorBytes bounds the body of an error answer.
+	maxErrorBytes = 1 << 20
+)
+
+// Client calls one Fledge server. It is safe for concurrent use.
+type Client struct {
+	base           *url.URL
+	user           string
+	hc             *http.Client
+	timeout        time.Duration
+	reconnectDelay time.Duration
+	pollInterval   time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithUser sets the identity sent in the X-Fledge-User header.
+func WithUser(user string) Option { return func(c *Client) { c.user = user } }
+
+// WithHTTPClient sets the HTTP client (transport, TLS, proxies).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithTimeout bounds each request, except the body of a watch stream;
+// zero means no bound.
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// WithReconnectDelay sets the first wait before a dropped watch reconnects
+// (it doubles up to ten times that), and how often a server without
+// streaming is polled.
+func WithReconnectDelay(d time.Duration) Option {
+	return func(c *Client) { c.reconnectDelay, c.pollInterval = d, d }
+}
+
+// New returns a client of the server at the given base URL, such as
+// http://127.0.0.1:8080; a URL without a scheme is taken as http.
+func New(server string, opts ...Option) (*Client, error) {
+	server = strings.TrimSpace(server)
+	if server == "" {
+		return nil, errors.New("server URL is empty")
+	}
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return nil, fmt.Errorf("server URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("server URL %q: scheme must be http or https", server)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: no host", server)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	c := &Client{
+		base:           u,
+		hc:             http.DefaultClient,
+		timeout:        DefaultTimeout,
+		reconnectDelay: time.Second,
+		pollInterval:   2 * time.Second,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.hc == nil {
+		c.hc = http.DefaultClient
+	}
+	return c, nil
+}
+
+// Server returns the base URL the client calls.
+func (c *Client) Server() string { return c.base.String() }
+
+// APIError is a non-2xx answer of the server, with its Status body.
+type APIError struct {
+	StatusCode int
+	Status     v1alpha1.Status
+}
+
+// Error returns the server's message followed by one line per field
+// problem.
+func (e *APIError) Error() string {
+	msg := e.Status.Message
+	if msg == "" {
+		msg = e.Status.Reason
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	var b strings.Builder
+	b.WriteString(msg)
+	for _, d := range e.Status.Details {
+		b.WriteString("\n  ")
+		if d.Field != "" {
+			b.WriteString(d.Field)
+			b.WriteString(": ")
+		}
+		b.WriteString(d.Message)
+	}
+	return b.String()
+}
+
+// IsNotFound reports whether err is the server's 404 answer.
+func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+// IsConflict reports whether err is the server's 409 answer (for example a
+// decision on a deployment that is not waiting for approval).
+func IsConflict(err error) bool { return statusOf(err) == http.StatusConflict }
+
+func statusOf(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.StatusCode
+	}
+	return 0
+}
+
+// request is one call of the API.
+type request struct {
+	method string
+	path   string // below /api/v1, segments already escaped
+	query  url.Values
+	body   any
+	accept string
+}
+
+// url builds the full URL of a request.
+func (c *Client) url(r request) string {
+	u := *c.base
+	u.Path = c.base.Path + v1alpha1.PathPrefix + r.path
+	u.RawPath = ""
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode()
+	}
+	return u.String()
+}
+
+// send performs a request and returns the response of a 2xx answer; any
+// other answer is read into an *APIError. The caller closes the body.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	var body io.Reader
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r), body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	accept := r.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
+	if c.user != "" {
+		req.Header.Set(v1alpha1.UserHeader, c.user)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", r.method, req.URL.Path, context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("cannot reach the Fledge server at %s (is it running? see --server): %w", c.base, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, readError(resp)
+}
+
+// readError turns a non-2xx answer into an *APIError, keeping a short
+// piece of a body that is not a Status (a proxy's error page).
+func readError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	ae := &APIError{StatusCode: resp.StatusCode}
+	if err := json.Unmarshal(data, &ae.Status); err != nil || (ae.Status.Message == "" && ae.Status.Reason == "") {
+		ae.Status = v1alpha1.Status{Code: resp.StatusCode}
+		text := strings.TrimSpace(string(data))
+		if len(text) > 200 {
+			text = text[:200] + "..."
+		}
+		if text != "" {
+			ae.Status.Message = fmt.Sprintf("server answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), text)
+		}
+	}
+	return ae
+}
+
+// readBody reads a whole response body, refusing one over limit.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("response is larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// do performs a request under the client's timeout and decodes a JSON
+// answer into out, unless out is nil. It returns the status code.
+func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp.Body, MaxResponseBytes)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if out != nil {
+		switch o := out.(type) {
+		case *[]byte:
+			*o = data
+		default:
+			if err := json.Unmarshal(data, out); err != nil {
+				return resp.StatusCode, fmt.Errorf("decode answer of %s %s: %w", r.method, r.path, err)
+			}
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// resourcePath returns /{plural}[/{name}] for a kind, which may also be
+// given as a plural or short name.
+func resourcePath(kind, name string) (string, string, error) {
+	k := kind
+	if v1alpha1.Plural(k) == "" {
+		k = v1alpha1.KindOfPlural(kind)
+	}
+	plural := v1alpha1.Plural(k)
+	if plural == "" {
+		return "", "", fmt.Errorf("unknown resource kind %q (want one of %s)", kind, strings.Join(v1alpha1.Kinds, ", "))
+	}
+	p := "/" + plural
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return k, p, nil
+}
+
+func label(kind, name string) string { return strings.ToLower(kind) + "/" + name }
+
+// ApplyResource creates or updates a resource (PUT) and says what changed.
+func (c *Client) ApplyResource(ctx context.Context, kind, name string, obj any) (v1alpha1.ApplyResponse, error) {
+	var out v1alpha1.ApplyResponse
+	if name == "" {
+		return out, fmt.Errorf("apply %s: name is empty", kind)
+	}
+	k, p, err := resourcePath(kind, name)
+	if err != nil {
+		return out, err
+	}
+	if _, err := c.do(ctx, request{method: http.MethodPut, path: p, body: obj}, &out); err != nil {
+		return out, fmt.Errorf("apply %s: %w", label(k, name), err)
+	}
+	return out, nil
+}
+
+// GetResource reads one resource into out (a *v1alpha1.Environment,
+// *Artifact, *Pipeline or any JSON target).
+func (c *Client) GetResource(ctx context.Context, kind, name string, out any) error {
+	if name == "" {
+		return fmt.Errorf("get %s: name is empty", kind)
+	}
+	k, p, err := resourcePath(kind, name)
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: p}, out); err != nil {
+		return fmt.Errorf("get %s: %w", label(k, name), err)
+	}
+	return nil
+}
+
+// ListResources returns every resource of a kind as JSON objects.
+func (c *Client) ListResources(ctx context.Context, kind string) ([]json.RawMessage, error) {
+	k, p, err := resourcePath(kind, "")
+	if err != nil {
+		return nil, err
+	}
+	var out v1alpha1.ResourceList[json.RawMessage]
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: p}, &out); err != nil {
+		return nil, fmt.Errorf("list %s: %w", v1alpha1.Plural(k), err)
+	}
+	return out.Items, nil
+}
+
+// DeleteResource deletes a resource; the server refuses while it is
+// referenced or running.
+func (c *Client) DeleteResource(ctx context.Context, kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("delete %s: name is empty", kind)
+	}
+	k, p, err := resourcePath(kind, name)
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: p}, nil); err != nil {
+		return fmt.Errorf("delete %s: %w", label(k, name), err)
+	}
+	return nil
+}
+
+// Run starts a deployment of a pipeline with parameters.
+func (c *Client) Run(ctx context.Context, pipeline string, params map[string]string) (v1alpha1.Deployment, error) {
+	var out v1alpha1.Deployment
+	p := "/pipelines/" + url.PathEscape(pipeline) + "/runs"
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: p, body: v1alpha1.RunRequest{Parameters: params}}, &out); err != nil {
+		return out, fmt.Errorf("run pipeline %s: %w", pipeline, err)
+	}
+	return out, nil
+}
+
+func deploymentPath(id int64, sub string) string {
+	p := "/deployments/" + strconv.FormatInt(id, 10)
+	if sub != "" {
+		p += "/" + sub
+	}
+	return p
+}
+
+// GetDeployment reads a deployment with its stages and decisions.
+func (c *Client) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+	var out v1alpha1.Deployment
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: deploymentPath(id, "")}, &out); err != nil {
+		return out, fmt.Errorf("get deployment %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// ListOptions select and page the deployments listed.
+type ListOptions struct {
+	// Pipeline keeps the deployments of one pipeline.
+	Pipeline string
+	// Statuses keeps the deployments in one of these statuses.
+	Statuses []v1alpha1.DeploymentStatus
+	// Limit is the page size (1 to 500); zero lets the server choose.
+	Limit int
+	// Before keeps deployments with a lower id (the NextBefore of the
+	// previous page).
+	Before int64
+}
+
+// ListDeployments returns a page of deployments, newest first.
+func (c *Client) ListDeployments(ctx context.Context, opts ListOptions) (v1alpha1.DeploymentList, error) {
+	var out v1alpha1.DeploymentList
+	q := url.Values{}
+	if opts.Pipeline != "" {
+		q.Set("pipeline", opts.Pipeline)
+	}
+	if len(opts.Statuses) > 0 {
+		s := make([]string, len(opts.Statuses))
+		for i, st := range opts.Statuses {
+			s[i] = string(st)
+		}
+		q.Set("status", strings.Join(s, ","))
+	}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Before > 0 {
+		q.Set("before", strconv.FormatInt(opts.Before, 10))
+	}
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/deployments", query: q}, &out); err != nil {
+		return out, fmt.Errorf("list deployments: %w", err)
+	}
+	return out, nil
+}
+
+// Events returns a deployment's events with a sequence number above after.
+func (c *Client) Events(ctx context.Context, id, after int64) ([]v1alpha1.Event, error) {
+	var out v1alpha1.EventList
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: deploymentPath(id, "events"), query: afterQuery(after)}, &out); err != nil {
+		return nil, fmt.Errorf("events of deployment %d: %w", id, err)
+	}
+	return out.Items, nil
+}
+
+func afterQuery(after int64) url.Values {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	return q
+}
+
+// Manifests returns the rendered manifests stored with a deployment (YAML).
+func (c *Client) Manifests(ctx context.Context, id int64) (string, error) {
+	var out []byte
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: deploymentPath(id, "manifests"), accept: "application/yaml"}, &out); err != nil {
+		return "", fmt.Errorf("manifests of deployment %d: %w", id, err)
+	}
+	return string(out), nil
+}
+
+// Approve approves a deployment waiting at its approval stage.
+func (c *Client) Approve(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
+	return c.decide(ctx, id, "approve", reason)
+}
+
+// Reject rejects a deployment waiting at its approval stage; the server
+// requires a reason.
+func (c *Client) Reject(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
+	return c.decide(ctx, id, "reject", reason)
+}
+
+func (c *Client) decide(ctx context.Context, id int64, verb, reason string) (v1alpha1.Deployment, error) {
+	var out v1alpha1.Deployment
+	r := request{method: http.MethodPost, path: deploymentPath(id, verb), body: v1alpha1.DecisionRequest{Reason: reason}}
+	if _, err := c.do(ctx, r, &out); err != nil {
+		return out, fmt.Errorf("%s deployment %d: %w", verb, id, err)
+	}
+	return out, nil
+}
+
+// Cancel asks the server to cancel a queued or running deployment.
+func (c *Client) Cancel(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+	var out v1alpha1.Deployment
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: deploymentPath(id, "cancel")}, &out); err != nil {
+		return out, fmt.Errorf("cancel deployment %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// RollbackResult is the answer to a rollback: a preview for a dry run,
+// otherwise the rollback deployment that was started.
+type RollbackResult struct {
+	Preview    *v1alpha1.RollbackPreview
+	Deployment *v1alpha1.Deployment
+}
+
+// Rollback rolls a pipeline's production back to an earlier deployment, or
+// with dryRun only previews what would change.
+func (c *Client) Rollback(ctx context.Context, pipeline string, to int64, dryRun bool) (RollbackResult, error) {
+	var res RollbackResult
+	p := "/pipelines/" + url.PathEscape(pipeline) + "/rollback"
+	var out any
+	if dryRun {
+		res.Preview = &v1alpha1.RollbackPreview{}
+		out = res.Preview
+	} else {
+		res.Deployment = &v1alpha1.Deployment{}
+		out = res.Deployment
+	}
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: p, body: v1alpha1.RollbackRequest{To: to, DryRun: dryRun}}, out); err != nil {
+		return RollbackResult{}, fmt.Errorf("roll back pipeline %s to deployment %d: %w", pipeline, to, err)
+	}
+	return res, nil
+}

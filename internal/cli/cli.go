@@ -1,0 +1,73 @@
+// Package cli builds the fledge command tree. Every command is made by a
+// constructor taking the I/O streams, so the tree is built per call and tests
+// can run it in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Streams are the standard streams a command reads and writes.
+type Streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// ExitError carries a process exit code out of Run.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Main runs the CLI with the process's arguments and streams and exits.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		code := 1
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			code = ee.Code
+		}
+		os.Exit(code)
+	}
+}
+
+// Run executes the command line args against the given streams.
+func Run(ctx context.Context, args []string, streams Streams) error {
+	root := NewRootCommand(streams)
+	root.SetArgs(args)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	return root.ExecuteContext(ctx)
+}
+
+// NewRootCommand returns the fledge command tree.
+func NewRootCommand(streams Streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "fledge",
+		Short:         "Fledge runs canary deployment pipelines on Kubernetes",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newDevCommand(streams),
+		newServeCommand(streams),
+	)
+	return root
+}

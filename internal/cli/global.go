@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"fledge.dev/fledge/internal/apiclient"
+)
+
+// globalOptions are the root's persistent flags that every client command
+// uses to reach the server.
+type globalOptions struct {
+	server  string
+	user    string
+	timeout time.Duration
+}
+
+// addFlags declares the persistent flags; the defaults come from the
+// environment as kubectl's come from the kubeconfig.
+func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
+	server := os.Getenv("FLEDGE_SERVER")
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	fs.StringVar(&g.server, "server", server, "URL of the Fledge server (default from $FLEDGE_SERVER)")
+	fs.StringVar(&g.user, "user", defaultUser(), "who you are, sent to the server with every request (default from $FLEDGE_USER, else your OS user name)")
+	fs.DurationVar(&g.timeout, "request-timeout", apiclient.DefaultTimeout, "how long to wait for one answer of the server (0 waits forever)")
+}
+
+func defaultUser() string {
+	if u := os.Getenv("FLEDGE_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+// client returns a client of the server the flags name.
+func (g *globalOptions) client() (*apiclient.Client, error) {
+	c, err := apiclient.New(g.server, apiclient.WithUser(g.user), apiclient.WithTimeout(g.timeout))
+	if err != nil {
+		return nil, usageErrorf("--server: %v", err)
+	}
+	return c, nil
+}
+
+// usageErrorf is an error in how a command was called: exit code 2.
+func usageErrorf(format string, args ...any) error {
+	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
+}
+
+// failedf is an error that ends the command with exit code 1 once its
+// details were printed.
+func failedf(format string, args ...any) error {
+	return &ExitError{Code: 1, Err: fmt.Errorf(format, args...)}
+}
+
+// clientCommand finishes a client command: flag errors and wrong arguments
+// become usage errors (exit code 2), and the usage line is shown with them.
+func clientCommand(cmd *cobra.Command, args cobra.PositionalArgs) *cobra.Command {
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v\nSee '%s --help'.", err, c.CommandPath())
+	})
+	if args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return usageErrorf("%v\nUsage: %s", err, c.UseLine())
+			}
+			return nil
+		}
+	}
+	return cmd
+}
+
+// argsBetween accepts from min to max positional arguments (max < 0: no
+// limit), naming what is expected.
+func argsBetween(minN, maxN int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) < minN:
+			return fmt.Errorf("missing %s", what)
+		case maxN >= 0 && len(args) > maxN:
+			return fmt.Errorf("unexpected argument %q", args[maxN])
+		}
+		return nil
+	}
+}
+
+// parseDeploymentID reads a deployment id written as 42 or deployment/42.
+func parseDeploymentID(s string) (int64, error) {
+	v := strings.TrimPrefix(strings.TrimPrefix(s, "deployments/"), "deployment/")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageErrorf("%q is not a deployment id (a positive number such as 42)", s)
+	}
+	return id, nil
+}
+
+// clockKey is the context key of the clock; only tests set it.
+type clockKey struct{}
+
+// nowFrom returns the current time from the clock in ctx, or time.Now.
+// Ages and times are shown in the clock's location.
+func nowFrom(ctx context.Context) time.Time {
+	if f, ok := ctx.Value(clockKey{}).(func() time.Time); ok {
+		return f()
+	}
+	return time.Now()
+}
+
+// isTerminal reports whether r is an interactive terminal. A reader may
+// say so itself with an IsTerminal method.
+func isTerminal(r io.Reader) bool {
+	switch v := r.(type) {
+	case interface{ IsTerminal() bool }:
+		return v.IsTerminal()
+	case *os.File:
+		return term.IsTerminal(int(v.Fd()))
+	}
+	return false
+}

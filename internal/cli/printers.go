@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// Output formats of -o, as kubectl names them. The empty format is each
+// command's default (a table, or a one-line message).
+const (
+	outputTable = "table"
+	outputWide  = "wide"
+	outputJSON  = "json"
+	outputYAML  = "yaml"
+)
+
+// addOutputFlag declares -o/--output with the formats a command accepts.
+func addOutputFlag(fs *pflag.FlagSet, p *string, formats ...string) {
+	fs.StringVarP(p, "output", "o", "", "output format: "+strings.Join(formats, ", "))
+}
+
+// checkOutput refuses a format the command does not have.
+func checkOutput(format string, formats ...string) error {
+	if format == "" {
+		return nil
+	}
+	for _, f := range formats {
+		if format == f {
+			return nil
+		}
+	}
+	return usageErrorf("--output %q: want one of %s", format, strings.Join(formats, ", "))
+}
+
+// printData writes v as indented JSON or as YAML.
+func printData(w io.Writer, format string, v any) error {
+	switch format {
+	case outputJSON:
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode JSON: %w", err)
+		}
+		b = append(b, '\n')
+		_, err = w.Write(b)
+		return err
+	case outputYAML:
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encode YAML: %w", err)
+		}
+		return enc.Close()
+	}
+	return fmt.Errorf("unknown output format %q", format)
+}
+
+// table writes aligned columns like kubectl.
+type table struct {
+	tw *tabwriter.Writer
+}
+
+func newTable(w io.Writer, headers ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)}
+	if len(headers) > 0 {
+		t.row(headers...)
+	}
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "<none>"
+		}
+		// A tab or newline inside a cell would break the columns.
+		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+	}
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// humanDuration is kubectl's short age: 45s, 5m30s, 12m, 3h10m, 5d, 2y.
+func humanDuration(d time.Duration) string {
+	if seconds := int(d.Seconds()); seconds < -1 {
+		return "<invalid>"
+	} else if seconds < 0 {
+		return "0s"
+	} else if seconds < 60*2 {
+		return fmt.Sprintf("%ds", seconds)
+	}
+	minutes := int(d / time.Minute)
+	if minutes < 10 {
+		if s := int(d/time.Second) % 60; s != 0 {
+			return fmt.Sprintf("%dm%ds", minutes, s)
+		}
+		return fmt.Sprintf("%dm", minutes)
+	} else if minutes < 60*3 {
+		return fmt.Sprintf("%dm", minutes)
+	}
+	hours := int(d / time.Hour)
+	switch {
+	case hours < 8:
+		if m := int(d/time.Minute) % 60; m != 0 {
+			return fmt.Sprintf("%dh%dm", hours, m)
+		}
+		return fmt.Sprintf("%dh", hours)
+	case hours < 48:
+		return fmt.Sprintf("%dh", hours)
+	case hours < 24*8:
+		if h := hours % 24; h != 0 {
+			return fmt.Sprintf("%dd%dh", hours/24, h)
+		}
+		return fmt.Sprintf("%dd", hours/24)
+	case hours < 24*365*2:
+		return fmt.Sprintf("%dd", hours/24)
+	case hours < 24*365*8:
+		if dy := hours / 24 % 365; dy != 0 {
+			return fmt.Sprintf("%dy%dd", hours/24/365, dy)
+		}
+		return fmt.Sprintf("%dy", hours/24/365)
+	}
+	return fmt.Sprintf("%dy", hours/24/365)
+}
+
+// age is how long ago t was, or "-" for no time.
+func age(now time.Time, t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return humanDuration(now.Sub(*t))
+}
+
+// timestamp is an absolute time in the clock's zone with how long ago (or
+// how far ahead) it is, for describe.
+func timestamp(now time.Time, t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	abs := t.In(now.Location()).Format(time.RFC3339)
+	if t.After(now.Add(time.Second)) {
+		return fmt.Sprintf("%s (in %s)", abs, humanDuration(t.Sub(now)))
+	}
+	return fmt.Sprintf("%s (%s ago)", abs, humanDuration(now.Sub(*t)))
+}
+
+// shortDuration writes a setting's duration without zero units: 5m, 24h,
+// 1h30m, 90s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// formatParams writes parameters as K=V,K=V in name order.
+func formatParams(p map[string]string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + p[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,221 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"fledge.dev/fledge/internal/store"
+)
+
+// Config configures an Executor.
+type Config struct {
+	Store store.Store
+	// Clusters connects to the environments deployments target.
+	Clusters ClusterSource
+	Logger   *slog.Logger
+	// Clock returns the current time; tests inject their own.
+	Clock func() time.Time
+	// Owner names this executor in leases; default host-pid-random.
+	Owner string
+	// LeaseTTL is how long a claim lasts without renewal (default 15s).
+	LeaseTTL time.Duration
+	// PollInterval is how often the store is polled for runnable
+	// deployments and for decisions (default 500ms).
+	PollInterval time.Duration
+	// MaxRunning caps deployments executed at once (default 64).
+	MaxRunning int
+	// FinishTimeout bounds each attempt of a finishing step (default 2m).
+	FinishTimeout time.Duration
+	// Hook, when set, is called at every step boundary with a name like
+	// "before:ApplyCanary" (about to act), "done:ApplyCanary" (acted, not
+	// yet recorded) or "after:ApplyCanary" (recorded); fault-injection
+	// tests use it to stop the process at an exact point.
+	Hook func(point string)
+}
+
+// WithDefaults returns c with defaults filled in.
+func (c Config) WithDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Owner == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 500 * time.Millisecond
+	}
+	if c.MaxRunning == 0 {
+		c.MaxRunning = 64
+	}
+	if c.FinishTimeout == 0 {
+		c.FinishTimeout = 2 * time.Minute
+	}
+	return c
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("executor: Store is required")
+	case c.Clusters == nil:
+		return errors.New("executor: Clusters is required")
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("executor: LeaseTTL must be at least 1s, got %s", c.LeaseTTL)
+	case c.PollInterval <= 0 || c.PollInterval > c.LeaseTTL/2:
+		return fmt.Errorf("executor: PollInterval must be positive and at most half the LeaseTTL, got %s", c.PollInterval)
+	case c.MaxRunning < 1:
+		return fmt.Errorf("executor: MaxRunning must be at least 1, got %d", c.MaxRunning)
+	}
+	return nil
+}
+
+// Executor claims and runs deployments. Start it once; Stop waits for the
+// running deployments to pause at a safe point (their leases are released
+// so another server can take over at once).
+type Executor struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	running map[int64]chan struct{} // wake channels of running deployments
+	wake    chan struct{}
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// errStopped is the cancel cause of a deliberate Stop.
+var errStopped = errors.New("executor stopped")
+
+// New validates cfg and returns an executor.
+func New(cfg Config) (*Executor, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Executor{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "executor", "owner", cfg.Owner),
+		running: map[int64]chan struct{}{},
+		wake:    make(chan struct{}, 1),
+	}, nil
+}
+
+// Owner is the identity this executor holds leases under.
+func (e *Executor) Owner() string { return e.cfg.Owner }
+
+// Start begins claiming deployments in the background until ctx ends or
+// Stop is called.
+func (e *Executor) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel != nil {
+		return errors.New("executor: already started")
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	e.cancel = cancel
+	e.done = make(chan struct{})
+	go e.loop(ctx)
+	return nil
+}
+
+// Stop ends the claim loop and waits for running deployments to pause.
+func (e *Executor) Stop() {
+	e.mu.Lock()
+	cancel, done := e.cancel, e.done
+	e.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel(errStopped)
+	<-done
+	e.wg.Wait()
+}
+
+// Notify wakes the executor: a deployment was created, decided or
+// cancelled. id 0 only wakes the claim loop.
+func (e *Executor) Notify(id int64) {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	e.mu.Lock()
+	ch := e.running[id]
+	e.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (e *Executor) loop(ctx context.Context) {
+	defer close(e.done)
+	t := time.NewTicker(e.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		e.claimAll(ctx)
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); !errors.Is(cause, errStopped) && !errors.Is(cause, context.Canceled) {
+				e.log.Warn("executor loop ended", "error", cause)
+			}
+			return
+		case <-t.C:
+		case <-e.wake:
+		}
+	}
+}
+
+func (e *Executor) claimAll(ctx context.Context) {
+	for ctx.Err() == nil {
+		e.mu.Lock()
+		full := len(e.running) >= e.cfg.MaxRunning
+		e.mu.Unlock()
+		if full {
+			return
+		}
+		d, ok, err := e.cfg.Store.ClaimDeployment(ctx, e.cfg.Owner, e.cfg.LeaseTTL)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("claim deployment", "error", err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		wake := make(chan struct{}, 1)
+		e.mu.Lock()
+		e.running[d.ID] = wake
+		e.mu.Unlock()
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer func() {
+				e.mu.Lock()
+				delete(e.running, d.ID)
+				e.mu.Unlock()
+			}()
+			e.execute(ctx, d, wake)
+		}()
+	}
+}

@@ -1,0 +1,324 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+)
+
+// errLeaseLost stops a run whose lease another executor now holds.
+var errLeaseLost = errors.New("lease lost")
+
+// run is one claimed deployment being executed.
+type run struct {
+	e     *Executor
+	d     store.Deployment
+	plan  *pipeline.Plan
+	state *pipeline.State
+	log   *slog.Logger
+	wake  chan struct{}
+	// pending are events to write with the next state update.
+	pending []store.Event
+}
+
+func (e *Executor) execute(ctx context.Context, d store.Deployment, wake chan struct{}) {
+	log := e.log.With("deployment_id", d.ID, "pipeline", d.Pipeline)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		e.renew(ctx, cancel, d.ID)
+	}()
+
+	r := &run{e: e, d: d, log: log, wake: wake}
+	err := r.loop(ctx)
+	cancel(nil)
+	<-renewDone
+	switch {
+	case err == nil:
+	case errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost):
+		log.Warn("lease lost; another executor continues the deployment")
+		return
+	case errors.Is(context.Cause(ctx), errStopped):
+		log.Info("paused by shutdown; it resumes at the recorded step")
+	default:
+		log.Error("deployment execution interrupted; it resumes after the lease expires", "error", err)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer rcancel()
+	if err := e.cfg.Store.ReleaseLease(rctx, d.ID, e.cfg.Owner); err != nil {
+		log.Warn("release lease", "error", err)
+	}
+}
+
+// renew keeps the lease alive; when it is lost the run's context ends.
+func (e *Executor) renew(ctx context.Context, cancel context.CancelCauseFunc, id int64) {
+	t := time.NewTicker(e.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := e.cfg.Store.RenewLease(ctx, id, e.cfg.Owner, e.cfg.LeaseTTL)
+		if errors.Is(err, store.ErrLeaseLost) {
+			cancel(errLeaseLost)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("renew lease", "deployment_id", id, "error", err)
+		}
+	}
+}
+
+func (r *run) now() time.Time { return r.e.cfg.Clock().UTC() }
+
+func (r *run) hook(point string) {
+	if r.e.cfg.Hook != nil {
+		r.e.cfg.Hook(point)
+	}
+}
+
+// event queues an event for the next state update.
+func (r *run) event(stage, typ, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.pending = append(r.pending, store.Event{
+		DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: typ, Message: msg,
+	})
+	r.log.Info(msg, "stage", stage, "event", typ)
+}
+
+// save persists the state and queued events atomically.
+func (r *run) save(ctx context.Context) error {
+	st, err := json.Marshal(r.state)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	d := r.d
+	d.State = st
+	d.Status = string(r.state.Status())
+	d.WakeAt = nil
+	if r.state.Final != nil && d.EndedAt == nil {
+		now := r.now()
+		d.EndedAt = &now
+	}
+	var lastErr error
+	for attempt := 0; attempt < 8; attempt++ {
+		nd, err := r.e.cfg.Store.UpdateDeployment(ctx, d, r.e.cfg.Owner, r.pending...)
+		if err == nil {
+			r.d = nd
+			r.pending = nil
+			return nil
+		}
+		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("save deployment %d: %w", d.ID, errLeaseLost)
+		}
+		lastErr = err
+		if sleep(ctx, backoff(attempt)) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("save deployment %d: %w", d.ID, lastErr)
+}
+
+func (r *run) loop(ctx context.Context) error {
+	plan := &pipeline.Plan{}
+	if err := json.Unmarshal(r.d.Plan, plan); err != nil {
+		return fmt.Errorf("decode plan of deployment %d: %w", r.d.ID, err)
+	}
+	r.plan = plan
+	if len(r.d.State) == 0 {
+		r.state = pipeline.NewState(plan)
+	} else {
+		r.state = &pipeline.State{}
+		if err := json.Unmarshal(r.d.State, r.state); err != nil {
+			return fmt.Errorf("decode state of deployment %d: %w", r.d.ID, err)
+		}
+	}
+	if r.d.StartedAt == nil {
+		now := r.now()
+		r.d.StartedAt = &now
+		if r.d.CancelRequested {
+			r.state.Finish(v1alpha1.StatusCancelled, "cancelled before it started", now)
+			r.event("", "DeploymentCancelled", "cancelled before it started")
+			return r.save(ctx)
+		}
+		r.event("", "DeploymentStarted", "deployment #%d of %s started (%s)", r.d.Number, r.d.Pipeline, formatParams(r.d.Parameters))
+		if err := r.save(ctx); err != nil {
+			return err
+		}
+	} else {
+		r.log.Info("resuming deployment", "step", r.state.Next(plan).Step, "stage", r.state.CurrentStageName())
+	}
+
+	for r.state.Final == nil {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		if err := r.checkCancel(ctx); err != nil {
+			return err
+		}
+		a := r.state.Next(plan)
+		if a.Step == pipeline.StepDone {
+			break
+		}
+		if r.state.Start(r.now()) {
+			r.event(a.StageName, "StageStarted", "stage %s (%s) started", a.StageName, plan.StageType(a.StageIndex))
+		}
+		r.hook("before:" + string(a.Step))
+		res, err := r.do(ctx, a)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if errors.Is(err, errLeaseLost) {
+				return err
+			}
+			r.fail(a, err)
+			if err := r.save(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if res.wait {
+			// The step is not done: persist what changed, then sleep until
+			// woken, polled, or the wait's own deadline.
+			if len(r.pending) > 0 || res.dirty {
+				if err := r.save(ctx); err != nil {
+					return err
+				}
+			}
+			if err := r.sleep(ctx, res.until); err != nil {
+				return err
+			}
+			continue
+		}
+		r.hook("done:" + string(a.Step))
+		if r.state.Complete(plan, a, r.now()) {
+			r.event(a.StageName, "StageSucceeded", "stage %s succeeded", a.StageName)
+		}
+		if r.state.Final != nil {
+			r.finalEvent()
+		}
+		if err := r.save(ctx); err != nil {
+			return err
+		}
+		r.hook("after:" + string(a.Step))
+	}
+	return nil
+}
+
+func (r *run) finalEvent() {
+	f := r.state.Final
+	msg := f.Message
+	if msg == "" {
+		msg = "all stages succeeded"
+	}
+	r.event("", "Deployment"+string(f.Status), "deployment #%d %s: %s", r.d.Number, strings.ToLower(string(f.Status)), msg)
+}
+
+// fail records a failed step: a stage step ends the run as Failed; a
+// finishing step records the failure and the remaining finishing steps run.
+func (r *run) fail(a pipeline.Action, err error) {
+	msg := err.Error()
+	if a.StageIndex >= 0 {
+		msg = fmt.Sprintf("stage %s failed at %s: %s", a.StageName, a.Step, msg)
+		r.event(a.StageName, "StageFailed", "%s", msg)
+		r.state.Finish(v1alpha1.StatusFailed, msg, r.now())
+		return
+	}
+	msg = fmt.Sprintf("%s failed: %s", a.Step, msg)
+	r.event("", "FinishingStepFailed", "%s", msg)
+	r.state.FinishingFailed(a, msg)
+	if r.state.Final != nil {
+		r.finalEvent()
+	}
+}
+
+func (r *run) checkCancel(ctx context.Context) error {
+	if r.state.Finishing != nil {
+		return nil
+	}
+	d, err := r.e.cfg.Store.GetDeployment(ctx, r.d.ID)
+	if err != nil {
+		return fmt.Errorf("reload deployment %d: %w", r.d.ID, err)
+	}
+	if d.LeaseOwner != r.e.cfg.Owner {
+		return errLeaseLost
+	}
+	if !d.CancelRequested {
+		return nil
+	}
+	r.d.CancelRequested = true
+	r.event(r.state.CurrentStageName(), "CancelRequested", "cancellation requested; undoing the canary")
+	r.state.Finish(v1alpha1.StatusCancelled, "cancelled on request", r.now())
+	return r.save(ctx)
+}
+
+// sleep waits until woken, until, or one poll interval.
+func (r *run) sleep(ctx context.Context, until time.Time) error {
+	d := r.e.cfg.PollInterval
+	if !until.IsZero() {
+		if left := until.Sub(r.now()); left < d {
+			d = left
+		}
+	}
+	if d < 0 {
+		d = 0
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-r.wake:
+	case <-t.C:
+	}
+	return nil
+}
+
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << attempt
+	if d > 5*time.Second {
+		d = 5 * time.Second
+	}
+	return d/2 + jitter(d/2)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func formatParams(p map[string]string) string {
+	if len(p) == 0 {
+		return "no parameters"
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + p[k]
+	}
+	return strings.Join(parts, ", ")
+}

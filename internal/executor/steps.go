@@ -1,0 +1,305 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/traffic/nginx"
+)
+
+// stepResult says whether a step finished or must be waited on.
+type stepResult struct {
+	wait bool
+	// until is when a waiting step should be looked at again at the latest.
+	until time.Time
+	// dirty is set when the step changed the state while waiting.
+	dirty bool
+}
+
+var done = stepResult{}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+// applyTimeout bounds one apply, including retries of transient errors.
+const applyTimeout = 2 * time.Minute
+
+func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
+	p := r.plan
+	switch a.Step {
+	case pipeline.StepApplyCanary:
+		objs, err := r.objects(p.Manifests, true)
+		if err != nil {
+			return done, err
+		}
+		return done, r.apply(ctx, a.StageName, p.CanaryNamespace, objs, "canary")
+	case pipeline.StepWaitCanary:
+		objs, err := r.objects(p.Manifests, true)
+		if err != nil {
+			return done, err
+		}
+		return done, r.waitRollout(ctx, a.StageName, p.CanaryNamespace, objs, p.CanaryRolloutTimeout)
+	case pipeline.StepSetWeight:
+		if err := r.setWeight(ctx, a.Weight); err != nil {
+			return done, err
+		}
+		r.event(a.StageName, "WeightSet", "canary weight set to %d%% (batch %d of %d) on ingress %s/%s, read back %d",
+			a.Weight, a.Batch, a.Batches, p.CanaryNamespace, p.IngressName, a.Weight)
+		return done, nil
+	case pipeline.StepBatchDelay:
+		st := p.Stages[a.StageIndex].ShiftTraffic
+		if r.state.NextBatchAt == nil {
+			at := r.now().Add(st.BatchDelay.Or(0))
+			r.state.NextBatchAt = &at
+			r.event(a.StageName, "BatchDelay", "next batch at %s (delay %s)", at.Format(time.RFC3339), st.BatchDelay.Or(0))
+			return stepResult{wait: true, until: at, dirty: true}, nil
+		}
+		if r.now().Before(*r.state.NextBatchAt) {
+			return stepResult{wait: true, until: *r.state.NextBatchAt}, nil
+		}
+		return done, nil
+	case pipeline.StepOpenApproval:
+		ap := p.Stages[a.StageIndex].Approval
+		timeout := ap.Timeout.Or(v1alpha1.DefaultApprovalTimeout)
+		deadline := r.now().Add(timeout)
+		r.state.Wait(deadline)
+		r.event(a.StageName, "WaitingForApproval", "waiting for %d approval(s); times out at %s",
+			approvalsRequired(ap), deadline.Format(time.RFC3339))
+		return done, nil
+	case pipeline.StepAwaitApproval:
+		return r.awaitApproval(ctx, a)
+	case pipeline.StepApplyProduction:
+		objs, err := r.objects(p.Manifests, false)
+		if err != nil {
+			return done, err
+		}
+		return done, r.apply(ctx, a.StageName, p.ProductionNamespace, objs, "production")
+	case pipeline.StepWaitProduction:
+		objs, err := r.objects(p.Manifests, false)
+		if err != nil {
+			return done, err
+		}
+		if err := r.waitRollout(ctx, a.StageName, p.ProductionNamespace, objs, p.ProductionRolloutTimeout); err != nil {
+			return done, err
+		}
+		now := r.now()
+		r.d.ProductionAt = &now
+		what := formatParams(r.d.Parameters)
+		if p.Kind == v1alpha1.KindRollback {
+			what = fmt.Sprintf("the manifests of deployment %d", p.RollbackTo)
+		}
+		r.event(a.StageName, "ProductionReleased", "production namespace %s now runs deployment #%d (%s)", p.ProductionNamespace, r.d.Number, what)
+		return done, nil
+	case pipeline.StepRestoreProduction:
+		return done, r.restoreProduction(ctx)
+	case pipeline.StepResetWeight:
+		ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout)
+		defer cancel()
+		if err := r.setWeight(ctx, 0); err != nil {
+			return done, err
+		}
+		r.event("", "WeightSet", "canary weight set to 0%% on ingress %s/%s, read back 0", p.CanaryNamespace, p.IngressName)
+		return done, nil
+	}
+	return done, fmt.Errorf("unknown step %q", a.Step)
+}
+
+func approvalsRequired(ap *v1alpha1.ApprovalStage) int {
+	if ap.ApprovalsRequired < 1 {
+		return v1alpha1.DefaultApprovalsRequired
+	}
+	return ap.ApprovalsRequired
+}
+
+// objects decodes the plan's manifests, marked as canary or stripped for
+// production.
+func (r *run) objects(manifests string, canary bool) ([]*unstructured.Unstructured, error) {
+	objs, err := kube.Decode(manifests)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored manifests: %w", err)
+	}
+	if canary {
+		return nginx.MarkCanary(objs, r.plan.IngressName)
+	}
+	return nginx.StripCanary(objs, r.plan.IngressName)
+}
+
+func (r *run) cluster(ctx context.Context) (*kube.Client, v1alpha1.EnvironmentSpec, error) {
+	c, spec, err := r.e.cfg.Clusters.Cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return nil, spec, fmt.Errorf("environment %q: %w", r.plan.Environment, err)
+	}
+	return c, spec, nil
+}
+
+func (r *run) apply(ctx context.Context, stage, ns string, objs []*unstructured.Unstructured, role string) error {
+	c, spec, err := r.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	created, err := c.EnsureNamespace(ctx, ns, spec.NamespacesCreatable())
+	if err != nil {
+		return fmt.Errorf("%s namespace %s: %w", role, ns, err)
+	}
+	if created {
+		r.event(stage, "NamespaceCreated", "created namespace %s (it did not exist)", ns)
+	}
+	results, err := c.Apply(ctx, ns, objs, kube.ApplyOptions{})
+	if err != nil {
+		return fmt.Errorf("apply %s manifests to %s: %w", role, ns, err)
+	}
+	parts := make([]string, len(results))
+	for i, res := range results {
+		parts[i] = fmt.Sprintf("%s/%s %s", strings.ToLower(res.Kind), res.Name, res.Action)
+	}
+	r.event(stage, "Applied", "applied %d objects to %s namespace %s: %s", len(results), role, ns, strings.Join(parts, ", "))
+	return nil
+}
+
+func (r *run) waitRollout(ctx context.Context, stage, ns string, objs []*unstructured.Unstructured, timeout time.Duration) error {
+	c, _, err := r.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		timeout = v1alpha1.DefaultRolloutTimeout
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := ""
+	err = c.WaitRollout(wctx, ns, objs, func(msg string) {
+		if msg == last {
+			return
+		}
+		last = msg
+		r.log.Info("rollout progress", "namespace", ns, "progress", msg)
+		_ = r.e.cfg.Store.AppendEvents(ctx, store.Event{
+			DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: "RolloutProgress", Message: ns + ": " + msg,
+		})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("rollout in %s did not complete within %s: %w", ns, timeout, err)
+		}
+		return fmt.Errorf("rollout in %s: %w", ns, err)
+	}
+	r.event(stage, "RolloutComplete", "all workloads in %s are available", ns)
+	return nil
+}
+
+func (r *run) setWeight(ctx context.Context, w int) error {
+	c, _, err := r.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	router := nginx.NewRouter(c, r.plan.CanaryNamespace, r.plan.IngressName)
+	if err := router.SetWeight(ctx, w); err != nil {
+		return fmt.Errorf("set canary weight %d: %w", w, err)
+	}
+	return nil
+}
+
+func (r *run) awaitApproval(ctx context.Context, a pipeline.Action) (stepResult, error) {
+	ap := r.plan.Stages[a.StageIndex].Approval
+	need := approvalsRequired(ap)
+	ds, err := r.e.cfg.Store.ListDecisions(ctx, r.d.ID)
+	if err != nil {
+		return done, fmt.Errorf("list decisions: %w", err)
+	}
+	approvers := map[string]bool{}
+	for _, d := range ds {
+		if d.Stage != a.StageName {
+			continue
+		}
+		if d.Decision == string(v1alpha1.DecisionReject) {
+			msg := fmt.Sprintf("rejected by %s at stage %s", d.User, a.StageName)
+			if d.Reason != "" {
+				msg += ": " + d.Reason
+			}
+			r.state.Finish(v1alpha1.StatusRejected, msg, r.now())
+			return stepResult{wait: true, until: r.now(), dirty: true}, nil
+		}
+		approvers[d.User] = true
+	}
+	if len(approvers) >= need {
+		names := make([]string, 0, len(approvers))
+		for n := range approvers {
+			names = append(names, n)
+		}
+		r.event(a.StageName, "ApprovalGranted", "%d of %d approvals: %s", len(approvers), need, strings.Join(sorted(names), ", "))
+		return done, nil
+	}
+	if dl := r.state.ApprovalDeadline; dl != nil && !r.now().Before(*dl) {
+		msg := fmt.Sprintf("approval timed out after %s with %d of %d approvals", ap.Timeout.Or(v1alpha1.DefaultApprovalTimeout), len(approvers), need)
+		r.event(a.StageName, "ApprovalTimedOut", "%s", msg)
+		r.state.Finish(v1alpha1.StatusFailed, msg, r.now())
+		return stepResult{wait: true, until: r.now(), dirty: true}, nil
+	}
+	var until time.Time
+	if r.state.ApprovalDeadline != nil {
+		until = *r.state.ApprovalDeadline
+	}
+	return stepResult{wait: true, until: until}, nil
+}
+
+func (r *run) restoreProduction(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout+r.plan.ProductionRolloutTimeout)
+	defer cancel()
+	live, err := r.e.cfg.Store.LiveDeployment(ctx, r.d.Pipeline)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && live.ID == r.d.ID) {
+		r.event("", "ProductionNotRestored", "no earlier release of %s to restore; production keeps what this run applied", r.d.Pipeline)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find the live deployment: %w", err)
+	}
+	var lp pipeline.Plan
+	if err := json.Unmarshal(live.Plan, &lp); err != nil {
+		return fmt.Errorf("decode plan of deployment %d: %w", live.ID, err)
+	}
+	objs, err := kube.Decode(lp.Manifests)
+	if err != nil {
+		return fmt.Errorf("decode manifests of deployment %d: %w", live.ID, err)
+	}
+	if objs, err = nginx.StripCanary(objs, lp.IngressName); err != nil {
+		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
+	}
+	ns := r.plan.ProductionNamespace
+	if err := r.apply(ctx, "", ns, objs, "production"); err != nil {
+		return fmt.Errorf("restore deployment #%d: %w", live.Number, err)
+	}
+	if err := r.waitRollout(ctx, "", ns, objs, r.plan.ProductionRolloutTimeout); err != nil {
+		return fmt.Errorf("restore deployment #%d: %w", live.Number, err)
+	}
+	r.event("", "ProductionRestored", "production namespace %s restored to deployment #%d (%s)", ns, live.Number, formatParams(live.Parameters))
+	return nil
+}
+
+func sorted(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}

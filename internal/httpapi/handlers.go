@@ -1,0 +1,275 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/service"
+)
+
+func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
+	kind, err := kindOf(r)
+	if err != nil {
+		return err
+	}
+	items, err := h.svc.ListResources(r.Context(), kind)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v1alpha1.ResourceList[json.RawMessage]{Items: items})
+}
+
+func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) error {
+	kind, err := kindOf(r)
+	if err != nil {
+		return err
+	}
+	obj, err := h.svc.GetResource(r.Context(), kind, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, obj)
+}
+
+func (h *Handler) applyResource(w http.ResponseWriter, r *http.Request) error {
+	kind, err := kindOf(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.ApplyResource(r.Context(), kind, r.PathValue("name"), body)
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if res.Action == v1alpha1.ActionCreated {
+		code = http.StatusCreated
+	}
+	return writeJSON(w, code, res)
+}
+
+func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
+	kind, err := kindOf(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := h.svc.DeleteResource(r.Context(), kind, name); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"kind": kind, "name": name, "action": "deleted"})
+}
+
+func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
+	var req v1alpha1.RunRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	d, err := h.svc.CreateRun(r.Context(), r.PathValue("name"), req.Parameters, callerOr(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, d)
+}
+
+func callerOr(r *http.Request) string {
+	if u := user(r); u != "" {
+		return u
+	}
+	return "anonymous"
+}
+
+func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
+	var req v1alpha1.RollbackRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.To < 1 {
+		return &service.Error{Code: http.StatusUnprocessableEntity, Reason: "Invalid", Message: "field to: the id of the deployment to roll back to is required",
+			Details: []v1alpha1.FieldError{{Field: "to", Message: "is required"}}}
+	}
+	name := r.PathValue("name")
+	if req.DryRun {
+		p, err := h.svc.PreviewRollback(r.Context(), name, req.To)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, p)
+	}
+	d, err := h.svc.Rollback(r.Context(), name, req.To, callerOr(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, d)
+}
+
+func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	o := service.ListOptions{Pipeline: q.Get("pipeline")}
+	if s := q.Get("status"); s != "" {
+		o.Statuses = strings.Split(s, ",")
+	}
+	var err error
+	if s := q.Get("limit"); s != "" {
+		if o.Limit, err = strconv.Atoi(s); err != nil || o.Limit < 1 {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query limit: %q is not a positive integer", s)}
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		if o.Before, err = strconv.ParseInt(s, 10, 64); err != nil || o.Before < 1 {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query before: %q is not a positive integer", s)}
+		}
+	}
+	list, err := h.svc.ListDeployments(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) error {
+	id, err := idOf(r)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.GetDeployment(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+func (h *Handler) manifests(w http.ResponseWriter, r *http.Request) error {
+	id, err := idOf(r)
+	if err != nil {
+		return err
+	}
+	m, err := h.svc.Manifests(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	_, err = w.Write([]byte(m))
+	return err
+}
+
+func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := idOf(r)
+		if err != nil {
+			return err
+		}
+		var req v1alpha1.DecisionRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		d, err := h.svc.Decide(r.Context(), id, user(r), kind, req.Reason)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, d)
+	}
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
+	id, err := idOf(r)
+	if err != nil {
+		return err
+	}
+	d, err := h.svc.Cancel(r.Context(), id, callerOr(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// events lists events, or with watch=true streams them as server-sent
+// events until the deployment ends (a final "end" event) or the client
+// leaves. Each event's id is its seq, so a client reconnects with after=.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
+	id, err := idOf(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var after int64
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query after: %q is not a non-negative integer", s)}
+		}
+	}
+	if s := r.Header.Get("Last-Event-ID"); s != "" {
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil && v > after {
+			after = v
+		}
+	}
+	evs, err := h.svc.Events(r.Context(), id, after)
+	if err != nil {
+		return err
+	}
+	if q.Get("watch") != "true" {
+		return writeJSON(w, http.StatusOK, v1alpha1.EventList{Items: evs})
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return fmt.Errorf("streaming not supported by the connection")
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	t := time.NewTicker(h.EventPoll)
+	defer t.Stop()
+	keepalive := time.Now()
+	for {
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		for _, e := range evs {
+			b, _ := json.Marshal(e)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n\n", e.Seq, b); err != nil {
+				return nil
+			}
+			after = e.Seq
+		}
+		if len(evs) > 0 {
+			flusher.Flush()
+		}
+		d, err := h.svc.GetDeployment(r.Context(), id)
+		if err != nil {
+			return nil
+		}
+		if d.Status.Final() {
+			// Drain what was written with the final state, then end.
+			if rest, err := h.svc.Events(r.Context(), id, after); err == nil && len(rest) > 0 {
+				evs = rest
+				continue
+			}
+			b, _ := json.Marshal(d)
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
+			flusher.Flush()
+			return nil
+		}
+		if time.Since(keepalive) > 15*time.Second {
+			fmt.Fprint(w, ": keepalive\n\n")
+			flusher.Flush()
+			keepalive = time.Now()
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-t.C:
+		}
+		evs, err = h.svc.Events(r.Context(), id, after)
+		if err != nil {
+			return nil
+		}
+	}
+}

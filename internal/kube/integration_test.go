@@ -1,0 +1,430 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+func TestIntegrationNewClient(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	inline, err := os.ReadFile(s.cluster.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, spec := range map[string]v1alpha1.EnvironmentSpec{
+		"path":   {Kubeconfig: &v1alpha1.KubeconfigSource{Path: s.cluster.Kubeconfig()}},
+		"inline": {Kubeconfig: &v1alpha1.KubeconfigSource{Inline: string(inline)}},
+	} {
+		c, err := NewClient(s.ctx, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		v, err := c.Ping(s.ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !strings.HasPrefix(v, "v1.") {
+			t.Errorf("%s: server version %q", name, v)
+		}
+	}
+}
+
+func TestIntegrationEnsureNamespace(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	_, err := s.client.EnsureNamespace(s.ctx, s.ns, false)
+	if !errors.Is(err, ErrNamespaceMissing) || !strings.Contains(err.Error(), s.ns) {
+		t.Errorf("EnsureNamespace(create=false) = %v, want ErrNamespaceMissing naming %s", err, s.ns)
+	}
+	created, err := s.client.EnsureNamespace(s.ctx, s.ns, true)
+	if err != nil || !created {
+		t.Fatalf("EnsureNamespace(create=true) = %v, %v; want created", created, err)
+	}
+	sa := &unstructured.Unstructured{}
+	sa.SetAPIVersion("v1")
+	sa.SetKind("ServiceAccount")
+	sa.SetName("default")
+	if _, err := s.client.Get(s.ctx, s.ns, sa); err != nil {
+		t.Errorf("default service account: %v", err)
+	}
+	created, err = s.client.EnsureNamespace(s.ctx, s.ns, false)
+	if err != nil || created {
+		t.Errorf("EnsureNamespace(existing) = %v, %v; want not created, no error", created, err)
+	}
+}
+
+func TestIntegrationApply(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+
+	res, err := s.client.Apply(s.ctx, s.ns, webpageObjects(t, "2.0"), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := actions(res), "Deployment/webpage-deployment created, Service/webpage-service created, Ingress/webpage-ingress created"; got != want {
+		t.Errorf("first apply: %s, want %s", got, want)
+	}
+	for _, r := range res {
+		if r.Namespace != s.ns {
+			t.Errorf("%s applied into %q, want %q", r, r.Namespace, s.ns)
+		}
+	}
+
+	res, err = s.client.Apply(s.ctx, s.ns, webpageObjects(t, "2.0"), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := actions(res), "Deployment/webpage-deployment unchanged, Service/webpage-service unchanged, Ingress/webpage-ingress unchanged"; got != want {
+		t.Errorf("same apply again: %s, want %s", got, want)
+	}
+
+	res, err = s.client.Apply(s.ctx, s.ns, webpageObjects(t, "2.1"), ApplyOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := actions(res), "Deployment/webpage-deployment configured, Service/webpage-service unchanged, Ingress/webpage-ingress unchanged"; got != want {
+		t.Errorf("dry run of a new image: %s, want %s", got, want)
+	}
+	if img := liveImage(t, s); img != "registry.example/webpage:2.0" {
+		t.Errorf("after dry run the image is %s, want it unchanged", img)
+	}
+
+	res, err = s.client.Apply(s.ctx, s.ns, webpageObjects(t, "2.1"), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := actions(res), "Deployment/webpage-deployment configured, Service/webpage-service unchanged, Ingress/webpage-ingress unchanged"; got != want {
+		t.Errorf("apply of a new image: %s, want %s", got, want)
+	}
+	if img := liveImage(t, s); img != "registry.example/webpage:2.1" {
+		t.Errorf("image is %s, want 2.1", img)
+	}
+
+	// The objects belong to field manager "fledge".
+	dep, err := s.client.Get(s.ctx, s.ns, webpageObjects(t, "2.1")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var managers []string
+	for _, mf := range dep.GetManagedFields() {
+		if mf.Operation == "Apply" {
+			managers = append(managers, mf.Manager)
+		}
+	}
+	if strings.Join(managers, ",") != FieldManager {
+		t.Errorf("apply managers = %v, want [%s]", managers, FieldManager)
+	}
+}
+
+// liveImage reads the image of the live webpage deployment.
+func liveImage(t *testing.T, s setup) string {
+	t.Helper()
+	dep, err := s.client.Get(s.ctx, s.ns, webpageObjects(t, "x")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	if len(containers) == 0 {
+		t.Fatal("no containers")
+	}
+	img, _, _ := unstructured.NestedString(containers[0].(map[string]any), "image")
+	return img
+}
+
+func TestIntegrationApplyRejectedAppliesNothing(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	objs := decode(t, `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: fine
+data:
+  k: v
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: negative
+spec:
+  replicas: -1
+  selector:
+    matchLabels: {app: negative}
+  template:
+    metadata:
+      labels: {app: negative}
+    spec:
+      containers:
+        - name: c
+          image: registry.example/c:1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: typo
+spec:
+  prots:
+    - port: 80
+`)
+	_, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{})
+	var rejected *RejectedError
+	if !errors.As(err, &rejected) || !errors.Is(err, ErrRejected) {
+		t.Fatalf("Apply = %v, want a *RejectedError", err)
+	}
+	if len(rejected.Objects) != 2 || rejected.Total != 3 {
+		t.Errorf("rejected %d of %d objects, want 2 of 3", len(rejected.Objects), rejected.Total)
+	}
+	msg := err.Error()
+	for _, want := range []string{"nothing was applied", "Deployment/negative:", "spec.replicas", "Service/typo:", "prots"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "ConfigMap/fine") {
+		t.Errorf("error names the valid object: %q", msg)
+	}
+	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+		t.Errorf("the server's status is not reachable with errors.As: %v", err)
+	}
+	if _, err := s.client.Get(s.ctx, s.ns, objs[0]); !apierrors.IsNotFound(err) {
+		t.Errorf("the valid ConfigMap was applied: Get = %v", err)
+	}
+}
+
+func TestIntegrationApplyRefusals(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	_, err := s.client.Apply(s.ctx, s.ns, decode(t, `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+rules: []
+`), ApplyOptions{})
+	if !errors.Is(err, ErrClusterScoped) || !strings.Contains(err.Error(), "ClusterRole/reader") {
+		t.Errorf("cluster-scoped object: %v", err)
+	}
+	_, err = s.client.Apply(s.ctx, s.ns, decode(t, `apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+`), ApplyOptions{})
+	var unknown *UnknownKindError
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "Widget/w") || !strings.Contains(err.Error(), "CRD") {
+		t.Errorf("unknown kind: %v", err)
+	}
+	objs := webpageObjects(t, "2.0")
+	_, err = s.client.Apply(s.ctx, s.ns, append(objs, objs[1]), ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "Service/webpage-service: appears more than once") {
+		t.Errorf("duplicate object: %v", err)
+	}
+}
+
+func TestIntegrationWaitRollout(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	objs := append(webpageObjects(t, "2.0"), decode(t, `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: cache
+spec:
+  replicas: 2
+  serviceName: cache
+  selector:
+    matchLabels: {app: cache}
+  template:
+    metadata:
+      labels: {app: cache}
+    spec:
+      containers:
+        - name: cache
+          image: registry.example/cache:1
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      containers:
+        - name: agent
+          image: registry.example/agent:1
+`)...)
+	if _, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	defer cancel()
+	err := s.client.WaitRollout(ctx, s.ns, objs, func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, msg)
+	})
+	if err != nil {
+		t.Fatalf("WaitRollout: %v\nprogress:\n%s", err, strings.Join(lines, "\n"))
+	}
+	progress := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"deployment/webpage-deployment: successfully rolled out (3 of 3 updated replicas are available)",
+		"statefulset/cache: successfully rolled out",
+		"daemonset/agent: successfully rolled out (1 of 1 pods are available)",
+	} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("progress has no line %q:\n%s", want, progress)
+		}
+	}
+
+	summary, err := s.client.Summary(s.ctx, s.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"deployment.apps/webpage-deployment   3/3     3            3           registry.example/webpage:2.0",
+		"replicaset.apps/webpage-deployment-",
+		"pod/webpage-deployment-",
+		"1/1     Running",
+		"service/webpage-service   ClusterIP",
+		"8080/TCP",
+		"ingress.networking.k8s.io/webpage-ingress   nginx   *       /webpage(/|$)(.*)",
+		"ingress.networking.k8s.io/webpage-ingress annotations:\n  kubernetes.io/ingress.class: nginx\n  nginx.ingress.kubernetes.io/rewrite-target: /$2\n",
+	} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary does not contain %q:\n%s", want, summary)
+		}
+	}
+	if n := strings.Count(summary, "1/1     Running"); n != 6 {
+		t.Errorf("summary shows %d running pods, want 6:\n%s", n, summary)
+	}
+
+	empty := newSetup(t)
+	summary, err = s.client.Summary(s.ctx, empty.ns)
+	if err != nil || summary != "No resources found in "+empty.ns+" namespace.\n" {
+		t.Errorf("summary of a missing namespace = %q, %v", summary, err)
+	}
+}
+
+func TestIntegrationWaitRolloutTimeout(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	// kwok leaves the status of these pods alone, so they never get ready.
+	objs := decode(t, `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: stuck
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: stuck}
+  template:
+    metadata:
+      labels: {app: stuck}
+      annotations:
+        kwok.x-k8s.io/status: custom
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1
+`)
+	if _, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := s.client.WaitRollout(ctx, s.ns, objs, nil)
+	if elapsed := time.Since(start); elapsed > 15*time.Second {
+		t.Errorf("WaitRollout returned %s after its deadline", elapsed-5*time.Second)
+	}
+	var rerr *RolloutError
+	if !errors.As(err, &rerr) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitRollout = %v, want a *RolloutError wrapping the deadline", err)
+	}
+	if len(rerr.Workloads) != 1 || rerr.Workloads[0].Ref != "deployment/stuck" {
+		t.Fatalf("workloads = %+v", rerr.Workloads)
+	}
+	msg := err.Error()
+	for _, want := range []string{"namespace " + s.ns, "deployment/stuck: 0 of 2 updated replicas are available", "pod/stuck-", "not ready", "context deadline exceeded"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+	t.Log(msg)
+}
+
+func TestIntegrationDiff(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+
+	// Nothing is live yet, not even the namespace: all added.
+	d, err := s.client.Diff(s.ctx, s.ns, webpageObjects(t, "2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed != 3 || !strings.Contains(d.Text, "+++ target/"+s.ns+"/Service/webpage-service\n") {
+		t.Errorf("diff into a missing namespace: %d changed:\n%s", d.Changed, d.Text)
+	}
+
+	s.createNamespace(t)
+	if _, err := s.client.Apply(s.ctx, s.ns, webpageObjects(t, "2.0"), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err = s.client.Diff(s.ctx, s.ns, webpageObjects(t, "2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed != 0 || d.Text != "" || len(d.Objects) != 3 {
+		t.Errorf("diff of what is live: %d changed, %d objects:\n%s", d.Changed, len(d.Objects), d.Text)
+	}
+
+	d, err = s.client.Diff(s.ctx, s.ns, webpageObjects(t, "2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Changed != 1 || d.Objects[0].Action != DiffChanged || d.Objects[1].Action != DiffUnchanged {
+		t.Errorf("diff of a new image: %+v", d)
+	}
+	header := "--- live/" + s.ns + "/Deployment/webpage-deployment\n+++ target/" + s.ns + "/Deployment/webpage-deployment\n"
+	if !strings.HasPrefix(d.Text, header) {
+		t.Errorf("diff does not start with %q:\n%s", header, d.Text)
+	}
+	for _, want := range []string{"-      - image: registry.example/webpage:2.0\n", "+      - image: registry.example/webpage:2.1\n"} {
+		if !strings.Contains(d.Text, want) {
+			t.Errorf("diff does not contain %q:\n%s", want, d.Text)
+		}
+	}
+	for _, noise := range []string{"managedFields", "resourceVersion", "uid:", "generation", "creationTimestamp", "status:"} {
+		if strings.Contains(d.Text, noise) {
+			t.Errorf("diff shows %s:\n%s", noise, d.Text)
+		}
+	}
+	if _, err := s.client.Get(s.ctx, s.ns, webpageObjects(t, "2.1")[0]); err != nil {
+		t.Fatal(err)
+	}
+	if img := liveImage(t, s); img != "registry.example/webpage:2.0" {
+		t.Errorf("Diff changed the live image to %s", img)
+	}
+	t.Log("\n" + d.Text)
+}

@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// Plan is everything a deployment needs, frozen when it is created: the
+// rendered manifests and the pipeline's stages at that moment. The history
+// can always show and re-apply exactly what was deployed.
+type Plan struct {
+	Pipeline           string                  `json:"pipeline"`
+	PipelineGeneration int64                   `json:"pipelineGeneration"`
+	Kind               v1alpha1.DeploymentKind `json:"kind"`
+	Environment        string                  `json:"environment"`
+	// Manifests is the rendered multi-document YAML of all artifacts, in
+	// the order the canary stage lists them.
+	Manifests           string `json:"manifests"`
+	IngressName         string `json:"ingressName"`
+	CanaryNamespace     string `json:"canaryNamespace"`
+	ProductionNamespace string `json:"productionNamespace,omitempty"`
+	// Stages are the pipeline's stages; a rollback has one synthetic stage.
+	Stages []v1alpha1.Stage `json:"stages"`
+	// RollbackTo is the deployment whose manifests a rollback re-applies.
+	RollbackTo int64 `json:"rollbackTo,omitempty"`
+	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
+	CanaryRolloutTimeout     time.Duration `json:"canaryRolloutTimeout"`
+	ProductionRolloutTimeout time.Duration `json:"productionRolloutTimeout"`
+}
+
+// RollbackStageName is the name of a rollback's only stage.
+const RollbackStageName = "rollback-to-production"
+
+// StageType returns the type of stage i, including the synthetic rollback.
+func (p *Plan) StageType(i int) v1alpha1.StageType {
+	if p.Kind == v1alpha1.KindRollback {
+		return v1alpha1.StageRollback
+	}
+	return p.Stages[i].Type()
+}
+
+// StageCount is the number of stages the plan runs.
+func (p *Plan) StageCount() int {
+	if p.Kind == v1alpha1.KindRollback {
+		return 1
+	}
+	return len(p.Stages)
+}
+
+// StageName returns the name of stage i.
+func (p *Plan) StageName(i int) string {
+	if p.Kind == v1alpha1.KindRollback {
+		return RollbackStageName
+	}
+	return p.Stages[i].Name
+}
+
+// Weights returns the canary weight of each batch of a shift-traffic stage:
+// ramp 50 in 5 batches is 10, 20, 30, 40, 50.
+func Weights(s *v1alpha1.ShiftTrafficStage) []int {
+	n := s.BatchCount
+	if n < 1 {
+		n = v1alpha1.DefaultBatchCount
+	}
+	out := make([]int, 0, n)
+	for i := 1; i <= n; i++ {
+		w := (s.RampLimitPercent*i + n - 1) / n
+		if len(out) > 0 && w <= out[len(out)-1] {
+			continue // more batches than percent points: skip repeats
+		}
+		out = append(out, w)
+	}
+	return out
+}

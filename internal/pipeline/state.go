@@ -1,0 +1,268 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// Step is one unit of work the executor performs and then records.
+type Step string
+
+// Steps. Each is safe to repeat after a crash: Kubernetes writes are
+// server-side applies and weights are read back.
+const (
+	StepApplyCanary       Step = "ApplyCanary"
+	StepWaitCanary        Step = "WaitCanaryRollout"
+	StepSetWeight         Step = "SetWeight"
+	StepBatchDelay        Step = "BatchDelay"
+	StepOpenApproval      Step = "OpenApproval"
+	StepAwaitApproval     Step = "AwaitApproval"
+	StepApplyProduction   Step = "ApplyProduction"
+	StepWaitProduction    Step = "WaitProductionRollout"
+	StepRestoreProduction Step = "RestoreProduction"
+	StepResetWeight       Step = "ResetWeight"
+	StepDone              Step = "Done"
+)
+
+// Action is the next step with what it needs.
+type Action struct {
+	Step Step
+	// StageIndex is -1 for finishing steps.
+	StageIndex int
+	StageName  string
+	// Weight is the target canary weight of StepSetWeight.
+	Weight int
+	// Batch and Batches number a StepSetWeight (1-based).
+	Batch, Batches int
+}
+
+// Outcome is how a run ends.
+type Outcome struct {
+	Status  v1alpha1.DeploymentStatus `json:"status"`
+	Message string                    `json:"message,omitempty"`
+}
+
+// State is a deployment's progress, persisted after every step.
+type State struct {
+	// Stage is the index of the current stage; equal to the stage count
+	// once all stages are done.
+	Stage int `json:"stage"`
+	// Sub is the position inside the current stage (or finishing).
+	Sub    int                   `json:"sub"`
+	Stages []v1alpha1.StageState `json:"stages"`
+	// Weight is the canary weight last written and read back.
+	Weight int `json:"weight"`
+	// ProductionTouched is set once production manifests were applied by
+	// this run, so a failure restores the previous release.
+	ProductionTouched bool `json:"productionTouched,omitempty"`
+	// ProductionDone is set when production runs this run's manifests.
+	ProductionDone bool `json:"productionDone,omitempty"`
+	// Finishing is set once the outcome is known; the finishing steps run.
+	Finishing *Outcome `json:"finishing,omitempty"`
+	// Final is set when the run has ended.
+	Final *Outcome `json:"final,omitempty"`
+	// ApprovalDeadline is when a waiting approval times out.
+	ApprovalDeadline *time.Time `json:"approvalDeadline,omitempty"`
+	// NextBatchAt is when the next shift-traffic batch may start.
+	NextBatchAt *time.Time `json:"nextBatchAt,omitempty"`
+}
+
+// NewState returns the progress of a deployment that has not started.
+func NewState(p *Plan) *State {
+	s := &State{}
+	for i := 0; i < p.StageCount(); i++ {
+		s.Stages = append(s.Stages, v1alpha1.StageState{
+			Name: p.StageName(i), Type: p.StageType(i), Status: v1alpha1.StagePending,
+		})
+	}
+	return s
+}
+
+// Status is the API status this state shows.
+func (s *State) Status() v1alpha1.DeploymentStatus {
+	switch {
+	case s.Final != nil:
+		return s.Final.Status
+	case s.Finishing != nil:
+		return v1alpha1.StatusRunning
+	case s.Stage < len(s.Stages) && s.Stages[s.Stage].Status == v1alpha1.StageWaiting:
+		return v1alpha1.StatusWaitingForApproval
+	}
+	return v1alpha1.StatusRunning
+}
+
+// CurrentStageName names the stage being run, or "" when finishing.
+func (s *State) CurrentStageName() string {
+	if s.Finishing == nil && s.Final == nil && s.Stage < len(s.Stages) {
+		return s.Stages[s.Stage].Name
+	}
+	return ""
+}
+
+// stageSteps lists the steps of stage i.
+func stageSteps(p *Plan, i int) []Action {
+	name := p.StageName(i)
+	a := func(st Step) Action { return Action{Step: st, StageIndex: i, StageName: name} }
+	switch p.StageType(i) {
+	case v1alpha1.StageCanaryDeployment:
+		return []Action{a(StepApplyCanary), a(StepWaitCanary)}
+	case v1alpha1.StageShiftTraffic:
+		ws := Weights(p.Stages[i].ShiftTraffic)
+		var out []Action
+		for b, w := range ws {
+			if b > 0 {
+				out = append(out, a(StepBatchDelay))
+			}
+			act := a(StepSetWeight)
+			act.Weight, act.Batch, act.Batches = w, b+1, len(ws)
+			out = append(out, act)
+		}
+		return out
+	case v1alpha1.StageApproval:
+		return []Action{a(StepOpenApproval), a(StepAwaitApproval)}
+	case v1alpha1.StageProductionRelease, v1alpha1.StageRollback:
+		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
+	}
+	return nil
+}
+
+// finishingSteps lists the steps that end a run with outcome o.
+func (s *State) finishingSteps() []Action {
+	var out []Action
+	if s.Finishing.Status != v1alpha1.StatusSucceeded && s.ProductionTouched && !s.ProductionDone {
+		out = append(out, Action{Step: StepRestoreProduction, StageIndex: -1})
+	}
+	return append(out, Action{Step: StepResetWeight, StageIndex: -1})
+}
+
+// Next returns the step to perform now.
+func (s *State) Next(p *Plan) Action {
+	if s.Final != nil {
+		return Action{Step: StepDone, StageIndex: -1}
+	}
+	if s.Finishing != nil {
+		steps := s.finishingSteps()
+		if s.Sub < len(steps) {
+			return steps[s.Sub]
+		}
+		return Action{Step: StepDone, StageIndex: -1}
+	}
+	steps := stageSteps(p, s.Stage)
+	return steps[s.Sub]
+}
+
+// Start marks the current stage running if it has not started; it returns
+// true when it did (the caller records a "stage started" event).
+func (s *State) Start(now time.Time) bool {
+	if s.Finishing != nil || s.Final != nil || s.Stage >= len(s.Stages) {
+		return false
+	}
+	st := &s.Stages[s.Stage]
+	if st.Status != v1alpha1.StagePending {
+		return false
+	}
+	st.Status = v1alpha1.StageRunning
+	st.StartedAt = &now
+	return true
+}
+
+// Complete records that action a succeeded at now and moves to the next
+// step. It returns true when a stage ended with it.
+func (s *State) Complete(p *Plan, a Action, now time.Time) (stageDone bool) {
+	if a.Step != s.Next(p).Step {
+		panic(fmt.Sprintf("pipeline: completing %s but the next step is %s", a.Step, s.Next(p).Step))
+	}
+	switch a.Step {
+	case StepSetWeight:
+		s.Weight = a.Weight
+	case StepResetWeight:
+		s.Weight = 0
+	case StepApplyProduction:
+		s.ProductionTouched = true
+	case StepWaitProduction:
+		s.ProductionDone = true
+	case StepAwaitApproval:
+		s.ApprovalDeadline = nil
+	case StepBatchDelay:
+		s.NextBatchAt = nil
+	}
+	s.Sub++
+	if s.Finishing != nil {
+		if s.Sub >= len(s.finishingSteps()) {
+			f := *s.Finishing
+			s.Final = &f
+		}
+		return false
+	}
+	if s.Sub < len(stageSteps(p, s.Stage)) {
+		return false
+	}
+	st := &s.Stages[s.Stage]
+	st.Status = v1alpha1.StageSucceeded
+	st.EndedAt = &now
+	s.Stage++
+	s.Sub = 0
+	if s.Stage >= len(s.Stages) {
+		s.Finishing = &Outcome{Status: v1alpha1.StatusSucceeded}
+	}
+	return true
+}
+
+// Wait marks the current stage as waiting (for approval).
+func (s *State) Wait(deadline time.Time) {
+	s.Stages[s.Stage].Status = v1alpha1.StageWaiting
+	s.ApprovalDeadline = &deadline
+}
+
+// Finish ends the run with status and message: the current stage (if
+// any) is marked failed, later stages skipped, and the finishing steps run.
+// A second call while finishing is ignored.
+func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now time.Time) {
+	if s.Finishing != nil || s.Final != nil {
+		return
+	}
+	if s.Stage == 0 && s.Sub == 0 && len(s.Stages) > 0 && s.Stages[0].Status == v1alpha1.StagePending {
+		// Nothing was touched yet (a queued run): there is nothing to undo.
+		for i := range s.Stages {
+			s.Stages[i].Status = v1alpha1.StageSkipped
+		}
+		s.Final = &Outcome{Status: status, Message: message}
+		return
+	}
+	for i := s.Stage; i < len(s.Stages); i++ {
+		st := &s.Stages[i]
+		if i == s.Stage && st.Status != v1alpha1.StagePending {
+			st.Status = v1alpha1.StageFailed
+			st.Message = message
+			st.EndedAt = &now
+			continue
+		}
+		st.Status = v1alpha1.StageSkipped
+	}
+	s.ApprovalDeadline = nil
+	s.NextBatchAt = nil
+	s.Finishing = &Outcome{Status: status, Message: message}
+	s.Sub = 0
+}
+
+// FinishingFailed is used when a finishing step itself cannot complete
+// (for example production cannot be restored): the outcome becomes Failed
+// with both messages, and the remaining finishing steps still run.
+func (s *State) FinishingFailed(a Action, message string) {
+	if s.Finishing == nil {
+		return
+	}
+	s.Finishing.Status = v1alpha1.StatusFailed
+	if s.Finishing.Message != "" {
+		s.Finishing.Message += "; "
+	}
+	s.Finishing.Message += message
+	// Skip the failed step and go on with the rest.
+	s.Sub++
+	if s.Sub >= len(s.finishingSteps()) {
+		f := *s.Finishing
+		s.Final = &f
+	}
+}

@@ -1,0 +1,324 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/traffic/nginx"
+)
+
+func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
+	d, err := s.store.GetDeployment(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return d, notFound("deployment %d not found", id)
+	}
+	if err != nil {
+		return d, fmt.Errorf("get deployment %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// GetDeployment returns one deployment with stages and decisions.
+func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	return s.view(ctx, d, nil)
+}
+
+// ListOptions selects a page of deployments.
+type ListOptions struct {
+	Pipeline string
+	Statuses []string
+	Limit    int
+	Before   int64
+}
+
+// ListDeployments returns a page of deployments, newest first.
+func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.DeploymentList, error) {
+	if o.Limit <= 0 {
+		o.Limit = 50
+	}
+	if o.Limit > 500 {
+		return v1alpha1.DeploymentList{}, badRequest("limit must be at most 500, got %d", o.Limit)
+	}
+	for _, st := range o.Statuses {
+		if !validStatus(st) {
+			return v1alpha1.DeploymentList{}, badRequest("unknown status %q", st)
+		}
+	}
+	f := store.DeploymentFilter{Pipeline: o.Pipeline, Statuses: o.Statuses, BeforeID: o.Before, Limit: o.Limit + 1}
+	rows, err := s.store.ListDeployments(ctx, f)
+	if err != nil {
+		return v1alpha1.DeploymentList{}, fmt.Errorf("list deployments: %w", err)
+	}
+	total, err := s.store.CountDeployments(ctx, store.DeploymentFilter{Pipeline: o.Pipeline, Statuses: o.Statuses})
+	if err != nil {
+		return v1alpha1.DeploymentList{}, fmt.Errorf("count deployments: %w", err)
+	}
+	out := v1alpha1.DeploymentList{Items: []v1alpha1.Deployment{}, Total: total}
+	if len(rows) > o.Limit {
+		rows = rows[:o.Limit]
+		out.NextBefore = rows[len(rows)-1].ID
+	}
+	lives := map[string]int64{}
+	for _, r := range rows {
+		if _, ok := lives[r.Pipeline]; !ok {
+			lives[r.Pipeline] = s.liveID(ctx, r.Pipeline)
+		}
+		v, err := s.view(ctx, r, lives)
+		if err != nil {
+			return out, err
+		}
+		out.Items = append(out.Items, v)
+	}
+	return out, nil
+}
+
+func validStatus(s string) bool {
+	switch v1alpha1.DeploymentStatus(s) {
+	case v1alpha1.StatusQueued, v1alpha1.StatusRunning, v1alpha1.StatusWaitingForApproval,
+		v1alpha1.StatusSucceeded, v1alpha1.StatusFailed, v1alpha1.StatusRejected, v1alpha1.StatusCancelled:
+		return true
+	}
+	return false
+}
+
+func (s *Service) liveID(ctx context.Context, pipelineName string) int64 {
+	l, err := s.store.LiveDeployment(ctx, pipelineName)
+	if err != nil {
+		return 0
+	}
+	return l.ID
+}
+
+// view converts a stored row to the API type.
+func (s *Service) view(ctx context.Context, d store.Deployment, lives map[string]int64) (v1alpha1.Deployment, error) {
+	var plan pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &plan); err != nil {
+		return v1alpha1.Deployment{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
+	}
+	st := pipeline.NewState(&plan)
+	if len(d.State) > 0 {
+		st = &pipeline.State{}
+		if err := json.Unmarshal(d.State, st); err != nil {
+			return v1alpha1.Deployment{}, fmt.Errorf("decode state of deployment %d: %w", d.ID, err)
+		}
+	}
+	params := d.Parameters
+	if params == nil {
+		params = map[string]string{}
+	}
+	out := v1alpha1.Deployment{
+		ID: d.ID, Pipeline: d.Pipeline, Number: d.Number, Kind: v1alpha1.DeploymentKind(d.Kind),
+		RollbackTo: d.RollbackTo, Parameters: params, Status: v1alpha1.DeploymentStatus(d.Status),
+		TriggeredBy: d.TriggeredBy, Stages: st.Stages, CanaryWeight: st.Weight,
+		CancelRequested: d.CancelRequested, CreatedAt: d.CreatedAt, StartedAt: d.StartedAt,
+		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
+		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),
+	}
+	if st.Final != nil {
+		out.Message = st.Final.Message
+	} else if st.Finishing != nil {
+		out.Message = st.Finishing.Message
+	}
+	var live int64
+	if lives != nil {
+		live = lives[d.Pipeline]
+	} else {
+		live = s.liveID(ctx, d.Pipeline)
+	}
+	out.Live = live != 0 && live == d.ID
+	ds, err := s.store.ListDecisions(ctx, d.ID)
+	if err != nil {
+		return out, fmt.Errorf("list decisions of deployment %d: %w", d.ID, err)
+	}
+	for _, x := range ds {
+		out.Decisions = append(out.Decisions, v1alpha1.Decision{
+			Stage: x.Stage, User: x.User, Decision: v1alpha1.DecisionKind(x.Decision), Reason: x.Reason, At: x.At,
+		})
+	}
+	return out, nil
+}
+
+// Events returns a deployment's events after seq.
+func (s *Service) Events(ctx context.Context, id, after int64) ([]v1alpha1.Event, error) {
+	if _, err := s.row(ctx, id); err != nil {
+		return nil, err
+	}
+	evs, err := s.store.ListEvents(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("list events of deployment %d: %w", id, err)
+	}
+	out := make([]v1alpha1.Event, len(evs))
+	for i, e := range evs {
+		out[i] = v1alpha1.Event{DeploymentID: e.DeploymentID, Seq: e.Seq, Time: e.Time, Stage: e.Stage, Type: e.Type, Message: e.Message}
+	}
+	return out, nil
+}
+
+// Manifests returns the rendered manifests stored with a deployment.
+func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	var plan pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &plan); err != nil {
+		return "", fmt.Errorf("decode plan of deployment %d: %w", id, err)
+	}
+	return plan.Manifests, nil
+}
+
+// Decide records an approval or rejection by user at the stage the
+// deployment waits on.
+func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alpha1.DecisionKind, reason string) (v1alpha1.Deployment, error) {
+	if strings.TrimSpace(user) == "" {
+		return v1alpha1.Deployment{}, badRequest("an identity is required to %s (header %s)", strings.ToLower(string(kind)), v1alpha1.UserHeader)
+	}
+	if kind == v1alpha1.DecisionReject && strings.TrimSpace(reason) == "" {
+		return v1alpha1.Deployment{}, invalid("a reason is required to reject", v1alpha1.FieldError{Field: "reason", Message: "is required to reject"})
+	}
+	if len(reason) > 2000 {
+		return v1alpha1.Deployment{}, invalid("reason is too long", v1alpha1.FieldError{Field: "reason", Message: fmt.Sprintf("must be at most 2000 characters, got %d", len(reason))})
+	}
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	v, err := s.view(ctx, d, nil)
+	if err != nil {
+		return v, err
+	}
+	if v.Status != v1alpha1.StatusWaitingForApproval {
+		return v, conflict("deployment %d is %s, not waiting for approval", id, v.Status)
+	}
+	now := s.now()
+	verb := "approved"
+	if kind == v1alpha1.DecisionReject {
+		verb = "rejected"
+	}
+	msg := fmt.Sprintf("%s by %s", verb, user)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	err = s.store.AddDecision(ctx, store.Decision{
+		DeploymentID: id, Stage: v.CurrentStage, User: user, Decision: string(kind), Reason: reason, At: now,
+	}, store.Event{DeploymentID: id, Time: now, Stage: v.CurrentStage, Type: string(kind) + "d", Message: msg})
+	if errors.Is(err, store.ErrDuplicateDecision) {
+		return v, conflict("%s has already decided on deployment %d at stage %s", user, id, v.CurrentStage)
+	}
+	if err != nil {
+		return v, fmt.Errorf("record decision: %w", err)
+	}
+	s.log.Info("decision recorded", "deployment_id", id, "user", user, "decision", kind)
+	s.wake(id)
+	return s.GetDeployment(ctx, id)
+}
+
+// Cancel asks for a queued or running deployment to be cancelled.
+func (s *Service) Cancel(ctx context.Context, id int64, user string) (v1alpha1.Deployment, error) {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	if store.Final(d.Status) {
+		return v1alpha1.Deployment{}, conflict("deployment %d has already ended (%s)", id, d.Status)
+	}
+	err = s.store.RequestCancel(ctx, id)
+	if errors.Is(err, store.ErrConflict) {
+		return v1alpha1.Deployment{}, conflict("deployment %d has already ended", id)
+	}
+	if err != nil {
+		return v1alpha1.Deployment{}, fmt.Errorf("cancel deployment %d: %w", id, err)
+	}
+	_ = s.store.AppendEvents(ctx, store.Event{DeploymentID: id, Time: s.now(), Type: "CancelRequested", Message: "cancellation requested by " + user})
+	s.wake(id)
+	return s.GetDeployment(ctx, id)
+}
+
+// rollbackTarget loads and checks the deployment to roll back to.
+func (s *Service) rollbackTarget(ctx context.Context, pipelineName string, to int64) (store.Deployment, *pipeline.Plan, error) {
+	if _, _, err := s.loadPipeline(ctx, pipelineName); err != nil {
+		return store.Deployment{}, nil, err
+	}
+	d, err := s.row(ctx, to)
+	if err != nil {
+		return d, nil, err
+	}
+	if d.Pipeline != pipelineName {
+		return d, nil, invalid(fmt.Sprintf("deployment %d belongs to pipeline %q, not %q", to, d.Pipeline, pipelineName))
+	}
+	if d.ProductionAt == nil {
+		return d, nil, invalid(fmt.Sprintf("deployment %d never reached production (status %s); choose one that did", to, d.Status))
+	}
+	var plan pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &plan); err != nil {
+		return d, nil, fmt.Errorf("decode plan of deployment %d: %w", to, err)
+	}
+	if plan.ProductionNamespace == "" {
+		return d, nil, invalid(fmt.Sprintf("deployment %d has no production namespace", to))
+	}
+	return d, &plan, nil
+}
+
+// PreviewRollback shows what rolling back to deployment `to` would change
+// in production, against what is live there now.
+func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to int64) (v1alpha1.RollbackPreview, error) {
+	d, plan, err := s.rollbackTarget(ctx, pipelineName, to)
+	if err != nil {
+		return v1alpha1.RollbackPreview{}, err
+	}
+	objs, err := kube.Decode(plan.Manifests)
+	if err != nil {
+		return v1alpha1.RollbackPreview{}, fmt.Errorf("decode manifests of deployment %d: %w", to, err)
+	}
+	if objs, err = nginx.StripCanary(objs, plan.IngressName); err != nil {
+		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
+	}
+	c, _, err := s.clusters.Cluster(ctx, plan.Environment)
+	if err != nil {
+		return v1alpha1.RollbackPreview{}, fmt.Errorf("environment %q: %w", plan.Environment, err)
+	}
+	diff, err := c.Diff(ctx, plan.ProductionNamespace, objs)
+	if err != nil {
+		return v1alpha1.RollbackPreview{}, fmt.Errorf("diff production against deployment %d: %w", to, err)
+	}
+	target, err := s.view(ctx, d, nil)
+	if err != nil {
+		return v1alpha1.RollbackPreview{}, err
+	}
+	out := v1alpha1.RollbackPreview{Target: target, Diff: diff.Text, Changed: diff.Changed}
+	if live := s.liveID(ctx, pipelineName); live != 0 {
+		out.Live = &live
+	}
+	return out, nil
+}
+
+// Rollback starts a deployment that re-applies deployment `to`'s stored
+// manifests to production and sets the canary weight to 0.
+func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, user string) (v1alpha1.Deployment, error) {
+	d, plan, err := s.rollbackTarget(ctx, pipelineName, to)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	_, gen, err := s.loadPipeline(ctx, pipelineName)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	rb := &pipeline.Plan{
+		Pipeline: pipelineName, PipelineGeneration: gen, Kind: v1alpha1.KindRollback,
+		Environment: plan.Environment, Manifests: plan.Manifests, IngressName: plan.IngressName,
+		CanaryNamespace: plan.CanaryNamespace, ProductionNamespace: plan.ProductionNamespace,
+		RollbackTo: to, CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
+	}
+	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment #%d (id %d, %s)", user, d.Number, d.ID, formatParams(d.Parameters)))
+}

@@ -1,0 +1,294 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/render"
+	"fledge.dev/fledge/internal/store"
+)
+
+// decodeStrict decodes JSON refusing unknown fields and trailing data, and
+// names the field on error.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &ute):
+			return badRequest("field %s: cannot use a JSON %s as %s", ute.Field, ute.Value, ute.Type)
+		case errors.As(err, &se):
+			return badRequest("malformed JSON at byte %d: %v", se.Offset, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return badRequest("invalid body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("invalid body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// typed decodes a resource of kind from JSON.
+func typed(kind string, data []byte) (any, v1alpha1.ObjectMeta, error) {
+	switch kind {
+	case v1alpha1.KindEnvironment:
+		var v v1alpha1.Environment
+		err := decodeStrict(data, &v)
+		return &v, v.Metadata, err
+	case v1alpha1.KindArtifact:
+		var v v1alpha1.Artifact
+		err := decodeStrict(data, &v)
+		return &v, v.Metadata, err
+	case v1alpha1.KindPipeline:
+		var v v1alpha1.Pipeline
+		err := decodeStrict(data, &v)
+		return &v, v.Metadata, err
+	}
+	return nil, v1alpha1.ObjectMeta{}, notFound("unknown resource kind %q", kind)
+}
+
+// ApplyResource validates and stores a resource given as JSON. name is the
+// name in the URL, which must match metadata.name.
+func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []byte) (v1alpha1.ApplyResponse, error) {
+	obj, meta, err := typed(kind, data)
+	if err != nil {
+		return v1alpha1.ApplyResponse{}, err
+	}
+	if meta.Name != name {
+		return v1alpha1.ApplyResponse{}, invalid(fmt.Sprintf("metadata.name %q does not match the name in the URL %q", meta.Name, name),
+			v1alpha1.FieldError{Field: "metadata.name", Message: "does not match the URL"})
+	}
+	switch v := obj.(type) {
+	case *v1alpha1.Environment:
+		err = v.Validate()
+	case *v1alpha1.Artifact:
+		err = v.Validate()
+	case *v1alpha1.Pipeline:
+		err = s.validatePipeline(ctx, v)
+	}
+	if err != nil {
+		return v1alpha1.ApplyResponse{}, fromValidation(err)
+	}
+	// Store the canonical form without read-only fields.
+	clearMeta(obj)
+	canon, err := json.Marshal(obj)
+	if err != nil {
+		return v1alpha1.ApplyResponse{}, fmt.Errorf("encode %s %s: %w", kind, name, err)
+	}
+	prev, perr := s.store.GetResource(ctx, kind, name)
+	res, created, err := s.store.PutResource(ctx, store.Resource{Kind: kind, Name: name, Spec: canon})
+	if err != nil {
+		return v1alpha1.ApplyResponse{}, fmt.Errorf("store %s %s: %w", kind, name, err)
+	}
+	action := v1alpha1.ActionConfigured
+	switch {
+	case created:
+		action = v1alpha1.ActionCreated
+	case perr == nil && prev.Generation == res.Generation:
+		action = v1alpha1.ActionUnchanged
+	}
+	s.log.Info("resource applied", "kind", kind, "name", name, "action", action, "generation", res.Generation)
+	return v1alpha1.ApplyResponse{Kind: kind, Name: name, Action: action, Generation: res.Generation}, nil
+}
+
+func clearMeta(obj any) {
+	var m *v1alpha1.ObjectMeta
+	switch v := obj.(type) {
+	case *v1alpha1.Environment:
+		m = &v.Metadata
+	case *v1alpha1.Artifact:
+		m = &v.Metadata
+	case *v1alpha1.Pipeline:
+		m = &v.Metadata
+	}
+	m.Generation, m.CreatedAt, m.UpdatedAt = 0, nil, nil
+}
+
+// validatePipeline checks the pipeline on its own, its references, and that
+// every placeholder of its artifacts is a declared parameter.
+func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) error {
+	refs := &v1alpha1.References{Environments: map[string]bool{}, Artifacts: map[string]bool{}}
+	envs, err := s.store.ListResources(ctx, v1alpha1.KindEnvironment)
+	if err != nil {
+		return fmt.Errorf("list environments: %w", err)
+	}
+	for _, e := range envs {
+		refs.Environments[e.Name] = true
+	}
+	arts, err := s.store.ListResources(ctx, v1alpha1.KindArtifact)
+	if err != nil {
+		return fmt.Errorf("list artifacts: %w", err)
+	}
+	byName := map[string]store.Resource{}
+	for _, a := range arts {
+		refs.Artifacts[a.Name] = true
+		byName[a.Name] = a
+	}
+	verr := p.Validate(refs)
+	var fes []v1alpha1.FieldError
+	var ve *v1alpha1.ValidationError
+	if errors.As(verr, &ve) {
+		fes = ve.Errors
+	} else if verr != nil {
+		return verr
+	}
+	declared := map[string]bool{}
+	for _, prm := range p.Spec.Parameters {
+		declared[prm.Name] = true
+	}
+	for i, st := range p.Spec.Stages {
+		if st.CanaryDeployment == nil {
+			continue
+		}
+		for j, name := range st.CanaryDeployment.Artifacts {
+			res, ok := byName[name]
+			if !ok {
+				continue
+			}
+			var a v1alpha1.Artifact
+			if err := json.Unmarshal(res.Spec, &a); err != nil {
+				return fmt.Errorf("decode artifact %s: %w", name, err)
+			}
+			for _, ph := range render.Placeholders(a.Spec.Manifests) {
+				if !declared[ph] {
+					fes = append(fes, v1alpha1.FieldError{
+						Field:   fmt.Sprintf("spec.stages[%d].canaryDeployment.artifacts[%d]", i, j),
+						Message: fmt.Sprintf("artifact %q uses ${%s}, which is not a declared parameter (add it to spec.parameters)", name, ph),
+					})
+				}
+			}
+		}
+	}
+	if len(fes) == 0 {
+		return nil
+	}
+	return &v1alpha1.ValidationError{Kind: v1alpha1.KindPipeline, Name: p.Metadata.Name, Errors: fes}
+}
+
+// GetResource returns a stored resource as JSON, with read-only metadata
+// filled in and secrets removed.
+func (s *Service) GetResource(ctx context.Context, kind, name string) (json.RawMessage, error) {
+	res, err := s.store.GetResource(ctx, kind, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("%s %q not found", strings.ToLower(kind), name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", kind, name, err)
+	}
+	return present(res)
+}
+
+// ListResources returns all resources of a kind, ordered by name.
+func (s *Service) ListResources(ctx context.Context, kind string) ([]json.RawMessage, error) {
+	rows, err := s.store.ListResources(ctx, kind)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	out := make([]json.RawMessage, 0, len(rows))
+	for _, r := range rows {
+		j, err := present(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+func present(r store.Resource) (json.RawMessage, error) {
+	obj, _, err := typed(r.Kind, r.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored %s %s: %w", r.Kind, r.Name, err)
+	}
+	created, updated := r.CreatedAt, r.UpdatedAt
+	var m *v1alpha1.ObjectMeta
+	switch v := obj.(type) {
+	case *v1alpha1.Environment:
+		m = &v.Metadata
+		if k := v.Spec.Kubeconfig; k != nil && k.Inline != "" {
+			k.Inline = "(redacted)"
+		}
+	case *v1alpha1.Artifact:
+		m = &v.Metadata
+	case *v1alpha1.Pipeline:
+		m = &v.Metadata
+	}
+	m.Generation, m.CreatedAt, m.UpdatedAt = r.Generation, &created, &updated
+	return json.Marshal(obj)
+}
+
+// DeleteResource deletes a resource that nothing depends on.
+func (s *Service) DeleteResource(ctx context.Context, kind, name string) error {
+	if _, err := s.store.GetResource(ctx, kind, name); errors.Is(err, store.ErrNotFound) {
+		return notFound("%s %q not found", strings.ToLower(kind), name)
+	} else if err != nil {
+		return fmt.Errorf("get %s %s: %w", kind, name, err)
+	}
+	switch kind {
+	case v1alpha1.KindEnvironment, v1alpha1.KindArtifact:
+		users, err := s.pipelinesUsing(ctx, kind, name)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return conflict("%s %q is used by pipeline(s) %s; change or delete them first", strings.ToLower(kind), name, strings.Join(users, ", "))
+		}
+	case v1alpha1.KindPipeline:
+		n, err := s.store.CountDeployments(ctx, store.DeploymentFilter{Pipeline: name, Statuses: unfinished})
+		if err != nil {
+			return fmt.Errorf("count deployments: %w", err)
+		}
+		if n > 0 {
+			return conflict("pipeline %q has %d unfinished deployment(s); cancel them first", name, n)
+		}
+	}
+	if err := s.store.DeleteResource(ctx, kind, name); err != nil {
+		return fmt.Errorf("delete %s %s: %w", kind, name, err)
+	}
+	return nil
+}
+
+var unfinished = []string{
+	string(v1alpha1.StatusQueued), string(v1alpha1.StatusRunning), string(v1alpha1.StatusWaitingForApproval),
+}
+
+func (s *Service) pipelinesUsing(ctx context.Context, kind, name string) ([]string, error) {
+	rows, err := s.store.ListResources(ctx, v1alpha1.KindPipeline)
+	if err != nil {
+		return nil, fmt.Errorf("list pipelines: %w", err)
+	}
+	var users []string
+	for _, r := range rows {
+		var p v1alpha1.Pipeline
+		if err := json.Unmarshal(r.Spec, &p); err != nil {
+			return nil, fmt.Errorf("decode pipeline %s: %w", r.Name, err)
+		}
+		for _, st := range p.Spec.Stages {
+			c := st.CanaryDeployment
+			if c == nil {
+				continue
+			}
+			if kind == v1alpha1.KindEnvironment && c.Environment == name {
+				users = append(users, p.Metadata.Name)
+			}
+			for _, a := range c.Artifacts {
+				if kind == v1alpha1.KindArtifact && a == name {
+					users = append(users, p.Metadata.Name)
+				}
+			}
+		}
+	}
+	sort.Strings(users)
+	return users, nil
+}

@@ -1,0 +1,173 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/postgres"
+	"fledge.dev/fledge/internal/store/storetest"
+)
+
+// adminDSN returns the superuser DSN of the test server, skipping the test
+// when there is none, except in CI, where a missing server is a failure.
+func adminDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("FLEDGE_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("FLEDGE_TEST_POSTGRES_DSN is not set (CI=true): start a server with hack/start-postgres.sh")
+		}
+		t.Skip("FLEDGE_TEST_POSTGRES_DSN is not set; run: eval \"$(hack/start-postgres.sh | tail -n1)\"")
+	}
+	return dsn
+}
+
+// testDB creates an empty database that is dropped when t ends, and
+// returns the DSN to reach it.
+type testDB struct {
+	dsn   string
+	admin *pgxpool.Pool
+}
+
+func newTestDB(t *testing.T) *testDB {
+	t.Helper()
+	dsn := adminDSN(t)
+	admin, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	t.Cleanup(admin.Close)
+	return &testDB{dsn: dsn, admin: admin}
+}
+
+// create makes a fresh database for t and returns its DSN.
+func (db *testDB) create(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "fledge_test_" + hex.EncodeToString(b)
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := db.admin.Exec(t.Context(), "CREATE DATABASE "+ident); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return withDatabase(t, db.dsn, name)
+}
+
+// withDatabase returns dsn pointing at database name.
+func withDatabase(t *testing.T, dsn, name string) string {
+	t.Helper()
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("parse FLEDGE_TEST_POSTGRES_DSN: %v", err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	return dsn + " dbname=" + name
+}
+
+func open(t *testing.T, dsn string, clock func() time.Time) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, Clock: clock})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	storetest.Run(t, func(t *testing.T, clock func() time.Time) store.Store {
+		t.Helper()
+		return open(t, db.create(t), clock)
+	})
+}
+
+// TestOpenConcurrently: replicas starting at once on an empty database
+// apply the migrations exactly once and all come up.
+func TestOpenConcurrently(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	dsn := db.create(t)
+	const replicas = 4
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, replicas)
+	errs := make([]error, replicas)
+	for i := range replicas {
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(t.Context(), postgres.Config{DSN: dsn})
+		})
+	}
+	wg.Wait()
+	for i := range replicas {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { _ = stores[i].Close() })
+	}
+	var n, distinct int
+	if err := db.admin.QueryRow(t.Context(), "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(t.Context(), "SELECT count(*), count(DISTINCT version) FROM schema_migrations").Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || n != distinct {
+		t.Fatalf("schema_migrations has %d rows for %d versions", n, distinct)
+	}
+	// Reopening finds nothing to do and keeps the data.
+	s := stores[0]
+	if _, err := s.CreateDeployment(t.Context(), store.Deployment{Pipeline: "web", Status: "Queued"}); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, dsn, nil)
+	if c, err := again.CountDeployments(t.Context(), store.DeploymentFilter{}); err != nil || c != 1 {
+		t.Fatalf("after reopen: %d deployments, %v", c, err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	if err := (postgres.Config{}).WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "DSN") {
+		t.Errorf("empty config: %v, want a DSN error", err)
+	}
+	if err := (postgres.Config{DSN: "postgres://x@127.0.0.1/db"}).WithDefaults().Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+	if err := (postgres.Config{DSN: "postgres://x@127.0.0.1/db"}).Validate(); err == nil {
+		t.Error("config without defaults validated; want a Clock error")
+	}
+	if _, err := postgres.Open(t.Context(), postgres.Config{DSN: "postgres://%zz"}); err == nil {
+		t.Error("Open with a malformed DSN succeeded")
+	}
+}

@@ -1,0 +1,173 @@
+// Package store defines how Fledge persists resources, deployments, their
+// events and approval decisions. Drivers (sqlite, postgres) implement Store;
+// storetest holds the one conformance suite every driver must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every driver returns, checked with errors.Is.
+var (
+	// ErrNotFound: the resource or deployment does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the row changed since it was read (optimistic
+	// concurrency), or a unique constraint was hit.
+	ErrConflict = errors.New("conflict")
+	// ErrLeaseLost: the caller no longer holds the deployment's lease, so
+	// it must stop writing (fencing).
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrDuplicateDecision: this user already decided at this stage.
+	ErrDuplicateDecision = errors.New("duplicate decision")
+)
+
+// Resource is a declarative resource (Environment, Artifact, Pipeline)
+// stored as the JSON of the whole object.
+type Resource struct {
+	Kind string
+	Name string
+	// Spec is the JSON document of the resource as applied.
+	Spec       []byte
+	Generation int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Deployment is the stored row of one pipeline run.
+type Deployment struct {
+	ID       int64
+	Pipeline string
+	// Number counts deployments per pipeline, from 1.
+	Number     int64
+	Kind       string
+	RollbackTo int64
+	Parameters map[string]string
+	// TriggeredBy is the identity that started the run.
+	TriggeredBy string
+	// Plan is the immutable JSON snapshot rendered at creation.
+	Plan []byte
+	// State is the executor's JSON progress record; only the lease holder
+	// writes it.
+	State []byte
+	// Status is the API status (v1alpha1.DeploymentStatus), kept as a
+	// column for queries.
+	Status string
+	// Version increases on every update (optimistic concurrency).
+	Version         int64
+	CancelRequested bool
+	// WakeAt is when a waiting deployment next needs the executor.
+	WakeAt       *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	StartedAt    *time.Time
+	EndedAt      *time.Time
+	ProductionAt *time.Time
+	LeaseOwner   string
+	LeaseExpires *time.Time
+}
+
+// Final reports whether status is one of the final statuses.
+func Final(status string) bool {
+	switch status {
+	case "Succeeded", "Failed", "Rejected", "Cancelled":
+		return true
+	}
+	return false
+}
+
+// Event is one entry of a deployment's event log; Seq is assigned by the
+// store, from 1 per deployment, without gaps.
+type Event struct {
+	DeploymentID int64
+	Seq          int64
+	Time         time.Time
+	Stage        string
+	Type         string
+	Message      string
+}
+
+// Decision is an approval or rejection of a deployment at a stage.
+type Decision struct {
+	DeploymentID int64
+	Stage        string
+	User         string
+	// Decision is "Approve" or "Reject".
+	Decision string
+	Reason   string
+	At       time.Time
+}
+
+// DeploymentFilter selects deployments for ListDeployments, newest first.
+type DeploymentFilter struct {
+	Pipeline string
+	// Statuses, when non-empty, keeps only these statuses.
+	Statuses []string
+	// BeforeID pages: only IDs lower than it (0: no bound).
+	BeforeID int64
+	// Limit caps the result (0: 100).
+	Limit int
+}
+
+// Store is the persistence every Fledge server shares. All methods are
+// safe for concurrent use.
+type Store interface {
+	// PutResource creates or updates a resource. Generation starts at 1 and
+	// increases only when Spec changes. It returns the stored row and
+	// whether it was created.
+	PutResource(ctx context.Context, r Resource) (Resource, bool, error)
+	GetResource(ctx context.Context, kind, name string) (Resource, error)
+	// ListResources returns the resources of a kind ordered by name.
+	ListResources(ctx context.Context, kind string) ([]Resource, error)
+	DeleteResource(ctx context.Context, kind, name string) error
+
+	// CreateDeployment stores a new deployment with the given fields,
+	// assigning ID, Number, Version (1), CreatedAt and UpdatedAt. The
+	// initial events are appended in the same transaction.
+	CreateDeployment(ctx context.Context, d Deployment, events ...Event) (Deployment, error)
+	GetDeployment(ctx context.Context, id int64) (Deployment, error)
+	ListDeployments(ctx context.Context, f DeploymentFilter) ([]Deployment, error)
+	// CountDeployments counts what ListDeployments would return without a
+	// limit or page bound.
+	CountDeployments(ctx context.Context, f DeploymentFilter) (int, error)
+	// UpdateDeployment writes State, Status, WakeAt, StartedAt, EndedAt and
+	// ProductionAt of d, and appends events (Seq assigned), in one
+	// transaction, if d.Version is still current and owner holds an
+	// unexpired lease. It returns the row with its new Version, or
+	// ErrConflict / ErrLeaseLost.
+	UpdateDeployment(ctx context.Context, d Deployment, owner string, events ...Event) (Deployment, error)
+	// RequestCancel flags a deployment for cancellation; ErrConflict if it
+	// has already ended.
+	RequestCancel(ctx context.Context, id int64) error
+	// LiveDeployment returns the pipeline's deployment with the latest
+	// ProductionAt, or ErrNotFound.
+	LiveDeployment(ctx context.Context, pipeline string) (Deployment, error)
+
+	// ClaimDeployment takes the lease of one runnable deployment for owner
+	// until now+ttl: not final, unleased or with an expired lease, WakeAt
+	// null or passed, and the oldest unfinished one of its pipeline (runs of
+	// a pipeline go one at a time, in order). ok is false when none is
+	// runnable.
+	ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (d Deployment, ok bool, err error)
+	// RenewLease extends owner's lease; ErrLeaseLost if it is no longer
+	// owner's.
+	RenewLease(ctx context.Context, id int64, owner string, ttl time.Duration) error
+	// ReleaseLease gives the lease up (no error if not held).
+	ReleaseLease(ctx context.Context, id int64, owner string) error
+
+	// AppendEvents appends events outside of a state update (for example
+	// the API recording a decision); Seq is assigned.
+	AppendEvents(ctx context.Context, events ...Event) error
+	// ListEvents returns a deployment's events with Seq > afterSeq, in order.
+	ListEvents(ctx context.Context, id int64, afterSeq int64) ([]Event, error)
+
+	// AddDecision records a decision and its event atomically;
+	// ErrDuplicateDecision if the user already decided at that stage.
+	AddDecision(ctx context.Context, d Decision, e Event) error
+	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}

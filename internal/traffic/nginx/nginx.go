@@ -1,0 +1,120 @@
+// Package nginx is the traffic provider for the NGINX ingress controller
+// (ingress-nginx). Its canary is a second Ingress, with the same host and
+// path as production's, carrying the canary annotations: NGINX sends it the
+// requests that have the header "redirect-to-canary: always" and a weighted
+// share of the others.
+//
+// Fledge deploys the manifests' Ingress into the canary namespace marked as
+// canary with weight 0 (MarkCanary) and into production without any canary
+// annotation (StripCanary). The Router then changes only the weight
+// annotation, as its own field manager, so that it never disturbs the
+// fields the deployment's manager owns.
+package nginx
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// The annotations of ingress-nginx's canary feature.
+const (
+	// AnnotationPrefix starts every canary annotation.
+	AnnotationPrefix = "nginx.ingress.kubernetes.io/canary"
+	// AnnotationCanary marks an Ingress as the canary of the Ingress with
+	// the same host and path ("true").
+	AnnotationCanary = "nginx.ingress.kubernetes.io/canary"
+	// AnnotationCanaryByHeader names the request header that forces the
+	// choice: "always" to the canary, "never" to production.
+	AnnotationCanaryByHeader = "nginx.ingress.kubernetes.io/canary-by-header"
+	// AnnotationCanaryWeight is the percentage of the other requests sent
+	// to the canary, as a decimal string.
+	AnnotationCanaryWeight = "nginx.ingress.kubernetes.io/canary-weight"
+	// CanaryHeader is the header Fledge's canaries listen to.
+	CanaryHeader = "redirect-to-canary"
+)
+
+// Identity of the Ingress kind this provider edits.
+const (
+	ingressAPIVersion = "networking.k8s.io/v1"
+	ingressKind       = "Ingress"
+)
+
+// MarkCanary returns deep copies of objs in which the networking.k8s.io/v1
+// Ingress named ingressName carries the canary annotations with weight 0,
+// next to its own annotations. It fails when the manifests have no such
+// Ingress, naming what they have instead.
+func MarkCanary(objs []*unstructured.Unstructured, ingressName string) ([]*unstructured.Unstructured, error) {
+	out, ing, err := copyWithIngress(objs, ingressName)
+	if err != nil {
+		return nil, err
+	}
+	ann := ing.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[AnnotationCanary] = "true"
+	ann[AnnotationCanaryByHeader] = CanaryHeader
+	ann[AnnotationCanaryWeight] = "0"
+	ing.SetAnnotations(ann)
+	return out, nil
+}
+
+// StripCanary returns deep copies of objs in which the Ingress named
+// ingressName has no nginx.ingress.kubernetes.io/canary* annotation: the
+// production form of the manifests. It fails like MarkCanary when there is
+// no such Ingress.
+func StripCanary(objs []*unstructured.Unstructured, ingressName string) ([]*unstructured.Unstructured, error) {
+	out, ing, err := copyWithIngress(objs, ingressName)
+	if err != nil {
+		return nil, err
+	}
+	ann := ing.GetAnnotations()
+	for k := range ann {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			delete(ann, k)
+		}
+	}
+	if len(ann) == 0 {
+		unstructured.RemoveNestedField(ing.Object, "metadata", "annotations")
+	} else {
+		ing.SetAnnotations(ann)
+	}
+	return out, nil
+}
+
+// copyWithIngress deep-copies objs and returns the copy of the Ingress
+// named name.
+func copyWithIngress(objs []*unstructured.Unstructured, name string) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	if name == "" {
+		return nil, nil, fmt.Errorf("no ingress name given")
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	var (
+		ing   *unstructured.Unstructured
+		found []string
+	)
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+		found = append(found, o.GetKind()+"/"+o.GetName())
+		if o.GetKind() != ingressKind || o.GetName() != name {
+			continue
+		}
+		if o.GetAPIVersion() != ingressAPIVersion {
+			return nil, nil, fmt.Errorf("ingress %s is %s, want %s", name, o.GetAPIVersion(), ingressAPIVersion)
+		}
+		if ing != nil {
+			return nil, nil, fmt.Errorf("ingress %s appears more than once in the manifests", name)
+		}
+		ing = out[i]
+	}
+	if ing == nil {
+		have := "nothing"
+		if len(found) > 0 {
+			have = strings.Join(found, ", ")
+		}
+		return nil, nil, fmt.Errorf("the manifests have no %s Ingress named %q to use as the canary; they have %s", ingressAPIVersion, name, have)
+	}
+	return out, ing, nil
+}

@@ -1,0 +1,126 @@
+package nginx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/traffic"
+)
+
+// FieldManager owns the weight annotation. It differs from the
+// deployment's manager (kube.FieldManager), so that a weight change never
+// removes or takes over anything else, and a later deployment of the
+// canary manifests (weight "0", force=true) simply takes the field back.
+const FieldManager = "fledge-traffic"
+
+// ErrNotCanary means the Ingress exists but is not marked as a canary, so
+// a weight on it would have no effect.
+var ErrNotCanary = errors.New("ingress is not an NGINX canary")
+
+// Router sets the canary weight of one Ingress. It implements
+// traffic.Router.
+type Router struct {
+	client *kube.Client
+	ns     string
+	name   string
+}
+
+var _ traffic.Router = (*Router)(nil)
+
+// NewRouter returns the router of the canary Ingress ingressName in
+// namespace ns.
+func NewRouter(c *kube.Client, ns, ingressName string) *Router {
+	return &Router{client: c, ns: ns, name: ingressName}
+}
+
+// ingressRef is the object the router reads: only its identity.
+func (r *Router) ingressRef() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(ingressAPIVersion)
+	u.SetKind(ingressKind)
+	u.SetName(r.name)
+	return u
+}
+
+// SetWeight sets the canary-weight annotation to percent with a
+// server-side apply of that annotation alone (field manager
+// "fledge-traffic", force=true), then reads the Ingress back and fails if
+// the annotation differs. Nothing is written when the weight is already
+// percent. SetWeight(0) succeeds without doing anything when the Ingress or
+// its namespace is missing or the Ingress is not a canary; any other
+// weight then fails with traffic.ErrRouteNotFound or ErrNotCanary.
+func (r *Router) SetWeight(ctx context.Context, percent int) error {
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("set canary weight of ingress %s/%s to %d: %w", r.ns, r.name, percent, traffic.ErrInvalidWeight)
+	}
+	live, err := r.client.Get(ctx, r.ns, r.ingressRef())
+	switch {
+	case apierrors.IsNotFound(err) && percent == 0:
+		return nil
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("set canary weight of ingress %s/%s: %w: %w", r.ns, r.name, traffic.ErrRouteNotFound, err)
+	case err != nil:
+		return fmt.Errorf("set canary weight of ingress %s/%s: %w", r.ns, r.name, err)
+	}
+	ann := live.GetAnnotations()
+	if ann[AnnotationCanary] != "true" {
+		if percent == 0 {
+			return nil
+		}
+		return fmt.Errorf("set canary weight of ingress %s/%s: %w (annotation %s is %q, want \"true\")", r.ns, r.name, ErrNotCanary, AnnotationCanary, ann[AnnotationCanary])
+	}
+	want := strconv.Itoa(percent)
+	if ann[AnnotationCanaryWeight] == want {
+		return nil
+	}
+
+	patch := r.ingressRef()
+	patch.SetAnnotations(map[string]string{AnnotationCanaryWeight: want})
+	if _, err := r.client.ApplyObject(ctx, r.ns, patch, kube.ApplyOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("set canary weight of ingress %s/%s to %d: %w", r.ns, r.name, percent, err)
+	}
+	got, err := r.weightAnnotation(ctx)
+	if err != nil {
+		return fmt.Errorf("set canary weight of ingress %s/%s: read back: %w", r.ns, r.name, err)
+	}
+	if got != want {
+		return fmt.Errorf("set canary weight of ingress %s/%s: annotation %s is %q after setting it to %q; does another controller rewrite it?", r.ns, r.name, AnnotationCanaryWeight, got, want)
+	}
+	return nil
+}
+
+// Weight returns the canary weight of the Ingress: its canary-weight
+// annotation, 0 when the annotation is absent. A missing Ingress yields an
+// error matching traffic.ErrRouteNotFound.
+func (r *Router) Weight(ctx context.Context) (int, error) {
+	v, err := r.weightAnnotation(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read canary weight of ingress %s/%s: %w", r.ns, r.name, err)
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 100 {
+		return 0, fmt.Errorf("read canary weight of ingress %s/%s: annotation %s is %q, not a whole number from 0 to 100", r.ns, r.name, AnnotationCanaryWeight, v)
+	}
+	return n, nil
+}
+
+// weightAnnotation reads the live value of the weight annotation.
+func (r *Router) weightAnnotation(ctx context.Context) (string, error) {
+	live, err := r.client.Get(ctx, r.ns, r.ingressRef())
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("%w: %w", traffic.ErrRouteNotFound, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return live.GetAnnotations()[AnnotationCanaryWeight], nil
+}

@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// server is a `fledge serve` subprocess.
+type server struct {
+	t       *testing.T
+	url     string
+	listen  string
+	store   string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	env     []string
+}
+
+func startServer(t *testing.T, extraEnv ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &server{t: t, url: "http://" + addr, listen: addr, store: filepath.Join(dir, "fledge.db"), logPath: filepath.Join(dir, "serve.log")}
+	s.start(extraEnv...)
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start runs the server (again) on the same address and store.
+func (s *server) start(extraEnv ...string) {
+	t := s.t
+	t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(fledgeBin, "serve", "--listen", s.listen, "--store", s.store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug")
+	s.cmd.Env = append(os.Environ(), extraEnv...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start fledge serve: %v", err)
+	}
+	s.done = make(chan struct{})
+	cmd := s.cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
+}
+
+// kill stops the server with SIGKILL, as a crash would.
+func (s *server) kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// exited waits for the server to end by itself (fault injection).
+func (s *server) exited(timeout time.Duration) bool {
+	select {
+	case <-s.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		s.kill()
+	}
+	if s.t.Failed() {
+		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fledge runs the CLI against the server as user and returns stdout; it
+// fails the test on a non-zero exit.
+func (s *server) fledge(user string, args ...string) string {
+	s.t.Helper()
+	out, err := s.fledgeErr(user, args...)
+	if err != nil {
+		s.t.Fatalf("fledge %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (s *server) fledgeErr(user string, args ...string) (string, error) {
+	full := append([]string{"--server", s.url, "--user", user}, args...)
+	cmd := exec.Command(fledgeBin, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+func (s *server) deployment(id int64) v1alpha1.Deployment {
+	s.t.Helper()
+	var d v1alpha1.Deployment
+	s.getJSON(fmt.Sprintf("/api/v1/deployments/%d", id), &d)
+	return d
+}
+
+func (s *server) getJSON(path string, out any) {
+	s.t.Helper()
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		s.t.Fatalf("GET %s: decode: %v", path, err)
+	}
+}
+
+func (s *server) events(id int64) []v1alpha1.Event {
+	var l v1alpha1.EventList
+	s.getJSON(fmt.Sprintf("/api/v1/deployments/%d/events", id), &l)
+	return l.Items
+}
+
+// waitStatus polls until the deployment has one of the statuses.
+func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.DeploymentStatus) v1alpha1.Deployment {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var d v1alpha1.Deployment
+	for time.Now().Before(deadline) {
+		d = s.deployment(id)
+		for _, w := range want {
+			if d.Status == w {
+				return d
+			}
+		}
+		if d.Status.Final() {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var evs []string
+	for _, e := range s.events(id) {
+		evs = append(evs, fmt.Sprintf("  %d %s %s %s", e.Seq, e.Stage, e.Type, e.Message))
+	}
+	s.t.Fatalf("deployment %d: status %s (%s), want %v\nevents:\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, strings.Join(evs, "\n"), s.logPath, tail(s.logPath))
+	return d
+}
+
+// run starts the pipeline through the CLI and returns the new deployment.
+func (s *server) run(user, pipeline string, params ...string) v1alpha1.Deployment {
+	s.t.Helper()
+	args := []string{"run", pipeline, "-o", "json"}
+	for _, p := range params {
+		args = append(args, "--param", p)
+	}
+	var d v1alpha1.Deployment
+	out := s.fledge(user, args...)
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		s.t.Fatalf("fledge run -o json: %v\n%s", err, out)
+	}
+	return d
+}
+
+// fixture writes the resource files of a pipeline to a folder.
+type fixture struct {
+	Pipeline, Environment, Artifact string
+	CanaryNS, ProdNS                string
+	Ramp, Batches                   int
+	Approvals                       int
+	CanaryTimeout, ApprovalTimeout  string
+	// Unready marks the pods so kwok never makes them Ready.
+	Unready bool
+}
+
+func writeFixture(t *testing.T, f fixture) string {
+	t.Helper()
+	dir := t.TempDir()
+	manifests, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webpage", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := string(manifests)
+	if f.Unready {
+		m = strings.Replace(m, "    metadata:\n      labels:\n        app: webpage\n",
+			"    metadata:\n      annotations:\n        kwok.x-k8s.io/status: custom\n      labels:\n        app: webpage\n", 1)
+	}
+	if f.Ramp == 0 {
+		f.Ramp = 25
+	}
+	if f.Batches == 0 {
+		f.Batches = 1
+	}
+	if f.Approvals == 0 {
+		f.Approvals = 1
+	}
+	if f.CanaryTimeout == "" {
+		f.CanaryTimeout = "60s"
+	}
+	if f.ApprovalTimeout == "" {
+		f.ApprovalTimeout = "24h"
+	}
+	files := map[string]string{
+		"manifests.yaml": m,
+		"environment.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Environment
+metadata:
+  name: %s
+spec:
+  kubeconfig:
+    path: %s
+`, f.Environment, cluster.Kubeconfig()),
+		"artifact.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Artifact
+metadata:
+  name: %s
+spec:
+  file: manifests.yaml
+`, f.Artifact),
+		"pipeline.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Pipeline
+metadata:
+  name: %s
+spec:
+  parameters:
+    - name: IMAGE_TAG
+      description: image version
+  stages:
+    - name: canary-deploy-stage
+      canaryDeployment:
+        environment: %s
+        artifacts: [%s]
+        namespace: %s
+        ingressName: webpage-ingress
+        rolloutTimeout: %s
+    - name: shift-traffic-stage
+      shiftTraffic:
+        rampLimitPercent: %d
+        batchCount: %d
+    - name: approval-stage
+      approval:
+        approvalsRequired: %d
+        timeout: %s
+    - name: switch-to-production-stage
+      productionRelease:
+        namespace: %s
+        rolloutTimeout: 60s
+`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.Approvals, f.ApprovalTimeout, f.ProdNS),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// kube helpers
+
+func ingressAnnotations(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	ing, err := cluster.Clientset().NetworkingV1().Ingresses(ns).Get(context.Background(), "webpage-ingress", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get ingress %s/webpage-ingress: %v", ns, err)
+	}
+	return ing.Annotations
+}
+
+// workload returns the deployment's image and ready count, and the
+// pod-template-hash of its ready pods.
+type workload struct {
+	Image     string
+	Ready     int32
+	Replicas  int32
+	PodHashes map[string]int
+	ReadyPods int
+}
+
+func getWorkload(t *testing.T, ns string) workload {
+	t.Helper()
+	ctx := context.Background()
+	cs := cluster.Clientset()
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "webpage-deployment", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get deployment %s/webpage-deployment: %v", ns, err)
+	}
+	w := workload{Image: d.Spec.Template.Spec.Containers[0].Image, Ready: d.Status.ReadyReplicas, Replicas: *d.Spec.Replicas, PodHashes: map[string]int{}}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=webpage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || !podReady(&p) {
+			continue
+		}
+		w.ReadyPods++
+		w.PodHashes[p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]]++
+	}
+	return w
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitWorkload waits until the namespace runs image with all pods ready
+// and of one replicaset.
+func waitWorkload(t *testing.T, ns, image string) workload {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var w workload
+	for time.Now().Before(deadline) {
+		w = getWorkload(t, ns)
+		if w.Image == image && w.Ready == 3 && w.ReadyPods == 3 && len(w.PodHashes) == 1 {
+			return w
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("namespace %s: want 3/3 ready pods of %s, got %+v", ns, image, w)
+	return w
+}
+
+func onlyHash(w workload) string {
+	for h := range w.PodHashes {
+		return h
+	}
+	return ""
+}
+
+func namespaceEmpty(t *testing.T, ns string) bool {
+	t.Helper()
+	_, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
+	return err != nil
+}
