@@ -106,7 +106,7 @@ type APIError struct {
 }
 
 // Error returns the server's message followed by one line per field
-// problem.
+// problem, unless the message already says them all.
 func (e *APIError) Error() string {
 	msg := e.Status.Message
 	if msg == "" {
@@ -115,9 +115,20 @@ func (e *APIError) Error() string {
 	if msg == "" {
 		msg = fmt.Sprintf("server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	}
+	details := e.Status.Details
+	said := true
+	for _, d := range details {
+		if !strings.Contains(msg, d.Message) || !strings.Contains(msg, d.Field) {
+			said = false
+			break
+		}
+	}
+	if said {
+		details = nil
+	}
 	var b strings.Builder
 	b.WriteString(msg)
-	for _, d := range e.Status.Details {
+	for _, d := range details {
 		b.WriteString("\n  ")
 		if d.Field != "" {
 			b.WriteString(d.Field)

@@ -263,6 +263,11 @@ func TestAPIError(t *testing.T) {
 			want: "apply pipeline/web: invalid Pipeline \"web\"\n  spec.stages[1].shiftTraffic.rampLimitPercent: must be between 1 and 100, got 0\n  spec.stages: a canaryDeployment stage is required",
 		},
 		{
+			name: "details already in the message", code: 422,
+			body: `{"code":422,"reason":"Invalid","message":"invalid Pipeline \"web\": spec.stages: at least one stage is required","details":[{"field":"spec.stages","message":"at least one stage is required"}]}`,
+			want: `apply pipeline/web: invalid Pipeline "web": spec.stages: at least one stage is required`,
+		},
+		{
 			name: "not found", code: 404,
 			body: `{"code":404,"reason":"NotFound","message":"pipeline \"web\" not found"}`,
 			want: `apply pipeline/web: pipeline "web" not found`, isNF: true,

@@ -65,9 +65,22 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	g := &globalOptions{}
+	g.addFlags(root.PersistentFlags())
 	root.AddCommand(
 		newDevCommand(streams),
 		newServeCommand(streams),
+		newApplyCommand(streams, g),
+		newGetCommand(streams, g),
+		newDescribeCommand(streams, g),
+		newDeleteCommand(streams, g),
+		newRunCommand(streams, g),
+		newApproveCommand(streams, g),
+		newRejectCommand(streams, g),
+		newCancelCommand(streams, g),
+		newHistoryCommand(streams, g),
+		newRollbackCommand(streams, g),
+		newLogsCommand(streams, g),
 	)
 	return root
 }

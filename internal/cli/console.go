@@ -1,16 +1,22 @@
 package cli
 
-import "net/http"
+import (
+	"net/http"
 
-// consoleHandler serves the web console; until it is built, / answers with
-// a pointer to the API.
-func consoleHandler(api http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("Fledge API: /api/v1 (OpenAPI document at /api/v1/openapi.yaml)\n"))
-	})
+	"fledge.dev/fledge/internal/web"
+)
+
+// consoleHandler serves the web console at /. The console is a client of
+// the public API like any other (the browser calls /api/v1), so it is not
+// given the API handler.
+func consoleHandler(_ http.Handler) http.Handler {
+	c, err := web.New()
+	if err != nil {
+		// The assets are embedded at build time; a broken build is the only
+		// way here, and the API must keep working regardless.
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "web console unavailable: "+err.Error(), http.StatusInternalServerError)
+		})
+	}
+	return c
 }

@@ -32,8 +32,8 @@ func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
 	if server == "" {
 		server = "http://127.0.0.1:8080"
 	}
-	fs.StringVar(&g.server, "server", server, "URL of the Fledge server (default from $FLEDGE_SERVER)")
-	fs.StringVar(&g.user, "user", defaultUser(), "who you are, sent to the server with every request (default from $FLEDGE_USER, else your OS user name)")
+	fs.StringVar(&g.server, "server", server, "URL of the Fledge server ($FLEDGE_SERVER)")
+	fs.StringVar(&g.user, "user", defaultUser(), "who you are, sent to the server with every request ($FLEDGE_USER, else your OS user name)")
 	fs.DurationVar(&g.timeout, "request-timeout", apiclient.DefaultTimeout, "how long to wait for one answer of the server (0 waits forever)")
 }
 

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/postgres"
 )
 
 func openPostgres(ctx context.Context, url string, log *slog.Logger) (store.Store, error) {
-	return nil, errors.New("postgres store: not wired yet")
+	return postgres.Open(ctx, postgres.Config{DSN: url, Logger: log})
 }

@@ -78,7 +78,7 @@ func newTable(w io.Writer, headers ...string) *table {
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
 		if c == "" {
-			cells[i] = "<none>"
+			cells[i] = "-"
 		}
 		// A tab or newline inside a cell would break the columns.
 		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])

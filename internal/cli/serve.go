@@ -29,6 +29,7 @@ type serveOptions struct {
 	logFormat    string
 	leaseTTL     time.Duration
 	pollInterval time.Duration
+	stepTimeout  time.Duration
 }
 
 // newServeCommand runs the API server and the executor.
@@ -54,6 +55,7 @@ give --store postgres://... to share one PostgreSQL database between replicas.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 15*time.Second, "how long a deployment's lease lasts without renewal (takeover time after a crash)")
+	f.DurationVar(&o.stepTimeout, "step-timeout", 2*time.Minute, "how long one Kubernetes step (apply, weight change) may retry transient API errors before the stage fails")
 	f.DurationVar(&o.pollInterval, "poll-interval", 500*time.Millisecond, "how often the store is polled for work and decisions")
 	return cmd
 }
@@ -121,7 +123,7 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 	clusters := &executor.StoreClusters{Store: st}
 	ex, err := executor.New(executor.Config{
 		Store: st, Clusters: clusters, Logger: log,
-		LeaseTTL: o.leaseTTL, PollInterval: o.pollInterval, Hook: faultHook(log),
+		LeaseTTL: o.leaseTTL, PollInterval: o.pollInterval, StepTimeout: o.stepTimeout, Hook: faultHook(log),
 	})
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}

@@ -31,7 +31,12 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxRunning caps deployments executed at once (default 64).
 	MaxRunning int
-	// FinishTimeout bounds each attempt of a finishing step (default 2m).
+	// StepTimeout bounds one Kubernetes step (apply, set weight), including
+	// the retries of transient API errors (default 2m). Rollout waits are
+	// bounded by the stage's rolloutTimeout instead.
+	StepTimeout time.Duration
+	// FinishTimeout bounds each finishing step, such as setting the canary
+	// weight back to 0 (default 5m: it outlasts an API server restart).
 	FinishTimeout time.Duration
 	// Hook, when set, is called at every step boundary with a name like
 	// "before:ApplyCanary" (about to act), "done:ApplyCanary" (acted, not
@@ -63,8 +68,11 @@ func (c Config) WithDefaults() Config {
 	if c.MaxRunning == 0 {
 		c.MaxRunning = 64
 	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = 2 * time.Minute
+	}
 	if c.FinishTimeout == 0 {
-		c.FinishTimeout = 2 * time.Minute
+		c.FinishTimeout = 5 * time.Minute
 	}
 	return c
 }

@@ -36,9 +36,6 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)))
 }
 
-// applyTimeout bounds one apply, including retries of transient errors.
-const applyTimeout = 2 * time.Minute
-
 func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 	p := r.plan
 	switch a.Step {
@@ -55,6 +52,8 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		}
 		return done, r.waitRollout(ctx, a.StageName, p.CanaryNamespace, objs, p.CanaryRolloutTimeout)
 	case pipeline.StepSetWeight:
+		ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+		defer cancel()
 		if err := r.setWeight(ctx, a.Weight); err != nil {
 			return done, err
 		}
@@ -152,7 +151,7 @@ func (r *run) apply(ctx context.Context, stage, ns string, objs []*unstructured.
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
 	created, err := c.EnsureNamespace(ctx, ns, spec.NamespacesCreatable())
 	if err != nil {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
@@ -24,7 +27,7 @@ const (
 // with the context's cause.
 func retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	delay := retryBase
-	for {
+	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
 			return nil
@@ -32,8 +35,13 @@ func retry(ctx context.Context, fn func(ctx context.Context) error) error {
 		if ctx.Err() != nil {
 			return giveUp(ctx, err)
 		}
-		if !Transient(err) {
+		switch classify(err) {
+		case permanent:
 			return err
+		case uncertain:
+			if attempt >= uncertainAttempts {
+				return err
+			}
 		}
 		wait := delay/2 + rand.N(delay/2+1)
 		if s, ok := apierrors.SuggestsClientDelay(err); ok && time.Duration(s)*time.Second > wait {
@@ -72,45 +80,78 @@ func (e *retryError) Error() string {
 
 func (e *retryError) Unwrap() []error { return []error{e.last, e.cause} }
 
+// uncertainAttempts bounds the attempts of a call failing with an
+// uncertain error.
+const uncertainAttempts = 3
+
+// retryClass says whether an error is worth retrying.
+type retryClass int
+
+const (
+	permanent retryClass = iota
+	transient
+	// uncertain is a 500 without a reason: usually a deterministic refusal
+	// that the server did not classify (server-side apply reports a field
+	// missing from the schema this way), sometimes a passing storage
+	// failure. It is retried a few times only.
+	uncertain
+)
+
 // Transient reports whether err is worth retrying unchanged: server errors,
 // throttling, conflicts, timeouts and broken or refused connections. A
 // validation error, a missing object or a refused permission is not.
-func Transient(err error) bool {
+func Transient(err error) bool { return classify(err) == transient }
+
+// classify sorts errors for retry.
+func classify(err error) retryClass {
 	if err == nil || errors.Is(err, context.Canceled) {
-		return false
+		return permanent
 	}
 	var unknown *UnknownKindError
-	if errors.As(err, &unknown) {
-		return false
-	}
-	if apierrors.IsAlreadyExists(err) {
-		return false
+	if errors.As(err, &unknown) || apierrors.IsAlreadyExists(err) {
+		return permanent
 	}
 	if apierrors.IsConflict(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
 		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
 		apierrors.IsUnexpectedServerError(err) {
-		return true
+		return transient
 	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
-		code := status.Status().Code
-		return code >= 500 || code == 429 || code == 409
+		st := status.Status()
+		switch {
+		case st.Code == http.StatusInternalServerError && st.Reason == metav1.StatusReasonUnknown:
+			return uncertain
+		case st.Code == http.StatusNotImplemented || st.Code == http.StatusHTTPVersionNotSupported:
+			return permanent
+		case st.Code >= 500 || st.Code == http.StatusTooManyRequests || st.Code == http.StatusConflict:
+			return transient
+		}
+		return permanent
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The request's own timeout (rest.Config.Timeout), since the
-		// caller's context is checked before Transient is asked.
-		return true
+		// caller's context is checked before an error is classified.
+		return transient
+	}
+	if strings.Contains(err.Error(), "client rate limiter Wait returned an error") {
+		// client-go's limiter refuses to wait past the context's deadline;
+		// the retry loop then stops at the deadline itself.
+		return transient
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		return true
+		return transient
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && (dnsErr.IsTemporary || dnsErr.IsTimeout) {
-		return true
+		return transient
 	}
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
+	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
 		utilnet.IsProbableEOF(err) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return transient
+	}
+	return permanent
 }

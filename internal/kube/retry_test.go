@@ -14,6 +14,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -45,6 +46,10 @@ func TestTransient(t *testing.T) {
 		{"already exists", apierrors.NewAlreadyExists(gr, "web"), false},
 		{"unknown kind", &UnknownKindError{}, false},
 		{"canceled", context.Canceled, false},
+		{"500 without a reason", &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 500, Message: "failed to create typed patch object: .spec.prots: field not declared in schema"}}, false},
+		{"not implemented", &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 501}}, false},
+		{"bad gateway", &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 502}}, true},
+		{"rate limiter", errors.New("client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context deadline"), true},
 		{"tls", &url.Error{Op: "Get", URL: "x", Err: errors.New("x509: certificate signed by unknown authority")}, false},
 	}
 	for _, tt := range tests {
@@ -77,6 +82,17 @@ func TestRetry(t *testing.T) {
 		err := retry(t.Context(), func(context.Context) error { calls++; return want })
 		if !errors.Is(err, want) || calls != 1 {
 			t.Errorf("retry = %v after %d calls, want the error after 1", err, calls)
+		}
+	})
+	t.Run("retries a 500 without a reason three times", func(t *testing.T) {
+		t.Parallel()
+		calls := 0
+		err := retry(t.Context(), func(context.Context) error {
+			calls++
+			return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 500, Message: "odd"}}
+		})
+		if err == nil || calls != uncertainAttempts {
+			t.Errorf("retry = %v after %d calls, want the error after %d", err, calls, uncertainAttempts)
 		}
 	})
 	t.Run("gives up when the context ends", func(t *testing.T) {

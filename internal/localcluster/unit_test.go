@@ -196,6 +196,7 @@ func TestStartComponentFailure(t *testing.T) {
 				StartTimeout: 2 * time.Second,
 				StopGrace:    time.Second,
 			})
+			t.Logf("Start() error:\n%v", err)
 			var ce *ComponentError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Start() = %v, want a ComponentError", err)

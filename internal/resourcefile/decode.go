@@ -37,6 +37,9 @@ type Object struct {
 	Value any
 	// Source is where the document starts, as file:line.
 	Source string
+	// ManifestFile is the file an Artifact's spec.file named, as read;
+	// empty otherwise.
+	ManifestFile string
 }
 
 // Options change how DecodePathsWith finds files.
@@ -53,6 +56,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns file:line: message, as compilers write them.
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
@@ -70,8 +74,10 @@ func DecodeFile(path string) ([]Object, error) {
 }
 
 // DecodePaths decodes the files named, and the *.yaml and *.yml files of the
-// directories named (not their subdirectories), in sorted order. It reports
-// every problem of every file at once and returns no object if there is any.
+// directories named (not their subdirectories), in sorted order. A file
+// found in a directory that an Artifact of the set names in spec.file holds
+// Kubernetes manifests, not resources, and is skipped. It reports every
+// problem of every file at once and returns no object if there is any.
 func DecodePaths(paths []string) ([]Object, error) {
 	return DecodePathsWith(paths, Options{})
 }
@@ -79,14 +85,31 @@ func DecodePaths(paths []string) ([]Object, error) {
 // DecodePathsWith is DecodePaths with options.
 func DecodePathsWith(paths []string, opts Options) ([]Object, error) {
 	files, errs := expand(paths, opts.Recursive)
+	type result struct {
+		objs []Object
+		err  error
+	}
+	results := make([]result, len(files))
+	manifests := map[string]bool{}
+	for i, f := range files {
+		o, err := DecodeFile(f.path)
+		results[i] = result{o, err}
+		for _, obj := range o {
+			if obj.ManifestFile != "" {
+				manifests[absPath(obj.ManifestFile)] = true
+			}
+		}
+	}
 	var objs []Object
-	for _, f := range files {
-		o, err := DecodeFile(f)
-		if err != nil {
-			errs = append(errs, err)
+	for i, f := range files {
+		if f.inDir && manifests[absPath(f.path)] {
+			continue // an artifact's manifests, next to the resource files
+		}
+		if results[i].err != nil {
+			errs = append(errs, results[i].err)
 			continue
 		}
-		objs = append(objs, o...)
+		objs = append(objs, results[i].objs...)
 	}
 	errs = append(errs, duplicates(objs)...)
 	if len(errs) > 0 {
@@ -141,9 +164,23 @@ func readBounded(path string) ([]byte, error) {
 	return data, nil
 }
 
+// file is a file to read, and whether it was found in a directory rather
+// than named.
+type file struct {
+	path  string
+	inDir bool
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
 // expand turns paths into the files to read, in order.
-func expand(paths []string, recursive bool) ([]string, []error) {
-	var files []string
+func expand(paths []string, recursive bool) ([]file, []error) {
+	var files []file
 	var errs []error
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -152,7 +189,7 @@ func expand(paths []string, recursive bool) ([]string, []error) {
 			continue
 		}
 		if !fi.IsDir() {
-			files = append(files, p)
+			files = append(files, file{path: p})
 			continue
 		}
 		var found []string
@@ -182,7 +219,9 @@ func expand(paths []string, recursive bool) ([]string, []error) {
 		if len(found) == 0 {
 			errs = append(errs, &Error{File: p, Msg: "directory holds no .yaml or .yml file"})
 		}
-		files = append(files, found...)
+		for _, f := range found {
+			files = append(files, file{path: f, inDir: true})
+		}
 	}
 	return files, errs
 }
@@ -425,8 +464,9 @@ func bounds(root *yaml.Node) (int, string) {
 // finish resolves an Artifact's file, validates the object and returns it.
 func (d *decoder) finish(doc *document) (Object, bool) {
 	var (
-		name string
-		err  error
+		name     string
+		err      error
+		manifest string
 	)
 	switch v := doc.target.(type) {
 	case *v1alpha1.Environment:
@@ -435,7 +475,8 @@ func (d *decoder) finish(doc *document) (Object, bool) {
 	case *v1alpha1.Artifact:
 		name = v.Metadata.Name
 		if v.Spec.File != "" {
-			if !d.resolveFile(doc.root, v) {
+			var ok bool
+			if manifest, ok = d.resolveFile(doc.root, v); !ok {
 				return Object{}, false
 			}
 		}
@@ -456,20 +497,21 @@ func (d *decoder) finish(doc *document) (Object, bool) {
 		return Object{}, false
 	}
 	return Object{
-		Kind:   doc.kind,
-		Name:   name,
-		Value:  doc.target,
-		Source: fmt.Sprintf("%s:%d", d.file, doc.root.Line),
+		Kind:         doc.kind,
+		Name:         name,
+		Value:        doc.target,
+		Source:       fmt.Sprintf("%s:%d", d.file, doc.root.Line),
+		ManifestFile: manifest,
 	}, true
 }
 
 // resolveFile reads an Artifact's spec.file, relative to the resource
-// file's directory, into spec.manifests.
-func (d *decoder) resolveFile(root *yaml.Node, a *v1alpha1.Artifact) bool {
+// file's directory, into spec.manifests, and returns the path read.
+func (d *decoder) resolveFile(root *yaml.Node, a *v1alpha1.Artifact) (string, bool) {
 	line := lineOf(root, "spec.file")
 	if a.Spec.Manifests != "" {
 		d.errorf(line, "invalid Artifact %q: spec.file: set either spec.manifests or spec.file, not both", a.Metadata.Name)
-		return false
+		return "", false
 	}
 	p := a.Spec.File
 	if !filepath.IsAbs(p) {
@@ -478,11 +520,11 @@ func (d *decoder) resolveFile(root *yaml.Node, a *v1alpha1.Artifact) bool {
 	data, err := readBounded(p)
 	if err != nil {
 		d.errorf(line, "invalid Artifact %q: spec.file: %v", a.Metadata.Name, err)
-		return false
+		return "", false
 	}
 	a.Spec.Manifests = string(data)
 	a.Spec.File = ""
-	return true
+	return p, true
 }
 
 // lineOf finds the line of a field path like spec.stages[1].shiftTraffic

@@ -165,6 +165,28 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestDecodePathsSkipsManifests shows that a directory may hold an
+// Artifact's Kubernetes manifests next to the resource files, as the
+// examples do, while a manifests file named with -f is still an error.
+func TestDecodePathsSkipsManifests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "artifact.yaml"), "apiVersion: fledge.dev/v1alpha1\nkind: Artifact\nmetadata: {name: web}\nspec: {file: manifests.yaml}\n")
+	write(t, filepath.Join(dir, "manifests.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n")
+
+	objs, err := DecodePaths([]string{dir})
+	if err != nil {
+		t.Fatalf("DecodePaths: %v", err)
+	}
+	if len(objs) != 1 || objs[0].Kind != "Artifact" || objs[0].ManifestFile != filepath.Join(dir, "manifests.yaml") {
+		t.Fatalf("objects: %+v", objs)
+	}
+	_, err = DecodePaths([]string{dir, filepath.Join(dir, "manifests.yaml")})
+	if want := filepath.Join(dir, "manifests.yaml") + `:1: apiVersion "v1" is not supported`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to contain %s", err, want)
+	}
+}
+
 func TestDecodeFileTooLarge(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "big.yaml")

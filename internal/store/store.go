@@ -146,9 +146,10 @@ type Store interface {
 
 	// ClaimDeployment takes the lease of one runnable deployment for owner
 	// until now+ttl: not final, unleased or with an expired lease, WakeAt
-	// null or passed, and the oldest unfinished one of its pipeline (runs of
-	// a pipeline go one at a time, in order). ok is false when none is
-	// runnable.
+	// null or passed, and either the oldest unfinished one of its pipeline
+	// (runs of a pipeline go one at a time, in order) or a never-started one
+	// (StartedAt null) whose cancellation was requested, so a queued run can
+	// be cancelled while another runs. ok is false when none is runnable.
 	ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (d Deployment, ok bool, err error)
 	// RenewLease extends owner's lease; ErrLeaseLost if it is no longer
 	// owner's.

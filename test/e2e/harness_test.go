@@ -31,10 +31,15 @@ type server struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	env     []string
+	args    []string
 }
 
 func startServer(t *testing.T, extraEnv ...string) *server {
+	return startServerArgs(t, nil, extraEnv...)
+}
+
+// startServerArgs starts a server with extra `fledge serve` flags.
+func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,7 +48,7 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{t: t, url: "http://" + addr, listen: addr, store: filepath.Join(dir, "fledge.db"), logPath: filepath.Join(dir, "serve.log")}
+	s := &server{t: t, args: args, url: "http://" + addr, listen: addr, store: filepath.Join(dir, "fledge.db"), logPath: filepath.Join(dir, "serve.log")}
 	s.start(extraEnv...)
 	t.Cleanup(s.stop)
 	return s
@@ -57,8 +62,9 @@ func (s *server) start(extraEnv ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(fledgeBin, "serve", "--listen", s.listen, "--store", s.store,
-		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug")
+	args := append([]string{"serve", "--listen", s.listen, "--store", s.store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug"}, s.args...)
+	s.cmd = exec.Command(fledgeBin, args...)
 	s.cmd.Env = append(os.Environ(), extraEnv...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
@@ -181,6 +187,22 @@ func (s *server) events(id int64) []v1alpha1.Event {
 	return l.Items
 }
 
+// waitEvent polls until an event of type typ whose message contains text
+// is recorded.
+func (s *server) waitEvent(id int64, timeout time.Duration, typ, text string) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, e := range s.events(id) {
+			if e.Type == typ && strings.Contains(e.Message, text) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("deployment %d: no %s event with %q within %s", id, typ, text, timeout)
+}
+
 // waitStatus polls until the deployment has one of the statuses.
 func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.DeploymentStatus) v1alpha1.Deployment {
 	s.t.Helper()
@@ -226,6 +248,7 @@ type fixture struct {
 	Pipeline, Environment, Artifact string
 	CanaryNS, ProdNS                string
 	Ramp, Batches                   int
+	BatchDelay                      string
 	Approvals                       int
 	CanaryTimeout, ApprovalTimeout  string
 	// Unready marks the pods so kwok never makes them Ready.
@@ -249,6 +272,9 @@ func writeFixture(t *testing.T, f fixture) string {
 	}
 	if f.Batches == 0 {
 		f.Batches = 1
+	}
+	if f.BatchDelay == "" {
+		f.BatchDelay = "0s"
 	}
 	if f.Approvals == 0 {
 		f.Approvals = 1
@@ -296,6 +322,7 @@ spec:
       shiftTraffic:
         rampLimitPercent: %d
         batchCount: %d
+        batchDelay: %s
     - name: approval-stage
       approval:
         approvalsRequired: %d
@@ -304,7 +331,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 60s
-`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.Approvals, f.ApprovalTimeout, f.ProdNS),
+`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, f.Approvals, f.ApprovalTimeout, f.ProdNS),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {

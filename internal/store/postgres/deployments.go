@@ -250,8 +250,9 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 	return d, nil
 }
 
-// ClaimDeployment leases the oldest runnable deployment to owner. The
-// candidate row is locked FOR UPDATE SKIP LOCKED, so concurrent claimers
+// ClaimDeployment leases the oldest runnable deployment to owner: the
+// head of its pipeline, or a never-started one whose cancellation was
+// requested. The candidate row is locked FOR UPDATE SKIP LOCKED, so concurrent claimers
 // pass over each other's rows instead of waiting or winning twice. A claim
 // bumps Version, so a previous holder's writes fail even if it reuses the
 // owner name.
@@ -267,8 +268,9 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 			WHERE NOT d.finished
 				AND (d.lease_owner = '' OR d.lease_expires IS NULL OR d.lease_expires <= $3)
 				AND (d.wake_at IS NULL OR d.wake_at <= $3)
-				AND NOT EXISTS (SELECT 1 FROM deployments o
-					WHERE o.pipeline = d.pipeline AND NOT o.finished AND o.id < d.id)
+				AND (NOT EXISTS (SELECT 1 FROM deployments o
+						WHERE o.pipeline = d.pipeline AND NOT o.finished AND o.id < d.id)
+					OR (d.started_at IS NULL AND d.cancel_requested))
 			ORDER BY d.id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
 		RETURNING `+deploymentCols,

@@ -263,9 +263,10 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 	return d, nil
 }
 
-// ClaimDeployment leases the oldest runnable deployment to owner. A claim
-// bumps Version, so a previous holder's writes fail even if it reuses the
-// owner name.
+// ClaimDeployment leases the oldest runnable deployment to owner: the
+// head of its pipeline, or a never-started one whose cancellation was
+// requested. A claim bumps Version, so a previous holder's writes fail even
+// if it reuses the owner name.
 func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (store.Deployment, bool, error) {
 	if owner == "" || ttl <= 0 {
 		return store.Deployment{}, false, fmt.Errorf("claim deployment: need an owner and a positive ttl (owner %q, ttl %s)", owner, ttl)
@@ -278,8 +279,9 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 			WHERE d.finished = 0
 				AND (d.lease_owner = '' OR d.lease_expires IS NULL OR d.lease_expires <= ?3)
 				AND (d.wake_at IS NULL OR d.wake_at <= ?3)
-				AND NOT EXISTS (SELECT 1 FROM deployments o
-					WHERE o.pipeline = d.pipeline AND o.finished = 0 AND o.id < d.id)
+				AND (NOT EXISTS (SELECT 1 FROM deployments o
+						WHERE o.pipeline = d.pipeline AND o.finished = 0 AND o.id < d.id)
+					OR (d.started_at IS NULL AND d.cancel_requested = 1))
 			ORDER BY d.id LIMIT 1)
 		RETURNING `+deploymentCols,
 		owner, micros(now.Add(ttl)), micros(now)))

@@ -14,7 +14,9 @@
 //
 // ClaimDeployment picks, in ID order, the first deployment that is not
 // final, has no lease or an expired one (LeaseExpires <= now), has WakeAt
-// null or passed, and is the oldest unfinished deployment of its pipeline.
+// null or passed, and is either the oldest unfinished deployment of its
+// pipeline or has never started (StartedAt null) and has a cancellation
+// request, so a queued run can be cancelled while another runs.
 // It sets LeaseOwner and LeaseExpires = now+ttl and bumps Version. Every
 // time comes from Config.Clock, never from the database.
 //

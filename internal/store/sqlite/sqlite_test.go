@@ -1,7 +1,10 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,4 +31,114 @@ func TestConformance(t *testing.T) {
 		})
 		return s
 	})
+}
+
+// TestTwoStoresOneFile: two Stores on one file (as two processes would
+// be) race to claim; every deployment is claimed once and no call fails
+// with SQLITE_BUSY.
+func TestTwoStoresOneFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fledge.db")
+	var stores []*sqlite.Store
+	for range 2 {
+		s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores = append(stores, s)
+	}
+	const n = 30
+	for i := range n {
+		if _, err := stores[i%2].CreateDeployment(t.Context(), store.Deployment{
+			Pipeline: fmt.Sprintf("p%02d", i), Status: "Queued",
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claimed := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		s, owner := stores[w%2], fmt.Sprintf("exec-%d", w)
+		wg.Go(func() {
+			for {
+				d, ok, err := s.ClaimDeployment(t.Context(), owner, time.Hour)
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if !ok {
+					return
+				}
+				if err := s.AppendEvents(t.Context(), store.Event{DeploymentID: d.ID, Type: "Claimed"}); err != nil {
+					t.Errorf("append: %v", err)
+				}
+				mu.Lock()
+				if prev, dup := claimed[d.ID]; dup {
+					t.Errorf("deployment %d claimed by %s and %s", d.ID, prev, owner)
+				}
+				claimed[d.ID] = owner
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(claimed) != n {
+		t.Fatalf("%d deployments claimed, want %d", len(claimed), n)
+	}
+}
+
+// TestReopen: a second Open applies no migration again and keeps the data.
+func TestReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fledge.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PutResource(t.Context(), store.Resource{Kind: "Pipeline", Name: "web", Spec: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.GetResource(t.Context(), "Pipeline", "web"); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  sqlite.Config
+		want string // "" for valid
+	}{
+		{sqlite.Config{Path: "/tmp/x.db"}, ""},
+		{sqlite.Config{}, "Path is required"},
+		{sqlite.Config{Path: ":memory:"}, "plain file path"},
+		{sqlite.Config{Path: "file:x.db"}, "plain file path"},
+		{sqlite.Config{Path: "/tmp/x.db?mode=ro"}, "must not contain"},
+		{sqlite.Config{Path: "/tmp/x.db", BusyTimeout: -time.Second}, "BusyTimeout"},
+		{sqlite.Config{Path: "/tmp/x.db", MaxReaders: -1}, "MaxReaders"},
+	} {
+		err := tc.cfg.WithDefaults().Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.cfg, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want one about %q", tc.cfg, err, tc.want)
+		}
+	}
+	if err := (sqlite.Config{Path: "/tmp/x.db"}).Validate(); err == nil {
+		t.Error("config without defaults validated; want a Clock error")
+	}
+	if _, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")}); err == nil {
+		t.Error("Open in a missing directory succeeded")
+	}
 }

@@ -140,8 +140,13 @@ func testListDeployments(t *testing.T, newStore NewStore) {
 		pipeline, status string
 	}
 	rows := []row{
-		{"web", "Succeeded"}, {"api", "Failed"}, {"web", "Failed"}, {"web", "Queued"},
-		{"api", "Queued"}, {"web", "Queued"}, {"db", "Cancelled"},
+		{"web", "Succeeded"},
+		{"api", "Failed"},
+		{"web", "Failed"},
+		{"web", "Queued"},
+		{"api", "Queued"},
+		{"web", "Queued"},
+		{"db", "Cancelled"},
 	}
 	var ids []int64
 	for _, r := range rows {

@@ -128,6 +128,35 @@ func testClaimRules(t *testing.T, newStore NewStore) {
 			b.claim(t, "exec-2")
 			return b.create(t, "api").ID
 		}, false},
+		{"cancelled queued run jumps the queue", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "web")
+			b.claim(t, "exec-2")
+			id := b.create(t, "web").ID
+			b.create(t, "web")
+			must(t, b.s.RequestCancel(b.ctx, id), "RequestCancel")
+			return id
+		}, false},
+		{"cancelled queued run behind a sleeping head", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "web", func(d *store.Deployment) { d.WakeAt = ptr(start.Add(time.Hour)) })
+			id := b.create(t, "web").ID
+			must(t, b.s.RequestCancel(b.ctx, id), "RequestCancel")
+			return id
+		}, false},
+		{"cancelled run that started waits its turn", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "web")
+			b.claim(t, "exec-2")
+			id := b.create(t, "web", func(d *store.Deployment) { d.StartedAt = ptr(start) }).ID
+			must(t, b.s.RequestCancel(b.ctx, id), "RequestCancel")
+			return 0
+		}, false},
+		{"cancelled queued run already leased", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "web")
+			b.claim(t, "exec-2")
+			id := b.create(t, "web").ID
+			must(t, b.s.RequestCancel(b.ctx, id), "RequestCancel")
+			b.claim(t, "exec-2")
+			return 0
+		}, false},
 		{"oldest first across pipelines", func(t *testing.T, b *bundle) int64 {
 			id := b.create(t, "web").ID
 			b.create(t, "api")

@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/apiclient"
+)
+
+// describeEvents is how many of the latest events describe deployment shows.
+const describeEvents = 10
+
+// newDescribeCommand shows one resource or deployment in detail, for
+// people.
+func newDescribeCommand(streams Streams, g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "describe pipeline|environment|artifact NAME | describe deployment ID",
+		Short: "Show a pipeline, resource or deployment in detail",
+		Example: `  fledge describe pipeline webpage-canary-deployment-pipeline
+  fledge describe deployment 42`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDescribe(cmd.Context(), streams, g, args)
+		},
+	}
+	return clientCommand(cmd, argsBetween(2, 2, "the kind and the name: describe pipeline NAME, or describe deployment ID"))
+}
+
+func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []string) error {
+	kind, err := resolveKind(args[0], true)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if kind == kindDeployment {
+		if id, err = parseDeploymentID(args[1]); err != nil {
+			return err
+		}
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	now := nowFrom(ctx)
+	d := &describer{w: streams.Out, now: now}
+	switch kind {
+	case kindDeployment:
+		return describeDeployment(ctx, c, d, id)
+	case v1alpha1.KindPipeline:
+		var p v1alpha1.Pipeline
+		if err := c.GetResource(ctx, kind, args[1], &p); err != nil {
+			return err
+		}
+		list, err := c.ListDeployments(ctx, apiclient.ListOptions{Pipeline: p.Metadata.Name, Limit: 5})
+		if err != nil {
+			return err
+		}
+		return d.pipeline(&p, list)
+	case v1alpha1.KindEnvironment:
+		var e v1alpha1.Environment
+		if err := c.GetResource(ctx, kind, args[1], &e); err != nil {
+			return err
+		}
+		return d.environment(&e)
+	default:
+		var a v1alpha1.Artifact
+		if err := c.GetResource(ctx, kind, args[1], &a); err != nil {
+			return err
+		}
+		return d.artifact(&a)
+	}
+}
+
+// describer writes "Label: value" blocks and sections.
+type describer struct {
+	w   io.Writer
+	now time.Time
+	err error
+}
+
+func (d *describer) printf(format string, args ...any) {
+	if d.err == nil {
+		_, d.err = fmt.Fprintf(d.w, format, args...)
+	}
+}
+
+// kv writes a label and its value at an indent, values aligned.
+func (d *describer) kv(indent int, label, value string) {
+	pad := 26 - indent - len(label) - 1
+	if pad < 1 {
+		pad = 1
+	}
+	d.printf("%s%s:%s%s\n", strings.Repeat(" ", indent), label, strings.Repeat(" ", pad), orDash(value))
+}
+
+// table writes an indented table.
+func (d *describer) table(headers []string, rows [][]string) {
+	var b strings.Builder
+	t := newTable(&b, headers...)
+	for _, r := range rows {
+		t.row(r...)
+	}
+	if err := t.flush(); err != nil && d.err == nil {
+		d.err = err
+	}
+	d.printf("%s", indentLines(b.String(), "  "))
+}
+
+func (d *describer) meta(m v1alpha1.ObjectMeta) {
+	d.kv(0, "Name", m.Name)
+	d.kv(0, "Description", m.Description)
+	labels := formatParams(m.Labels)
+	d.kv(0, "Labels", labels)
+	d.kv(0, "Generation", strconv.FormatInt(m.Generation, 10))
+	d.kv(0, "Created", timestamp(d.now, m.CreatedAt))
+	d.kv(0, "Updated", timestamp(d.now, m.UpdatedAt))
+}
+
+func (d *describer) environment(e *v1alpha1.Environment) error {
+	d.meta(e.Metadata)
+	d.kv(0, "Cluster", clusterOf(e.Spec))
+	d.kv(0, "Context", e.Spec.Context)
+	ns := "must exist beforehand"
+	if e.Spec.NamespacesCreatable() {
+		ns = "created as needed"
+	}
+	d.kv(0, "Namespaces", ns)
+	return d.err
+}
+
+var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func (d *describer) artifact(a *v1alpha1.Artifact) error {
+	d.meta(a.Metadata)
+	d.kv(0, "Size", byteSize(len(a.Spec.Manifests)))
+	seen := map[string]bool{}
+	var params []string
+	for _, m := range placeholderRE.FindAllStringSubmatch(a.Spec.Manifests, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			params = append(params, m[1])
+		}
+	}
+	sort.Strings(params)
+	d.kv(0, "Placeholders", strings.Join(params, ", "))
+	objs, err := manifestObjects(a.Spec.Manifests)
+	if err != nil {
+		d.kv(0, "Objects", "the manifests are not valid YAML: "+err.Error())
+		return d.err
+	}
+	d.printf("Objects:\n")
+	for _, o := range objs {
+		d.printf("  %s\n", o)
+	}
+	return d.err
+}
+
+func (d *describer) pipeline(p *v1alpha1.Pipeline, recent v1alpha1.DeploymentList) error {
+	d.meta(p.Metadata)
+	if len(p.Spec.Parameters) == 0 {
+		d.kv(0, "Parameters", "")
+	} else {
+		d.printf("Parameters:\n")
+		var rows [][]string
+		for _, prm := range p.Spec.Parameters {
+			def := "(required)"
+			if prm.Default != nil {
+				def = fmt.Sprintf("default %q", *prm.Default)
+			}
+			rows = append(rows, []string{prm.Name, def, orDash(prm.Description)})
+		}
+		d.table(nil, rows)
+	}
+	d.printf("Stages:\n")
+	for i, st := range p.Spec.Stages {
+		d.printf("  %d. %s (%s)\n", i+1, st.Name, st.Type())
+		d.stageSettings(st)
+	}
+	if len(recent.Items) == 0 {
+		d.kv(0, "Deployments", "none yet")
+		return d.err
+	}
+	d.printf("Deployments (newest %d of %d):\n", len(recent.Items), recent.Total)
+	var rows [][]string
+	for _, x := range recent.Items {
+		rows = append(rows, []string{
+			strconv.FormatInt(x.ID, 10), fmt.Sprintf("#%d", x.Number), kindOf(x), string(x.Status),
+			orDash(formatParams(x.Parameters)), age(d.now, x.StartedAt), liveMark(x.Live),
+		})
+	}
+	d.table([]string{"ID", "NUMBER", "KIND", "STATUS", "PARAMETERS", "STARTED", "LIVE"}, rows)
+	return d.err
+}
+
+// stageSettings writes a stage's settings, showing defaults as such.
+func (d *describer) stageSettings(st v1alpha1.Stage) {
+	const in = 5
+	dur := func(v *v1alpha1.Duration, def time.Duration) string {
+		if v == nil {
+			return shortDuration(def) + " (default)"
+		}
+		return shortDuration(v.Duration)
+	}
+	switch {
+	case st.CanaryDeployment != nil:
+		c := st.CanaryDeployment
+		d.kv(in, "Environment", c.Environment)
+		d.kv(in, "Artifacts", strings.Join(c.Artifacts, ", "))
+		d.kv(in, "Namespace", c.Namespace)
+		d.kv(in, "Ingress", c.IngressName)
+		d.kv(in, "Rollout timeout", dur(c.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+	case st.ShiftTraffic != nil:
+		s := st.ShiftTraffic
+		d.kv(in, "Ramp limit", fmt.Sprintf("%d%% of requests to the canary", s.RampLimitPercent))
+		batches := strconv.Itoa(s.BatchCount)
+		if s.BatchCount == 0 {
+			batches = strconv.Itoa(v1alpha1.DefaultBatchCount) + " (default)"
+		}
+		d.kv(in, "Batches", batches)
+		d.kv(in, "Batch delay", dur(s.BatchDelay, 0))
+	case st.Approval != nil:
+		a := st.Approval
+		n := strconv.Itoa(a.ApprovalsRequired)
+		if a.ApprovalsRequired == 0 {
+			n = strconv.Itoa(v1alpha1.DefaultApprovalsRequired) + " (default)"
+		}
+		d.kv(in, "Approvals required", n)
+		d.kv(in, "Timeout", dur(a.Timeout, v1alpha1.DefaultApprovalTimeout))
+	case st.ProductionRelease != nil:
+		r := st.ProductionRelease
+		d.kv(in, "Namespace", r.Namespace)
+		d.kv(in, "Rollout timeout", dur(r.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+	}
+}
+
+func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, id int64) error {
+	dep, err := c.GetDeployment(ctx, id)
+	if err != nil {
+		return err
+	}
+	events, err := c.Events(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	d.kv(0, "ID", strconv.FormatInt(dep.ID, 10))
+	d.kv(0, "Pipeline", fmt.Sprintf("%s (generation %d)", dep.Pipeline, dep.PipelineGeneration))
+	d.kv(0, "Number", fmt.Sprintf("#%d", dep.Number))
+	kind := string(dep.Kind)
+	if dep.Kind == v1alpha1.KindRollback && dep.RollbackTo != 0 {
+		kind += fmt.Sprintf(" (to deployment %d)", dep.RollbackTo)
+	}
+	d.kv(0, "Kind", kind)
+	status := string(dep.Status)
+	if dep.CancelRequested && !dep.Status.Final() {
+		status += " (cancellation requested)"
+	}
+	d.kv(0, "Status", status)
+	d.kv(0, "Message", dep.Message)
+	d.kv(0, "Current stage", dep.CurrentStage)
+	d.kv(0, "Parameters", formatParams(dep.Parameters))
+	d.kv(0, "Triggered by", dep.TriggeredBy)
+	d.kv(0, "Canary weight", fmt.Sprintf("%d%%", dep.CanaryWeight))
+	live := "no"
+	if dep.Live {
+		live = "yes, production runs this deployment"
+	}
+	d.kv(0, "Live", live)
+	d.kv(0, "Created", timestamp(d.now, &dep.CreatedAt))
+	d.kv(0, "Started", timestamp(d.now, dep.StartedAt))
+	d.kv(0, "Ended", timestamp(d.now, dep.EndedAt))
+	d.kv(0, "In production since", timestamp(d.now, dep.ProductionAt))
+	if dep.ApprovalDeadline != nil && !dep.Status.Final() {
+		d.kv(0, "Approval deadline", timestamp(d.now, dep.ApprovalDeadline))
+	}
+
+	d.printf("Stages:\n")
+	var rows [][]string
+	for _, st := range dep.Stages {
+		rows = append(rows, []string{st.Name, string(st.Type), string(st.Status), age(d.now, st.StartedAt), age(d.now, st.EndedAt), orDash(st.Message)})
+	}
+	d.table([]string{"NAME", "TYPE", "STATUS", "STARTED", "ENDED", "MESSAGE"}, rows)
+
+	if len(dep.Decisions) == 0 {
+		d.kv(0, "Decisions", "none")
+	} else {
+		d.printf("Decisions:\n")
+		rows = nil
+		for _, x := range dep.Decisions {
+			rows = append(rows, []string{x.Stage, x.User, string(x.Decision), age(d.now, &x.At), orDash(x.Reason)})
+		}
+		d.table([]string{"STAGE", "USER", "DECISION", "AGE", "REASON"}, rows)
+	}
+
+	if len(events) == 0 {
+		d.kv(0, "Events", "none")
+		return d.err
+	}
+	shown := events
+	if len(shown) > describeEvents {
+		shown = shown[len(shown)-describeEvents:]
+		d.printf("Events (latest %d of %d; all with: fledge logs %d):\n", len(shown), len(events), dep.ID)
+	} else {
+		d.printf("Events:\n")
+	}
+	rows = nil
+	for _, e := range shown {
+		rows = append(rows, []string{age(d.now, &e.Time), orDash(e.Stage), e.Type, e.Message})
+	}
+	d.table([]string{"AGE", "STAGE", "TYPE", "MESSAGE"}, rows)
+	return d.err
+}

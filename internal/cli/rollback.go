@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+type rollbackOptions struct {
+	to     string
+	dryRun bool
+	yes    bool
+}
+
+// newRollbackCommand puts an earlier deployment's manifests back into
+// production. It always shows what would change first, and asks.
+func newRollbackCommand(streams Streams, g *globalOptions) *cobra.Command {
+	o := &rollbackOptions{}
+	cmd := &cobra.Command{
+		Use:   "rollback PIPELINE --to ID [--dry-run] [--yes]",
+		Short: "Roll production back to an earlier deployment, after showing what would change",
+		Long: `Roll a pipeline's production back to what an earlier deployment deployed.
+
+The target's version, parameters, approvers and the diff against what is
+live are shown first. With --dry-run nothing more happens; otherwise you are
+asked to confirm on the terminal, or pass --yes (required when standard
+input is not a terminal, as in CI). Find the deployment ids with
+"fledge history PIPELINE".`,
+		Example: `  fledge history webpage-canary-deployment-pipeline
+  fledge rollback webpage-canary-deployment-pipeline --to 42 --dry-run
+  fledge rollback webpage-canary-deployment-pipeline --to 42 --yes`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRollback(cmd.Context(), streams, g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "", "the earlier deployment (ID) whose version production should run again (required)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "only show what would change")
+	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
+	return clientCommand(cmd, argsBetween(1, 1, "the PIPELINE"))
+}
+
+func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *rollbackOptions, pipeline string) error {
+	if o.to == "" {
+		return usageErrorf("rollback needs --to ID: the earlier deployment to go back to (see: fledge history %s)", pipeline)
+	}
+	to, err := parseDeploymentID(o.to)
+	if err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.Rollback(ctx, pipeline, to, true)
+	if err != nil {
+		return err
+	}
+	preview := *res.Preview
+	if err := printRollbackPreview(streams.Out, nowFrom(ctx), pipeline, preview); err != nil {
+		return err
+	}
+	if o.dryRun {
+		return nil
+	}
+	if !o.yes {
+		if !isTerminal(streams.In) {
+			return failedf("not rolling back: confirmation is needed and standard input is not a terminal; pass --yes to confirm")
+		}
+		fmt.Fprintf(streams.ErrOut, "Roll back production of %s to deployment %d (#%d)? [y/N] ", pipeline, to, preview.Target.Number)
+		if !confirmed(streams.In) {
+			return failedf("rollback aborted; nothing was changed")
+		}
+	}
+	res, err = c.Rollback(ctx, pipeline, to, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "deployment/%d created (rollback to #%d)\n", res.Deployment.ID, preview.Target.Number)
+	return nil
+}
+
+// confirmed reads one answer line; only y or yes agrees.
+func confirmed(in io.Reader) bool {
+	line, _ := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// printRollbackPreview shows what the target is, in the words of the
+// history, and what would change in production.
+func printRollbackPreview(w io.Writer, now time.Time, pipeline string, p v1alpha1.RollbackPreview) error {
+	t := p.Target
+	d := &describer{w: w, now: now}
+	d.printf("Rollback of %s to deployment %d (#%d):\n", pipeline, t.ID, t.Number)
+	d.kv(2, "Kind", kindOf(t))
+	d.kv(2, "Parameters", formatParams(t.Parameters))
+	d.kv(2, "Status", string(t.Status))
+	d.kv(2, "Triggered by", t.TriggeredBy)
+	d.kv(2, "Approved by", approvers(t))
+	d.kv(2, "Started", timestamp(now, t.StartedAt))
+	d.kv(2, "In production", timestamp(now, t.ProductionAt))
+	switch {
+	case p.Live == nil:
+		d.printf("Nothing of %s runs in production yet.\n", pipeline)
+	case *p.Live == t.ID:
+		d.printf("Production already runs deployment %d.\n", t.ID)
+	default:
+		d.printf("Production now runs deployment %d.\n", *p.Live)
+	}
+	switch {
+	case p.Changed == 0 && strings.TrimSpace(p.Diff) == "":
+		d.printf("Nothing would change in production.\n")
+	default:
+		noun := "objects"
+		if p.Changed == 1 {
+			noun = "object"
+		}
+		d.printf("%d %s would change in production:\n", p.Changed, noun)
+		diff := p.Diff
+		if diff != "" && !strings.HasSuffix(diff, "\n") {
+			diff += "\n"
+		}
+		d.printf("%s", diff)
+	}
+	return d.err
+}

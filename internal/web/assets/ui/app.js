@@ -1,0 +1,115 @@
+// The console's entry point: a small router over the History API. Every
+// page is a real URL that the server answers with the same shell, so links
+// can be opened in new tabs, reloaded and shared.
+
+import { h, replace, errorBox } from './dom.js';
+import { mountIdentity } from './identity.js';
+import * as pipelines from './pages/pipelines.js';
+import * as pipeline from './pages/pipeline.js';
+import * as history from './pages/history.js';
+import * as deployments from './pages/deployments.js';
+import * as deployment from './pages/deployment.js';
+
+// The same routes as the server's (internal/web/web.go).
+const routes = [
+  { re: /^\/$/, page: pipelines, nav: 'pipelines' },
+  { re: /^\/pipelines$/, page: pipelines, nav: 'pipelines' },
+  { re: /^\/pipelines\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)$/, page: pipeline, nav: 'pipelines' },
+  { re: /^\/pipelines\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/history$/, page: history, nav: 'pipelines' },
+  { re: /^\/deployments$/, page: deployments, nav: 'deployments' },
+  { re: /^\/deployments\/([1-9][0-9]*)$/, page: deployment, nav: 'deployments' },
+];
+
+const notFound = {
+  name: 'not-found',
+  async render(main) {
+    document.title = 'Not found · Fledge';
+    replace(main, h('h1', { tabindex: '-1' }, 'Page not found'),
+      h('p', null, 'There is no such page. ', h('a', { href: '/pipelines' }, 'See the pipelines'), '.'));
+  },
+};
+
+let current = null;
+let firstLoad = true;
+
+function match(pathname) {
+  for (const r of routes) {
+    const m = r.re.exec(pathname);
+    if (m) return { page: r.page, nav: r.nav, args: m.slice(1).map(decodeURIComponent) };
+  }
+  return { page: notFound, nav: '', args: [] };
+}
+
+/** navigate shows another page without reloading the document. */
+export function navigate(href, { replace: replaceState = false } = {}) {
+  if (replaceState) window.history.replaceState(null, '', href);
+  else window.history.pushState(null, '', href);
+  render();
+}
+
+async function render() {
+  if (current) current.abort();
+  const ctl = new AbortController();
+  current = ctl;
+  const main = document.getElementById('main');
+  const { page, nav, args } = match(location.pathname);
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  delete document.documentElement.dataset.ready;
+  main.setAttribute('aria-busy', 'true');
+  const ctx = {
+    args,
+    query: new URLSearchParams(location.search),
+    signal: ctl.signal,
+    navigate,
+    setTitle: (t) => { document.title = `${t} · Fledge`; },
+  };
+  const wasFirst = firstLoad;
+  firstLoad = false;
+  try {
+    await page.render(main, ctx);
+  } catch (e) {
+    if (ctl.signal.aborted || (e && e.name === 'AbortError')) return;
+    replace(main, h('h1', { tabindex: '-1' }, 'Something went wrong'), errorBox(e));
+  }
+  if (ctl.signal.aborted) return;
+  main.removeAttribute('aria-busy');
+  // Tests and the load-time measurement wait for this mark: the page's
+  // first data is on screen.
+  const name = page.name || 'page';
+  if (wasFirst) performance.mark('fledge:first-render', { detail: name });
+  document.documentElement.dataset.ready = name;
+  const target = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+  if (target) {
+    target.scrollIntoView();
+  } else if (!wasFirst) {
+    const h1 = main.querySelector('h1');
+    if (h1) {
+      h1.setAttribute('tabindex', '-1');
+      h1.focus();
+    }
+  }
+}
+
+function onClick(e) {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const u = new URL(a.href, location.href);
+  if (u.origin !== location.origin || u.pathname.startsWith('/api/') || u.pathname.startsWith('/ui/')) return;
+  if (u.pathname === location.pathname && u.search === location.search && u.hash) return;
+  if (match(u.pathname).page === notFound) return;
+  e.preventDefault();
+  navigate(u.pathname + u.search + u.hash);
+}
+
+function start() {
+  mountIdentity(document.getElementById('identity'));
+  document.addEventListener('click', onClick);
+  window.addEventListener('popstate', render);
+  render();
+}
+
+start();

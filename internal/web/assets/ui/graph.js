@@ -1,0 +1,119 @@
+// The stage graph: a pipeline's stages in order (canary deployment → shift
+// traffic → approval → production release), each with its settings, and
+// for a deployment each coloured by its state. It is an ordered list, so
+// it reads as a sequence without the picture.
+
+import { h, badge, duration, absolute } from './dom.js';
+
+const typeNames = {
+  canaryDeployment: 'Canary deployment',
+  shiftTraffic: 'Shift traffic',
+  approval: 'Approval',
+  productionRelease: 'Production release',
+  rollback: 'Rollback to production',
+};
+
+/** stageType returns the declared type of a pipeline's stage. */
+export function stageType(stage) {
+  for (const t of ['canaryDeployment', 'shiftTraffic', 'approval', 'productionRelease']) {
+    if (stage[t]) return t;
+  }
+  return '';
+}
+
+/** weights mirrors the server's ramp: 50% in 5 batches is 10, 20, …, 50. */
+export function weights(ramp, batches) {
+  const n = batches >= 1 ? batches : 1;
+  const out = [];
+  for (let i = 1; i <= n; i += 1) {
+    const w = Math.floor((ramp * i + n - 1) / n);
+    if (out.length > 0 && w <= out[out.length - 1]) continue;
+    out.push(w);
+  }
+  return out;
+}
+
+/** settings lists a pipeline stage's settings as [label, value] pairs. */
+export function settings(stage) {
+  const t = stageType(stage);
+  const s = stage[t] || {};
+  switch (t) {
+    case 'canaryDeployment':
+      return [
+        ['Environment', s.environment],
+        ['Artifacts', (s.artifacts || []).join(', ')],
+        ['Namespace', s.namespace],
+        ['Ingress', s.ingressName],
+        ['Rollout timeout', s.rolloutTimeout || '5m (default)'],
+      ];
+    case 'shiftTraffic': {
+      const ws = weights(s.rampLimitPercent, s.batchCount);
+      return [
+        ['Ramp limit', `${s.rampLimitPercent}% of requests`],
+        ['Batches', ws.length > 1 ? `${ws.length}: ${ws.map((w) => `${w}%`).join(' → ')}` : '1'],
+        s.batchDelay ? ['Batch delay', s.batchDelay] : null,
+      ].filter(Boolean);
+    }
+    case 'approval':
+      return [
+        ['Approvals required', String(s.approvalsRequired || 1)],
+        ['Timeout', s.timeout || '24h (default)'],
+      ];
+    case 'productionRelease':
+      return [
+        ['Namespace', s.namespace],
+        ['Rollout timeout', s.rolloutTimeout || '5m (default)'],
+      ];
+    default:
+      return [];
+  }
+}
+
+/**
+ * stageGraph renders stages. Each item is {name, type, settings?, state?}
+ * where state is the deployment's StageState (status, message, times).
+ */
+export function stageGraph(items, { label = 'Stages', compact = false } = {}) {
+  return h('ol', { class: `stages${compact ? ' compact' : ''}`, 'aria-label': label },
+    items.map((it, i) => {
+      const st = it.state;
+      const status = st ? st.status : '';
+      const li = h('li', { class: `stage${status ? ` s-${status}` : ''}`, dataset: { stage: it.name, status: status || 'none' } },
+        h('div', { class: 'stage-head' },
+          h('span', { class: 'step', 'aria-hidden': 'true' }, String(i + 1)),
+          h('span', null,
+            h('span', { class: 'stage-type' }, typeNames[it.type] || it.type),
+            h('span', { class: 'stage-name' }, it.name))),
+        st ? h('div', { class: 'stage-status' }, badge(status), timing(st)) : null,
+        st && st.message ? h('p', { class: 'stage-msg' }, st.message) : null,
+        it.settings && it.settings.length > 0
+          ? h('dl', { class: 'settings' }, it.settings.map(([k, v]) => [h('dt', null, k), h('dd', null, v === undefined || v === '' ? '—' : String(v))]))
+          : null);
+      return li;
+    }));
+}
+
+function timing(st) {
+  if (!st.startedAt) return null;
+  const end = st.endedAt ? Date.parse(st.endedAt) : Date.now();
+  const text = st.endedAt ? duration(end - Date.parse(st.startedAt)) : `since ${absolute(st.startedAt)}`;
+  return h('span', { class: 'muted small' }, ` ${text}`);
+}
+
+/** pipelineStages turns a Pipeline resource into graph items. */
+export function pipelineStages(p) {
+  return ((p.spec && p.spec.stages) || []).map((s) => ({ name: s.name, type: stageType(s), settings: settings(s) }));
+}
+
+/**
+ * deploymentStages turns a deployment's stage states into graph items,
+ * with the settings of the pipeline when it is still the generation the
+ * deployment ran with.
+ */
+export function deploymentStages(d, p) {
+  const byName = {};
+  if (p && p.metadata && p.metadata.generation === d.pipelineGeneration) {
+    for (const s of (p.spec && p.spec.stages) || []) byName[s.name] = settings(s);
+  }
+  return (d.stages || []).map((s) => ({ name: s.name, type: s.type, state: s, settings: byName[s.name] }));
+}

@@ -1,0 +1,57 @@
+// Tables of deployments, shared by the deployments list, the pipeline page
+// and the history. Cells carry data-label so that a phone shows each row
+// as a card with labelled values.
+
+import { h, badge, params, time, link } from './dom.js';
+import { pages } from './api.js';
+
+/** cell renders a td with a label for narrow screens. */
+export function cell(label, ...children) {
+  return h('td', { 'data-label': label }, children);
+}
+
+/** table renders a table with a caption and column heads. */
+export function table(caption, heads, rows, cls = '') {
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: `data ${cls}` },
+      h('caption', { class: 'visually-hidden' }, caption),
+      h('thead', null, h('tr', null, heads.map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', null, rows)));
+}
+
+/** kind says what a deployment is: a release, or a rollback to which id. */
+export function kind(d) {
+  if (d.kind === 'Rollback') return h('span', null, 'Rollback to ', link(pages.deployment(d.rollbackTo), `#${d.rollbackTo}`));
+  return 'Release';
+}
+
+/** decisions summarises who approved and who rejected. */
+export function decisions(d) {
+  const ds = d.decisions || [];
+  if (ds.length === 0) return h('span', { class: 'muted', text: '—' });
+  return h('span', { class: 'decisions' }, ds.map((x, i) => [
+    i > 0 ? ', ' : null,
+    h('span', { class: x.decision === 'Reject' ? 'rejected-by' : 'approved-by', title: x.reason || '' },
+      x.decision === 'Reject' ? '✗ ' : '✓ ', x.user),
+  ]));
+}
+
+/** liveBadge marks the deployment production runs now. */
+export function liveBadge(d) {
+  return d.live ? h('span', { class: 'badge live' }, h('span', { class: 'icon', 'aria-hidden': 'true' }, '★'), 'Live') : null;
+}
+
+/** deploymentRow is one row of the deployments list. */
+export function deploymentRow(d) {
+  return h('tr', { dataset: { id: String(d.id), status: d.status } },
+    cell('Deployment', link(pages.deployment(d.id), h('strong', null, d.pipeline), ` #${d.number}`),
+      h('span', { class: 'muted small' }, ` id ${d.id}`), ' ', liveBadge(d)),
+    cell('Status', badge(d.status)),
+    cell('Parameters', d.kind === 'Rollback' ? [kind(d), ' '] : null, params(d.parameters)),
+    cell('Stage', d.currentStage ? h('code', null, d.currentStage) : h('span', { class: 'muted small' }, d.message || '—')),
+    cell('Triggered by', d.triggeredBy || h('span', { class: 'muted', text: '—' })),
+    cell('Age', time(d.createdAt)));
+}
+
+/** DEPLOYMENT_HEADS are the column heads of deploymentRow. */
+export const DEPLOYMENT_HEADS = ['Deployment', 'Status', 'Parameters', 'Stage or result', 'Triggered by', 'Age'];

@@ -1,0 +1,397 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// server is a `fledge serve` subprocess (the same way test/e2e runs it).
+type server struct {
+	t       *testing.T
+	url     string
+	store   string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// startServer runs `fledge serve` on a free port with the store file
+// (a new one when store is "").
+func startServer(t *testing.T, store string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	if store == "" {
+		store = filepath.Join(dir, "fledge.db")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &server{t: t, url: "http://" + addr, store: store, logPath: filepath.Join(dir, "serve.log")}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(fledgeBin, "serve", "--listen", addr, "--store", store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info")
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start fledge serve: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
+	return s
+}
+
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+	}
+	if s.t.Failed() {
+		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// api calls the HTTP API as user and decodes the answer into out; it fails
+// the test on an unexpected status.
+func (s *server) api(method, path, user string, body, out any, want ...int) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if user != "" {
+		req.Header.Set(v1alpha1.UserHeader, user)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if len(want) == 0 {
+		want = []int{200, 201}
+	}
+	if !slices.Contains(want, resp.StatusCode) {
+		s.t.Fatalf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: decode: %v\n%s", method, path, err, b)
+		}
+	}
+}
+
+func (s *server) deployment(id int64) v1alpha1.Deployment {
+	var d v1alpha1.Deployment
+	s.api(http.MethodGet, fmt.Sprintf("/api/v1/deployments/%d", id), "", nil, &d)
+	return d
+}
+
+// fixture is a canary pipeline against the local cluster.
+type fixture struct {
+	Pipeline, Environment, Artifact string
+	CanaryNS, ProdNS                string
+	DefaultTag                      string
+}
+
+// resources returns the fixture's Environment, Artifact and Pipeline as the
+// API takes them.
+func (f fixture) resources(t *testing.T) (env, art, pl map[string]any) {
+	t.Helper()
+	manifests, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webpage", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := func(name, desc string) map[string]any {
+		return map[string]any{"name": name, "description": desc}
+	}
+	env = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Environment", "metadata": meta(f.Environment, "the local control plane"),
+		"spec": map[string]any{"kubeconfig": map[string]any{"path": cluster.Kubeconfig()}}}
+	art = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Artifact", "metadata": meta(f.Artifact, "The web page's Deployment, Service and Ingress"),
+		"spec": map[string]any{"manifests": string(manifests)}}
+	pl = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Pipeline", "metadata": meta(f.Pipeline, "Canary release of the web page through an NGINX ingress"),
+		"spec": map[string]any{
+			"parameters": []any{map[string]any{"name": "IMAGE_TAG", "default": f.DefaultTag, "description": "The image version the build produced"}},
+			"stages": []any{
+				map[string]any{"name": "canary-deploy-stage", "canaryDeployment": map[string]any{
+					"environment": f.Environment, "artifacts": []string{f.Artifact}, "namespace": f.CanaryNS,
+					"ingressName": "webpage-ingress", "rolloutTimeout": "60s",
+				}},
+				map[string]any{"name": "shift-traffic-stage", "shiftTraffic": map[string]any{"rampLimitPercent": 25, "batchCount": 1}},
+				map[string]any{"name": "approval-stage", "approval": map[string]any{"approvalsRequired": 1, "timeout": "24h"}},
+				map[string]any{"name": "switch-to-production-stage", "productionRelease": map[string]any{"namespace": f.ProdNS, "rolloutTimeout": "60s"}},
+			},
+		}}
+	return env, art, pl
+}
+
+// apply puts the fixture's resources through the API.
+func (s *server) apply(f fixture) {
+	s.t.Helper()
+	env, art, pl := f.resources(s.t)
+	s.api(http.MethodPut, "/api/v1/environments/"+f.Environment, "ci", env, nil)
+	s.api(http.MethodPut, "/api/v1/artifacts/"+f.Artifact, "ci", art, nil)
+	s.api(http.MethodPut, "/api/v1/pipelines/"+f.Pipeline, "ci", pl, nil)
+}
+
+// browser is one headless Chromium with a fresh profile, and one tab.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	// base is the console's URL.
+	base string
+
+	mu       sync.Mutex
+	problems []string
+}
+
+// newBrowser starts Chromium with the flags a sandboxed CI machine needs
+// and a new profile; it records JavaScript exceptions and CSP violations,
+// which fail the test at its end.
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: ctx, base: base}
+	// Start the browser now, so that a failure to launch is reported here.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start chromium %s: %v", chromium, err)
+	}
+	lctx, stopListen := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range chromedp.Console(lctx) {
+			if err != nil {
+				return
+			}
+			line := fmt.Sprintf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
+			switch {
+			case m.IsException(), m.Source == "security", strings.Contains(m.Text, "Content Security Policy"):
+				b.mu.Lock()
+				b.problems = append(b.problems, line)
+				b.mu.Unlock()
+			case m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning:
+				// Failed API calls are logged by the browser; the test
+				// checks that the page shows them.
+				t.Log(line)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stopListen()
+		<-done
+		cancelCtx()
+		cancelAlloc()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, p := range b.problems {
+			t.Errorf("browser: %s", p)
+		}
+	})
+	return b
+}
+
+// do runs steps with a timeout, failing the test with what was attempted.
+func (b *browser) do(what string, timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.shot("failure-" + strings.NewReplacer(" ", "-", "/", "-").Replace(what))
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// open loads a console URL in the tab and waits for the page's first data.
+func (b *browser) open(path, page string) {
+	b.t.Helper()
+	b.do("open "+path, 30*time.Second, chromedp.Navigate(b.base+path))
+	b.waitReady(page)
+}
+
+// waitReady waits until the router marks page as rendered with its data.
+func (b *browser) waitReady(page string) {
+	b.t.Helper()
+	b.waitJS("page "+page+" ready", 30*time.Second, fmt.Sprintf(`document.documentElement.dataset.ready === %q`, page))
+}
+
+// waitJS polls a JavaScript predicate.
+func (b *browser) waitJS(what string, timeout time.Duration, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		b.shot("failure-wait")
+		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById('main').innerText`))
+		b.t.Fatalf("browser: wait for %s (%s): %v\npage text:\n%s", what, expr, err, body)
+	}
+}
+
+// eval evaluates a JavaScript expression and decodes its value.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.t.Fatalf("browser: eval %s: %v", expr, err)
+	}
+	return v
+}
+
+// text returns the visible text of the first element matching sel.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`(document.querySelector(%q) || {innerText: ''}).innerText`, sel))
+}
+
+// click clicks the element matching the CSS selector once it is visible.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do("click "+sel, 15*time.Second, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// typeInto replaces the value of an input by typing.
+func (b *browser) typeInto(sel, value string) {
+	b.t.Helper()
+	b.do("type into "+sel, 15*time.Second,
+		chromedp.Clear(chromedp.CSS(sel), chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS(sel), value, chromedp.NodeVisible))
+}
+
+// shot writes a full-page PNG of the tab to the screenshot folder.
+func (b *browser) shot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	p := filepath.Join(shotDir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// phone switches the viewport to a phone's, runs fn, and switches back.
+func (b *browser) phone(fn func()) {
+	b.t.Helper()
+	b.do("emulate a phone", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	defer b.do("reset viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
+	fn()
+}
+
+// productionImage returns the image of the web page's Deployment in ns.
+func productionImage(t *testing.T, ns string) string {
+	t.Helper()
+	d, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get deployment %s/webpage-deployment: %v", ns, err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// waitImage waits until the Deployment in ns runs image with all replicas
+// ready.
+func waitImage(t *testing.T, ns, image string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var got string
+	var ready int32
+	for time.Now().Before(deadline) {
+		d, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
+		if err == nil {
+			got, ready = d.Spec.Template.Spec.Containers[0].Image, d.Status.ReadyReplicas
+			if got == image && ready == *d.Spec.Replicas && d.Status.UpdatedReplicas == *d.Spec.Replicas {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("namespace %s: want %s with all replicas ready, have %s with %d ready", ns, image, got, ready)
+}

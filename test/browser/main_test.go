@@ -1,0 +1,104 @@
+// Package browser drives the web console in a real headless Chromium
+// against a real `fledge serve` subprocess and a real local Kubernetes
+// control plane, as a person would use it.
+package browser
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"fledge.dev/fledge/internal/localcluster"
+)
+
+var (
+	cluster   *localcluster.Cluster
+	fledgeBin string
+	repoRoot  string
+	chromium  string
+	// shotDir receives the screenshots of the main pages.
+	shotDir string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// skipOrFail ends the run when something it needs is missing: with CI=true
+// that is a failure, elsewhere a skip.
+func skipOrFail(err error) int {
+	if os.Getenv("CI") == "true" {
+		fmt.Fprintf(os.Stderr, "browser: %v (CI=true: failing, not skipping)\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "browser: skipped: %v\n", err)
+	return 0
+}
+
+// findChromium returns the browser to drive: $FLEDGE_CHROMIUM, else the
+// first of the usual names on PATH.
+func findChromium() (string, error) {
+	if p := os.Getenv("FLEDGE_CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no chromium found (apt-get install -y chromium, or set FLEDGE_CHROMIUM)")
+}
+
+func run(m *testing.M) int {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	var err error
+	if chromium, err = findChromium(); err != nil {
+		return skipOrFail(err)
+	}
+	opts := localcluster.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return skipOrFail(err)
+	}
+	shotDir = os.Getenv("FLEDGE_SCREENSHOTS")
+	if shotDir == "" {
+		shotDir = filepath.Join(os.TempDir(), "fledge-screenshots", time.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(shotDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "fledge-browser-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	fledgeBin = filepath.Join(tmp, "fledge")
+	build := exec.Command("go", "build", "-o", fledgeBin, "./cmd/fledge")
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "browser: build fledge: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cluster, err = localcluster.Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "browser: start control plane: %v\n", err)
+		return 1
+	}
+	defer cluster.Stop()
+	fmt.Fprintf(os.Stderr, "browser: control plane up in %s; chromium %s; screenshots in %s\n",
+		cluster.StartupDuration().Round(time.Millisecond), chromium, shotDir)
+	code := m.Run()
+	fmt.Fprintf(os.Stderr, "browser: screenshots in %s\n", shotDir)
+	return code
+}
