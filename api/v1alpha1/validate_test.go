@@ -238,9 +238,11 @@ func TestPipelineValidate(t *testing.T) {
 			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")},
 		},
 		{
-			name:   "stage with two types",
-			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[2].ProductionRelease = &v1alpha1.ProductionReleaseStage{Namespace: "x"} },
-			want:   []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")},
+			name: "stage with two types",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[2].ProductionRelease = &v1alpha1.ProductionReleaseStage{Namespace: "x"}
+			},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")},
 		},
 
 		// Stage order and counts.

@@ -212,7 +212,7 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	}
 	err = s.store.AddDecision(ctx, store.Decision{
 		DeploymentID: id, Stage: v.CurrentStage, User: user, Decision: string(kind), Reason: reason, At: now,
-	}, store.Event{DeploymentID: id, Time: now, Stage: v.CurrentStage, Type: string(kind) + "d", Message: msg})
+	}, store.Event{DeploymentID: id, Time: now, Stage: v.CurrentStage, Type: decisionEvent(kind), Message: msg})
 	if errors.Is(err, store.ErrDuplicateDecision) {
 		return v, conflict("%s has already decided on deployment %d at stage %s", user, id, v.CurrentStage)
 	}
@@ -321,4 +321,12 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 		RollbackTo: to, CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
 	}
 	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment #%d (id %d, %s)", user, d.Number, d.ID, formatParams(d.Parameters)))
+}
+
+// decisionEvent is the event type recorded for a decision.
+func decisionEvent(k v1alpha1.DecisionKind) string {
+	if k == v1alpha1.DecisionReject {
+		return "Rejected"
+	}
+	return "Approved"
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -171,11 +173,16 @@ func (f fixture) resources(t *testing.T) (env, art, pl map[string]any) {
 	meta := func(name, desc string) map[string]any {
 		return map[string]any{"name": name, "description": desc}
 	}
-	env = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Environment", "metadata": meta(f.Environment, "the local control plane"),
-		"spec": map[string]any{"kubeconfig": map[string]any{"path": cluster.Kubeconfig()}}}
-	art = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Artifact", "metadata": meta(f.Artifact, "The web page's Deployment, Service and Ingress"),
-		"spec": map[string]any{"manifests": string(manifests)}}
-	pl = map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": "Pipeline", "metadata": meta(f.Pipeline, "Canary release of the web page through an NGINX ingress"),
+	env = map[string]any{
+		"apiVersion": v1alpha1.APIVersion, "kind": "Environment", "metadata": meta(f.Environment, "the local control plane"),
+		"spec": map[string]any{"kubeconfig": map[string]any{"path": cluster.Kubeconfig()}},
+	}
+	art = map[string]any{
+		"apiVersion": v1alpha1.APIVersion, "kind": "Artifact", "metadata": meta(f.Artifact, "The web page's Deployment, Service and Ingress"),
+		"spec": map[string]any{"manifests": string(manifests)},
+	}
+	pl = map[string]any{
+		"apiVersion": v1alpha1.APIVersion, "kind": "Pipeline", "metadata": meta(f.Pipeline, "Canary release of the web page through an NGINX ingress"),
 		"spec": map[string]any{
 			"parameters": []any{map[string]any{"name": "IMAGE_TAG", "default": f.DefaultTag, "description": "The image version the build produced"}},
 			"stages": []any{
@@ -187,7 +194,8 @@ func (f fixture) resources(t *testing.T) (env, art, pl map[string]any) {
 				map[string]any{"name": "approval-stage", "approval": map[string]any{"approvalsRequired": 1, "timeout": "24h"}},
 				map[string]any{"name": "switch-to-production-stage", "productionRelease": map[string]any{"namespace": f.ProdNS, "rolloutTimeout": "60s"}},
 			},
-		}}
+		},
+	}
 	return env, art, pl
 }
 
@@ -337,8 +345,26 @@ func (b *browser) click(sel string) {
 func (b *browser) typeInto(sel, value string) {
 	b.t.Helper()
 	b.do("type into "+sel, 15*time.Second,
-		chromedp.Clear(chromedp.CSS(sel), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		void(chromedp.Evaluate[bool](fmt.Sprintf(`(e => { e.value = ''; e.focus(); return true })(document.querySelector(%q))`, sel))),
 		chromedp.SendKeys(chromedp.CSS(sel), value, chromedp.NodeVisible))
+}
+
+// clearCache empties the browser's HTTP cache, for a cold-cache load.
+func (b *browser) clearCache() {
+	b.t.Helper()
+	b.do("clear the cache", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.ClearBrowserCache, cdp.Empty{})
+		return err
+	}))
+}
+
+// void drops the value of an action, to run it among others in do.
+func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := a(ctx, t)
+		return chromedp.Void{}, err
+	}
 }
 
 // shot writes a full-page PNG of the tab to the screenshot folder.

@@ -21,7 +21,7 @@ func TestAPIServerStoppedMidStage(t *testing.T) {
 		want        v1alpha1.DeploymentStatus
 	}{
 		{name: "back-within-timeout", stepTimeout: "40s", outage: 6 * time.Second, want: v1alpha1.StatusWaitingForApproval},
-		{name: "back-too-late", stepTimeout: "3s", outage: 12 * time.Second, want: v1alpha1.StatusFailed},
+		{name: "back-too-late", stepTimeout: "10s", outage: 20 * time.Second, want: v1alpha1.StatusFailed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

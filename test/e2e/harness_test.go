@@ -41,6 +41,13 @@ func startServer(t *testing.T, extraEnv ...string) *server {
 // startServerArgs starts a server with extra `fledge serve` flags.
 func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
 	t.Helper()
+	return startServerOn(t, t.TempDir()+"/fledge.db", args, extraEnv...)
+}
+
+// startServerOn starts a server on the given store (an SQLite path or a
+// postgres:// URL); several servers may share one PostgreSQL store.
+func startServerOn(t *testing.T, storeURL string, args []string, extraEnv ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +55,7 @@ func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{t: t, args: args, url: "http://" + addr, listen: addr, store: filepath.Join(dir, "fledge.db"), logPath: filepath.Join(dir, "serve.log")}
+	s := &server{t: t, args: args, url: "http://" + addr, listen: addr, store: storeURL, logPath: filepath.Join(dir, "serve.log")}
 	s.start(extraEnv...)
 	t.Cleanup(s.stop)
 	return s
@@ -129,7 +136,12 @@ func (s *server) stop() {
 
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
-	lines := strings.Split(string(b), "\n")
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, "msg=request") {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > 60 {
 		lines = lines[len(lines)-60:]
 	}
@@ -253,6 +265,8 @@ type fixture struct {
 	CanaryTimeout, ApprovalTimeout  string
 	// Unready marks the pods so kwok never makes them Ready.
 	Unready bool
+	// NoApproval leaves the approval stage out.
+	NoApproval bool
 }
 
 func writeFixture(t *testing.T, f fixture) string {
@@ -284,6 +298,10 @@ func writeFixture(t *testing.T, f fixture) string {
 	}
 	if f.ApprovalTimeout == "" {
 		f.ApprovalTimeout = "24h"
+	}
+	approval := fmt.Sprintf("    - name: approval-stage\n      approval:\n        approvalsRequired: %d\n        timeout: %s\n", f.Approvals, f.ApprovalTimeout)
+	if f.NoApproval {
+		approval = ""
 	}
 	files := map[string]string{
 		"manifests.yaml": m,
@@ -323,15 +341,11 @@ spec:
         rampLimitPercent: %d
         batchCount: %d
         batchDelay: %s
-    - name: approval-stage
-      approval:
-        approvalsRequired: %d
-        timeout: %s
-    - name: switch-to-production-stage
+%s    - name: switch-to-production-stage
       productionRelease:
         namespace: %s
         rolloutTimeout: 60s
-`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, f.Approvals, f.ApprovalTimeout, f.ProdNS),
+`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {

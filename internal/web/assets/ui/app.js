@@ -72,7 +72,7 @@ async function render() {
     await page.render(main, ctx);
   } catch (e) {
     if (ctl.signal.aborted || (e && e.name === 'AbortError')) return;
-    replace(main, h('h1', { tabindex: '-1' }, 'Something went wrong'), errorBox(e));
+    replace(main, h('h1', { tabindex: '-1' }, 'Could not load this page'), errorBox(e));
   }
   if (ctl.signal.aborted) return;
   main.removeAttribute('aria-busy');

@@ -80,6 +80,11 @@ export function clock(iso) {
   return h('time', { datetime: iso, title: absolute(iso) }, Number.isNaN(t) ? '' : tf.format(t));
 }
 
+/** goDuration shortens a Go duration string: 24h0m0s is 24h, 1m0s is 1m. */
+export function goDuration(s) {
+  return String(s || '').replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
+}
+
 /** duration formats milliseconds compactly: 4s, 2m 5s, 1h 3m. */
 export function duration(ms) {
   if (!(ms >= 0)) return '';
@@ -91,8 +96,8 @@ export function duration(ms) {
 }
 
 const statusIcons = {
-  Queued: '◌', Running: '●', WaitingForApproval: '⏸', Succeeded: '✓', Failed: '✗', Rejected: '✗', Cancelled: '⊘',
-  Pending: '○', Waiting: '⏸', Skipped: '–',
+  Queued: '◌', Running: '●', WaitingForApproval: '‖', Succeeded: '✓', Failed: '✗', Rejected: '✗', Cancelled: '⊘',
+  Pending: '○', Waiting: '‖', Skipped: '–',
 };
 
 const statusWords = { WaitingForApproval: 'Waiting for approval' };
@@ -119,7 +124,8 @@ export function link(href, ...children) {
 /** errorBox shows an API error (Status message and field details). */
 export function errorBox(err, title) {
   const box = h('div', { class: 'error', role: 'alert' });
-  const head = title || (err && err.code ? `Error ${err.code}${err.reason ? ` (${err.reason})` : ''}` : 'Error');
+  const code = err && err.code ? ` (HTTP ${err.code}${err.reason ? ` ${err.reason}` : ''})` : '';
+  const head = `${title || 'Error'}${code}`;
   add(box, h('p', null, h('strong', null, `${head}: `), (err && err.message) || String(err)));
   const details = (err && err.details) || [];
   if (details.length > 0) {

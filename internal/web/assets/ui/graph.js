@@ -3,7 +3,7 @@
 // for a deployment each coloured by its state. It is an ordered list, so
 // it reads as a sequence without the picture.
 
-import { h, badge, duration, absolute } from './dom.js';
+import { h, badge, duration, absolute, goDuration } from './dom.js';
 
 const typeNames = {
   canaryDeployment: 'Canary deployment',
@@ -44,25 +44,25 @@ export function settings(stage) {
         ['Artifacts', (s.artifacts || []).join(', ')],
         ['Namespace', s.namespace],
         ['Ingress', s.ingressName],
-        ['Rollout timeout', s.rolloutTimeout || '5m (default)'],
+        ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
       ];
     case 'shiftTraffic': {
       const ws = weights(s.rampLimitPercent, s.batchCount);
       return [
         ['Ramp limit', `${s.rampLimitPercent}% of requests`],
         ['Batches', ws.length > 1 ? `${ws.length}: ${ws.map((w) => `${w}%`).join(' → ')}` : '1'],
-        s.batchDelay ? ['Batch delay', s.batchDelay] : null,
+        s.batchDelay ? ['Batch delay', goDuration(s.batchDelay)] : null,
       ].filter(Boolean);
     }
     case 'approval':
       return [
         ['Approvals required', String(s.approvalsRequired || 1)],
-        ['Timeout', s.timeout || '24h (default)'],
+        ['Timeout', s.timeout ? goDuration(s.timeout) : '24h (default)'],
       ];
     case 'productionRelease':
       return [
         ['Namespace', s.namespace],
-        ['Rollout timeout', s.rolloutTimeout || '5m (default)'],
+        ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
       ];
     default:
       return [];

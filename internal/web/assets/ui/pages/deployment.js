@@ -16,11 +16,18 @@ export async function render(main, ctx) {
   const id = ctx.args[0];
   ctx.setTitle(`Deployment ${id}`);
   const d = await get(paths.deployment(id), { signal: ctx.signal });
-  const pipeline = await get(paths.pipeline(d.pipeline), { signal: ctx.signal }).catch((e) => {
+  let pipeline = null;
+  let pipelineError = null;
+  try {
+    pipeline = await get(paths.pipeline(d.pipeline), { signal: ctx.signal });
+  } catch (e) {
     if (e && e.name === 'AbortError') throw e;
-    return null; // deleted since: the graph shows states without settings
-  });
+    // A pipeline deleted since is normal: the graph then shows the states
+    // without the settings. Anything else is shown.
+    if (!(e && e.code === 404)) pipelineError = e;
+  }
   const view = new DeploymentView(main, d, pipeline, ctx);
+  if (pipelineError) main.querySelector('.page-head').append(errorBox(pipelineError, `Could not load pipeline ${d.pipeline}; stage settings are not shown`));
   view.update(d);
   view.watch();
   view.loadManifests();

@@ -2,7 +2,7 @@
 // limit and before; the console never fetches everything), filtered by
 // pipeline and status.
 
-import { h, replace, uid } from '../dom.js';
+import { h, replace, uid, errorBox } from '../dom.js';
 import { get, paths, pages, STATUSES } from '../api.js';
 import { table, deploymentRow, DEPLOYMENT_HEADS } from '../tables.js';
 
@@ -19,7 +19,10 @@ export async function render(main, ctx) {
   const pageNo = Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
   const [list, pls] = await Promise.all([
     get(paths.deployments(), { query: { ...filter, before, limit: PAGE }, signal: ctx.signal }),
-    get(paths.pipelines(), { signal: ctx.signal }).catch((e) => ({ items: [], error: e })),
+    get(paths.pipelines(), { signal: ctx.signal }).catch((e) => {
+      if (e && e.name === 'AbortError') throw e;
+      return { items: [], error: e };
+    }),
   ]);
   const items = list.items || [];
   const first = (pageNo - 1) * PAGE + 1;
@@ -28,6 +31,7 @@ export async function render(main, ctx) {
     h('div', { class: 'page-head' },
       h('h1', null, 'Deployments'),
       h('p', { class: 'muted', id: 'count' }, `Showing ${range} of ${list.total} deployment${list.total === 1 ? '' : 's'}, newest first.`)),
+    pls.error ? errorBox(pls.error, 'Could not list the pipelines for the filter') : null,
     filters(filter, (pls.items || []).map((p) => p.metadata.name), ctx),
     items.length === 0
       ? h('p', { class: 'empty' }, before ? 'No older deployments.' : 'No deployments match.')

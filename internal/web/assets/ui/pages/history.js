@@ -67,8 +67,17 @@ async function showPreview(d, view) {
     return;
   }
   let live = null;
+  let liveError = null;
   if (p.live) {
-    live = view.items.find((x) => x.id === p.live) || await get(paths.deployment(p.live), { signal: ctx.signal }).catch(() => null);
+    live = view.items.find((x) => x.id === p.live) || null;
+    if (!live) {
+      try {
+        live = await get(paths.deployment(p.live), { signal: ctx.signal });
+      } catch (ex) {
+        if (ex && ex.name === 'AbortError') return;
+        liveError = ex;
+      }
+    }
   }
   const t = p.target || d;
   const who = nameField();
@@ -98,7 +107,8 @@ async function showPreview(d, view) {
             ['Parameters', params(live.parameters)],
             ['In production since', time(live.productionAt)],
           ])
-          : h('p', { class: 'muted' }, p.live ? `deployment id ${p.live}` : 'nothing recorded as live')),
+          : [h('p', { class: 'muted' }, p.live ? `deployment id ${p.live}` : 'nothing recorded as live'),
+            liveError ? errorBox(liveError, `Could not load deployment ${p.live}`) : null]),
       h('div', { class: 'side to' }, h('h3', null, 'After the rollback'),
         dl([
           ['Deployment', link(pages.deployment(t.id), `#${t.number}`)],

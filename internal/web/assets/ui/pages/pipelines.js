@@ -32,7 +32,7 @@ function card(p) {
         h('a', { class: 'button', href: pages.pipeline(n) + '#run' }, 'Start a run'),
         h('a', { class: 'button secondary', href: pages.history(n) }, 'History'))),
     p.metadata.description ? h('p', null, p.metadata.description) : null,
-    h('p', { class: 'small' }, h('span', { class: 'muted' }, 'Parameters: '), paramChips(defaults),
+    h('p', { class: 'small' }, h('span', { class: 'muted' }, 'Parameters (defaults): '), paramChips(defaults),
       h('span', { class: 'muted' }, ` · generation ${p.metadata.generation || 1}`)),
     stageGraph(pipelineStages(p), { label: `Stages of ${n}`, compact: true }));
 }

@@ -1,0 +1,255 @@
+package browser
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+const image = "registry.example.com/webpage:"
+
+// The walkthrough of seed-walkthrough.md through the console only: start
+// runs from the pipeline page, watch them reach approval live, approve,
+// reject with a reason, then roll back from the history after reading the
+// diff. The cluster is checked with client-go after each step.
+func TestConsoleWalkthrough(t *testing.T) {
+	f := fixture{
+		Pipeline: "webpage-canary", Environment: "local", Artifact: "webpage-manifest",
+		CanaryNS: "console-canary", ProdNS: "console-prod", DefaultTag: "1.0",
+	}
+	s := startServer(t, "")
+	s.apply(f)
+	b := newBrowser(t, s.url)
+
+	// Pipelines: the stage graph with its settings.
+	b.open("/", "pipelines")
+	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
+	stages := b.text(card + " .stages")
+	for _, want := range []string{"Canary deployment", "canary-deploy-stage", f.CanaryNS, "webpage-ingress", "Shift traffic", "25% of requests", "Approval", "24h", "Production release", f.ProdNS} {
+		if !strings.Contains(stages, want) {
+			t.Fatalf("pipelines page: stage graph lacks %q:\n%s", want, stages)
+		}
+	}
+	if n := eval[int](b, `document.querySelectorAll('`+card+` .stages > li').length`); n != 4 {
+		t.Fatalf("pipelines page: %d stages drawn, want 4", n)
+	}
+	b.shot("01-pipelines")
+
+	// First release, 2.0: started from the pipeline page, as alice.
+	b.click(card + " h2 a")
+	b.waitReady("pipeline")
+	if v := eval[string](b, `document.querySelector('#run input[name="IMAGE_TAG"]').value`); v != "1.0" {
+		t.Fatalf("run form: IMAGE_TAG is %q, want the pipeline's default 1.0", v)
+	}
+	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.0")
+	b.typeInto(`#run input[name="user"]`, "alice")
+	b.shot("02-pipeline-run-form")
+	d1 := startRun(b)
+	waitApproval(t, b, d1)
+	if got := b.text(".weight-value"); got != "25%" {
+		t.Fatalf("deployment page: canary weight %q, want 25%%", got)
+	}
+	objects := b.text(fmt.Sprintf(`.ns-group[data-namespace=%q]`, f.CanaryNS))
+	for _, want := range []string{"deployment/webpage-deployment", "service/webpage-service", "ingress/webpage-ingress"} {
+		if !strings.Contains(objects, want) {
+			t.Fatalf("objects applied to %s lack %s:\n%s", f.CanaryNS, want, objects)
+		}
+	}
+	if who := b.text("#identity .who"); who != "alice" {
+		t.Fatalf("the console should remember the name typed in the run form, header says %q", who)
+	}
+	if by := s.deployment(d1).TriggeredBy; by != "alice" {
+		t.Fatalf("deployment %d triggered by %q, want alice", d1, by)
+	}
+	b.shot("03-deployment-waiting-for-approval")
+	b.phone(func() { b.shot("03-deployment-waiting-for-approval-phone") })
+
+	b.typeInto(".approval-form textarea", "blue looks good")
+	b.click(".approval-form button.approve")
+	waitStatus(b, "Succeeded", 90*time.Second)
+	sameDocument(t, b)
+	decisions := b.text(".decision-list")
+	if !strings.Contains(decisions, "Approved by alice") || !strings.Contains(decisions, "blue looks good") {
+		t.Fatalf("the approver should be shown after approval:\n%s", decisions)
+	}
+	if got := b.text(".weight-value"); got != "0%" {
+		t.Fatalf("after release the canary weight shows %q, want 0%%", got)
+	}
+	waitImage(t, f.ProdNS, image+"2.0")
+	b.shot("04-deployment-succeeded")
+
+	// Second release, 2.1, approved by bob after changing the name.
+	b.open("/pipelines/"+f.Pipeline, "pipeline")
+	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.1")
+	d2 := startRun(b)
+	waitApproval(t, b, d2)
+	b.click("#identity button")
+	b.typeInto(`#identity input[name="name"]`, "bob")
+	b.click(`#identity button[type="submit"]`)
+	b.waitJS("name changed", 5*time.Second, `document.querySelector('#identity .who').textContent === 'bob'`)
+	b.click(".approval-form button.approve")
+	waitStatus(b, "Succeeded", 90*time.Second)
+	waitImage(t, f.ProdNS, image+"2.1")
+
+	// Third release, 2.2, rejected: first without a reason (the API's
+	// error is shown with its field), then with one.
+	b.open("/pipelines/"+f.Pipeline, "pipeline")
+	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.2")
+	d3 := startRun(b)
+	waitApproval(t, b, d3)
+	b.click(".approval-form button.reject")
+	b.waitJS("rejection error", 10*time.Second, `!!document.querySelector('.approval-form .error')`)
+	errText := b.text(".approval-form .error")
+	if !strings.Contains(errText, "a reason is required to reject") || !strings.Contains(errText, "reason") || !strings.Contains(errText, "422") {
+		t.Fatalf("the API's error should be shown with its details, got:\n%s", errText)
+	}
+	if inv := eval[string](b, `document.querySelector('.approval-form textarea').getAttribute('aria-invalid') || ''`); inv != "true" {
+		t.Fatalf("the reason field should be marked invalid, aria-invalid=%q", inv)
+	}
+	b.shot("05-reject-needs-reason")
+	// The reason carries markup: the console must show it as text.
+	const markup = `<img src=x onerror="window.__fledgeInjected=1">`
+	b.typeInto(".approval-form textarea", "red is wrong "+markup)
+	b.click(".approval-form button.reject")
+	waitStatus(b, "Rejected", 90*time.Second)
+	if res := b.text(".result"); !strings.Contains(res, "rejected by bob") || !strings.Contains(res, "red is wrong "+markup) {
+		t.Fatalf("rejection result: %q", res)
+	}
+	if !strings.Contains(b.text(".decision-list"), markup) || eval[bool](b, `!!document.querySelector('main img') || window.__fledgeInjected === 1`) {
+		t.Fatalf("an API string was turned into markup")
+	}
+	if img := productionImage(t, f.ProdNS); img != image+"2.1" {
+		t.Fatalf("production must keep 2.1 after the rejection, runs %s", img)
+	}
+	b.shot("06-deployment-rejected")
+
+	// The deployments list.
+	b.open("/deployments", "deployments")
+	rows := eval[int](b, `document.querySelectorAll('table.data tbody tr').length`)
+	if rows != 3 {
+		t.Fatalf("deployments page: %d rows, want 3", rows)
+	}
+	list := b.text("table.data")
+	for _, want := range []string{"IMAGE_TAG=2.0", "IMAGE_TAG=2.2", "Rejected", "Succeeded", "alice"} {
+		if !strings.Contains(list, want) {
+			t.Fatalf("deployments page lacks %q:\n%s", want, list)
+		}
+	}
+	b.shot("07-deployments")
+	b.phone(func() { b.shot("07-deployments-phone") })
+
+	// History and rollback to #1 (2.0): the diff shows 2.1 going, 2.0 coming.
+	b.open("/pipelines/"+f.Pipeline+"/history", "history")
+	hist := b.text("table.history")
+	for _, want := range []string{"#1", "#2", "#3", "Live", "alice", "bob", "IMAGE_TAG=2.0"} {
+		if !strings.Contains(hist, want) {
+			t.Fatalf("history lacks %q:\n%s", want, hist)
+		}
+	}
+	if live := eval[string](b, `document.querySelector('tr.is-live').dataset.id`); live != strconv.FormatInt(d2, 10) {
+		t.Fatalf("history marks deployment %s live, want %d", live, d2)
+	}
+	b.click(fmt.Sprintf(`button[data-rollback="%d"]`, d1))
+	b.waitJS("rollback preview", 30*time.Second, `!!document.querySelector('#preview pre.diff') || !!document.querySelector('#preview .error')`)
+	if e := b.text("#preview .error"); e != "" {
+		t.Fatalf("rollback preview failed: %s", e)
+	}
+	del := eval[string](b, `[...document.querySelectorAll('#preview .diff .del')].map(e => e.textContent).join('\n')`)
+	add := eval[string](b, `[...document.querySelectorAll('#preview .diff .add')].map(e => e.textContent).join('\n')`)
+	if !strings.Contains(del, image+"2.1") || !strings.Contains(add, image+"2.0") {
+		t.Fatalf("the diff should remove 2.1 and add 2.0:\nremoved:\n%s\nadded:\n%s", del, add)
+	}
+	cmp := b.text("#preview .compare")
+	if !strings.Contains(cmp, "IMAGE_TAG=2.1") || !strings.Contains(cmp, "IMAGE_TAG=2.0") || !strings.Contains(cmp, "alice") {
+		t.Fatalf("the preview should compare live 2.1 with 2.0 approved by alice:\n%s", cmp)
+	}
+	if img := productionImage(t, f.ProdNS); img != image+"2.1" {
+		t.Fatalf("a preview must not change production, runs %s", img)
+	}
+	b.shot("08-rollback-preview")
+	b.click(fmt.Sprintf(`#preview button[data-confirm="%d"]`, d1))
+	b.waitReady("deployment")
+	rb := currentDeployment(t, b)
+	waitStatus(b, "Succeeded", 90*time.Second)
+	waitImage(t, f.ProdNS, image+"2.0")
+	got := s.deployment(rb)
+	if got.Kind != v1alpha1.KindRollback || got.RollbackTo != d1 || got.TriggeredBy != "bob" || !got.Live {
+		t.Fatalf("rollback deployment: %+v", got)
+	}
+	b.shot("09-rollback-succeeded")
+
+	b.open("/pipelines/"+f.Pipeline+"/history", "history")
+	if live := eval[string](b, `document.querySelector('tr.is-live').dataset.id`); live != strconv.FormatInt(rb, 10) {
+		t.Fatalf("after the rollback, history marks %s live, want %d", live, rb)
+	}
+	b.shot("10-history")
+
+	// Errors of the API reach the page: an unknown deployment.
+	b.open("/deployments/999999", "deployment")
+	if e := b.text("main .error"); !strings.Contains(e, "404") || !strings.Contains(e, "deployment 999999 not found") {
+		t.Fatalf("unknown deployment: error shown %q", e)
+	}
+	var st v1alpha1.Status
+	s.api(http.MethodGet, "/api/v1/deployments/999999", "", nil, &st, 404)
+}
+
+// startRun submits the run form and returns the new deployment's id, read
+// from the page the console went to.
+func startRun(b *browser) int64 {
+	b.t.Helper()
+	b.click(`#run button[type="submit"]`)
+	b.waitReady("deployment")
+	return currentDeployment(b.t, b)
+}
+
+func currentDeployment(t *testing.T, b *browser) int64 {
+	t.Helper()
+	p := eval[string](b, `location.pathname`)
+	id, err := strconv.ParseInt(strings.TrimPrefix(p, "/deployments/"), 10, 64)
+	if err != nil {
+		t.Fatalf("expected a deployment page, at %s", p)
+	}
+	return id
+}
+
+// waitApproval waits, without reloading, until the page shows the
+// deployment waiting at the approval stage with the buttons.
+func waitApproval(t *testing.T, b *browser, id int64) {
+	t.Helper()
+	_ = eval[bool](b, `window.__fledgeSameDocument = true`)
+	waitStatus(b, "WaitingForApproval", 90*time.Second)
+	b.waitJS("approve button", 10*time.Second, `!!document.querySelector('.approval-form button.approve') && !!document.querySelector('.approval-form button.reject')`)
+	sameDocument(t, b)
+	st := eval[string](b, `document.querySelector('.stage[data-stage="approval-stage"]').dataset.status`)
+	if st != "Waiting" {
+		t.Fatalf("deployment %d: the approval stage is drawn %q, want Waiting", id, st)
+	}
+	for _, typ := range []string{"DeploymentCreated", "Applied", "WeightSet", "WaitingForApproval"} {
+		if n := eval[int](b, fmt.Sprintf(`document.querySelectorAll('.timeline li[data-type=%q]').length`, typ)); n == 0 {
+			t.Fatalf("deployment %d: the live timeline has no %s event:\n%s", id, typ, b.text(".timeline"))
+		}
+	}
+	if live := eval[string](b, `document.querySelector('.timeline').getAttribute('aria-live')`); live != "polite" {
+		t.Fatalf("the timeline should be an aria-live region, aria-live=%q", live)
+	}
+}
+
+// waitStatus waits until the deployment page shows status.
+func waitStatus(b *browser, status string, timeout time.Duration) {
+	b.t.Helper()
+	b.waitJS("status "+status, timeout, fmt.Sprintf(`document.getElementById('main').dataset.status === %q`, status))
+}
+
+// sameDocument checks the page got there by itself: the marker set on the
+// window before is still there, so nothing reloaded.
+func sameDocument(t *testing.T, b *browser) {
+	t.Helper()
+	if !eval[bool](b, `window.__fledgeSameDocument === true`) {
+		t.Fatalf("the page was reloaded; it should update live")
+	}
+}

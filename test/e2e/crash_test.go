@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// crashSteps are the steps of a release, in order; each has three
+// injection points: before acting, acted but not recorded, recorded.
+var crashSteps = []string{
+	"ApplyCanary", "WaitCanaryRollout", "SetWeight", "OpenApproval", "AwaitApproval",
+	"ApplyProduction", "WaitProductionRollout", "ResetWeight",
+}
+
+// The server is killed with SIGKILL at every step boundary of a release in
+// turn, restarted, and the release must complete with the right final state,
+// each Kubernetes object written once (generation 1 in fresh namespaces) and
+// every event recorded exactly once. Both stores.
+func TestKillAtEveryStepBoundary(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			storeURL := newStoreURL(t, kind)
+			s := startServerOn(t, storeURL, []string{"--lease-ttl", "2s"})
+			points := 0
+			start := time.Now()
+			for i, step := range crashSteps {
+				for _, when := range []string{"before", "done", "after"} {
+					point := when + ":" + step
+					name := fmt.Sprintf("crash-%s-%d-%s", kind[:2], i, when)
+					t.Run(point, func(t *testing.T) {
+						crashRelease(t, s, name, point)
+					})
+					points++
+				}
+			}
+			t.Logf("%s: %d injection points, each killed and resumed, in %s", kind, points, time.Since(start).Round(time.Second))
+		})
+	}
+}
+
+func crashRelease(t *testing.T, s *server, name, point string) {
+	parent := s.t
+	s.t = t
+	defer func() { s.t = parent }()
+	canaryNS, prodNS := name+"-c", name+"-p"
+	dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS})
+	s.fledge("ci", "apply", "-f", dir)
+
+	s.stop()
+	s.start("FLEDGE_FAULT_KILL_AT=" + point)
+	d := s.run("ci", name, "IMAGE_TAG=7.0")
+	approved := false
+	approve := func() {
+		if !approved && s.deployment(d.ID).Status == v1alpha1.StatusWaitingForApproval {
+			s.fledge("alice", "approve", itoa(d.ID))
+			approved = true
+		}
+	}
+	// Drive the release (approving when asked) until the hook kills the
+	// server at the injection point.
+	deadline := time.Now().Add(90 * time.Second)
+	for !s.exited(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server was not killed at %s", point)
+		}
+		approve()
+	}
+	s.start()
+	for i := 0; i < 600; i++ {
+		st := s.deployment(d.ID).Status
+		if st.Final() {
+			break
+		}
+		approve()
+		time.Sleep(100 * time.Millisecond)
+	}
+	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusSucceeded)
+
+	// Final state in the cluster.
+	waitWorkload(t, prodNS, image+"7.0")
+	waitWorkload(t, canaryNS, image+"7.0")
+	if w := ingressAnnotations(t, canaryNS)["nginx.ingress.kubernetes.io/canary-weight"]; w != "0" {
+		t.Fatalf("canary weight %q, want 0", w)
+	}
+	for _, ns := range []string{canaryNS, prodNS} {
+		dep, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dep.Generation != 1 {
+			t.Fatalf("%s/webpage-deployment has generation %d: its spec was written more than once", ns, dep.Generation)
+		}
+	}
+
+	// Events: gapless, and each transition exactly once.
+	evs := s.events(d.ID)
+	count := map[string]int{}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i+1, e.Seq)
+		}
+		key := e.Type
+		if e.Type == "WeightSet" {
+			key += strings.Fields(strings.SplitAfter(e.Message, "set to ")[1])[0]
+		}
+		count[key]++
+	}
+	want := map[string]int{
+		"DeploymentCreated": 1, "DeploymentStarted": 1, "StageStarted": 4, "StageSucceeded": 4,
+		"Applied": 2, "RolloutComplete": 2, "WeightSet25%": 1, "WeightSet0%": 1,
+		"WaitingForApproval": 1, "Approved": 1, "ApprovalGranted": 1, "ProductionReleased": 1, "DeploymentSucceeded": 1,
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("event %s recorded %d times, want %d (all: %v)", k, count[k], n, count)
+		}
+	}
+}

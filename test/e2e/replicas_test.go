@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// Several `fledge serve` replicas share one PostgreSQL database: 50
+// deployments across 10 pipelines run to completion exactly once while one
+// replica is killed in the middle; the takeover time is reported.
+func TestReplicasShareWork(t *testing.T) {
+	for _, replicas := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d-replicas", replicas), func(t *testing.T) {
+			const pipelines, perPipeline = 10, 5
+			storeURL := newStoreURL(t, "postgres")
+			var servers []*server
+			for i := 0; i < replicas; i++ {
+				servers = append(servers, startServerOn(t, storeURL, []string{"--lease-ttl", "3s"}))
+			}
+			api := servers[0]
+			var names []string
+			for p := 0; p < pipelines; p++ {
+				name := fmt.Sprintf("rep%d-%d", replicas, p)
+				names = append(names, name)
+				dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: name + "-c", ProdNS: name + "-p", NoApproval: true})
+				api.fledge("ci", "apply", "-f", dir)
+			}
+			var ids []int64
+			for v := 1; v <= perPipeline; v++ {
+				for _, name := range names {
+					ids = append(ids, api.run("ci", name, fmt.Sprintf("IMAGE_TAG=%d.0", v)).ID)
+				}
+			}
+			// Kill the last replica once work is under way.
+			time.Sleep(3 * time.Second)
+			victim := servers[replicas-1]
+			victim.kill()
+			killedAt := time.Now()
+			t.Logf("killed replica %d at %s", replicas-1, killedAt.Format(time.RFC3339Nano))
+
+			var mu sync.Mutex
+			var takeover time.Duration
+			for _, id := range ids {
+				d := api.waitStatus(id, 3*time.Minute, v1alpha1.StatusSucceeded)
+				evs := api.events(d.ID)
+				count := map[string]int{}
+				for i, e := range evs {
+					count[e.Type]++
+					if e.Seq != int64(i+1) {
+						t.Fatalf("deployment %d: event %d has seq %d", id, i+1, e.Seq)
+					}
+					if i > 0 && evs[i-1].Time.Before(killedAt) && !e.Time.Before(killedAt) {
+						if gap := e.Time.Sub(evs[i-1].Time); gap > takeover {
+							mu.Lock()
+							takeover = gap
+							mu.Unlock()
+						}
+					}
+				}
+				for typ, n := range map[string]int{"DeploymentStarted": 1, "Applied": 2, "ProductionReleased": 1, "DeploymentSucceeded": 1} {
+					if count[typ] != n {
+						t.Errorf("deployment %d: %s recorded %d times, want %d", id, typ, count[typ], n)
+					}
+				}
+			}
+			for _, name := range names {
+				for _, ns := range []string{name + "-c", name + "-p"} {
+					dep, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if dep.Generation != perPipeline || dep.Spec.Template.Spec.Containers[0].Image != fmt.Sprintf("%s%d.0", image, perPipeline) {
+						t.Errorf("%s: generation %d image %s, want %d writes ending at %d.0", ns, dep.Generation, dep.Spec.Template.Spec.Containers[0].Image, perPipeline, perPipeline)
+					}
+				}
+			}
+			t.Logf("%d replicas: %d deployments across %d pipelines completed exactly once; longest pause across the kill (takeover) %s with lease TTL 3s",
+				replicas, len(ids), pipelines, takeover.Round(time.Millisecond))
+		})
+	}
+}
