@@ -226,8 +226,8 @@ func (p *Pipeline) Validate(refs *References) error {
 			prodNS, prodField = r.Namespace, f+".namespace"
 		}
 	}
-	for t, n := range count {
-		if n > 1 {
+	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageApproval, StageProductionRelease} {
+		if n := count[t]; n > 1 {
 			l.add("spec.stages", "%d %s stages; a pipeline has at most one of each type", n, t)
 		}
 	}

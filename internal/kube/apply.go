@@ -101,14 +101,7 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 			if err != nil {
 				return results, fmt.Errorf("apply %s/%s: %w", t.kind(), t.name(), err)
 			}
-			switch {
-			case before == nil:
-				res.Action = ActionCreated
-			case before.GetResourceVersion() != after.GetResourceVersion():
-				res.Action = ActionConfigured
-			default:
-				res.Action = ActionUnchanged
-			}
+			res.Action = applyAction(before, after)
 		}
 		res.Warnings = warns.list()
 		results = append(results, res)
@@ -194,6 +187,21 @@ func (c *Client) targets(ctx context.Context, ns string, objs []*unstructured.Un
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// applyAction says what an apply did, from the object before and after.
+// A new resourceVersion alone is not enough: a controller may have written
+// the status between the two reads, so the content is compared too.
+func applyAction(before, after *unstructured.Unstructured) string {
+	switch {
+	case before == nil:
+		return ActionCreated
+	case before.GetResourceVersion() == after.GetResourceVersion():
+		return ActionUnchanged
+	case equalYAML(normalize(before), normalize(after)):
+		return ActionUnchanged
+	}
+	return ActionConfigured
 }
 
 // dryRunAction says what applying would do, from the live object and the

@@ -111,24 +111,9 @@ func classify(err error) retryClass {
 	if errors.As(err, &unknown) || apierrors.IsAlreadyExists(err) {
 		return permanent
 	}
-	if apierrors.IsConflict(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
-		apierrors.IsUnexpectedServerError(err) {
-		return transient
-	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
-		st := status.Status()
-		switch {
-		case st.Code == http.StatusInternalServerError && st.Reason == metav1.StatusReasonUnknown:
-			return uncertain
-		case st.Code == http.StatusNotImplemented || st.Code == http.StatusHTTPVersionNotSupported:
-			return permanent
-		case st.Code >= 500 || st.Code == http.StatusTooManyRequests || st.Code == http.StatusConflict:
-			return transient
-		}
-		return permanent
+		return classifyStatus(status.Status())
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The request's own timeout (rest.Config.Timeout), since the
@@ -151,6 +136,36 @@ func classify(err error) retryClass {
 	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
 		utilnet.IsProbableEOF(err) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return transient
+	}
+	return permanent
+}
+
+// classifyStatus sorts the API server's error statuses. The apierrors.Is*
+// helpers are not used: they count a 500 without a reason as an internal
+// error.
+func classifyStatus(st metav1.Status) retryClass {
+	switch st.Reason {
+	case metav1.StatusReasonAlreadyExists:
+		return permanent
+	case metav1.StatusReasonConflict, metav1.StatusReasonTooManyRequests,
+		metav1.StatusReasonServerTimeout, metav1.StatusReasonTimeout,
+		metav1.StatusReasonInternalError, metav1.StatusReasonServiceUnavailable:
+		return transient
+	}
+	if st.Details != nil {
+		for _, c := range st.Details.Causes {
+			if c.Type == metav1.CauseTypeUnexpectedServerResponse {
+				return transient
+			}
+		}
+	}
+	switch {
+	case st.Code == http.StatusInternalServerError && st.Reason == metav1.StatusReasonUnknown:
+		return uncertain
+	case st.Code == http.StatusNotImplemented || st.Code == http.StatusHTTPVersionNotSupported:
+		return permanent
+	case st.Code >= 500 || st.Code == http.StatusTooManyRequests || st.Code == http.StatusConflict:
 		return transient
 	}
 	return permanent

@@ -231,6 +231,13 @@ func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now tim
 		s.Final = &Outcome{Status: status, Message: message}
 		return
 	}
+	if s.Stage < len(s.Stages) {
+		cur := s.Stages[s.Stage]
+		if (cur.Type == v1alpha1.StageProductionRelease || cur.Type == v1alpha1.StageRollback) && cur.Status != v1alpha1.StagePending {
+			// An apply may have failed half way: restore the live release.
+			s.ProductionTouched = true
+		}
+	}
 	for i := s.Stage; i < len(s.Stages); i++ {
 		st := &s.Stages[i]
 		if i == s.Stage && st.Status != v1alpha1.StagePending {

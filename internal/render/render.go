@@ -54,15 +54,63 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Placeholders returns the distinct parameter names the text uses, sorted.
-// Escaped ($${X}) and malformed placeholders are not included.
+// isNull reports whether a scalar is (or, with its tag cleared by a
+// substitution, resolves to) YAML null.
+func isNull(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	if n.Tag == "!!null" {
+		return true
+	}
+	if n.Tag == "" && n.Style == 0 {
+		switch strings.ToLower(n.Value) {
+		case "", "~", "null":
+			return true
+		}
+	}
+	return false
+}
+
+// Placeholders returns the distinct parameter names the manifests use in
+// YAML scalars (comments do not count, as Render never fills them), sorted.
+// Escaped ($${X}) and malformed placeholders are not included. Text that
+// is not valid YAML is scanned as text.
 func Placeholders(text string) []string {
 	seen := map[string]bool{}
-	for _, m := range placeholder.FindAllStringSubmatch(text, -1) {
-		if strings.HasPrefix(m[0], "$$") || !validName.MatchString(m[1]) {
-			continue
+	add := func(s string) {
+		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+			if strings.HasPrefix(m[0], "$$") || !validName.MatchString(m[1]) {
+				continue
+			}
+			seen[m[1]] = true
 		}
-		seen[m[1]] = true
+	}
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	var scalars []string
+	parsed := true
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			parsed = false
+			break
+		}
+		n := 0
+		if err := walk(&doc, 0, &n, func(s *yaml.Node) { scalars = append(scalars, s.Value) }); err != nil {
+			parsed = false
+			break
+		}
+	}
+	if parsed {
+		for _, s := range scalars {
+			add(s)
+		}
+	} else {
+		add(text)
 	}
 	out := make([]string, 0, len(seen))
 	for k := range seen {
@@ -107,7 +155,7 @@ func Render(artifact, text string, declared map[string]bool, values map[string]s
 		}); err != nil {
 			return "", &Error{Artifact: artifact, Line: doc.Line, Msg: fmt.Sprintf("document %d: %v", i, err)}
 		}
-		if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" {
+		if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 && isNull(doc.Content[0]) {
 			continue
 		}
 		if doc.Kind == 0 {
@@ -189,7 +237,7 @@ func substitute(artifact string, s *yaml.Node, declared map[string]bool, values 
 	}
 	if s.Value != out {
 		s.Value = out
-		if s.Style == 0 || s.Style == yaml.TaggedStyle {
+		if s.Style == 0 {
 			// A plain scalar is re-resolved, so replicas: ${N} becomes an int.
 			s.Tag = ""
 		}

@@ -26,6 +26,16 @@ func TestConsoleWalkthrough(t *testing.T) {
 	s.apply(f)
 	b := newBrowser(t, s.url)
 
+	// The real server serves the console with its security headers.
+	resp, err := http.Get(s.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != 200 || !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET /: %s, CSP %q, X-Content-Type-Options %q", resp.Status, csp, resp.Header.Get("X-Content-Type-Options"))
+	}
+
 	// Pipelines: the stage graph with its settings.
 	b.open("/", "pipelines")
 	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
@@ -188,6 +198,18 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("after the rollback, history marks %s live, want %d", live, rb)
 	}
 	b.shot("10-history")
+
+	// A run cancelled at the approval stage leaves production alone.
+	b.open("/pipelines/"+f.Pipeline, "pipeline")
+	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.3")
+	d5 := startRun(b)
+	waitApproval(t, b, d5)
+	b.click(".cancel-box button.secondary")
+	b.click(".cancel-box button.danger")
+	waitStatus(b, "Cancelled", 90*time.Second)
+	if img := productionImage(t, f.ProdNS); img != image+"2.0" {
+		t.Fatalf("production must keep 2.0 after a cancelled run, runs %s", img)
+	}
 
 	// Errors of the API reach the page: an unknown deployment.
 	b.open("/deployments/999999", "deployment")

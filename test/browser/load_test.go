@@ -158,7 +158,7 @@ func measure(t *testing.T, b *browser, path, page string) pageTiming {
 func seedStore(t *testing.T, path string, f fixture, n int) {
 	t.Helper()
 	ctx := context.Background()
-	now := time.Now().Add(-time.Duration(n) * 40 * time.Minute)
+	now := time.Now().Add(-time.Duration(n)*40*time.Minute - time.Hour)
 	clock := func() time.Time { return now }
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: path, Clock: clock})
 	if err != nil {

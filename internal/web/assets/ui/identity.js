@@ -59,5 +59,6 @@ export function nameField() {
   const el = h('div', { class: 'field' },
     h('label', { for: id }, 'Your name'), input,
     h('p', { class: 'hint', id: hint }, 'Recorded with what you do here; asked once and kept in this browser.'));
-  return { el, save: () => setIdentity(input.value) };
+  // The name may have been given in the header since the form was drawn.
+  return { el, save: () => (input.value.trim() === '' && identity() ? identity() : setIdentity(input.value)) };
 }

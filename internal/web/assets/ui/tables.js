@@ -21,7 +21,7 @@ export function table(caption, heads, rows, cls = '') {
 
 /** kind says what a deployment is: a release, or a rollback to which id. */
 export function kind(d) {
-  if (d.kind === 'Rollback') return h('span', null, 'Rollback to ', link(pages.deployment(d.rollbackTo), `#${d.rollbackTo}`));
+  if (d.kind === 'Rollback') return h('span', null, 'Rollback to ', link(pages.deployment(d.rollbackTo), `deployment id ${d.rollbackTo}`));
   return 'Release';
 }
 

@@ -249,25 +249,25 @@ class DeploymentView {
     }
     if (this.cancel.childElementCount > 0 && !this.cancel.querySelector('.error')) return;
     const out = h('div');
+    const who = nameField();
     const ask = h('button', { type: 'button', class: 'secondary' }, 'Cancel deployment…');
-    const confirm = h('button', { type: 'button', class: 'danger', hidden: true }, 'Yes, cancel it');
-    const keep = h('button', { type: 'button', class: 'link', hidden: true }, 'Keep running');
+    const confirm = h('button', { type: 'button', class: 'danger' }, 'Yes, cancel it');
+    const keep = h('button', { type: 'button', class: 'link' }, 'Keep running');
+    const confirmBox = h('div', { hidden: true }, who.el, h('div', { class: 'actions' }, confirm, keep));
     ask.addEventListener('click', () => {
       ask.hidden = true;
-      confirm.hidden = false;
-      keep.hidden = false;
+      confirmBox.hidden = false;
       confirm.focus();
     });
     keep.addEventListener('click', () => {
       ask.hidden = false;
-      confirm.hidden = true;
-      keep.hidden = true;
+      confirmBox.hidden = true;
       ask.focus();
     });
     confirm.addEventListener('click', async () => {
       confirm.disabled = true;
       try {
-        nameField().save();
+        who.save();
         const nd = await post(paths.cancel(this.id), undefined, { signal: this.ctx.signal });
         replace(this.cancel);
         this.update(nd);
@@ -277,7 +277,7 @@ class DeploymentView {
         replace(out, errorBox(ex, 'Could not cancel'));
       }
     });
-    replace(this.cancel, h('div', { class: 'cancel-box' }, ask, confirm, keep, out));
+    replace(this.cancel, h('div', { class: 'cancel-box' }, ask, confirmBox, out));
   }
 
   // scheduleRefresh re-reads the deployment after events, at most one
@@ -372,7 +372,8 @@ class DeploymentView {
       const text = await get(paths.manifests(this.id), { signal: this.ctx.signal });
       const objs = manifestObjects(text);
       replace(this.manifests,
-        h('p', { class: 'small' }, `${objs.length} object${objs.length === 1 ? '' : 's'} rendered for this deployment (the canary copy also carries the canary annotations):`),
+        h('p', { class: 'small' }, `${objs.length} object${objs.length === 1 ? '' : 's'} rendered for this deployment`,
+          this.d.kind === 'Release' ? ' (the canary copy also carries the canary annotations)' : '', ':'),
         h('ul', { class: 'objects' }, objs.map((o) => h('li', null, h('code', null, `${o.kind.toLowerCase()}/${o.name}`)))),
         h('details', null, h('summary', null, 'Show the YAML'), h('pre', { class: 'yaml', tabindex: '0' }, text)));
     } catch (ex) {
