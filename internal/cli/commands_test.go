@@ -154,8 +154,10 @@ func TestGolden(t *testing.T) {
 		{name: "apply-stdin", args: []string{"apply", "-f", "-"}, stdin: strings.NewReader("apiVersion: fledge.dev/v1alpha1\nkind: Environment\nmetadata: {name: prod}\nspec: {inCluster: true}\n")},
 		{name: "apply-invalid", args: []string{"apply", "-f", "testdata/apply-invalid", "-f", "testdata/missing.yaml"}},
 		{name: "apply-rejected-by-server", args: []string{"apply", "-f", "testdata/apply/pipeline.yaml", "-f", "testdata/apply/environment.yaml"}, setup: func(f *fakeAPI) {
-			f.applyErrors["Pipeline/"+testPipeline] = v1alpha1.Status{Code: 422, Reason: "Invalid", Message: `invalid Pipeline "` + testPipeline + `"`,
-				Details: []v1alpha1.FieldError{{Field: "spec.stages[0].canaryDeployment.artifacts[0]", Message: `artifact "webpage-manifest" does not exist`}}}
+			f.applyErrors["Pipeline/"+testPipeline] = v1alpha1.Status{
+				Code: 422, Reason: "Invalid", Message: `invalid Pipeline "` + testPipeline + `"`,
+				Details: []v1alpha1.FieldError{{Field: "spec.stages[0].canaryDeployment.artifacts[0]", Message: `artifact "webpage-manifest" does not exist`}},
+			}
 		}},
 		{name: "run", args: []string{"run", testPipeline, "--param", "IMAGE_TAG=2.4", "-p", "REPLICAS=2"}},
 		{name: "run-json", args: []string{"run", testPipeline, "--param", "IMAGE_TAG=2.4", "-o", "json"}},

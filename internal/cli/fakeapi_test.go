@@ -185,14 +185,18 @@ func (f *fakeAPI) handler() http.Handler {
 		var req v1alpha1.RunRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		if req.Parameters["IMAGE_TAG"] == "" {
-			writeTestJSON(w, 422, v1alpha1.Status{Code: 422, Reason: "Invalid", Message: "cannot run pipeline " + testPipeline,
-				Details: []v1alpha1.FieldError{{Field: "parameters.IMAGE_TAG", Message: "is required (no default)"}}})
+			writeTestJSON(w, 422, v1alpha1.Status{
+				Code: 422, Reason: "Invalid", Message: "cannot run pipeline " + testPipeline,
+				Details: []v1alpha1.FieldError{{Field: "parameters.IMAGE_TAG", Message: "is required (no default)"}},
+			})
 			return
 		}
 		d := f.deployment(47)
 		if d.ID == 0 {
-			d = v1alpha1.Deployment{ID: 47, Pipeline: testPipeline, Number: 7, Kind: v1alpha1.KindRelease, Status: v1alpha1.StatusQueued,
-				TriggeredBy: "tester", CreatedAt: testNow, Stages: cannedStages(v1alpha1.StagePending, v1alpha1.StagePending, v1alpha1.StagePending)}
+			d = v1alpha1.Deployment{
+				ID: 47, Pipeline: testPipeline, Number: 7, Kind: v1alpha1.KindRelease, Status: v1alpha1.StatusQueued,
+				TriggeredBy: "tester", CreatedAt: testNow, Stages: cannedStages(v1alpha1.StagePending, v1alpha1.StagePending, v1alpha1.StagePending),
+			}
 		}
 		d.Parameters = req.Parameters
 		if f.deployment(47).ID != 0 {
@@ -213,8 +217,10 @@ func (f *fakeAPI) handler() http.Handler {
 			writeTestJSON(w, 200, f.preview)
 			return
 		}
-		writeTestJSON(w, 201, v1alpha1.Deployment{ID: 48, Pipeline: testPipeline, Number: 8, Kind: v1alpha1.KindRollback,
-			RollbackTo: req.To, Status: v1alpha1.StatusQueued, CreatedAt: testNow})
+		writeTestJSON(w, 201, v1alpha1.Deployment{
+			ID: 48, Pipeline: testPipeline, Number: 8, Kind: v1alpha1.KindRollback,
+			RollbackTo: req.To, Status: v1alpha1.StatusQueued, CreatedAt: testNow,
+		})
 	}))
 	mux.HandleFunc("GET /api/v1/deployments", lock(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -374,8 +380,10 @@ metadata:
 		"pipelines": {
 			&v1alpha1.Pipeline{
 				TypeMeta: typeMeta(v1alpha1.KindPipeline),
-				Metadata: v1alpha1.ObjectMeta{Name: testPipeline, Description: "Canary release of the web page through an NGINX ingress",
-					Labels: map[string]string{"team": "web"}, Generation: 2, CreatedAt: ago(72 * time.Hour), UpdatedAt: ago(24 * time.Hour)},
+				Metadata: v1alpha1.ObjectMeta{
+					Name: testPipeline, Description: "Canary release of the web page through an NGINX ingress",
+					Labels: map[string]string{"team": "web"}, Generation: 2, CreatedAt: ago(72 * time.Hour), UpdatedAt: ago(24 * time.Hour),
+				},
 				Spec: v1alpha1.PipelineSpec{
 					Parameters: []v1alpha1.Parameter{
 						{Name: "IMAGE_TAG", Description: "The image version the build produced"},
@@ -383,7 +391,8 @@ metadata:
 					},
 					Stages: []v1alpha1.Stage{
 						{Name: "canary-deploy-stage", CanaryDeployment: &v1alpha1.CanaryDeploymentStage{
-							Environment: "local", Artifacts: []string{"webpage-manifest"}, Namespace: "ns-canary-stage", IngressName: "webpage-ingress"}},
+							Environment: "local", Artifacts: []string{"webpage-manifest"}, Namespace: "ns-canary-stage", IngressName: "webpage-ingress",
+						}},
 						{Name: "shift-traffic-stage", ShiftTraffic: &v1alpha1.ShiftTrafficStage{RampLimitPercent: 25}},
 						{Name: "approval-stage", Approval: &v1alpha1.ApprovalStage{Timeout: dur(4 * time.Hour)}},
 						{Name: "switch-to-production-stage", ProductionRelease: &v1alpha1.ProductionReleaseStage{Namespace: "ns-canary-prod", RolloutTimeout: dur(90 * time.Second)}},

@@ -93,8 +93,10 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.To < 1 {
-		return &service.Error{Code: http.StatusUnprocessableEntity, Reason: "Invalid", Message: "field to: the id of the deployment to roll back to is required",
-			Details: []v1alpha1.FieldError{{Field: "to", Message: "is required"}}}
+		return &service.Error{
+			Code: http.StatusUnprocessableEntity, Reason: "Invalid", Message: "field to: the id of the deployment to roll back to is required",
+			Details: []v1alpha1.FieldError{{Field: "to", Message: "is required"}},
+		}
 	}
 	name := r.PathValue("name")
 	if req.DryRun {

@@ -121,32 +121,58 @@ func TestDecodeErrors(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"missing apiVersion", valid + "---\nkind: ConfigMap\nmetadata:\n  name: x\n",
-			[]string{"document 2 (line 6)", "ConfigMap/x: apiVersion is missing"}},
-		{"missing kind and name", "apiVersion: v1\nmetadata: {}\n",
-			[]string{"document 1 (line 1)", "kind is missing and metadata.name is missing"}},
-		{"missing metadata", "apiVersion: v1\nkind: ConfigMap\n",
-			[]string{"document 1", "ConfigMap: metadata.name is missing"}},
-		{"generateName", "apiVersion: v1\nkind: Pod\nmetadata:\n  generateName: web-\n",
-			[]string{"generateName cannot be used"}},
-		{"kind not a string", "apiVersion: v1\nkind: 3\nmetadata: {name: x}\n",
-			[]string{"kind must be a string, not a number"}},
-		{"metadata not a mapping", "apiVersion: v1\nkind: ConfigMap\nmetadata: x\n",
-			[]string{"metadata must be a mapping, not a string"}},
-		{"sequence", valid + "---\n- a\n- b\n",
-			[]string{"document 2 (line 6)", "not an object but a sequence"}},
-		{"scalar", "hello\n",
-			[]string{"document 1", `not an object but a string ("hello")`}},
-		{"invalid YAML with absolute line", valid + "---\n# c\napiVersion: v1\nkind: [\n",
-			[]string{"document 2 (line 6)", "invalid YAML", "line 8:"}},
-		{"duplicate key", "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: x}\n",
-			[]string{"document 1", "invalid YAML", "already set"}},
-		{"list item without name", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n",
-			[]string{"document 1", "List item 1", "ConfigMap: metadata.name is missing"}},
-		{"list item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n",
-			[]string{"List item 1: not an object but a number"}},
-		{"list items not a sequence", "apiVersion: v1\nkind: List\nitems: {a: b}\n",
-			[]string{"items of a List must be a sequence"}},
+		{
+			"missing apiVersion", valid + "---\nkind: ConfigMap\nmetadata:\n  name: x\n",
+			[]string{"document 2 (line 6)", "ConfigMap/x: apiVersion is missing"},
+		},
+		{
+			"missing kind and name", "apiVersion: v1\nmetadata: {}\n",
+			[]string{"document 1 (line 1)", "kind is missing and metadata.name is missing"},
+		},
+		{
+			"missing metadata", "apiVersion: v1\nkind: ConfigMap\n",
+			[]string{"document 1", "ConfigMap: metadata.name is missing"},
+		},
+		{
+			"generateName", "apiVersion: v1\nkind: Pod\nmetadata:\n  generateName: web-\n",
+			[]string{"generateName cannot be used"},
+		},
+		{
+			"kind not a string", "apiVersion: v1\nkind: 3\nmetadata: {name: x}\n",
+			[]string{"kind must be a string, not a number"},
+		},
+		{
+			"metadata not a mapping", "apiVersion: v1\nkind: ConfigMap\nmetadata: x\n",
+			[]string{"metadata must be a mapping, not a string"},
+		},
+		{
+			"sequence", valid + "---\n- a\n- b\n",
+			[]string{"document 2 (line 6)", "not an object but a sequence"},
+		},
+		{
+			"scalar", "hello\n",
+			[]string{"document 1", `not an object but a string ("hello")`},
+		},
+		{
+			"invalid YAML with absolute line", valid + "---\n# c\napiVersion: v1\nkind: [\n",
+			[]string{"document 2 (line 6)", "invalid YAML", "line 8:"},
+		},
+		{
+			"duplicate key", "apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: x}\n",
+			[]string{"document 1", "invalid YAML", "already set"},
+		},
+		{
+			"list item without name", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n",
+			[]string{"document 1", "List item 1", "ConfigMap: metadata.name is missing"},
+		},
+		{
+			"list item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n",
+			[]string{"List item 1: not an object but a number"},
+		},
+		{
+			"list items not a sequence", "apiVersion: v1\nkind: List\nitems: {a: b}\n",
+			[]string{"items of a List must be a sequence"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

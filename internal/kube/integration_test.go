@@ -128,6 +128,30 @@ func TestIntegrationApply(t *testing.T) {
 	}
 }
 
+func TestIntegrationApplyWarnings(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	res, err := s.client.Apply(s.ctx, s.ns, decode(t, `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  annotations:
+    kubernetes.io/ingress.class: nginx
+spec:
+  defaultBackend:
+    service:
+      name: web
+      port: {number: 80}
+`), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(res[0].Warnings, "\n"); !strings.Contains(w, `annotation "kubernetes.io/ingress.class" is deprecated`) {
+		t.Errorf("warnings = %q, want the server's deprecation warning", w)
+	}
+}
+
 // liveImage reads the image of the live webpage deployment.
 func liveImage(t *testing.T, s setup) string {
 	t.Helper()
@@ -187,6 +211,7 @@ spec:
 		t.Errorf("rejected %d of %d objects, want 2 of 3", len(rejected.Objects), rejected.Total)
 	}
 	msg := err.Error()
+	t.Log(msg)
 	for _, want := range []string{"nothing was applied", "Deployment/negative:", "spec.replicas", "Service/typo:", "prots"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not contain %q", msg, want)
@@ -314,6 +339,7 @@ spec:
 			t.Errorf("summary does not contain %q:\n%s", want, summary)
 		}
 	}
+	t.Log("\n" + summary)
 	if n := strings.Count(summary, "1/1     Running"); n != 6 {
 		t.Errorf("summary shows %d running pods, want 6:\n%s", n, summary)
 	}

@@ -560,8 +560,10 @@ func TestErrorMessage(t *testing.T) {
 		err  Error
 		want string
 	}{
-		{Error{Artifact: "webpage-manifest", Line: 21, Param: "IMAGE_TAG", Msg: "is not set and has no default"},
-			`render artifact "webpage-manifest" line 21: parameter "IMAGE_TAG": is not set and has no default`},
+		{
+			Error{Artifact: "webpage-manifest", Line: 21, Param: "IMAGE_TAG", Msg: "is not set and has no default"},
+			`render artifact "webpage-manifest" line 21: parameter "IMAGE_TAG": is not set and has no default`,
+		},
 		{Error{Artifact: "a", Msg: "too big"}, `render artifact "a": too big`},
 		{Error{Msg: "bare"}, `render: bare`},
 	}

@@ -70,6 +70,10 @@ func TestConsoleWalkthrough(t *testing.T) {
 			t.Fatalf("objects applied to %s lack %s:\n%s", f.CanaryNS, want, objects)
 		}
 	}
+	b.waitJS("manifests", 10*time.Second, `!!document.querySelector('.manifests ul')`)
+	if m := b.text(".manifests ul"); !strings.Contains(m, "deployment/webpage-deployment") || !strings.Contains(m, "ingress/webpage-ingress") {
+		t.Fatalf("manifests list: %q", m)
+	}
 	if who := b.text("#identity .who"); who != "alice" {
 		t.Fatalf("the console should remember the name typed in the run form, header says %q", who)
 	}

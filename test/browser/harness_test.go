@@ -367,8 +367,37 @@ func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// shot writes a full-page PNG of the tab to the screenshot folder.
+// checkA11y fails the test when a control of the page has no accessible
+// name: a field without a label, a button or link without text, an image
+// without alt.
+func (b *browser) checkA11y(where string) {
+	b.t.Helper()
+	bad := eval[[]string](b, `(() => {
+		const bad = [];
+		const desc = (e) => e.outerHTML.slice(0, 120);
+		for (const e of document.querySelectorAll('input, select, textarea')) {
+			if ((!e.labels || e.labels.length === 0) && !e.getAttribute('aria-label')) bad.push('field without label: ' + desc(e));
+		}
+		for (const e of document.querySelectorAll('button, a[href]')) {
+			if (!e.textContent.trim() && !e.getAttribute('aria-label')) bad.push('control without name: ' + desc(e));
+		}
+		for (const e of document.querySelectorAll('img')) {
+			if (!e.hasAttribute('alt')) bad.push('image without alt: ' + desc(e));
+		}
+		if (document.querySelectorAll('main h1').length !== 1) bad.push('main has ' + document.querySelectorAll('main h1').length + ' h1');
+		return bad;
+	})()`)
+	for _, x := range bad {
+		b.t.Errorf("accessibility (%s): %s", where, x)
+	}
+}
+
+// shot writes a full-page PNG of the tab to the screenshot folder, after
+// checking the page's accessibility basics.
 func (b *browser) shot(name string) {
+	if !strings.HasPrefix(name, "failure") {
+		b.checkA11y(name)
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

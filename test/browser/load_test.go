@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/service"
@@ -49,9 +47,11 @@ func TestConsoleLoadTime1000Deployments(t *testing.T) {
 		t.Fatalf("the server sees %d deployments, want %d", list.Total, total)
 	}
 	b := newBrowser(t, s.url)
-	// Start the renderer on this origin first, so the first measurement
-	// is of the page, not of the browser starting up.
-	b.do("warm up", 30*time.Second, chromedp.Navigate(s.url+"/healthz"))
+	// The first page a new browser shows also pays for starting its
+	// renderer; it is reported apart, and the pages below are measured
+	// with the browser running, first with an empty cache, then warm.
+	first := measure(t, b, "/deployments", "deployments")
+	t.Logf("load /deployments as the first page of a new browser: DOMContentLoaded %.1f ms, first data render %.1f ms", first.DCL, first.Render)
 
 	pages := []struct{ path, page string }{
 		{"/deployments", "deployments"},
@@ -101,12 +101,12 @@ func TestConsoleLoadTime1000Deployments(t *testing.T) {
 		t.Fatalf("deployments count: %q", c)
 	}
 	b.shot("11-deployments-1000")
-	first := eval[string](b, `document.querySelector('table.data tbody tr').dataset.id`)
+	top := eval[string](b, `document.querySelector('table.data tbody tr').dataset.id`)
 	b.click(`.pager a[rel="next"]`)
 	b.waitReady("deployments")
 	second := eval[string](b, `document.querySelector('table.data tbody tr').dataset.id`)
-	if first == second || !strings.Contains(b.text("#count"), "26–50 of 1000") {
-		t.Fatalf("older page: first row %s then %s, count %q", first, second, b.text("#count"))
+	if top == second || !strings.Contains(b.text("#count"), "26–50 of 1000") {
+		t.Fatalf("older page: first row %s then %s, count %q", top, second, b.text("#count"))
 	}
 	b.open("/pipelines/"+f.Pipeline+"/history", "history")
 	b.shot("12-history-1000")

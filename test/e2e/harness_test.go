@@ -69,8 +69,10 @@ func (s *server) start(extraEnv ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--listen", s.listen, "--store", s.store,
-		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug"}, s.args...)
+	args := append([]string{
+		"serve", "--listen", s.listen, "--store", s.store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug",
+	}, s.args...)
 	s.cmd = exec.Command(fledgeBin, args...)
 	s.cmd.Env = append(os.Environ(), extraEnv...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

@@ -83,7 +83,7 @@ class DeploymentView {
     this.decisions = h('div');
     this.cancel = h('div');
     this.objects = h('div', null, h('p', { class: 'muted' }, 'Nothing applied yet.'));
-    this.manifests = h('div', null, h('p', { class: 'muted' }, 'Loading manifests…'));
+    this.manifests = h('div', { class: 'manifests' }, h('p', { class: 'muted' }, 'Loading manifests…'));
     this.liveState = h('span', { class: 'live-state', role: 'status' }, 'Connecting…');
     this.timeline = h('ol', { class: 'timeline', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Events' });
     this.watchError = h('div');

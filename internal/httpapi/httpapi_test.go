@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/service"
+	"fledge.dev/fledge/internal/store/sqlite"
+)
+
+// setup returns an API server on a fresh SQLite store with a valid
+// environment, artifact and pipeline applied. No cluster is needed: these
+// requests are all refused or answered before anything touches one.
+func setup(t *testing.T) *httptest.Server {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "f.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := service.New(service.Config{Store: st, Clusters: &executor.StoreClusters{Store: st}})
+	srv := httptest.NewServer(New(svc, nil))
+	t.Cleanup(srv.Close)
+	for _, r := range []struct{ path, body string }{
+		{"/api/v1/environments/local", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"local"},"spec":{"kubeconfig":{"path":"/nonexistent"}}}`},
+		{"/api/v1/artifacts/web", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Artifact","metadata":{"name":"web"},"spec":{"manifests":"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  labels:\n    v: \"${TAG}\"\n"}}`},
+		{"/api/v1/pipelines/p", pipelineJSON("p", 25, "canary", "prod")},
+	} {
+		code, body := do(t, srv, "PUT", r.path, r.body)
+		if code != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %s", r.path, code, body)
+		}
+	}
+	return srv
+}
+
+func pipelineJSON(name string, ramp int, canaryNS, prodNS string) string {
+	p := v1alpha1.Pipeline{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindPipeline},
+		Metadata: v1alpha1.ObjectMeta{Name: name},
+		Spec: v1alpha1.PipelineSpec{
+			Parameters: []v1alpha1.Parameter{{Name: "TAG"}},
+			Stages: []v1alpha1.Stage{
+				{Name: "canary", CanaryDeployment: &v1alpha1.CanaryDeploymentStage{Environment: "local", Artifacts: []string{"web"}, Namespace: canaryNS, IngressName: "web"}},
+				{Name: "shift", ShiftTraffic: &v1alpha1.ShiftTrafficStage{RampLimitPercent: ramp}},
+				{Name: "approve", Approval: &v1alpha1.ApprovalStage{}},
+				{Name: "release", ProductionRelease: &v1alpha1.ProductionReleaseStage{Namespace: prodNS}},
+			},
+		},
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(v1alpha1.UserHeader, "tester")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Bad input gets a 4xx whose JSON body names what is wrong, never a 500,
+// and changes nothing.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	cases := []struct {
+		name, method, path, body string
+		code                     int
+		want                     []string
+	}{
+		{"unknown kind", "GET", "/api/v1/widgets", "", 404, []string{`unknown resource type \"widgets\"`}},
+		{"unknown field", "PUT", "/api/v1/environments/e", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"e"},"spec":{"kubeconfg":{}}}`, 400, []string{`unknown field \"kubeconfg\"`}},
+		{"malformed JSON", "PUT", "/api/v1/environments/e", `{"apiVersion":`, 400, []string{"invalid body"}},
+		{"trailing data", "PUT", "/api/v1/environments/e", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"e"},"spec":{"inCluster":true}} {}`, 400, []string{"unexpected data"}},
+		{"wrong type", "PUT", "/api/v1/pipelines/p", strings.Replace(pipelineJSON("p", 25, "c", "d"), `"rampLimitPercent":25`, `"rampLimitPercent":"25"`, 1), 400, []string{"rampLimitPercent"}},
+		{"name mismatch", "PUT", "/api/v1/pipelines/other", pipelineJSON("p", 25, "c", "d"), 422, []string{"does not match the name in the URL"}},
+		{"ramp 0", "PUT", "/api/v1/pipelines/q", pipelineJSON("q", 0, "c", "d"), 422, []string{"spec.stages[1].shiftTraffic.rampLimitPercent", "between 1 and 100, got 0"}},
+		{"ramp 101", "PUT", "/api/v1/pipelines/q", pipelineJSON("q", 101, "c", "d"), 422, []string{"got 101"}},
+		{"same namespaces and bad name, at once", "PUT", "/api/v1/pipelines/q", pipelineJSON("q", 25, "Same", "Same"), 422, []string{"spec.stages[0].canaryDeployment.namespace", "must differ from the canary namespace"}},
+		{"undeclared placeholder", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"parameters":[{"name":"TAG"}],`, ``, 1), 422, []string{"uses ${TAG}, which is not a declared parameter"}},
+		{"missing reference", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"environment":"local"`, `"environment":"nowhere"`, 1), 422, []string{`environment \"nowhere\" does not exist`}},
+		{"run unknown pipeline", "POST", "/api/v1/pipelines/nope/runs", `{}`, 404, []string{`pipeline \"nope\" not found`}},
+		{"run unknown parameter", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1","IMAGE":"x"}}`, 422, []string{`declares no parameter \"IMAGE\"`}},
+		{"run unset parameter", "POST", "/api/v1/pipelines/p/runs", `{}`, 422, []string{`parameter \"TAG\"`, "not set and has no default"}},
+		{"run unknown body field", "POST", "/api/v1/pipelines/p/runs", `{"params":{}}`, 400, []string{`unknown field \"params\"`}},
+		{"bad id", "GET", "/api/v1/deployments/abc", "", 400, []string{"not a positive integer"}},
+		{"missing deployment", "GET", "/api/v1/deployments/99", "", 404, []string{"deployment 99 not found"}},
+		{"approve missing", "POST", "/api/v1/deployments/99/approve", `{}`, 404, []string{"not found"}},
+		{"reject without reason", "POST", "/api/v1/deployments/99/reject", `{}`, 422, []string{"reason is required"}},
+		{"bad limit", "GET", "/api/v1/deployments?limit=x", "", 400, []string{"query limit"}},
+		{"bad status", "GET", "/api/v1/deployments?status=Bogus", "", 400, []string{`unknown status \"Bogus\"`}},
+		{"rollback without target", "POST", "/api/v1/pipelines/p/rollback", `{}`, 422, []string{"to: the id of the deployment"}},
+		{"rollback to missing", "POST", "/api/v1/pipelines/p/rollback", `{"to":42,"dryRun":true}`, 404, []string{"deployment 42 not found"}},
+		{"delete used environment", "DELETE", "/api/v1/environments/local", "", 409, []string{"used by pipeline(s) p"}},
+		{"unknown route", "GET", "/api/v1/nothing/here/at/all", "", 404, []string{"no API route"}},
+		{"huge body", "PUT", "/api/v1/artifacts/big", `{"x":"` + strings.Repeat("a", MaxBodyBytes+10) + `"}`, 413, []string{"request body over"}},
+	}
+	for _, tc := range cases {
+		code, body := do(t, srv, tc.method, tc.path, tc.body)
+		if code != tc.code {
+			t.Errorf("%s: %s %s: status %d, want %d: %s", tc.name, tc.method, tc.path, code, tc.code, body)
+			continue
+		}
+		var st v1alpha1.Status
+		if err := json.Unmarshal([]byte(body), &st); err != nil || st.Code != code || st.Message == "" {
+			t.Errorf("%s: body is not a Status: %s", tc.name, body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: body lacks %q: %s", tc.name, w, body)
+			}
+		}
+	}
+	// Nothing of the refused requests was stored.
+	code, body := do(t, srv, "GET", "/api/v1/pipelines", "")
+	if code != 200 || strings.Contains(body, `"q"`) || strings.Contains(body, `"other"`) {
+		t.Fatalf("refused pipelines were stored: %s", body)
+	}
+	if code, body := do(t, srv, "GET", "/api/v1/deployments", ""); code != 200 || !strings.Contains(body, `"total": 0`) {
+		t.Fatalf("refused runs were stored: %s", body)
+	}
+}
+
+// Apply reports created, unchanged and configured like kubectl.
+func TestApplyActions(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	for _, tc := range []struct {
+		body string
+		code int
+		want v1alpha1.ApplyAction
+		gen  int64
+	}{
+		{pipelineJSON("p", 25, "canary", "prod"), 200, v1alpha1.ActionUnchanged, 1},
+		{pipelineJSON("p", 50, "canary", "prod"), 200, v1alpha1.ActionConfigured, 2},
+		{pipelineJSON("p2", 50, "canary", "prod"), 201, v1alpha1.ActionCreated, 1},
+	} {
+		var name struct {
+			Metadata v1alpha1.ObjectMeta `json:"metadata"`
+		}
+		_ = json.Unmarshal([]byte(tc.body), &name)
+		code, body := do(t, srv, "PUT", "/api/v1/pipelines/"+name.Metadata.Name, tc.body)
+		var res v1alpha1.ApplyResponse
+		_ = json.Unmarshal([]byte(body), &res)
+		if code != tc.code || res.Action != tc.want || res.Generation != tc.gen {
+			t.Errorf("apply %s: %d %+v, want %d %s generation %d", name.Metadata.Name, code, res, tc.code, tc.want, tc.gen)
+		}
+	}
+}
+
+// An environment's inline kubeconfig is never returned.
+func TestInlineKubeconfigRedacted(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	secret := "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: s3cr3t-token\n"
+	b, _ := json.Marshal(v1alpha1.Environment{
+		TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindEnvironment},
+		Metadata: v1alpha1.ObjectMeta{Name: "inline"},
+		Spec:     v1alpha1.EnvironmentSpec{Kubeconfig: &v1alpha1.KubeconfigSource{Inline: secret}},
+	})
+	if code, body := do(t, srv, "PUT", "/api/v1/environments/inline", string(b)); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	for _, path := range []string{"/api/v1/environments/inline", "/api/v1/environments"} {
+		if _, body := do(t, srv, "GET", path, ""); strings.Contains(body, "s3cr3t-token") {
+			t.Fatalf("GET %s returned the kubeconfig: %s", path, body)
+		}
+	}
+}
