@@ -121,6 +121,10 @@ log "change 3: github.com/gorilla/mux v1.8.1 instead of the containous fork"
 sed -i '\#github.com/gorilla/mux => github.com/containous/mux#d' go.mod
 sed -i 's#mux\.NewRouter()\.UseRoutingPath()\.NewRoute()#mux.NewRouter().NewRoute()#' pkg/muxer/http/matcher_v2.go
 sed -i 's#mux\.RoutingPathKey#routingPathKey{}#g' pkg/muxer/http/mux.go
+# That key was mux.go's only use of the mux package: drop the import then.
+if ! grep -qE '[^a-zA-Z]mux\.' pkg/muxer/http/mux.go; then
+  sed -i '\#"github.com/gorilla/mux"#d' pkg/muxer/http/mux.go
+fi
 cat >> pkg/muxer/http/mux.go <<'EOF'
 
 // routingPathKey is the context key of the decoded routing path (the

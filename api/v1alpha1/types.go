@@ -90,10 +90,14 @@ type Pipeline struct {
 	Spec     PipelineSpec `json:"spec" yaml:"spec"`
 }
 
-// PipelineSpec declares the pipeline's parameters and stages.
+// PipelineSpec declares the pipeline's parameters, stages and the webhooks
+// that may start it.
 type PipelineSpec struct {
 	Parameters []Parameter `json:"parameters,omitempty" yaml:"parameters,omitempty"`
 	Stages     []Stage     `json:"stages" yaml:"stages"`
+	// Triggers are the signed webhooks that start a run (see
+	// docs/ci-triggers.md); a run can always be started through the API.
+	Triggers []Trigger `json:"triggers,omitempty" yaml:"triggers,omitempty"`
 }
 
 // Parameter is a value a run supplies to the artifacts' placeholders.
@@ -170,8 +174,12 @@ type ShiftTrafficStage struct {
 
 // ApprovalStage waits for people to approve or reject.
 type ApprovalStage struct {
+	// ApprovalsRequired is how many distinct people must approve (default 1).
 	ApprovalsRequired int       `json:"approvalsRequired,omitempty" yaml:"approvalsRequired,omitempty"`
 	Timeout           *Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// RequireDistinctFromTrigger refuses an approval by the identity that
+	// started the run (four eyes): nobody approves their own release.
+	RequireDistinctFromTrigger bool `json:"requireDistinctFromTrigger,omitempty" yaml:"requireDistinctFromTrigger,omitempty"`
 }
 
 // ProductionReleaseStage deploys the same manifests into production.
@@ -213,3 +221,41 @@ func (d *Duration) Or(def time.Duration) time.Duration {
 	}
 	return d.Duration
 }
+
+// Trigger is a webhook that starts a run of the pipeline; exactly one of
+// its fields is set.
+type Trigger struct {
+	// GitHub accepts GitHub webhook deliveries signed with
+	// X-Hub-Signature-256 at /api/v1/webhooks/github/{pipeline}.
+	GitHub *GitHubTrigger `json:"github,omitempty" yaml:"github,omitempty"`
+	// Webhook accepts any sender that signs the body and a timestamp with
+	// X-Fledge-Signature at /api/v1/webhooks/generic/{pipeline}.
+	Webhook *WebhookTrigger `json:"webhook,omitempty" yaml:"webhook,omitempty"`
+}
+
+// WebhookTrigger maps a signed JSON delivery to the run's parameters.
+type WebhookTrigger struct {
+	// SecretRef names the webhook secret (fledge secret set NAME) that
+	// signs deliveries.
+	SecretRef string `json:"secretRef" yaml:"secretRef"`
+	// Parameters maps a parameter name to a value in which each
+	// {{ .dotted.path }} is replaced by the scalar at that path of the JSON
+	// payload. Nothing else is evaluated: there are no functions and no
+	// conditionals.
+	Parameters map[string]string `json:"parameters,omitempty" yaml:"parameters,omitempty"`
+	// Match keeps only deliveries whose scalar at each dotted path equals
+	// the given string (for example action: completed).
+	Match map[string]string `json:"match,omitempty" yaml:"match,omitempty"`
+}
+
+// GitHubTrigger is a WebhookTrigger for GitHub events.
+type GitHubTrigger struct {
+	WebhookTrigger `json:",inline" yaml:",inline"`
+	// Events lists the X-GitHub-Event types that start a run: push,
+	// workflow_run or registry_package. Other events are acknowledged and
+	// ignored.
+	Events []string `json:"events" yaml:"events"`
+}
+
+// GitHubEvents are the GitHub events a trigger may name.
+var GitHubEvents = []string{"push", "workflow_run", "registry_package"}

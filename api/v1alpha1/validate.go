@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -54,6 +55,18 @@ var (
 	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	// ParameterName is the form of a parameter name, as used in ${NAME}.
 	ParameterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// PayloadRef is one {{ .dotted.path }} of a trigger's parameter value;
+	// group 1 is the path. A path segment is letters, digits, '_' and '-';
+	// a segment of digits indexes an array.
+	PayloadRef = regexp.MustCompile(`\{\{\s*\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}`)
+	// PayloadPath is a dotted path as a trigger's match key uses it.
+	PayloadPath = regexp.MustCompile(`^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$`)
+)
+
+// Bounds of a pipeline's triggers.
+const (
+	MaxTriggers         = 10
+	MaxTriggerTemplates = 50
 )
 
 func checkName(l *errs, field, name string) {
@@ -114,6 +127,8 @@ func (a *Artifact) Validate() error {
 type References struct {
 	Environments map[string]bool
 	Artifacts    map[string]bool
+	// Secrets are the webhook secrets; nil skips the check.
+	Secrets map[string]bool
 }
 
 // stageOrder is the canary strategy's order; a stage type may not come
@@ -244,7 +259,74 @@ func (p *Pipeline) Validate(refs *References) error {
 	if canaryNS != "" && canaryNS == prodNS {
 		l.add(prodField, "production namespace %q must differ from the canary namespace (%s)", prodNS, canaryField)
 	}
+	checkTriggers(&l, p.Spec.Triggers, seenParam, refs)
 	return l.result(KindPipeline, p.Metadata.Name)
+}
+
+// checkTriggers checks each trigger's secret, events and mappings; the
+// mappings are data (dotted paths), never code.
+func checkTriggers(l *errs, triggers []Trigger, params map[string]bool, refs *References) {
+	if len(triggers) > MaxTriggers {
+		l.add("spec.triggers", "at most %d triggers, got %d", MaxTriggers, len(triggers))
+	}
+	for i, tr := range triggers {
+		f := fmt.Sprintf("spec.triggers[%d]", i)
+		var w *WebhookTrigger
+		switch {
+		case (tr.GitHub == nil) == (tr.Webhook == nil):
+			l.add(f, "set exactly one of github and webhook")
+			continue
+		case tr.GitHub != nil:
+			f += ".github"
+			w = &tr.GitHub.WebhookTrigger
+			if len(tr.GitHub.Events) == 0 {
+				l.add(f+".events", "at least one event is required (one of %s)", strings.Join(GitHubEvents, ", "))
+			}
+			for j, ev := range tr.GitHub.Events {
+				if !slices.Contains(GitHubEvents, ev) {
+					l.add(fmt.Sprintf("%s.events[%d]", f, j), "unsupported GitHub event %q (want one of %s)", ev, strings.Join(GitHubEvents, ", "))
+				}
+			}
+		default:
+			f += ".webhook"
+			w = tr.Webhook
+		}
+		checkName(l, f+".secretRef", w.SecretRef)
+		if refs != nil && refs.Secrets != nil && w.SecretRef != "" && !refs.Secrets[w.SecretRef] {
+			l.add(f+".secretRef", "webhook secret %q does not exist (create it with: fledge secret set %s --generate)", w.SecretRef, w.SecretRef)
+		}
+		templates := 0
+		for _, name := range sortedKeys(w.Parameters) {
+			v := w.Parameters[name]
+			pf := f + ".parameters." + name
+			if !params[name] {
+				l.add(pf, "%q is not a declared parameter (add it to spec.parameters)", name)
+			}
+			refs := PayloadRef.FindAllStringIndex(v, -1)
+			templates += len(refs)
+			rest := PayloadRef.ReplaceAllString(v, "")
+			if strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+				l.add(pf, "only {{ .dotted.path }} references are allowed (letters, digits, '_' and '-' between dots), got %q", v)
+			}
+		}
+		if templates > MaxTriggerTemplates {
+			l.add(f+".parameters", "at most %d payload references, got %d", MaxTriggerTemplates, templates)
+		}
+		for _, k := range sortedKeys(w.Match) {
+			if !PayloadPath.MatchString(k) {
+				l.add(f+".match", "key %q must be a dotted path of the payload, like workflow_run.conclusion", k)
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func checkPositive(l *errs, field string, d *Duration) {

@@ -48,6 +48,7 @@ const (
 type Client struct {
 	cfg    *rest.Config
 	dyn    dynamic.Interface
+	disc   *discovery.DiscoveryClient
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 	// resetMu serialises mapper resets so that concurrent misses cause one
 	// discovery round trip, not many.
@@ -213,6 +214,7 @@ func NewClientFromConfig(cfg *rest.Config) (*Client, error) {
 	return &Client{
 		cfg:    cfg,
 		dyn:    dyn,
+		disc:   disc,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 	}, nil
 }
@@ -227,14 +229,10 @@ func (c *Client) Dynamic() dynamic.Interface { return c.dyn }
 // Ping asks the server for its version, to check that the cluster is
 // reachable and the credentials are accepted. It does not retry.
 func (c *Client) Ping(ctx context.Context) (string, error) {
-	disc, err := discovery.NewDiscoveryClientForConfig(c.cfg)
-	if err != nil {
-		return "", fmt.Errorf("discovery client: %w", err)
-	}
 	var info struct {
 		GitVersion string `json:"gitVersion"`
 	}
-	body, err := disc.RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	body, err := c.disc.RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
 		return "", fmt.Errorf("reach API server %s: %w", c.cfg.Host, err)
 	}

@@ -74,10 +74,12 @@ type retryError struct {
 	cause error
 }
 
+// Error gives the last error and why the retries stopped.
 func (e *retryError) Error() string {
 	return e.last.Error() + " (stopped retrying: " + e.cause.Error() + ")"
 }
 
+// Unwrap returns both the last error and the context's cause.
 func (e *retryError) Unwrap() []error { return []error{e.last, e.cause} }
 
 // uncertainAttempts bounds the attempts of a call failing with an

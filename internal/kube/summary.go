@@ -64,7 +64,6 @@ func (c *Client) Summary(ctx context.Context, ns string) (string, error) {
 		return fmt.Sprintf("No resources found in %s namespace.\n", ns), nil
 	}
 
-	var b strings.Builder
 	var tables []string
 	if len(deps) > 0 {
 		rows := [][]string{{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "IMAGES"}}
@@ -136,8 +135,7 @@ func (c *Client) Summary(ctx context.Context, ns string) (string, error) {
 		}
 		tables = append(tables, t)
 	}
-	b.WriteString(strings.Join(tables, "\n"))
-	return b.String(), nil
+	return strings.Join(tables, "\n"), nil
 }
 
 // convertList converts the items of an unstructured list into typed

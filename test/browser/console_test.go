@@ -250,6 +250,9 @@ func waitApproval(t *testing.T, b *browser, id int64) {
 	_ = eval[bool](b, `window.__fledgeSameDocument = true`)
 	waitStatus(b, "WaitingForApproval", 90*time.Second)
 	b.waitJS("approve button", 10*time.Second, `!!document.querySelector('.approval-form button.approve') && !!document.querySelector('.approval-form button.reject')`)
+	// The status comes from re-reading the deployment, the timeline from
+	// the event stream: the event may arrive a poll later.
+	b.waitJS("WaitingForApproval event", 10*time.Second, `!!document.querySelector('.timeline li[data-type="WaitingForApproval"]')`)
 	sameDocument(t, b)
 	st := eval[string](b, `document.querySelector('.stage[data-stage="approval-stage"]').dataset.status`)
 	if st != "Waiting" {

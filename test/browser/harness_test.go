@@ -368,8 +368,8 @@ func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 }
 
 // checkA11y fails the test when a control of the page has no accessible
-// name: a field without a label, a button or link without text, an image
-// without alt.
+// name (a field without a label, a button or link without text, an image
+// without alt) or when a text's contrast is below WCAG AA.
 func (b *browser) checkA11y(where string) {
 	b.t.Helper()
 	bad := eval[[]string](b, `(() => {
@@ -385,6 +385,34 @@ func (b *browser) checkA11y(where string) {
 			if (!e.hasAttribute('alt')) bad.push('image without alt: ' + desc(e));
 		}
 		if (document.querySelectorAll('main h1').length !== 1) bad.push('main has ' + document.querySelectorAll('main h1').length + ' h1');
+		// WCAG contrast of every text against the background it sits on.
+		const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+		const lum = ([r, g, b]) => {
+			const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+			return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+		};
+		const background = (e) => {
+			for (let n = e; n; n = n.parentElement) {
+				const c = rgb(getComputedStyle(n).backgroundColor);
+				if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+			}
+			return [255, 255, 255];
+		};
+		const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+		const seen = new Set();
+		for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+			const e = t.parentElement;
+			if (!t.textContent.trim() || seen.has(e) || e.closest('[hidden], .visually-hidden, noscript, option, meter') || e.closest('button:disabled')) continue;
+			seen.add(e);
+			const cs = getComputedStyle(e);
+			if (cs.visibility === 'hidden' || cs.display === 'none') continue;
+			const fg = rgb(cs.color).slice(0, 3);
+			const l1 = lum(fg), l2 = lum(background(e));
+			const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+			const size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+			const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+			if (ratio < need) bad.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ' for "' + t.textContent.trim().slice(0, 40) + '" (' + cs.color + ' on ' + background(e).join(',') + ')');
+		}
 		return bad;
 	})()`)
 	for _, x := range bad {

@@ -45,6 +45,9 @@ func skipOrFail(err error) int {
 // first of the usual names on PATH.
 func findChromium() (string, error) {
 	if p := os.Getenv("FLEDGE_CHROMIUM"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("FLEDGE_CHROMIUM=%s: %w", p, err)
+		}
 		return p, nil
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {

@@ -51,10 +51,9 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	defer func() { s.t = parent }()
 	canaryNS, prodNS := name+"-c", name+"-p"
 	dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS})
-	s.fledge("ci", "apply", "-f", dir)
-
 	s.stop()
 	s.start("FLEDGE_FAULT_KILL_AT=" + point)
+	s.fledge("ci", "apply", "-f", dir)
 	d := s.run("ci", name, "IMAGE_TAG=7.0")
 	approved := false
 	approve := func() {
@@ -65,7 +64,7 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	}
 	// Drive the release (approving when asked) until the hook kills the
 	// server at the injection point.
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !s.exited(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the server was not killed at %s", point)
@@ -73,15 +72,13 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 		approve()
 	}
 	s.start()
-	for i := 0; i < 600; i++ {
-		st := s.deployment(d.ID).Status
-		if st.Final() {
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if s.deployment(d.ID).Status.Final() {
 			break
 		}
 		approve()
-		time.Sleep(100 * time.Millisecond)
 	}
-	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusSucceeded)
+	d = s.waitStatus(d.ID, time.Second, v1alpha1.StatusSucceeded)
 
 	// Final state in the cluster.
 	waitWorkload(t, prodNS, image+"7.0")

@@ -220,6 +220,9 @@ func (s *server) waitEvent(id int64, timeout time.Duration, typ, text string) {
 // waitStatus polls until the deployment has one of the statuses.
 func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.DeploymentStatus) v1alpha1.Deployment {
 	s.t.Helper()
+	// Generous: a loaded machine can take tens of seconds for a namespace's
+	// service account; a wrong final status fails at once anyway.
+	timeout = max(timeout, 3*time.Minute)
 	deadline := time.Now().Add(timeout)
 	var d v1alpha1.Deployment
 	for time.Now().Before(deadline) {
@@ -414,7 +417,7 @@ func podReady(p *corev1.Pod) bool {
 // and of one replicaset.
 func waitWorkload(t *testing.T, ns, image string) workload {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	var w workload
 	for time.Now().Before(deadline) {
 		w = getWorkload(t, ns)

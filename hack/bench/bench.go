@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"fledge.dev/fledge/internal/localcluster"
+)
+
+// pollEvery is how often the bench looks at the objects it waits for; it
+// bounds the resolution of every latency measured from API objects.
+const pollEvery = 10 * time.Millisecond
+
+// extraNodes are fake nodes added to the one localcluster makes, so that
+// the scale benchmark's pods all fit (110 pods per node).
+const extraNodes = 9
+
+// bench holds what every benchmark shares: one control plane and the
+// fledge binary.
+type bench struct {
+	log       *slog.Logger
+	root      string
+	work      string
+	fledgeBin string
+	o         options
+	cluster   *localcluster.Cluster
+	cs        kubernetes.Interface
+	dyn       dynamic.Interface
+}
+
+func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin string, o options) (*bench, error) {
+	opts := localcluster.Options{Logger: log.With("component", "localcluster"), Dir: filepath.Join(work, "cluster")}
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	c, err := localcluster.Start(sctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	b := &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o, cluster: c, cs: c.Clientset(), dyn: dyn}
+	log.Info("control plane up", "took", c.StartupDuration().Round(time.Millisecond).String(), "logs", c.LogDir())
+	if err := b.addNodes(ctx); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	if err := b.cluster.Stop(); err != nil {
+		b.log.Warn("stop control plane", "error", err)
+	}
+}
+
+// addNodes creates more kwok nodes like localcluster's own and waits for
+// them to be Ready.
+func (b *bench) addNodes(ctx context.Context) error {
+	base, err := b.cs.CoreV1().Nodes().Get(ctx, localcluster.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read node %s: %w", localcluster.NodeName, err)
+	}
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("32"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	for i := 1; i <= extraNodes; i++ {
+		name := fmt.Sprintf("kwok-node-%d", i)
+		labels := map[string]string{}
+		for k, v := range base.Labels {
+			labels[k] = v
+		}
+		labels["kubernetes.io/hostname"] = name
+		n := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: base.Annotations},
+			Status: corev1.NodeStatus{
+				Capacity: res, Allocatable: res.DeepCopy(), NodeInfo: base.Status.NodeInfo, Phase: corev1.NodeRunning,
+			},
+		}
+		if _, err := b.cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create node %s: %w", name, err)
+		}
+	}
+	return poll(ctx, 2*time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		nodes, err := b.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			if nodeReady(&n) {
+				ready++
+			}
+		}
+		return ready == extraNodes+1, nil
+	})
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return false
+		}
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// versions names what is measured.
+func (b *bench) versions(ctx context.Context, p peerBins) map[string]string {
+	v := map[string]string{
+		"kubernetes (apiserver, controller-manager, scheduler, kubectl)": "v1.36.3",
+		"kwok": "v0.8.0",
+	}
+	if out, err := exec.CommandContext(ctx, "go", "version").Output(); err == nil {
+		v["go"] = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.CommandContext(ctx, "git", "-C", b.root, "describe", "--always", "--dirty").Output(); err == nil {
+		v["fledge (git)"] = strings.TrimSpace(string(out))
+	}
+	if p.ArgoBin != "" {
+		v["argo rollouts"] = "v1.10.1 (" + filepath.Base(filepath.Dir(p.ArgoBin)) + ")"
+		v["flagger"] = "v1.36.1 (" + filepath.Base(filepath.Dir(p.FlaggerBin)) + ")"
+	}
+	if out, err := exec.CommandContext(ctx, "wrk", "--version").CombinedOutput(); err == nil || len(out) > 0 {
+		if first, _, _ := strings.Cut(string(out), "\n"); strings.HasPrefix(first, "wrk") {
+			v["wrk"] = strings.TrimSpace(first)
+		}
+	}
+	return v
+}
+
+// createNamespace creates ns and waits for its default service account.
+func (b *bench) createNamespace(ctx context.Context, ns string) error {
+	return b.cluster.CreateNamespace(ctx, ns)
+}
+
+// deleteNamespace deletes ns and waits until it is gone.
+func (b *bench) deleteNamespace(ctx context.Context, ns string) error {
+	err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	return poll(ctx, 3*time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		_, err := b.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+}
+
+// kubectlApply applies a YAML file with the cluster's kubectl (set-up only,
+// never measured).
+func (b *bench) kubectlApply(ctx context.Context, ns, file string) error {
+	args := []string{"apply", "--server-side", "--force-conflicts", "-f", file}
+	if ns != "" {
+		args = append(args, "-n", ns)
+	}
+	_, err := b.cluster.Kubectl(ctx, args...)
+	return err
+}
+
+// writeFile writes content to a new file in the work folder.
+func (b *bench) writeFile(name, content string) (string, error) {
+	p := filepath.Join(b.work, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	return p, os.WriteFile(p, []byte(content), 0o600)
+}
+
+// deploymentAvailable reports whether the Deployment runs image with all
+// replicas updated, ready and available, as `kubectl rollout status` judges.
+func deploymentAvailable(d *appsv1.Deployment, image string) bool {
+	if d.Spec.Template.Spec.Containers[0].Image != image {
+		return false
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want &&
+		s.AvailableReplicas == want && s.ReadyReplicas == want
+}
+
+// ingressWeight reads the canary-weight annotation of an Ingress ("" when
+// missing or the Ingress does not exist).
+func (b *bench) ingressWeight(ctx context.Context, ns, name string) (string, error) {
+	ing, err := b.cs.NetworkingV1().Ingresses(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return ing.Annotations["nginx.ingress.kubernetes.io/canary-weight"], nil
+}
+
+// deploymentReady reads a Deployment and reports deploymentAvailable.
+func (b *bench) deploymentReady(ctx context.Context, ns, name, image string) (bool, error) {
+	d, err := b.cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return deploymentAvailable(d, image), nil
+}
+
+// errTimeout is returned by poll when the condition never held.
+var errTimeout = errors.New("timed out")
+
+// poll calls cond every interval until it returns true, fails, or timeout
+// passes. Transient read errors should be reported as (false, nil).
+func poll(ctx context.Context, timeout, interval time.Duration, cond func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := cond(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w after %s", errTimeout, timeout)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// waitUntil polls cond at pollEvery and returns when it first held: the
+// start of the first check that saw it.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, error)) (time.Time, error) {
+	var at time.Time
+	err := poll(ctx, timeout, pollEvery, func(ctx context.Context) (bool, error) {
+		start := time.Now()
+		ok, err := cond(ctx)
+		if ok {
+			at = start
+		}
+		if err != nil && ctx.Err() == nil {
+			// Transient: keep polling.
+			return false, nil
+		}
+		return ok, nil
+	})
+	if err != nil {
+		return at, fmt.Errorf("wait for %s: %w", what, err)
+	}
+	return at, nil
+}

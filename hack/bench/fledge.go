@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// image is the image of the walkthrough's web page; tags vary per release.
+const image = "registry.example.com/webpage:"
+
+// httpClient talks to the Fledge servers; it keeps enough idle connections
+// for the concurrent phases.
+var httpClient = &http.Client{
+	Timeout:   time.Minute,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128},
+}
+
+// fledgeServer is a `fledge serve` subprocess with its defaults (poll
+// interval, lease TTL, step timeouts), as a user would run it.
+type fledgeServer struct {
+	url     string
+	db      string
+	logPath string
+	pprof   string
+	bin     string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startFledge starts a server on a new SQLite file in dir (or db, if set).
+func (b *bench) startFledge(ctx context.Context, dir, db string) (*fledgeServer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if db == "" {
+		db = filepath.Join(dir, "fledge.db")
+	}
+	s := &fledgeServer{url: "http://" + addr, db: db, logPath: filepath.Join(dir, "serve.log"), bin: b.fledgeBin}
+	args := []string{"serve", "--listen", addr, "--store", db}
+	if b.o.pprof {
+		if s.pprof, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-listen", s.pprof)
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(b.fledgeBin, args...) //nolint:gosec // our own binary
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start fledge serve: %w", err)
+	}
+	s.done = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
+	err = poll(ctx, 30*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		select {
+		case <-s.done:
+			return false, fmt.Errorf("fledge serve exited at start; log %s", s.logPath)
+		default:
+		}
+		resp, err := httpClient.Get(s.url + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// stop ends the server with SIGTERM (SIGKILL after 15 s).
+func (s *fledgeServer) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// rss returns the server's resident and peak resident memory in MiB, from
+// /proc/PID/status.
+func (s *fledgeServer) rss() (cur, peak float64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			cur = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return cur, peak, nil
+}
+
+// cli runs the fledge CLI against the server as user.
+func (s *fledgeServer) cli(ctx context.Context, user string, args ...string) (string, error) {
+	full := append([]string{"--server", s.url, "--user", user}, args...)
+	cmd := exec.CommandContext(ctx, s.bin, full...) //nolint:gosec // our own binary
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("fledge %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// run starts a pipeline through the CLI and returns the new deployment.
+func (s *fledgeServer) run(ctx context.Context, pipeline, tag string) (v1alpha1.Deployment, error) {
+	var d v1alpha1.Deployment
+	out, err := s.cli(ctx, "ci", "run", pipeline, "-o", "json", "--param", "IMAGE_TAG="+tag)
+	if err != nil {
+		return d, err
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		return d, fmt.Errorf("fledge run -o json: %w: %s", err, out)
+	}
+	return d, nil
+}
+
+// getJSON GETs an API path into out.
+func (s *fledgeServer) getJSON(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return json.Unmarshal(body, out)
+}
+
+// post sends a JSON POST as user and returns the status code.
+func (s *fledgeServer) post(ctx context.Context, path, user string, body any, out any) (int, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, bytes.NewReader(data))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(v1alpha1.UserHeader, user)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("POST %s: %s: %s", path, resp.Status, raw)
+	}
+	if out != nil {
+		return resp.StatusCode, json.Unmarshal(raw, out)
+	}
+	return resp.StatusCode, nil
+}
+
+func (s *fledgeServer) deployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+	var d v1alpha1.Deployment
+	err := s.getJSON(ctx, fmt.Sprintf("/api/v1/deployments/%d", id), &d)
+	return d, err
+}
+
+// waitStatus polls the API until the deployment has status want; a final
+// status other than want is an error.
+func (s *fledgeServer) waitStatus(ctx context.Context, id int64, timeout time.Duration, want v1alpha1.DeploymentStatus) (time.Time, error) {
+	var last v1alpha1.Deployment
+	at, err := waitUntil(ctx, timeout, fmt.Sprintf("deployment %d %s", id, want), func(ctx context.Context) (bool, error) {
+		d, err := s.deployment(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		last = d
+		if d.Status != want && d.Status.Final() {
+			return false, fmt.Errorf("deployment %d ended %s: %s", id, d.Status, d.Message)
+		}
+		return d.Status == want, nil
+	})
+	if err != nil && last.Status.Final() && last.Status != want {
+		return at, fmt.Errorf("deployment %d ended %s, want %s: %s (log %s)", id, last.Status, want, last.Message, s.logPath)
+	}
+	if err != nil {
+		return at, fmt.Errorf("%w (status %s %s; log %s)", err, last.Status, last.Message, s.logPath)
+	}
+	return at, nil
+}
+
+// pipelineFixture is one pipeline of the walkthrough's shape.
+type pipelineFixture struct {
+	Name, Artifact, CanaryNS, ProdNS string
+	Approval                         bool
+}
+
+func (p pipelineFixture) yaml() string {
+	approval := ""
+	if p.Approval {
+		approval = "    - name: approval-stage\n      approval:\n        approvalsRequired: 1\n        timeout: 24h\n"
+	}
+	return fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Pipeline
+metadata:
+  name: %s
+spec:
+  parameters:
+    - name: IMAGE_TAG
+      description: image version
+  stages:
+    - name: canary-deploy-stage
+      canaryDeployment:
+        environment: local
+        artifacts: [%s]
+        namespace: %s
+        ingressName: webpage-ingress
+        rolloutTimeout: 5m
+    - name: shift-traffic-stage
+      shiftTraffic:
+        rampLimitPercent: 25
+        batchCount: 1
+%s    - name: switch-to-production-stage
+      productionRelease:
+        namespace: %s
+        rolloutTimeout: 5m
+`, p.Name, p.Artifact, p.CanaryNS, approval, p.ProdNS)
+}
+
+// walkthroughManifests returns the walkthrough's manifests with the given
+// replica count.
+func (b *bench) walkthroughManifests(replicas int) (string, error) {
+	data, err := os.ReadFile(filepath.Join(b.root, "examples", "webpage", "manifests.yaml"))
+	if err != nil {
+		return "", err
+	}
+	m := string(data)
+	if replicas != 3 {
+		m = strings.Replace(m, "replicas: 3", fmt.Sprintf("replicas: %d", replicas), 1)
+	}
+	return m, nil
+}
+
+// applyFledgeResources writes the environment "local", the artifacts
+// (name → manifests) and the pipelines into dir and applies them through
+// the CLI.
+func (b *bench) applyFledgeResources(ctx context.Context, s *fledgeServer, dir string, artifacts map[string]string, pipes []pipelineFixture) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"environment.yaml": fmt.Sprintf("apiVersion: fledge.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    path: %s\n", b.cluster.Kubeconfig()),
+	}
+	for name, manifests := range artifacts {
+		files[name+".manifests"] = manifests
+		files["artifact-"+name+".yaml"] = fmt.Sprintf("apiVersion: fledge.dev/v1alpha1\nkind: Artifact\nmetadata:\n  name: %s\nspec:\n  file: %s.manifests\n", name, name)
+	}
+	var docs []string
+	for _, p := range pipes {
+		docs = append(docs, p.yaml())
+	}
+	files["pipelines.yaml"] = strings.Join(docs, "---\n")
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+	_, err := s.cli(ctx, "ci", "apply", "-f", dir)
+	return err
+}

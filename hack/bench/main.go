@@ -1,0 +1,247 @@
+// Command bench measures Fledge side by side with its peers (Argo Rollouts,
+// Flagger), kubectl and a floor program that makes only the API calls a
+// canary release needs, all on one local control plane
+// (internal/localcluster), and writes BENCHMARKS.md and the raw numbers as
+// JSON. It takes tens of minutes: it never runs in `make test` or CI.
+//
+//	go run ./hack/bench             # every benchmark, 5 repetitions
+//	go run ./hack/bench -n 2 -only release,overhead -out /tmp/b.md -json /tmp/b.json
+//
+// The peers are built once by hack/build-peers.sh into the Go build cache;
+// the control plane by hack/build-controlplane.sh.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	n            int
+	only         map[string]bool
+	out          string
+	jsonOut      string
+	applyObjects int
+	scalePipes   int
+	scalePerPipe int
+	history      int
+	loadDuration time.Duration
+	pprof        bool
+	keep         bool
+}
+
+// benchmarks in the order they run.
+var benchmarks = []string{"release", "overhead", "apply", "scale"}
+
+func parseFlags(args []string) (options, string, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&o.n, "n", 5, "measured repetitions per benchmark (after one warm-up)")
+	only := fs.String("only", strings.Join(benchmarks, ","), "comma-separated benchmarks to run: "+strings.Join(benchmarks, ", "))
+	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "the Markdown report to write")
+	fs.StringVar(&o.jsonOut, "json", "bench/results.json", "the raw numbers to write, as JSON")
+	fs.IntVar(&o.applyObjects, "apply-objects", 500, "objects in the apply-throughput manifest")
+	fs.IntVar(&o.scalePipes, "scale-pipelines", 100, "pipelines of the scale benchmark")
+	fs.IntVar(&o.scalePerPipe, "scale-per-pipeline", 10, "deployments per pipeline in the scale benchmark")
+	fs.IntVar(&o.history, "history", 10000, "finished deployments in the history of the scale benchmark")
+	fs.DurationVar(&o.loadDuration, "load-duration", 10*time.Second, "duration of each HTTP load test")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the Fledge servers and save CPU profiles next to the JSON")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
+	if err := fs.Parse(args); err != nil {
+		return o, "", err
+	}
+	if o.n < 1 {
+		return o, "", errors.New("-n must be at least 1")
+	}
+	o.only = map[string]bool{}
+	for _, b := range strings.Split(*only, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		known := false
+		for _, k := range benchmarks {
+			known = known || k == b
+		}
+		if !known {
+			return o, "", fmt.Errorf("-only: unknown benchmark %q (known: %s)", b, strings.Join(benchmarks, ", "))
+		}
+		o.only[b] = true
+	}
+	command := "go run ./hack/bench"
+	if len(args) > 0 {
+		command += " " + strings.Join(args, " ")
+	}
+	return o, command, nil
+}
+
+func run(args []string) error {
+	o, command, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "fledge-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		log.Info("work folder kept", "dir", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	res := &Results{Command: command, Started: time.Now().UTC(), Repetitions: o.n}
+	res.Machine = describeMachine()
+
+	log.Info("building fledge")
+	fledgeBin := filepath.Join(work, "fledge")
+	if err := goBuild(ctx, root, fledgeBin, "./cmd/fledge"); err != nil {
+		return err
+	}
+	var peers peerBins
+	if o.only["release"] {
+		log.Info("building the peers (cached after the first time)")
+		if peers, err = buildPeers(ctx, root); err != nil {
+			return err
+		}
+	}
+
+	b, err := newBench(ctx, log, root, work, fledgeBin, o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	res.Versions = b.versions(ctx, peers)
+
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"release", func(ctx context.Context) error { return b.releaseBench(ctx, peers, res) }},
+		{"overhead", func(ctx context.Context) error { return b.overheadBench(ctx, res) }},
+		{"apply", func(ctx context.Context) error { return b.applyBench(ctx, res) }},
+		{"scale", func(ctx context.Context) error { return b.scaleBench(ctx, res) }},
+	}
+	var failed []string
+	for _, s := range steps {
+		if !o.only[s.name] {
+			continue
+		}
+		begin := time.Now()
+		log.Info("benchmark start", "benchmark", s.name)
+		if err := s.run(ctx); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			log.Error("benchmark failed", "benchmark", s.name, "error", err)
+			res.Failures = append(res.Failures, fmt.Sprintf("%s: %v", s.name, err))
+			failed = append(failed, s.name)
+		}
+		log.Info("benchmark done", "benchmark", s.name, "took", time.Since(begin).Round(time.Second).String())
+	}
+	res.Finished = time.Now().UTC()
+	if err := res.write(o.out, o.jsonOut); err != nil {
+		return err
+	}
+	log.Info("written", "report", o.out, "json", o.jsonOut)
+	if len(failed) > 0 {
+		return fmt.Errorf("benchmarks failed: %s (see the report)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// repoRoot is the folder holding go.mod, found from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the fledge repository (no go.mod found)")
+		}
+		dir = parent
+	}
+}
+
+func goBuild(ctx context.Context, root, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+// peerBins locates the peers built by hack/build-peers.sh.
+type peerBins struct {
+	ArgoBin, ArgoModule       string
+	FlaggerBin, FlaggerModule string
+}
+
+func buildPeers(ctx context.Context, root string) (peerBins, error) {
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "build-peers.sh"))
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return peerBins{}, fmt.Errorf("hack/build-peers.sh: %w", err)
+	}
+	var p peerBins
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "argo_rollouts_bin":
+			p.ArgoBin = v
+		case "argo_rollouts_module":
+			p.ArgoModule = v
+		case "flagger_bin":
+			p.FlaggerBin = v
+		case "flagger_module":
+			p.FlaggerModule = v
+		}
+	}
+	if p.ArgoBin == "" || p.FlaggerBin == "" || p.ArgoModule == "" || p.FlaggerModule == "" {
+		return p, fmt.Errorf("hack/build-peers.sh printed no binary paths:\n%s", out)
+	}
+	return p, nil
+}
+
+// discard is a logger for what the bench does not want to hear.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
