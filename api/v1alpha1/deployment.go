@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // DeploymentKind tells a release from a rollback.
 type DeploymentKind string
@@ -73,6 +76,36 @@ type Deployment struct {
 	ProductionAt       *time.Time `json:"productionAt,omitempty" yaml:"productionAt,omitempty"`
 	ApprovalDeadline   *time.Time `json:"approvalDeadline,omitempty" yaml:"approvalDeadline,omitempty"`
 	PipelineGeneration int64      `json:"pipelineGeneration" yaml:"pipelineGeneration"`
+	// Traffic is how the deployment moves requests to the canary; absent
+	// for deployments made before Fledge recorded it (they used NGINX in
+	// the canary-namespace layout).
+	Traffic *TrafficRouting `json:"traffic,omitempty" yaml:"traffic,omitempty"`
+}
+
+// Traffic providers.
+const (
+	// TrafficProviderNGINX uses ingress-nginx's canary annotations.
+	TrafficProviderNGINX = "nginx"
+	// TrafficProviderGatewayAPI uses the backend weights and header matches
+	// of a Gateway API HTTPRoute.
+	TrafficProviderGatewayAPI = "gatewayapi"
+)
+
+// TrafficRouting describes how a deployment splits requests, frozen when
+// it is created.
+type TrafficRouting struct {
+	// Provider is TrafficProviderNGINX or TrafficProviderGatewayAPI.
+	Provider string `json:"provider" yaml:"provider"`
+	// Ingress is the NGINX provider's Ingress of the manifests.
+	Ingress string `json:"ingress,omitempty" yaml:"ingress,omitempty"`
+	// HTTPRoute is the Gateway API provider's HTTPRoute of the manifests.
+	HTTPRoute string `json:"httpRoute,omitempty" yaml:"httpRoute,omitempty"`
+	// Layout is the NGINX provider's ingress layout (IngressLayout*), and
+	// LayoutReason says where it comes from.
+	Layout       string `json:"layout,omitempty" yaml:"layout,omitempty"`
+	LayoutReason string `json:"layoutReason,omitempty" yaml:"layoutReason,omitempty"`
+	// TesterHeader sends a request to the canary whatever the weight.
+	TesterHeader TesterHeader `json:"testerHeader" yaml:"testerHeader"`
 }
 
 // StageState is one stage of a deployment.
@@ -143,4 +176,25 @@ type Status struct {
 	Reason  string       `json:"reason"`
 	Message string       `json:"message"`
 	Details []FieldError `json:"details,omitempty"`
+}
+
+// Routing returns how the canary stage splits requests when deployed to
+// environment envName: the provider the stage names, the environment's
+// ingress layout and why, and the tester header.
+func (c *CanaryDeploymentStage) Routing(envName string, env EnvironmentSpec) TrafficRouting {
+	t := TrafficRouting{TesterHeader: c.Header()}
+	if c.HTTPRouteName != "" {
+		t.Provider = TrafficProviderGatewayAPI
+		t.HTTPRoute = c.HTTPRouteName
+		return t
+	}
+	t.Provider = TrafficProviderNGINX
+	t.Ingress = c.IngressName
+	t.Layout = env.Layout()
+	if env.IngressLayout == "" {
+		t.LayoutReason = fmt.Sprintf("default: environment %s sets no ingressLayout", envName)
+	} else {
+		t.LayoutReason = fmt.Sprintf("environment %s sets ingressLayout", envName)
+	}
+	return t
 }

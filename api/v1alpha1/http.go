@@ -3,8 +3,9 @@ package v1alpha1
 // Paths of the HTTP API, all under PathPrefix.
 const (
 	PathPrefix = "/api/v1"
-	// UserHeader carries the caller's identity until token authentication
-	// replaces it.
+	// UserHeader carries the caller's identity to a server started with
+	// --auth=none; a server with authentication ignores it (the identity
+	// is the token's name).
 	UserHeader = "X-Fledge-User"
 )
 

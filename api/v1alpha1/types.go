@@ -55,6 +55,36 @@ type EnvironmentSpec struct {
 	InCluster bool `json:"inCluster,omitempty" yaml:"inCluster,omitempty"`
 	// CreateNamespaces lets stages create missing namespaces (default true).
 	CreateNamespaces *bool `json:"createNamespaces,omitempty" yaml:"createNamespaces,omitempty"`
+	// IngressLayout says where the NGINX provider puts a pipeline's canary
+	// Ingress in this cluster: IngressLayoutCanaryNamespace (default) or
+	// IngressLayoutBesideProduction. It depends on the ingress controller
+	// the cluster runs, hence a setting of the environment.
+	IngressLayout string `json:"ingressLayout,omitempty" yaml:"ingressLayout,omitempty"`
+}
+
+// Layouts of the NGINX provider's canary Ingress.
+const (
+	// IngressLayoutCanaryNamespace deploys the manifests' Ingress into the
+	// canary namespace, marked as canary: the walkthrough's layout. Only
+	// ingress-nginx itself matches a canary Ingress with the main one across
+	// namespaces (by host and path).
+	IngressLayoutCanaryNamespace = "canary-namespace"
+	// IngressLayoutBesideProduction puts the canary Ingress "<name>-canary"
+	// in the production namespace, next to the main one, in front of an
+	// ExternalName Service "<service>-canary" that reaches the canary
+	// namespace's Service. Controllers that match canaries within a
+	// namespace (Traefik's kubernetesIngressNGINX provider, the successor of
+	// the retired ingress-nginx) need it; ingress-nginx accepts it too.
+	IngressLayoutBesideProduction = "beside-production"
+)
+
+// Layout returns the NGINX ingress layout, IngressLayoutCanaryNamespace
+// when none is set.
+func (s EnvironmentSpec) Layout() string {
+	if s.IngressLayout == "" {
+		return IngressLayoutCanaryNamespace
+	}
+	return s.IngressLayout
 }
 
 // NamespacesCreatable reports whether stages may create missing namespaces.
@@ -157,11 +187,49 @@ type CanaryDeploymentStage struct {
 	Environment string   `json:"environment" yaml:"environment"`
 	Artifacts   []string `json:"artifacts" yaml:"artifacts"`
 	Namespace   string   `json:"namespace" yaml:"namespace"`
-	// IngressName is the NGINX Ingress of the manifests that becomes the canary.
-	IngressName string `json:"ingressName" yaml:"ingressName"`
+	// IngressName is the NGINX Ingress of the manifests that becomes the
+	// canary (NGINX provider). Set exactly one of IngressName and
+	// HTTPRouteName.
+	IngressName string `json:"ingressName,omitempty" yaml:"ingressName,omitempty"`
+	// HTTPRouteName is the Gateway API HTTPRoute of the manifests that
+	// splits the traffic (Gateway API provider): it lives in the production
+	// namespace and gets a weighted backend in the canary namespace.
+	HTTPRouteName string `json:"httpRouteName,omitempty" yaml:"httpRouteName,omitempty"`
+	// TesterHeader is the request header that sends a request to the canary
+	// whatever the weight (default "redirect-to-canary: always").
+	TesterHeader *TesterHeader `json:"testerHeader,omitempty" yaml:"testerHeader,omitempty"`
 	// RolloutTimeout bounds the wait for workloads to become available
 	// (default 5m).
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
+}
+
+// TesterHeader is a request header that testers send to reach the canary.
+type TesterHeader struct {
+	Name string `json:"name" yaml:"name"`
+	// Value is what the header must equal (default "always"). For NGINX,
+	// "always" is ingress-nginx's keyword and any other value becomes the
+	// canary-by-header-value annotation.
+	Value string `json:"value,omitempty" yaml:"value,omitempty"`
+}
+
+// Defaults of the tester header.
+const (
+	DefaultTesterHeaderName  = "redirect-to-canary"
+	DefaultTesterHeaderValue = "always"
+)
+
+// Header returns the stage's tester header with defaults filled in.
+func (c *CanaryDeploymentStage) Header() TesterHeader {
+	h := TesterHeader{Name: DefaultTesterHeaderName, Value: DefaultTesterHeaderValue}
+	if c.TesterHeader != nil {
+		if c.TesterHeader.Name != "" {
+			h.Name = c.TesterHeader.Name
+		}
+		if c.TesterHeader.Value != "" {
+			h.Value = c.TesterHeader.Value
+		}
+	}
+	return h
 }
 
 // ShiftTrafficStage ramps the canary weight up to RampLimitPercent in

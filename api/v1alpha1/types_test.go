@@ -221,3 +221,36 @@ func TestNamespacesCreatable(t *testing.T) {
 		}
 	}
 }
+
+func TestIngressLayout(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                  v1alpha1.IngressLayoutCanaryNamespace,
+		"canary-namespace":  v1alpha1.IngressLayoutCanaryNamespace,
+		"beside-production": v1alpha1.IngressLayoutBesideProduction,
+	} {
+		if got := (v1alpha1.EnvironmentSpec{IngressLayout: in}).Layout(); got != want {
+			t.Errorf("Layout() of %q = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTesterHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		h    *v1alpha1.TesterHeader
+		want v1alpha1.TesterHeader
+	}{
+		{"default", nil, v1alpha1.TesterHeader{Name: "redirect-to-canary", Value: "always"}},
+		{"name only", &v1alpha1.TesterHeader{Name: "X-Canary"}, v1alpha1.TesterHeader{Name: "X-Canary", Value: "always"}},
+		{"value only", &v1alpha1.TesterHeader{Value: "beta"}, v1alpha1.TesterHeader{Name: "redirect-to-canary", Value: "beta"}},
+		{"both", &v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}, v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
+	}
+	for _, tt := range tests {
+		c := v1alpha1.CanaryDeploymentStage{TesterHeader: tt.h}
+		if got := c.Header(); got != tt.want {
+			t.Errorf("%s: Header() = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -53,6 +53,11 @@ var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// dnsSubdomain is a Kubernetes object name.
 	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// headerName is an HTTP header field name (an RFC 9110 token).
+	headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	// headerValue is a tester header value: empty (the default) or
+	// printable ASCII without spaces.
+	headerValue = regexp.MustCompile(`^[!-~]*$`)
 	// ParameterName is the form of a parameter name, as used in ${NAME}.
 	ParameterName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// PayloadRef is one {{ .dotted.path }} of a trigger's parameter value;
@@ -105,6 +110,11 @@ func (e *Environment) Validate() error {
 		if (k.Path == "") == (k.Inline == "") {
 			l.add("spec.kubeconfig", "set exactly one of path and inline")
 		}
+	}
+	switch s.IngressLayout {
+	case "", IngressLayoutCanaryNamespace, IngressLayoutBesideProduction:
+	default:
+		l.add("spec.ingressLayout", "must be %q or %q, got %q", IngressLayoutCanaryNamespace, IngressLayoutBesideProduction, s.IngressLayout)
 	}
 	return l.result(KindEnvironment, e.Metadata.Name)
 }
@@ -204,10 +214,26 @@ func (p *Pipeline) Validate(refs *References) error {
 				}
 			}
 			checkName(&l, f+".namespace", c.Namespace)
-			if c.IngressName == "" {
-				l.add(f+".ingressName", "is required: the name of the NGINX Ingress in the manifests")
-			} else if !dnsSubdomain.MatchString(c.IngressName) {
+			switch {
+			case c.IngressName == "" && c.HTTPRouteName == "":
+				l.add(f+".ingressName", "is required: the name of the NGINX Ingress in the manifests (or set httpRouteName to split traffic with a Gateway API HTTPRoute)")
+			case c.IngressName != "" && c.HTTPRouteName != "":
+				l.add(f, "set either ingressName (NGINX) or httpRouteName (Gateway API), not both")
+			case c.IngressName != "" && !dnsSubdomain.MatchString(c.IngressName):
 				l.add(f+".ingressName", "%q is not a valid Kubernetes object name", c.IngressName)
+			case c.HTTPRouteName != "" && !dnsSubdomain.MatchString(c.HTTPRouteName):
+				l.add(f+".httpRouteName", "%q is not a valid Kubernetes object name", c.HTTPRouteName)
+			}
+			if h := c.TesterHeader; h != nil {
+				if !headerName.MatchString(h.Name) {
+					l.add(f+".testerHeader.name", "%q is not a valid HTTP header name", h.Name)
+				}
+				switch {
+				case strings.EqualFold(h.Value, "never"):
+					l.add(f+".testerHeader.value", `"never" is NGINX's keyword to keep a request away from the canary; choose another value`)
+				case !headerValue.MatchString(h.Value):
+					l.add(f+".testerHeader.value", "%q must be printable ASCII without spaces", h.Value)
+				}
 			}
 			checkPositive(&l, f+".rolloutTimeout", c.RolloutTimeout)
 			canaryNS, canaryField = c.Namespace, f+".namespace"

@@ -376,12 +376,55 @@ func TestPipelineValidate(t *testing.T) {
 		{
 			name:   "canary without ingressName",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.IngressName = "" },
-			want:   []v1alpha1.FieldError{fe(canary+".ingressName", "is required: the name of the NGINX Ingress in the manifests")},
+			want:   []v1alpha1.FieldError{fe(canary+".ingressName", "is required: the name of the NGINX Ingress in the manifests (or set httpRouteName to split traffic with a Gateway API HTTPRoute)")},
 		},
 		{
 			name:   "ingressName that is not an object name",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.IngressName = "webpage..ingress" },
 			want:   []v1alpha1.FieldError{fe(canary+".ingressName", `"webpage..ingress" is not a valid Kubernetes object name`)},
+		},
+		{
+			name: "httpRouteName instead of ingressName",
+			mutate: func(p *v1alpha1.Pipeline) {
+				c := p.Spec.Stages[0].CanaryDeployment
+				c.IngressName, c.HTTPRouteName = "", "webpage"
+			},
+		},
+		{
+			name:   "both ingressName and httpRouteName",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.HTTPRouteName = "webpage" },
+			want:   []v1alpha1.FieldError{fe(canary, "set either ingressName (NGINX) or httpRouteName (Gateway API), not both")},
+		},
+		{
+			name: "httpRouteName that is not an object name",
+			mutate: func(p *v1alpha1.Pipeline) {
+				c := p.Spec.Stages[0].CanaryDeployment
+				c.IngressName, c.HTTPRouteName = "", "Web_Page"
+			},
+			want: []v1alpha1.FieldError{fe(canary+".httpRouteName", `"Web_Page" is not a valid Kubernetes object name`)},
+		},
+		{
+			name: "tester header with a value",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.TesterHeader = &v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}
+			},
+		},
+		{
+			name: "tester header with a bad name and NGINX's never",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.TesterHeader = &v1alpha1.TesterHeader{Name: "x canary", Value: "Never"}
+			},
+			want: []v1alpha1.FieldError{
+				fe(canary+".testerHeader.name", `"x canary" is not a valid HTTP header name`),
+				fe(canary+".testerHeader.value", `"never" is NGINX's keyword to keep a request away from the canary; choose another value`),
+			},
+		},
+		{
+			name: "tester header value with a space",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.TesterHeader = &v1alpha1.TesterHeader{Name: "x-canary", Value: "a b"}
+			},
+			want: []v1alpha1.FieldError{fe(canary+".testerHeader.value", `"a b" must be printable ASCII without spaces`)},
 		},
 		{
 			name:   "zero canary rolloutTimeout",
@@ -486,7 +529,7 @@ func TestPipelineValidate(t *testing.T) {
 				fe("metadata.name", `"Webpage" must consist of lower case letters, digits and '-', and start and end with a letter or digit`),
 				fe("spec.parameters[1].name", `duplicate parameter "IMAGE_TAG"`),
 				fe(canary+".environment", `environment "staging" does not exist`),
-				fe(canary+".ingressName", "is required: the name of the NGINX Ingress in the manifests"),
+				fe(canary+".ingressName", "is required: the name of the NGINX Ingress in the manifests (or set httpRouteName to split traffic with a Gateway API HTTPRoute)"),
 				fe(shift+".rampLimitPercent", "must be between 1 and 100, got 0"),
 				fe(shift+".batchCount", "must be at most 100, got 101"),
 				fe(appr+".timeout", "must be positive, got -1h0m0s"),
@@ -614,6 +657,15 @@ func TestEnvironmentValidate(t *testing.T) {
 			name:   "kubeconfig with path and inline",
 			mutate: func(e *v1alpha1.Environment) { e.Spec.Kubeconfig.Inline = "apiVersion: v1\n" },
 			want:   []v1alpha1.FieldError{fe("spec.kubeconfig", "set exactly one of path and inline")},
+		},
+		{
+			name:   "ingress layout beside production",
+			mutate: func(e *v1alpha1.Environment) { e.Spec.IngressLayout = v1alpha1.IngressLayoutBesideProduction },
+		},
+		{
+			name:   "unknown ingress layout",
+			mutate: func(e *v1alpha1.Environment) { e.Spec.IngressLayout = "same-namespace" },
+			want:   []v1alpha1.FieldError{fe("spec.ingressLayout", `must be "canary-namespace" or "beside-production", got "same-namespace"`)},
 		},
 		{
 			name:   "empty kubeconfig",

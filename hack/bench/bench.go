@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"fledge.dev/fledge/internal/localcluster"
 )
@@ -51,12 +52,20 @@ func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin strin
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	cfg := c.RESTConfig()
+	cfg.WarningHandler = rest.NoWarnings{}
+	cfg.QPS, cfg.Burst = 200, 400 // the bench's own reads must not queue behind a rate limit
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
-	b := &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o, cluster: c, cs: c.Clientset(), dyn: dyn}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	b := &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o, cluster: c, cs: cs, dyn: dyn}
 	log.Info("control plane up", "took", c.StartupDuration().Round(time.Millisecond).String(), "logs", c.LogDir())
 	if err := b.addNodes(ctx); err != nil {
 		b.close()
@@ -194,7 +203,8 @@ func (b *bench) writeFile(name, content string) (string, error) {
 }
 
 // deploymentAvailable reports whether the Deployment runs image with all
-// replicas updated, ready and available, as `kubectl rollout status` judges.
+// replicas (at least one) updated, ready and available, as `kubectl rollout
+// status` judges.
 func deploymentAvailable(d *appsv1.Deployment, image string) bool {
 	if d.Spec.Template.Spec.Containers[0].Image != image {
 		return false
@@ -204,7 +214,9 @@ func deploymentAvailable(d *appsv1.Deployment, image string) bool {
 		want = *d.Spec.Replicas
 	}
 	s := d.Status
-	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want &&
+	// A Deployment scaled to zero (Flagger's idle canary) is not "running
+	// the image".
+	return want > 0 && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want &&
 		s.AvailableReplicas == want && s.ReadyReplicas == want
 }
 

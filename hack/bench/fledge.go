@@ -326,3 +326,44 @@ func (b *bench) applyFledgeResources(ctx context.Context, s *fledgeServer, dir s
 	_, err := s.cli(ctx, "ci", "apply", "-f", dir)
 	return err
 }
+
+// profileCPU saves a CPU profile of the server over the next d into the
+// work folder, when the bench runs with -pprof; it returns at once and the
+// returned function waits for the profile.
+func (b *bench) profileCPU(ctx context.Context, s *fledgeServer, name string, d time.Duration) (wait func()) {
+	if s.pprof == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, int(d.Seconds()))
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+		if err != nil {
+			b.log.Warn("pprof", "error", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return
+		}
+		path := filepath.Join(b.profileDir(), name+".pprof")
+		if err := os.WriteFile(path, data, 0o600); err == nil {
+			b.log.Info("cpu profile saved", "path", path, "view", "go tool pprof -top "+b.fledgeBin+" "+path)
+		}
+	}()
+	return func() { <-done }
+}
+
+// profileDir is where profiles go: a "profiles" folder in the work folder
+// (kept with -keep).
+func (b *bench) profileDir() string {
+	d := filepath.Join(b.work, "profiles")
+	_ = os.MkdirAll(d, 0o700)
+	return d
+}

@@ -45,8 +45,10 @@ type options struct {
 	scalePerPipe int
 	history      int
 	loadDuration time.Duration
+	scaleDrain   time.Duration
 	pprof        bool
 	keep         bool
+	fledgeBin    string
 }
 
 // benchmarks in the order they run.
@@ -64,8 +66,10 @@ func parseFlags(args []string) (options, string, error) {
 	fs.IntVar(&o.scalePerPipe, "scale-per-pipeline", 10, "deployments per pipeline in the scale benchmark")
 	fs.IntVar(&o.history, "history", 10000, "finished deployments in the history of the scale benchmark")
 	fs.DurationVar(&o.loadDuration, "load-duration", 10*time.Second, "duration of each HTTP load test")
-	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the Fledge servers and save CPU profiles next to the JSON")
+	fs.DurationVar(&o.scaleDrain, "scale-drain", 3*time.Minute, "how long the scale benchmark keeps approving deployments as they reach approval")
+	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
+	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}
@@ -120,9 +124,14 @@ func run(args []string) error {
 	res := &Results{Command: command, Started: time.Now().UTC(), Repetitions: o.n}
 	res.Machine = describeMachine()
 
-	log.Info("building fledge")
-	fledgeBin := filepath.Join(work, "fledge")
-	if err := goBuild(ctx, root, fledgeBin, "./cmd/fledge"); err != nil {
+	fledgeBin := o.fledgeBin
+	if fledgeBin == "" {
+		log.Info("building fledge")
+		fledgeBin = filepath.Join(work, "fledge")
+		if err := goBuild(ctx, root, fledgeBin, "./cmd/fledge"); err != nil {
+			return err
+		}
+	} else if fledgeBin, err = filepath.Abs(fledgeBin); err != nil {
 		return err
 	}
 	var peers peerBins

@@ -63,6 +63,14 @@ func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []
 		if err != nil {
 			return err
 		}
+		if cs := p.CanaryStage(); cs != nil {
+			// The ingress layout is a setting of the environment.
+			var env v1alpha1.Environment
+			if err := c.GetResource(ctx, v1alpha1.KindEnvironment, cs.Environment, &env); err == nil {
+				rt := cs.Routing(cs.Environment, env.Spec)
+				d.routing = &rt
+			}
+		}
 		return d.pipeline(&p, list)
 	case v1alpha1.KindEnvironment:
 		var e v1alpha1.Environment
@@ -84,6 +92,9 @@ type describer struct {
 	w   io.Writer
 	now time.Time
 	err error
+	// routing is the pipeline's traffic routing, when its environment
+	// could be read.
+	routing *v1alpha1.TrafficRouting
 }
 
 func (d *describer) printf(format string, args ...any) {
@@ -215,7 +226,16 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Environment", c.Environment)
 		d.kv(in, "Artifacts", strings.Join(c.Artifacts, ", "))
 		d.kv(in, "Namespace", c.Namespace)
-		d.kv(in, "Ingress", c.IngressName)
+		rt := d.routing
+		if rt == nil {
+			r := c.Routing(c.Environment, v1alpha1.EnvironmentSpec{})
+			r.Layout, r.LayoutReason = "", ""
+			if c.IngressName != "" {
+				r.Layout = "(environment " + c.Environment + " not readable)"
+			}
+			rt = &r
+		}
+		d.traffic(in, rt)
 		d.kv(in, "Rollout timeout", dur(c.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
 	case st.ShiftTraffic != nil:
 		s := st.ShiftTraffic
@@ -239,6 +259,23 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Namespace", r.Namespace)
 		d.kv(in, "Rollout timeout", dur(r.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
 	}
+}
+
+// traffic writes how requests are split: provider, route, layout and the
+// tester header.
+func (d *describer) traffic(in int, rt *v1alpha1.TrafficRouting) {
+	d.kv(in, "Traffic provider", rt.Provider)
+	if rt.Provider == v1alpha1.TrafficProviderGatewayAPI {
+		d.kv(in, "HTTPRoute", rt.HTTPRoute)
+	} else {
+		d.kv(in, "Ingress", rt.Ingress)
+		layout := rt.Layout
+		if rt.LayoutReason != "" {
+			layout += " (" + rt.LayoutReason + ")"
+		}
+		d.kv(in, "Ingress layout", layout)
+	}
+	d.kv(in, "Tester header", rt.TesterHeader.Name+": "+rt.TesterHeader.Value)
 }
 
 func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, id int64) error {
@@ -268,6 +305,9 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	d.kv(0, "Parameters", formatParams(dep.Parameters))
 	d.kv(0, "Triggered by", dep.TriggeredBy)
 	d.kv(0, "Canary weight", fmt.Sprintf("%d%%", dep.CanaryWeight))
+	if dep.Traffic != nil {
+		d.traffic(0, dep.Traffic)
+	}
 	live := "no"
 	if dep.Live {
 		live = "yes, production runs this deployment"

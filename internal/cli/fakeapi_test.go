@@ -447,6 +447,11 @@ func cannedDeployments() []v1alpha1.Deployment {
 			Stages: cannedStages(ok, ok, v1alpha1.StageFailed, v1alpha1.StageSkipped), CreatedAt: *ago(5 * time.Hour), StartedAt: ago(5 * time.Hour), EndedAt: ago(4 * time.Hour),
 			Decisions:          []v1alpha1.Decision{{Stage: "approval-stage", User: "alice", Decision: v1alpha1.DecisionReject, Reason: "checkout page renders red", At: *ago(4 * time.Hour)}},
 			PipelineGeneration: 2,
+			Traffic: &v1alpha1.TrafficRouting{
+				Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress",
+				Layout: v1alpha1.IngressLayoutBesideProduction, LayoutReason: "environment local sets ingressLayout",
+				TesterHeader: v1alpha1.TesterHeader{Name: "redirect-to-canary", Value: "always"},
+			},
 		},
 		{
 			ID: 43, Pipeline: testPipeline, Number: 3, Kind: v1alpha1.KindRelease, Parameters: map[string]string{"IMAGE_TAG": "2.1", "REPLICAS": "3"},

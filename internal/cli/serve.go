@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,7 @@ type serveOptions struct {
 	leaseTTL     time.Duration
 	pollInterval time.Duration
 	stepTimeout  time.Duration
+	pprofListen  string
 }
 
 // newServeCommand runs the API server and the executor.
@@ -57,6 +59,7 @@ give --store postgres://... to share one PostgreSQL database between replicas.`,
 	f.DurationVar(&o.leaseTTL, "lease-ttl", 15*time.Second, "how long a deployment's lease lasts without renewal (takeover time after a crash)")
 	f.DurationVar(&o.stepTimeout, "step-timeout", 2*time.Minute, "how long one Kubernetes step (apply, weight change) may retry transient API errors before the stage fails")
 	f.DurationVar(&o.pollInterval, "poll-interval", 500*time.Millisecond, "how often the store is polled for work and decisions")
+	f.StringVar(&o.pprofListen, "pprof-listen", "", "if set, serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060); for profiling only, never expose it")
 	return cmd
 }
 
@@ -131,6 +134,13 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 	svc := service.New(service.Config{Store: st, Clusters: clusters, Notifier: ex, Logger: log})
 	api := httpapi.New(svc, log)
 
+	if o.pprofListen != "" {
+		stopPprof, err := servePprof(o.pprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.listen, err)
@@ -165,6 +175,25 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// servePprof serves net/http/pprof on addr, on a listener of its own so
+// that the profiles are never reachable through the API's address.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Warn("serving pprof profiles", "address", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }
 
 // rootHandler mounts the API; the console is served at / once present.

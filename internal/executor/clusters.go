@@ -8,6 +8,7 @@ import (
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -20,6 +21,8 @@ type ClusterSource interface {
 // per environment generation.
 type StoreClusters struct {
 	Store store.Store
+	// Secrets opens inline kubeconfigs, which the store keeps sealed.
+	Secrets *secretbox.Box
 
 	mu    sync.Mutex
 	cache map[string]cachedCluster
@@ -47,15 +50,44 @@ func (s *StoreClusters) Cluster(ctx context.Context, name string) (*kube.Client,
 	if err := json.Unmarshal(res.Spec, &env); err != nil {
 		return nil, v1alpha1.EnvironmentSpec{}, fmt.Errorf("decode environment: %w", err)
 	}
+	if err := OpenEnvironment(s.Secrets, &env); err != nil {
+		return nil, v1alpha1.EnvironmentSpec{}, err
+	}
 	client, err := kube.NewClient(ctx, env.Spec)
+	spec := env.Spec
+	if k := spec.Kubeconfig; k != nil && k.Inline != "" {
+		// Callers need the settings, never the credentials.
+		spec.Kubeconfig = &v1alpha1.KubeconfigSource{Inline: "(redacted)"}
+	}
 	if err != nil {
-		return nil, env.Spec, fmt.Errorf("connect: %w", err)
+		return nil, spec, fmt.Errorf("connect: %w", err)
 	}
 	s.mu.Lock()
 	if s.cache == nil {
 		s.cache = map[string]cachedCluster{}
 	}
-	s.cache[name] = cachedCluster{generation: res.Generation, client: client, spec: env.Spec}
+	s.cache[name] = cachedCluster{generation: res.Generation, client: client, spec: spec}
 	s.mu.Unlock()
-	return client, env.Spec, nil
+	return client, spec, nil
+}
+
+// KubeconfigContext binds a sealed inline kubeconfig to its environment, so
+// that a sealed value copied to another environment does not open.
+func KubeconfigContext(env string) string { return "environment/" + env + "/kubeconfig" }
+
+// OpenEnvironment replaces a sealed inline kubeconfig of env with its text.
+func OpenEnvironment(box *secretbox.Box, env *v1alpha1.Environment) error {
+	k := env.Spec.Kubeconfig
+	if k == nil || !secretbox.IsSealed(k.Inline) {
+		return nil
+	}
+	if box == nil {
+		return fmt.Errorf("environment %q: its inline kubeconfig is encrypted and the server has no secret key", env.Metadata.Name)
+	}
+	plain, err := box.Open(k.Inline, KubeconfigContext(env.Metadata.Name))
+	if err != nil {
+		return fmt.Errorf("environment %q: inline kubeconfig: %w", env.Metadata.Name, err)
+	}
+	k.Inline = string(plain)
+	return nil
 }

@@ -148,12 +148,13 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	if r.d.StartedAt == nil {
 		now := r.now()
-		r.d.StartedAt = &now
 		if r.d.CancelRequested {
+			// Never started: nothing to undo, and it keeps no start time.
 			r.state.Finish(v1alpha1.StatusCancelled, "cancelled before it started", now)
-			r.event("", "DeploymentCancelled", "cancelled before it started")
+			r.event("", "DeploymentCancelled", "deployment #%d cancelled before it started", r.d.Number)
 			return r.save(ctx)
 		}
+		r.d.StartedAt = &now
 		r.event("", "DeploymentStarted", "deployment #%d of %s started (%s)", r.d.Number, r.d.Pipeline, formatParams(r.d.Parameters))
 		if err := r.save(ctx); err != nil {
 			return err
@@ -207,6 +208,9 @@ func (r *run) loop(ctx context.Context) error {
 		r.hook("done:" + string(a.Step))
 		if r.state.Complete(plan, a, r.now()) {
 			r.event(a.StageName, "StageSucceeded", "stage %s succeeded", a.StageName)
+		}
+		if res.weight != nil {
+			r.state.Weight = *res.weight
 		}
 		if r.state.Final != nil {
 			r.finalEvent()

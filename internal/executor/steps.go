@@ -15,7 +15,8 @@ import (
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
-	"fledge.dev/fledge/internal/traffic/nginx"
+	"fledge.dev/fledge/internal/traffic"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 // stepResult says whether a step finished or must be waited on.
@@ -25,6 +26,9 @@ type stepResult struct {
 	until time.Time
 	// dirty is set when the step changed the state while waiting.
 	dirty bool
+	// weight, when set, is the canary weight really in place after a
+	// SetWeight step that could not give the canary its target weight.
+	weight *int
 }
 
 var done = stepResult{}
@@ -50,15 +54,27 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		if err != nil {
 			return done, err
 		}
-		return done, r.waitRollout(ctx, a.StageName, p.CanaryNamespace, objs, p.CanaryRolloutTimeout)
+		if err := r.waitRollout(ctx, a.StageName, p.CanaryNamespace, objs, p.CanaryRolloutTimeout); err != nil {
+			return done, err
+		}
+		return done, r.openHeaderRoute(ctx, a.StageName)
 	case pipeline.StepSetWeight:
 		ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 		defer cancel()
-		if err := r.setWeight(ctx, a.Weight); err != nil {
+		err := r.setWeight(ctx, a.StageName, a.Weight)
+		if errors.Is(err, traffic.ErrNoProduction) {
+			// Detectable but not fatal: the first release has no
+			// production to split with. Say so and keep the weight at 0.
+			r.event(a.StageName, "WeightKept", "canary weight kept at 0%% instead of %d%% (batch %d of %d): %v",
+				a.Weight, a.Batch, a.Batches, err)
+			zero := 0
+			return stepResult{weight: &zero}, nil
+		}
+		if err != nil {
 			return done, err
 		}
-		r.event(a.StageName, "WeightSet", "canary weight set to %d%% (batch %d of %d) on ingress %s/%s, read back %d",
-			a.Weight, a.Batch, a.Batches, p.CanaryNamespace, p.IngressName, a.Weight)
+		r.event(a.StageName, "WeightSet", "canary weight set to %d%% (batch %d of %d) on %s, read back %d",
+			a.Weight, a.Batch, a.Batches, r.routeName(), a.Weight)
 		return done, nil
 	case pipeline.StepBatchDelay:
 		st := p.Stages[a.StageIndex].ShiftTraffic
@@ -109,10 +125,14 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 	case pipeline.StepResetWeight:
 		ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout)
 		defer cancel()
-		if err := r.setWeight(ctx, 0); err != nil {
+		router, err := r.router(ctx, "")
+		if err != nil {
 			return done, err
 		}
-		r.event("", "WeightSet", "canary weight set to 0%% on ingress %s/%s, read back 0", p.CanaryNamespace, p.IngressName)
+		if err := router.Reset(ctx); err != nil {
+			return done, fmt.Errorf("send all requests to production: %w", err)
+		}
+		r.event("", "WeightSet", "canary weight set to 0%% on %s, read back 0", r.routeName())
 		return done, nil
 	}
 	return done, fmt.Errorf("unknown step %q", a.Step)
@@ -125,17 +145,64 @@ func approvalsRequired(ap *v1alpha1.ApprovalStage) int {
 	return ap.ApprovalsRequired
 }
 
-// objects decodes the plan's manifests, marked as canary or stripped for
-// production.
+// objects decodes the plan's manifests in their canary or production form,
+// as the plan's traffic provider prepares them.
 func (r *run) objects(manifests string, canary bool) ([]*unstructured.Unstructured, error) {
 	objs, err := kube.Decode(manifests)
 	if err != nil {
 		return nil, fmt.Errorf("decode stored manifests: %w", err)
 	}
 	if canary {
-		return nginx.MarkCanary(objs, r.plan.IngressName)
+		return routing.Canary(r.plan.Routing(), objs)
 	}
-	return nginx.StripCanary(objs, r.plan.IngressName)
+	return routing.Production(r.plan.Routing(), objs)
+}
+
+// routeName names what the plan's router edits, for events.
+func (r *run) routeName() string {
+	return routing.RouteName(r.plan.Routing(), r.plan.CanaryNamespace, r.plan.ProductionNamespace)
+}
+
+// router builds the plan's traffic router; its events are recorded under
+// stage.
+func (r *run) router(ctx context.Context, stage string) (traffic.Router, error) {
+	c, _, err := r.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := kube.Decode(r.plan.Manifests)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored manifests: %w", err)
+	}
+	return routing.NewRouter(c, r.plan.Routing(), routing.Target{
+		CanaryNamespace: r.plan.CanaryNamespace, ProductionNamespace: r.plan.ProductionNamespace,
+		Manifests: objs,
+		Recorder:  func(e traffic.Event) { r.event(stage, e.Type, "%s", e.Message) },
+	})
+}
+
+// openHeaderRoute lets testers reach the canary with the tester header
+// once it runs. Without a production route yet (a first release) there is
+// nothing to add it to: that is said, not failed.
+func (r *run) openHeaderRoute(ctx context.Context, stage string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+	defer cancel()
+	router, err := r.router(ctx, stage)
+	if err != nil {
+		return err
+	}
+	rt := r.plan.Routing()
+	h := traffic.HeaderRoute{Name: rt.TesterHeader.Name, Value: rt.TesterHeader.Value}
+	err = router.SetHeaderRoute(ctx, &h)
+	if errors.Is(err, traffic.ErrNoProduction) {
+		r.event(stage, "HeaderRouteNotSet", "tester header %s not routed to the canary yet: %v", h, err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("route tester header %s to the canary: %w", h, err)
+	}
+	r.event(stage, "HeaderRouteSet", "requests with header %s go to the canary (%s, provider %s)", h, r.routeName(), rt.Provider)
+	return nil
 }
 
 func (r *run) cluster(ctx context.Context) (*kube.Client, v1alpha1.EnvironmentSpec, error) {
@@ -206,12 +273,11 @@ func (r *run) waitRollout(ctx context.Context, stage, ns string, objs []*unstruc
 	return nil
 }
 
-func (r *run) setWeight(ctx context.Context, w int) error {
-	c, _, err := r.cluster(ctx)
+func (r *run) setWeight(ctx context.Context, stage string, w int) error {
+	router, err := r.router(ctx, stage)
 	if err != nil {
 		return err
 	}
-	router := nginx.NewRouter(c, r.plan.CanaryNamespace, r.plan.IngressName)
 	if err := router.SetWeight(ctx, w); err != nil {
 		return fmt.Errorf("set canary weight %d: %w", w, err)
 	}
@@ -280,7 +346,7 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("decode manifests of deployment %d: %w", live.ID, err)
 	}
-	if objs, err = nginx.StripCanary(objs, lp.IngressName); err != nil {
+	if objs, err = routing.Production(lp.Routing(), objs); err != nil {
 		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
 	}
 	ns := r.plan.ProductionNamespace

@@ -49,6 +49,7 @@ func (h *Handler) applyResource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	note(r, "", fmt.Sprintf("%s, generation %d", res.Action, res.Generation))
 	code := http.StatusOK
 	if res.Action == v1alpha1.ActionCreated {
 		code = http.StatusCreated
@@ -73,18 +74,12 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	d, err := h.svc.CreateRun(r.Context(), r.PathValue("name"), req.Parameters, callerOr(r))
+	d, err := h.svc.CreateRun(r.Context(), r.PathValue("name"), req.Parameters, caller(r))
 	if err != nil {
 		return err
 	}
+	note(r, "", fmt.Sprintf("deployment %d (#%d) with %s", d.ID, d.Number, service.FormatParams(d.Parameters)))
 	return writeJSON(w, http.StatusCreated, d)
-}
-
-func callerOr(r *http.Request) string {
-	if u := user(r); u != "" {
-		return u
-	}
-	return "anonymous"
 }
 
 func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
@@ -100,16 +95,18 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	if req.DryRun {
+		record(r).skip = true
 		p, err := h.svc.PreviewRollback(r.Context(), name, req.To)
 		if err != nil {
 			return err
 		}
 		return writeJSON(w, http.StatusOK, p)
 	}
-	d, err := h.svc.Rollback(r.Context(), name, req.To, callerOr(r))
+	d, err := h.svc.Rollback(r.Context(), name, req.To, caller(r))
 	if err != nil {
 		return err
 	}
+	note(r, "", fmt.Sprintf("deployment %d rolls production back to deployment %d", d.ID, req.To))
 	return writeJSON(w, http.StatusCreated, d)
 }
 
@@ -173,10 +170,12 @@ func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *
 		if err := decodeBody(r, &req); err != nil {
 			return err
 		}
-		d, err := h.svc.Decide(r.Context(), id, user(r), kind, req.Reason)
+		note(r, "", req.Reason)
+		d, err := h.svc.Decide(r.Context(), id, caller(r), kind, req.Reason)
 		if err != nil {
 			return err
 		}
+		note(r, "pipeline/"+d.Pipeline+"/deployment/"+strconv.FormatInt(id, 10), req.Reason)
 		return writeJSON(w, http.StatusOK, d)
 	}
 }
@@ -186,10 +185,11 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.svc.Cancel(r.Context(), id, callerOr(r))
+	d, err := h.svc.Cancel(r.Context(), id, caller(r))
 	if err != nil {
 		return err
 	}
+	note(r, "pipeline/"+d.Pipeline+"/deployment/"+strconv.FormatInt(id, 10), "")
 	return writeJSON(w, http.StatusOK, d)
 }
 

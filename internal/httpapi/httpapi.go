@@ -18,6 +18,7 @@ import (
 
 	"fledge.dev/fledge/api"
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/service"
 )
 
@@ -31,45 +32,120 @@ type Handler struct {
 	mux *http.ServeMux
 	// EventPoll is how often a watch stream looks for new events.
 	EventPoll time.Duration
+	// authDisabled trusts every caller (--auth=none): the identity is the
+	// X-Fledge-User header and every caller is admin.
+	authDisabled bool
+	routes       []Route
 }
 
-// New returns the API handler.
-func New(svc *service.Service, log *slog.Logger) *Handler {
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithoutAuth turns authentication off: every caller is an admin named by
+// the X-Fledge-User header. It exists for local experiments only.
+func WithoutAuth() Option { return func(h *Handler) { h.authDisabled = true } }
+
+// New returns the API handler. Every route but the health checks and the
+// webhooks (which verify a signature instead) requires a bearer token.
+func New(svc *service.Service, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), EventPoll: 250 * time.Millisecond}
-	h.routes()
+	for _, o := range opts {
+		o(h)
+	}
+	h.register()
 	return h
+}
+
+// Route is one operation of the API: its pattern, who may call it, and
+// the audit action it records (empty for reads).
+type Route struct {
+	Pattern string
+	Access  Access
+	Action  string
+}
+
+// Access says who may call a route.
+type Access struct {
+	// Public routes need no token (health checks; webhooks check a
+	// signature instead).
+	Public bool
+	// Role is required, on the pipeline Scope returns when it is set.
+	Role  auth.Role
+	Scope func(h *Handler, r *http.Request) string
+	// QueryToken accepts the token in ?access_token= when the request is
+	// a watch stream (a browser's EventSource cannot send headers).
+	QueryToken bool
+}
+
+var (
+	public     = Access{Public: true}
+	viewer     = Access{Role: auth.Viewer}
+	admin      = Access{Role: auth.Admin}
+	deployerOn = Access{Role: auth.Deployer, Scope: pipelineInPath}
+	deployerOf = Access{Role: auth.Deployer, Scope: pipelineOfDeployment}
+	approverOf = Access{Role: auth.Approver, Scope: pipelineOfDeployment}
+	watcher    = Access{Role: auth.Viewer, QueryToken: true}
+)
+
+func pipelineInPath(_ *Handler, r *http.Request) string { return r.PathValue("name") }
+
+func pipelineOfDeployment(h *Handler, r *http.Request) string {
+	id, err := idOf(r)
+	if err != nil {
+		return ""
+	}
+	name, err := h.svc.DeploymentPipeline(r.Context(), id)
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 // Routes lists the method and pattern of every API route, for the test
 // that checks them against the OpenAPI document.
-func (h *Handler) Routes() []string { return routeList }
+func (h *Handler) Routes() []string {
+	out := make([]string, len(h.routes))
+	for i, r := range h.routes {
+		out[i] = r.Pattern
+	}
+	return out
+}
 
-var routeList []string
+// RouteTable lists every route with its access rule and audit action.
+func (h *Handler) RouteTable() []Route { return append([]Route(nil), h.routes...) }
 
-func (h *Handler) handle(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+func (h *Handler) handle(pattern string, acc Access, action string, fn func(w http.ResponseWriter, r *http.Request) error) {
+	h.routes = append(h.routes, Route{Pattern: pattern, Access: acc, Action: action})
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		if err := fn(w, r); err != nil {
+		p, err := h.authorize(r, acc)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		rec := &auditRecord{action: action, target: defaultTarget(r)}
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		ctx = context.WithValue(ctx, auditKey{}, rec)
+		r = r.WithContext(ctx)
+		err = fn(w, r)
+		if action != "" && !rec.skip {
+			h.recordAudit(r, p.Name, rec, err)
+		}
+		if err != nil {
 			h.writeError(w, r, err)
 		}
 	})
-	for _, p := range routeList {
-		if p == pattern {
-			return
-		}
-	}
-	routeList = append(routeList, pattern)
 }
 
-func (h *Handler) routes() {
+func (h *Handler) register() {
 	p := v1alpha1.PathPrefix
-	h.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+	h.handle("GET /healthz", public, "", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	h.handle("GET /readyz", func(w http.ResponseWriter, r *http.Request) error {
+	h.handle("GET /readyz", public, "", func(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.svc.Ping(ctx); err != nil {
@@ -77,38 +153,57 @@ func (h *Handler) routes() {
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	h.handle("GET "+p+"/openapi.yaml", func(w http.ResponseWriter, r *http.Request) error {
+	h.handle("GET "+p+"/openapi.yaml", viewer, "", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, err := w.Write(api.OpenAPI)
 		return err
 	})
-	h.handle("GET "+p+"/{plural}", h.listResources)
-	h.handle("GET "+p+"/{plural}/{name}", h.getResource)
-	h.handle("PUT "+p+"/{plural}/{name}", h.applyResource)
-	h.handle("DELETE "+p+"/{plural}/{name}", h.deleteResource)
-	h.handle("POST "+p+"/pipelines/{name}/runs", h.run)
-	h.handle("POST "+p+"/pipelines/{name}/rollback", h.rollback)
-	h.handle("GET "+p+"/deployments", h.listDeployments)
-	h.handle("GET "+p+"/deployments/{id}", h.getDeployment)
-	h.handle("GET "+p+"/deployments/{id}/events", h.events)
-	h.handle("GET "+p+"/deployments/{id}/manifests", h.manifests)
-	h.handle("POST "+p+"/deployments/{id}/approve", h.decide(v1alpha1.DecisionApprove))
-	h.handle("POST "+p+"/deployments/{id}/reject", h.decide(v1alpha1.DecisionReject))
-	h.handle("POST "+p+"/deployments/{id}/cancel", h.cancel)
+	h.handle("GET "+p+"/whoami", viewer, "", h.whoami)
+	h.handle("GET "+p+"/{plural}", viewer, "", h.listResources)
+	h.handle("GET "+p+"/{plural}/{name}", viewer, "", h.getResource)
+	h.handle("PUT "+p+"/{plural}/{name}", admin, "resource.apply", h.applyResource)
+	h.handle("DELETE "+p+"/{plural}/{name}", admin, "resource.delete", h.deleteResource)
+	h.handle("POST "+p+"/pipelines/{name}/runs", deployerOn, "run.create", h.run)
+	h.handle("POST "+p+"/pipelines/{name}/rollback", deployerOn, "rollback.create", h.rollback)
+	h.handle("GET "+p+"/deployments", viewer, "", h.listDeployments)
+	h.handle("GET "+p+"/deployments/{id}", viewer, "", h.getDeployment)
+	h.handle("GET "+p+"/deployments/{id}/events", watcher, "", h.events)
+	h.handle("GET "+p+"/deployments/{id}/manifests", viewer, "", h.manifests)
+	h.handle("POST "+p+"/deployments/{id}/approve", approverOf, "deployment.approve", h.decide(v1alpha1.DecisionApprove))
+	h.handle("POST "+p+"/deployments/{id}/reject", approverOf, "deployment.reject", h.decide(v1alpha1.DecisionReject))
+	h.handle("POST "+p+"/deployments/{id}/cancel", deployerOf, "deployment.cancel", h.cancel)
+	h.handle("GET "+p+"/tokens", admin, "", h.listTokens)
+	h.handle("POST "+p+"/tokens", admin, "token.create", h.createToken)
+	h.handle("DELETE "+p+"/tokens/{name}", admin, "token.revoke", h.revokeToken)
+	h.handle("GET "+p+"/secrets", admin, "", h.listSecrets)
+	h.handle("PUT "+p+"/secrets/{name}", admin, "secret.set", h.setSecret)
+	h.handle("DELETE "+p+"/secrets/{name}", admin, "secret.delete", h.deleteSecret)
+	h.handle("GET "+p+"/audit", admin, "", h.listAudit)
+	h.handle("POST "+p+"/webhooks/github/{pipeline}", public, "webhook.trigger", h.webhook(service.WebhookGitHub))
+	h.handle("POST "+p+"/webhooks/generic/{pipeline}", public, "webhook.trigger", h.webhook(service.WebhookGeneric))
 	h.mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := h.authorize(r, viewer); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		h.writeError(w, r, &service.Error{Code: http.StatusNotFound, Reason: "NotFound", Message: fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path)})
 	})
 }
 
-// ServeHTTP logs and serves a request.
+// ServeHTTP logs and serves a request. The log names the path, never the
+// query: a watch stream's query may carry a token.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	setSecurityHeaders(w, r)
+	w.Header().Set("Cache-Control", "no-store")
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	var who string
+	r = r.WithContext(context.WithValue(r.Context(), nameSink{}, &who))
 	h.mux.ServeHTTP(sw, r)
 	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 		return
 	}
-	h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration_ms", time.Since(start).Milliseconds(), "user", user(r))
+	h.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.code, "duration_ms", time.Since(start).Milliseconds(), "user", who)
 }
 
 type statusWriter struct {
@@ -128,10 +223,6 @@ func (s *statusWriter) Flush() {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func user(r *http.Request) string {
-	return strings.TrimSpace(r.Header.Get(v1alpha1.UserHeader))
-}
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json")

@@ -12,34 +12,73 @@ import (
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store/sqlite"
 )
 
+// testAPI is an API server on a fresh SQLite store, with an admin token.
+type testAPI struct {
+	*httptest.Server
+	st    *sqlite.Store
+	svc   *service.Service
+	dbDir string
+	admin string
+}
+
 // setup returns an API server on a fresh SQLite store with a valid
 // environment, artifact and pipeline applied. No cluster is needed: these
 // requests are all refused or answered before anything touches one.
-func setup(t *testing.T) *httptest.Server {
+func setup(t *testing.T, opts ...Option) *testAPI {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "f.db")})
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "f.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := service.New(service.Config{Store: st, Clusters: &executor.StoreClusters{Store: st}})
-	srv := httptest.NewServer(New(svc, nil))
+	key, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(service.Config{Store: st, Clusters: &executor.StoreClusters{Store: st, Secrets: box}, Secrets: box})
+	admin, created, err := svc.Bootstrap(context.Background(), "")
+	if err != nil || !created {
+		t.Fatalf("bootstrap: %v %v", created, err)
+	}
+	srv := httptest.NewServer(New(svc, nil, opts...))
 	t.Cleanup(srv.Close)
+	a := &testAPI{Server: srv, st: st, svc: svc, dbDir: dir, admin: admin}
 	for _, r := range []struct{ path, body string }{
 		{"/api/v1/environments/local", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"local"},"spec":{"kubeconfig":{"path":"/nonexistent"}}}`},
 		{"/api/v1/artifacts/web", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Artifact","metadata":{"name":"web"},"spec":{"manifests":"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  labels:\n    v: \"${TAG}\"\n"}}`},
 		{"/api/v1/pipelines/p", pipelineJSON("p", 25, "canary", "prod")},
 	} {
-		code, body := do(t, srv, "PUT", r.path, r.body)
+		code, body := do(t, a, "PUT", r.path, r.body)
 		if code != http.StatusCreated {
 			t.Fatalf("PUT %s: %d %s", r.path, code, body)
 		}
 	}
-	return srv
+	return a
+}
+
+// token creates a token with roles and returns its secret.
+func (a *testAPI) token(t *testing.T, name string, roles ...string) string {
+	t.Helper()
+	b, _ := json.Marshal(v1alpha1.TokenRequest{Name: name, Roles: roles})
+	code, body := doAs(t, a, a.admin, "POST", "/api/v1/tokens", string(b))
+	if code != http.StatusCreated {
+		t.Fatalf("create token %s: %d %s", name, code, body)
+	}
+	var ct v1alpha1.CreatedToken
+	if err := json.Unmarshal([]byte(body), &ct); err != nil || ct.Secret == "" {
+		t.Fatalf("create token %s: %v %s", name, err, body)
+	}
+	return ct.Secret
 }
 
 func pipelineJSON(name string, ramp int, canaryNS, prodNS string) string {
@@ -60,20 +99,40 @@ func pipelineJSON(name string, ramp int, canaryNS, prodNS string) string {
 	return string(b)
 }
 
-func do(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+// do sends a request as the admin.
+func do(t *testing.T, a *testAPI, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	return doAs(t, a, a.admin, method, path, body)
+}
+
+// doAs sends a request with a bearer token (none if empty).
+func doAs(t *testing.T, a *testAPI, token, method, path, body string, headers ...string) (int, string) {
+	t.Helper()
+	code, _, b := send(t, a, token, method, path, body, headers...)
+	return code, b
+}
+
+// send sends a request and returns the status, headers and body; headers
+// are name, value pairs.
+func send(t *testing.T, a *testAPI, token, method, path, body string, headers ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, a.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set(v1alpha1.UserHeader, "tester")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 // Bad input gets a 4xx whose JSON body names what is wrong, never a 500,

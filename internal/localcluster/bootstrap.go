@@ -18,6 +18,9 @@ import (
 const (
 	// NodeName is the one fake node; pods scheduled to it become Ready.
 	NodeName = "kwok-node-0"
+	// NodePodCapacity is the fake node's pod capacity: far above a real
+	// node's 110, since test suites run hundreds of small fake pods.
+	NodePodCapacity = "2000"
 	// NodeAnnotation marks the nodes kwok manages (value "fake").
 	NodeAnnotation = "kwok.x-k8s.io/node"
 	// CustomStatusAnnotation on a pod, with value "custom", makes kwok leave
@@ -145,7 +148,7 @@ func fakeNode() *corev1.Node {
 	resources := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		corev1.ResourcePods:   resource.MustParse(NodePodCapacity),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

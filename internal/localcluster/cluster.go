@@ -325,6 +325,10 @@ func (c *Cluster) controllerManagerArgs() []string {
 	return append(c.schedulerArgs(),
 		"--service-account-private-key-file="+c.pki.saKey,
 		"--root-ca-file="+c.pki.caCert,
+		// kwok's node heartbeat can lag on a loaded 2-core machine; the
+		// default 50 s grace would mark the fake node (and every pod on
+		// it) NotReady in the middle of a test.
+		"--node-monitor-grace-period=5m",
 	)
 }
 

@@ -27,6 +27,25 @@ type Plan struct {
 	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
 	CanaryRolloutTimeout     time.Duration `json:"canaryRolloutTimeout"`
 	ProductionRolloutTimeout time.Duration `json:"productionRolloutTimeout"`
+	// Traffic says which provider splits the requests and how; nil in
+	// plans stored before it existed (see Routing).
+	Traffic *v1alpha1.TrafficRouting `json:"traffic,omitempty"`
+}
+
+// Routing returns the plan's traffic routing. Plans stored before Fledge
+// recorded it all used NGINX with the canary Ingress in the canary
+// namespace and the default tester header.
+func (p *Plan) Routing() v1alpha1.TrafficRouting {
+	if p.Traffic != nil {
+		return *p.Traffic
+	}
+	return v1alpha1.TrafficRouting{
+		Provider:     v1alpha1.TrafficProviderNGINX,
+		Ingress:      p.IngressName,
+		Layout:       v1alpha1.IngressLayoutCanaryNamespace,
+		LayoutReason: "recorded before layouts existed",
+		TesterHeader: v1alpha1.TesterHeader{Name: v1alpha1.DefaultTesterHeaderName, Value: v1alpha1.DefaultTesterHeaderValue},
+	}
 }
 
 // RollbackStageName is the name of a rollback's only stage.

@@ -11,7 +11,7 @@ import (
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
-	"fledge.dev/fledge/internal/traffic/nginx"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
@@ -23,6 +23,15 @@ func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
 		return d, fmt.Errorf("get deployment %d: %w", id, err)
 	}
 	return d, nil
+}
+
+// DeploymentPipeline returns the pipeline a deployment belongs to.
+func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, error) {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return d.Pipeline, nil
 }
 
 // GetDeployment returns one deployment with stages and decisions.
@@ -125,6 +134,8 @@ func (s *Service) view(ctx context.Context, d store.Deployment, lives map[string
 		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
 		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),
 	}
+	rt := plan.Routing()
+	out.Traffic = &rt
 	if st.Final != nil {
 		out.Message = st.Final.Message
 	} else if st.Finishing != nil {
@@ -182,7 +193,7 @@ func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
 // deployment waits on.
 func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alpha1.DecisionKind, reason string) (v1alpha1.Deployment, error) {
 	if strings.TrimSpace(user) == "" {
-		return v1alpha1.Deployment{}, badRequest("an identity is required to %s (header %s)", strings.ToLower(string(kind)), v1alpha1.UserHeader)
+		return v1alpha1.Deployment{}, badRequest("an identity is required to %s", strings.ToLower(string(kind)))
 	}
 	if kind == v1alpha1.DecisionReject && strings.TrimSpace(reason) == "" {
 		return v1alpha1.Deployment{}, invalid("a reason is required to reject", v1alpha1.FieldError{Field: "reason", Message: "is required to reject"})
@@ -200,6 +211,12 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	}
 	if v.Status != v1alpha1.StatusWaitingForApproval {
 		return v, conflict("deployment %d is %s, not waiting for approval", id, v.Status)
+	}
+	if kind == v1alpha1.DecisionApprove {
+		if ap := approvalStage(d, v.CurrentStage); ap != nil && ap.RequireDistinctFromTrigger && sameIdentity(user, d.TriggeredBy) {
+			return v, &Error{Code: 403, Reason: "Forbidden", Message: fmt.Sprintf(
+				"%s triggered deployment %d and cannot approve it: stage %s requires an approver other than who triggered the run (four eyes)", user, id, v.CurrentStage)}
+		}
 	}
 	now := s.now()
 	verb := "approved"
@@ -281,7 +298,7 @@ func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to i
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, fmt.Errorf("decode manifests of deployment %d: %w", to, err)
 	}
-	if objs, err = nginx.StripCanary(objs, plan.IngressName); err != nil {
+	if objs, err = routing.Production(plan.Routing(), objs); err != nil {
 		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
 	}
 	c, _, err := s.clusters.Cluster(ctx, plan.Environment)
@@ -320,7 +337,9 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 		CanaryNamespace: plan.CanaryNamespace, ProductionNamespace: plan.ProductionNamespace,
 		RollbackTo: to, CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
 	}
-	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment #%d (id %d, %s)", user, d.Number, d.ID, formatParams(d.Parameters)))
+	rt := plan.Routing()
+	rb.Traffic = &rt
+	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment #%d (id %d, %s)", user, d.Number, d.ID, FormatParams(d.Parameters)))
 }
 
 // decisionEvent is the event type recorded for a decision.
@@ -329,4 +348,30 @@ func decisionEvent(k v1alpha1.DecisionKind) string {
 		return "Rejected"
 	}
 	return "Approved"
+}
+
+// approvalStage returns the approval settings of the named stage of a
+// deployment's plan (the pipeline as it was when the run was created).
+func approvalStage(d store.Deployment, stage string) *v1alpha1.ApprovalStage {
+	var plan pipeline.Plan
+	if json.Unmarshal(d.Plan, &plan) != nil {
+		return nil
+	}
+	for _, st := range plan.Stages {
+		if st.Name == stage {
+			return st.Approval
+		}
+	}
+	return nil
+}
+
+// sameIdentity reports whether an approver is who triggered a run. A run
+// started by a GitHub webhook is triggered by "github:LOGIN", the sender
+// of the event; it is the same person as a token named LOGIN.
+func sameIdentity(approver, trigger string) bool {
+	if strings.EqualFold(approver, trigger) {
+		return true
+	}
+	login, ok := strings.CutPrefix(trigger, GitHubTriggerPrefix)
+	return ok && strings.EqualFold(approver, login)
 }

@@ -15,9 +15,12 @@ import (
 	"fledge.dev/fledge/internal/store"
 )
 
-// decodeStrict decodes JSON refusing unknown fields and trailing data, and
-// names the field on error.
+// decodeStrict decodes JSON refusing unknown fields, duplicate keys and
+// trailing data, and names the field on error.
 func decodeStrict(data []byte, v any) error {
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -37,6 +40,75 @@ func decodeStrict(data []byte, v any) error {
 		return badRequest("invalid body: unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// checkDuplicateKeys refuses an object with the same key twice, which
+// encoding/json would silently resolve to the last one: a reviewer (or a
+// proxy) reading the first would see another document than the server.
+// Malformed JSON is left to the decoder to report.
+func checkDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		object  bool
+		keys    map[string]bool
+		wantKey bool
+		path    string
+		key     string
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					where := top.path
+					if where == "" {
+						where = "the top-level object"
+					}
+					return badRequest("duplicate key %q in %s", k, where)
+				}
+				top.keys[k] = true
+				top.key, top.wantKey = k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			path := ""
+			if top != nil {
+				path = top.path
+				if top.object {
+					path = joinPath(path, top.key)
+				} else {
+					path += "[]"
+				}
+			}
+			stack = append(stack, &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, wantKey: true, path: path})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return nil
+			}
+		}
+		if len(stack) > 0 {
+			stack[len(stack)-1].wantKey = true
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // typed decodes a resource of kind from JSON.
@@ -71,7 +143,11 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 	}
 	switch v := obj.(type) {
 	case *v1alpha1.Environment:
-		err = v.Validate()
+		if err = v.Validate(); err == nil {
+			if err := s.sealEnvironment(ctx, v); err != nil {
+				return v1alpha1.ApplyResponse{}, err
+			}
+		}
 	case *v1alpha1.Artifact:
 		err = v.Validate()
 	case *v1alpha1.Pipeline:
@@ -118,7 +194,16 @@ func clearMeta(obj any) {
 // validatePipeline checks the pipeline on its own, its references, and that
 // every placeholder of its artifacts is a declared parameter.
 func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) error {
-	refs := &v1alpha1.References{Environments: map[string]bool{}, Artifacts: map[string]bool{}}
+	refs := &v1alpha1.References{Environments: map[string]bool{}, Artifacts: map[string]bool{}, Secrets: map[string]bool{}}
+	secrets, err := s.store.ListSecrets(ctx)
+	if err != nil {
+		return fmt.Errorf("list secrets: %w", err)
+	}
+	for _, sec := range secrets {
+		if sec.Name != keyCheckName {
+			refs.Secrets[sec.Name] = true
+		}
+	}
 	envs, err := s.store.ListResources(ctx, v1alpha1.KindEnvironment)
 	if err != nil {
 		return fmt.Errorf("list environments: %w", err)

@@ -9,14 +9,17 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/render"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
-	"fledge.dev/fledge/internal/traffic/nginx"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 // Notifier is told when a deployment needs the executor's attention.
@@ -31,6 +34,7 @@ type Service struct {
 	notify   Notifier
 	log      *slog.Logger
 	clock    func() time.Time
+	box      *secretbox.Box
 }
 
 // Config configures a Service.
@@ -40,6 +44,9 @@ type Config struct {
 	Notifier Notifier
 	Logger   *slog.Logger
 	Clock    func() time.Time
+	// Secrets seals inline kubeconfigs and webhook secrets before they are
+	// stored. Without it, both are refused.
+	Secrets *secretbox.Box
 }
 
 // New returns a Service.
@@ -50,7 +57,7 @@ func New(cfg Config) *Service {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Service{store: cfg.Store, clusters: cfg.Clusters, notify: cfg.Notifier, log: cfg.Logger, clock: cfg.Clock}
+	return &Service{store: cfg.Store, clusters: cfg.Clusters, notify: cfg.Notifier, log: cfg.Logger, clock: cfg.Clock, box: cfg.Secrets}
 }
 
 func (s *Service) now() time.Time { return s.clock().UTC() }
@@ -114,8 +121,17 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		}
 		docs = append(docs, out)
 	}
-	if _, err := s.store.GetResource(ctx, v1alpha1.KindEnvironment, canary.Environment); errors.Is(err, store.ErrNotFound) {
+	var env v1alpha1.Environment
+	envRes, err := s.store.GetResource(ctx, v1alpha1.KindEnvironment, canary.Environment)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		fes = append(fes, v1alpha1.FieldError{Field: "environment", Message: fmt.Sprintf("environment %q does not exist", canary.Environment)})
+	case err != nil:
+		return v1alpha1.Deployment{}, fmt.Errorf("get environment %s: %w", canary.Environment, err)
+	default:
+		if err := json.Unmarshal(envRes.Spec, &env); err != nil {
+			return v1alpha1.Deployment{}, fmt.Errorf("decode environment %s: %w", canary.Environment, err)
+		}
 	}
 	if len(fes) > 0 {
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("cannot run pipeline %q: %s", pipelineName, joinFields(fes)), fes...)
@@ -125,14 +141,19 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	if err != nil {
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("rendered manifests of pipeline %q are invalid: %v", pipelineName, err))
 	}
-	if _, err := nginx.MarkCanary(objs, canary.IngressName); err != nil {
+	rt := canary.Routing(canary.Environment, env.Spec)
+	if err := routing.Check(rt, objs); err != nil {
+		field := "canaryDeployment.ingressName"
+		if canary.HTTPRouteName != "" {
+			field = "canaryDeployment.httpRouteName"
+		}
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("pipeline %q: %v", pipelineName, err),
-			v1alpha1.FieldError{Field: "canaryDeployment.ingressName", Message: err.Error()})
+			v1alpha1.FieldError{Field: field, Message: err.Error()})
 	}
 	plan := &pipeline.Plan{
 		Pipeline: pipelineName, PipelineGeneration: gen, Kind: v1alpha1.KindRelease,
 		Environment: canary.Environment, Manifests: manifests, IngressName: canary.IngressName,
-		CanaryNamespace: canary.Namespace, Stages: p.Spec.Stages,
+		CanaryNamespace: canary.Namespace, Stages: p.Spec.Stages, Traffic: &rt,
 		CanaryRolloutTimeout:     canary.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout),
 		ProductionRolloutTimeout: v1alpha1.DefaultRolloutTimeout,
 	}
@@ -140,7 +161,7 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		plan.ProductionNamespace = pr.Namespace
 		plan.ProductionRolloutTimeout = pr.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout)
 	}
-	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, formatParams(values)))
+	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, FormatParams(values)))
 }
 
 // resolveParams merges defaults, and reports unknown and missing values.
@@ -164,9 +185,35 @@ func resolveParams(p *v1alpha1.Pipeline, given map[string]string) (map[string]st
 	for _, k := range names {
 		if !declared[k] {
 			fes = append(fes, v1alpha1.FieldError{Field: "parameters." + k, Message: fmt.Sprintf("pipeline %q declares no parameter %q", p.Metadata.Name, k)})
+			continue
+		}
+		if msg := checkParamValue(given[k]); msg != "" {
+			fes = append(fes, v1alpha1.FieldError{Field: "parameters." + k, Message: msg})
 		}
 	}
 	return values, declared, fes
+}
+
+// checkParamValue refuses what no manifest value needs and what makes text
+// lie about itself: invalid UTF-8, control characters other than tab and
+// newline, and invisible formatting characters (bidirectional overrides,
+// zero-width characters) that make a value read differently than it is.
+// The renderer keeps any value inside its YAML scalar, so structure is
+// safe regardless; this is about what people review.
+func checkParamValue(v string) string {
+	if !utf8.ValidString(v) {
+		return "value is not valid UTF-8"
+	}
+	for i, r := range v {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return fmt.Sprintf("value has control character %U at byte %d", r, i)
+		case unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:
+			return fmt.Sprintf("value has invisible formatting character %U at byte %d (bidirectional override or zero-width characters are refused)", r, i)
+		}
+	}
+	return ""
 }
 
 func (s *Service) create(ctx context.Context, plan *pipeline.Plan, params map[string]string, user, why string) (v1alpha1.Deployment, error) {
@@ -215,7 +262,8 @@ func joinFields(fes []v1alpha1.FieldError) string {
 	return strings.Join(parts, "; ")
 }
 
-func formatParams(p map[string]string) string {
+// FormatParams writes parameters as NAME=value, sorted by name.
+func FormatParams(p map[string]string) string {
 	if len(p) == 0 {
 		return "no parameters"
 	}

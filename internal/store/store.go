@@ -1,5 +1,7 @@
 // Package store defines how Fledge persists resources, deployments, their
-// events and approval decisions. Drivers (sqlite, postgres) implement Store;
+// events and approval decisions, and the security records: API tokens
+// (hashes only), the append-only audit log, sealed webhook secrets and the
+// webhook deliveries already seen. Drivers (sqlite, postgres) implement Store;
 // storetest holds the one conformance suite every driver must pass.
 package store
 
@@ -99,6 +101,54 @@ type Decision struct {
 	At       time.Time
 }
 
+// Token is an API token. Only the SHA-256 of its secret is stored; Name is
+// the identity of the requests it authenticates.
+type Token struct {
+	Name string
+	Hash []byte
+	// Roles are grants as text: "admin", "approver:web".
+	Roles     []string
+	CreatedAt time.Time
+	CreatedBy string
+	// ExpiresAt, when set, is when the token stops working.
+	ExpiresAt *time.Time
+}
+
+// AuditEntry is one line of the append-only audit log: who did what, when,
+// from where, and how it ended.
+type AuditEntry struct {
+	ID         int64
+	At         time.Time
+	Actor      string
+	Action     string
+	Target     string
+	RemoteAddr string
+	// Outcome is "ok", "denied" (401/403) or "failed".
+	Outcome string
+	Detail  string
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	Actor  string
+	Action string
+	// Since keeps entries at or after it (zero: no bound).
+	Since time.Time
+	// BeforeID pages: only IDs lower than it (0: no bound).
+	BeforeID int64
+	// Limit caps the result (0: 100).
+	Limit int
+}
+
+// Secret is a named secret sealed by the server's key (secretbox); the
+// store never sees its plain text.
+type Secret struct {
+	Name      string
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 // DeploymentFilter selects deployments for ListDeployments, newest first.
 type DeploymentFilter struct {
 	Pipeline string
@@ -167,6 +217,36 @@ type Store interface {
 	// ErrDuplicateDecision if the user already decided at that stage.
 	AddDecision(ctx context.Context, d Decision, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
+
+	// CreateToken stores a new token; ErrConflict if the name is taken.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token whose Hash is hash, or ErrNotFound.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens returns every token ordered by name.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken deletes (revokes) a token; ErrNotFound if there is none.
+	DeleteToken(ctx context.Context, name string) error
+
+	// AppendAudit appends an entry to the audit log and returns it with
+	// its ID. The log has no update or delete.
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// ListAudit returns entries newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// PutSecret creates or replaces a secret and says whether it was
+	// created.
+	PutSecret(ctx context.Context, s Secret) (bool, error)
+	// GetSecret returns one secret or ErrNotFound.
+	GetSecret(ctx context.Context, name string) (Secret, error)
+	// ListSecrets returns every secret ordered by name.
+	ListSecrets(ctx context.Context) ([]Secret, error)
+	// DeleteSecret deletes a secret; ErrNotFound if there is none.
+	DeleteSecret(ctx context.Context, name string) error
+
+	// RecordDelivery remembers a webhook delivery key (a GitHub delivery
+	// id, a generic delivery's signature); ErrConflict if it was seen
+	// before, which makes a replay fail.
+	RecordDelivery(ctx context.Context, key string, at time.Time) error
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

@@ -3,6 +3,8 @@ package browser
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,8 +24,12 @@ func TestConsoleWalkthrough(t *testing.T) {
 		Pipeline: "webpage-canary", Environment: "local", Artifact: "webpage-manifest",
 		CanaryNS: "console-canary", ProdNS: "console-prod", DefaultTag: "1.0",
 	}
-	s := startServer(t, "")
+	store, admin := newStore(t)
+	s := startServer(t, store, admin)
 	s.apply(f)
+	alice := s.createToken("alice", "deployer", "approver")
+	bob := s.createToken("bob", "deployer", "approver")
+	carol := s.createToken("carol", "viewer")
 	b := newBrowser(t, s.url)
 
 	// The real server serves the console with its security headers.
@@ -36,8 +42,16 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("GET /: %s, CSP %q, X-Content-Type-Options %q", resp.Status, csp, resp.Header.Get("X-Content-Type-Options"))
 	}
 
-	// Pipelines: the stage graph with its settings.
+	// Without a token the API answers 401, and the page says so and how
+	// to sign in.
 	b.open("/", "pipelines")
+	if e := b.text("main .error"); !strings.Contains(e, "401") || !strings.Contains(e, "authentication required") {
+		t.Fatalf("without a token the page should show the API's 401, shows %q", e)
+	}
+	b.shot("00-sign-in-needed")
+
+	// Pipelines: the stage graph with its settings.
+	b.signIn(alice, "alice", "pipelines")
 	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
 	stages := b.text(card + " .stages")
 	for _, want := range []string{"Canary deployment", "canary-deploy-stage", f.CanaryNS, "webpage-ingress", "Shift traffic", "25% of requests", "Approval", "24h", "Production release", f.ProdNS} {
@@ -56,8 +70,10 @@ func TestConsoleWalkthrough(t *testing.T) {
 	if v := eval[string](b, `document.querySelector('#run input[name="IMAGE_TAG"]').value`); v != "1.0" {
 		t.Fatalf("run form: IMAGE_TAG is %q, want the pipeline's default 1.0", v)
 	}
+	if n := eval[int](b, `document.querySelectorAll('#run input[name="user"]').length`); n != 0 {
+		t.Fatalf("signed in with a token, the run form must not ask for a name")
+	}
 	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.0")
-	b.typeInto(`#run input[name="user"]`, "alice")
 	b.shot("02-pipeline-run-form")
 	d1 := startRun(b)
 	waitApproval(t, b, d1)
@@ -75,7 +91,7 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("manifests list: %q", m)
 	}
 	if who := b.text("#identity .who"); who != "alice" {
-		t.Fatalf("the console should remember the name typed in the run form, header says %q", who)
+		t.Fatalf("the header should name the token's owner, says %q", who)
 	}
 	if by := s.deployment(d1).TriggeredBy; by != "alice" {
 		t.Fatalf("deployment %d triggered by %q, want alice", d1, by)
@@ -97,15 +113,13 @@ func TestConsoleWalkthrough(t *testing.T) {
 	waitImage(t, f.ProdNS, image+"2.0")
 	b.shot("04-deployment-succeeded")
 
-	// Second release, 2.1, approved by bob after changing the name.
+	// Second release, 2.1, approved by bob after signing in as him.
 	b.open("/pipelines/"+f.Pipeline, "pipeline")
 	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.1")
 	d2 := startRun(b)
 	waitApproval(t, b, d2)
-	b.click("#identity button")
-	b.typeInto(`#identity input[name="name"]`, "bob")
-	b.click(`#identity button[type="submit"]`)
-	b.waitJS("name changed", 5*time.Second, `document.querySelector('#identity .who').textContent === 'bob'`)
+	b.signIn(bob, "bob", "deployment")
+	b.waitJS("approve button", 10*time.Second, `!!document.querySelector('.approval-form button.approve')`)
 	b.click(".approval-form button.approve")
 	waitStatus(b, "Succeeded", 90*time.Second)
 	waitImage(t, f.ProdNS, image+"2.1")
@@ -116,6 +130,15 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.2")
 	d3 := startRun(b)
 	waitApproval(t, b, d3)
+	// carol may look but not decide: the API's 403 is shown.
+	b.signIn(carol, "carol", "deployment")
+	b.typeInto(".approval-form textarea", "not my call")
+	b.click(".approval-form button.reject")
+	b.waitJS("forbidden error", 10*time.Second, `!!document.querySelector('.approval-form .error')`)
+	if e := b.text(".approval-form .error"); !strings.Contains(e, "403") || !strings.Contains(e, "lacks role approver") {
+		t.Fatalf("a viewer's rejection should show the API's 403, shows %q", e)
+	}
+	b.signIn(bob, "bob", "deployment")
 	b.click(".approval-form button.reject")
 	b.waitJS("rejection error", 10*time.Second, `!!document.querySelector('.approval-form .error')`)
 	errText := b.text(".approval-form .error")
@@ -281,4 +304,51 @@ func sameDocument(t *testing.T, b *browser) {
 	if !eval[bool](b, `window.__fledgeSameDocument === true`) {
 		t.Fatalf("the page was reloaded; it should update live")
 	}
+}
+
+// On a server started with --auth=none the console asks for a name once,
+// sends it as X-Fledge-User and keeps it in localStorage.
+func TestConsoleNameWithoutAuth(t *testing.T) {
+	help, err := exec.Command(fledgeBin, "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("fledge serve --help: %v\n%s", err, help)
+	}
+	if !strings.Contains(string(help), "--auth") {
+		t.Skip("fledge serve has no --auth flag in this build")
+	}
+	f := fixture{
+		Pipeline: "webpage-noauth", Environment: "local", Artifact: "webpage-manifest",
+		CanaryNS: "noauth-canary", ProdNS: "noauth-prod", DefaultTag: "3.0",
+	}
+	store := filepath.Join(t.TempDir(), "fledge.db")
+	s := startServer(t, store, "", "--auth=none")
+	s.apply(f)
+	b := newBrowser(t, s.url)
+
+	b.open("/pipelines/"+f.Pipeline, "pipeline")
+	b.waitJS("name mode", 10*time.Second, `document.querySelector('#identity').textContent.includes('Set your name')`)
+	b.typeInto(`#run input[name="user"]`, "dave")
+	d := startRun(b)
+	waitApproval(t, b, d)
+	if who := b.text("#identity .who"); who != "dave" {
+		t.Fatalf("the header should show the name typed in the run form, shows %q", who)
+	}
+	if by := s.deployment(d).TriggeredBy; by != "dave" {
+		t.Fatalf("deployment %d triggered by %q, want dave", d, by)
+	}
+	// The name survives a reload: it is asked once.
+	b.open(fmt.Sprintf("/deployments/%d", d), "deployment")
+	if who := b.text("#identity .who"); who != "dave" || eval[string](b, `localStorage.getItem('fledge.user')`) != "dave" {
+		t.Fatalf("after a reload the console should still know dave, header %q", who)
+	}
+	if n := eval[int](b, `document.querySelectorAll('.approval-form input[name="user"]').length`); n != 0 {
+		t.Fatalf("the approval form must not ask for the name again")
+	}
+	b.click(".approval-form button.approve")
+	waitStatus(b, "Succeeded", 90*time.Second)
+	if dec := b.text(".decision-list"); !strings.Contains(dec, "Approved by dave") {
+		t.Fatalf("decisions: %q", dec)
+	}
+	waitImage(t, f.ProdNS, image+"3.0")
+	b.shot("13-no-auth-succeeded")
 }

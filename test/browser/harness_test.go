@@ -24,6 +24,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
+	"fledge.dev/fledge/internal/service"
+	"fledge.dev/fledge/internal/store/sqlite"
 )
 
 // server is a `fledge serve` subprocess (the same way test/e2e runs it).
@@ -34,29 +37,58 @@ type server struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	// token is the admin token the test's own API calls use; empty on a
+	// server without authentication.
+	token string
 }
 
-// startServer runs `fledge serve` on a free port with the store file
-// (a new one when store is "").
-func startServer(t *testing.T, store string) *server {
+// newStore makes an SQLite store file holding the bootstrap admin token
+// and returns its path and the token. The store is written before the
+// server starts, through the service the server uses.
+func newStore(t *testing.T) (path, admin string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "fledge.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	defer st.Close()
+	admin = bootstrap(t, service.New(service.Config{Store: st}))
+	return path, admin
+}
+
+// bootstrap creates the admin token of a new store and returns it.
+func bootstrap(t *testing.T, svc *service.Service) string {
+	t.Helper()
+	secret, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := svc.Bootstrap(context.Background(), secret); err != nil || !created {
+		t.Fatalf("bootstrap the admin token: created=%v err=%v", created, err)
+	}
+	return secret
+}
+
+// startServer runs `fledge serve` on a free port with the store file and
+// its admin token (see newStore); args are extra flags.
+func startServer(t *testing.T, store, admin string, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	if store == "" {
-		store = filepath.Join(dir, "fledge.db")
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{t: t, url: "http://" + addr, store: store, logPath: filepath.Join(dir, "serve.log")}
+	s := &server{t: t, url: "http://" + addr, store: store, logPath: filepath.Join(dir, "serve.log"), token: admin}
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(fledgeBin, "serve", "--listen", addr, "--store", store,
-		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info")
+	s.cmd = exec.Command(fledgeBin, append([]string{"serve", "--listen", addr, "--store", store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start fledge serve: %v", err)
@@ -110,8 +142,9 @@ func tail(path string) string {
 	return strings.Join(lines, "\n")
 }
 
-// api calls the HTTP API as user and decodes the answer into out; it fails
-// the test on an unexpected status.
+// api calls the HTTP API with the admin token (or as user on a server
+// without authentication) and decodes the answer into out; it fails the
+// test on an unexpected status.
 func (s *server) api(method, path, user string, body, out any, want ...int) {
 	s.t.Helper()
 	var rd io.Reader
@@ -127,7 +160,9 @@ func (s *server) api(method, path, user string, body, out any, want ...int) {
 		s.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if user != "" {
+	if s.token != "" {
+		req.Header.Set(v1alpha1.AuthorizationHeader, "Bearer "+s.token)
+	} else if user != "" {
 		req.Header.Set(v1alpha1.UserHeader, user)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -147,6 +182,17 @@ func (s *server) api(method, path, user string, body, out any, want ...int) {
 			s.t.Fatalf("%s %s: decode: %v\n%s", method, path, err, b)
 		}
 	}
+}
+
+// createToken creates an API token with roles and returns its secret.
+func (s *server) createToken(name string, roles ...string) string {
+	s.t.Helper()
+	var ct v1alpha1.CreatedToken
+	s.api(http.MethodPost, "/api/v1/tokens", "", v1alpha1.TokenRequest{Name: name, Roles: roles}, &ct)
+	if ct.Secret == "" {
+		s.t.Fatalf("token %s created without a secret", name)
+	}
+	return ct.Secret
 }
 
 func (s *server) deployment(id int64) v1alpha1.Deployment {
@@ -348,6 +394,21 @@ func (b *browser) typeInto(sel, value string) {
 		chromedp.WaitVisible(chromedp.CSS(sel)),
 		void(chromedp.Evaluate[bool](fmt.Sprintf(`(e => { e.value = ''; e.focus(); return true })(document.querySelector(%q))`, sel))),
 		chromedp.SendKeys(chromedp.CSS(sel), value, chromedp.NodeVisible))
+}
+
+// signIn signs the console in with an API token through the header's
+// form (signing out first if needed) and waits until the page shows its
+// data again as name.
+func (b *browser) signIn(token, name, page string) {
+	b.t.Helper()
+	if eval[bool](b, `!!document.querySelector('#identity .who')`) {
+		b.click("#identity button")
+	}
+	b.click("#identity [data-signin]")
+	b.typeInto(`#identity input[name="token"]`, token)
+	b.click(`#identity button[type="submit"]`)
+	b.waitJS("signed in as "+name, 15*time.Second, fmt.Sprintf(
+		`(document.querySelector('#identity .who') || {}).textContent === %q && document.documentElement.dataset.ready === %q`, name, page))
 }
 
 // clearCache empties the browser's HTTP cache, for a cold-cache load.

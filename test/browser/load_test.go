@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/service"
@@ -37,16 +39,21 @@ func TestConsoleLoadTime1000Deployments(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "fledge.db")
 	start := time.Now()
-	seedStore(t, db, f, total)
+	admin := seedStore(t, db, f, total)
 	t.Logf("seeded %d finished deployments into %s in %s", total, db, time.Since(start).Round(time.Millisecond))
 
-	s := startServer(t, db)
+	s := startServer(t, db, admin)
 	var list v1alpha1.DeploymentList
 	s.api(http.MethodGet, "/api/v1/deployments?limit=1", "", nil, &list)
 	if list.Total != total {
 		t.Fatalf("the server sees %d deployments, want %d", list.Total, total)
 	}
 	b := newBrowser(t, s.url)
+	// Sign the tab in (the walkthrough tests the sign-in form): the console
+	// keeps its token in sessionStorage.
+	viewer := s.createToken("viewer", "viewer")
+	b.do("sign in", 30*time.Second, chromedp.Navigate(s.url+"/healthz"),
+		void(chromedp.Evaluate[bool](fmt.Sprintf(`sessionStorage.setItem('fledge.token', %q) || true`, viewer))))
 	// The first page a new browser shows also pays for starting its
 	// renderer; it is reported apart, and the pages below are measured
 	// with the browser running, first with an empty cache, then warm.
@@ -151,11 +158,12 @@ func measure(t *testing.T, b *browser, path, page string) pageTiming {
 	})()`)
 }
 
-// seedStore writes the fixture's resources and n finished deployments into
-// a new SQLite store, through the service and store packages the server
-// uses, with times spread over the past weeks. Most succeeded (approved),
-// some were rejected, failed or cancelled; the newest is live.
-func seedStore(t *testing.T, path string, f fixture, n int) {
+// seedStore writes the admin token, the fixture's resources and n finished
+// deployments into a new SQLite store, through the service and store
+// packages the server uses, with times spread over the past weeks. Most
+// succeeded (approved), some were rejected, failed or cancelled; the
+// newest is live. It returns the admin token.
+func seedStore(t *testing.T, path string, f fixture, n int) string {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().Add(-time.Duration(n)*40*time.Minute - time.Hour)
@@ -166,6 +174,7 @@ func seedStore(t *testing.T, path string, f fixture, n int) {
 	}
 	defer st.Close()
 	svc := service.New(service.Config{Store: st, Clock: clock})
+	admin := bootstrap(t, svc)
 	env, art, pl := f.resources(t)
 	for _, r := range []struct {
 		kind string
@@ -251,4 +260,5 @@ func seedStore(t *testing.T, path string, f fixture, n int) {
 			t.Fatalf("finish deployment %d: %v", d.ID, err)
 		}
 	}
+	return admin
 }

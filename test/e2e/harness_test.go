@@ -352,6 +352,12 @@ spec:
         rolloutTimeout: 60s
 `, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
 	}
+	t.Cleanup(func() {
+		// Free the fake node's pods for later tests.
+		for _, ns := range []string{f.CanaryNS, f.ProdNS} {
+			_ = cluster.Clientset().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+	})
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)

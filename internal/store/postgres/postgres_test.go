@@ -171,3 +171,29 @@ func TestConfig(t *testing.T) {
 		t.Error("Open with a malformed DSN succeeded")
 	}
 }
+
+// TestAuditLogAppendOnly: the table itself refuses to change or lose a
+// line, whatever code reaches the database.
+func TestAuditLogAppendOnly(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	dsn := db.create(t)
+	s := open(t, dsn, nil)
+	if _, err := s.AppendAudit(t.Context(), store.AuditEntry{Actor: "alice", Action: "token.create"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range []string{`UPDATE audit_log SET actor = 'mallory'`, `DELETE FROM audit_log`, `TRUNCATE audit_log`} {
+		if _, err := conn.Exec(t.Context(), q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: error %v, want an append-only refusal", q, err)
+		}
+	}
+	es, err := s.ListAudit(t.Context(), store.AuditFilter{})
+	if err != nil || len(es) != 1 || es[0].Actor != "alice" {
+		t.Fatalf("audit log after the attempts: %+v, %v", es, err)
+	}
+}

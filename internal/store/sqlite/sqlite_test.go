@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,34 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")}); err == nil {
 		t.Error("Open in a missing directory succeeded")
+	}
+}
+
+// TestAuditLogAppendOnly: the table itself refuses to change or lose a
+// line, whatever code reaches the database file.
+func TestAuditLogAppendOnly(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fledge.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AppendAudit(t.Context(), store.AuditEntry{Actor: "alice", Action: "token.create"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`UPDATE audit_log SET actor = 'mallory'`, `DELETE FROM audit_log`} {
+		if _, err := db.ExecContext(t.Context(), q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: error %v, want an append-only refusal", q, err)
+		}
+	}
+	es, err := s.ListAudit(t.Context(), store.AuditFilter{})
+	if err != nil || len(es) != 1 || es[0].Actor != "alice" {
+		t.Fatalf("audit log after the attempts: %+v, %v", es, err)
 	}
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, leaseTests()...)
 	cases = append(cases, eventTests()...)
 	cases = append(cases, concurrencyTests()...)
+	cases = append(cases, securityTests()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,14 +1,25 @@
 // Package nginx is the traffic provider for the NGINX ingress controller
-// (ingress-nginx). Its canary is a second Ingress, with the same host and
-// path as production's, carrying the canary annotations: NGINX sends it the
-// requests that have the header "redirect-to-canary: always" and a weighted
-// share of the others.
+// (ingress-nginx) and the controllers that read its annotations. Its canary
+// is a second Ingress, with the same host and path as production's,
+// carrying the canary annotations: NGINX sends it the requests that have
+// the tester header ("redirect-to-canary: always") and a weighted share of
+// the others.
 //
-// Fledge deploys the manifests' Ingress into the canary namespace marked as
-// canary with weight 0 (MarkCanary) and into production without any canary
-// annotation (StripCanary). The Router then changes only the weight
-// annotation, as its own field manager, so that it never disturbs the
-// fields the deployment's manager owns.
+// Two layouts, chosen per environment (v1alpha1.EnvironmentSpec.IngressLayout):
+//
+//   - canary-namespace, the walkthrough's: the manifests' Ingress is deployed
+//     into the canary namespace marked as canary with weight 0 (MarkCanary)
+//     and into production without any canary annotation (StripCanary).
+//     Router changes only the weight annotation, as its own field manager,
+//     so that it never disturbs the fields the deployment's manager owns.
+//     Only ingress-nginx matches a canary with its main Ingress across
+//     namespaces.
+//   - beside-production: the canary namespace gets the manifests without
+//     the Ingress (WithoutIngress); the canary Ingress "<name>-canary" lives
+//     in the production namespace and routes to ExternalName Services
+//     "<service>-canary" that reach the canary namespace's Services
+//     (BesideProduction). BesideRouter owns those objects. Traefik's
+//     kubernetesIngressNGINX provider needs this layout.
 package nginx
 
 import (
@@ -16,6 +27,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/internal/traffic"
 )
 
 // The annotations of ingress-nginx's canary feature.
@@ -28,12 +41,49 @@ const (
 	// AnnotationCanaryByHeader names the request header that forces the
 	// choice: "always" to the canary, "never" to production.
 	AnnotationCanaryByHeader = "nginx.ingress.kubernetes.io/canary-by-header"
+	// AnnotationCanaryByHeaderValue is the value of that header that sends
+	// a request to the canary, when it is not "always".
+	AnnotationCanaryByHeaderValue = "nginx.ingress.kubernetes.io/canary-by-header-value"
 	// AnnotationCanaryWeight is the percentage of the other requests sent
 	// to the canary, as a decimal string.
 	AnnotationCanaryWeight = "nginx.ingress.kubernetes.io/canary-weight"
-	// CanaryHeader is the header Fledge's canaries listen to.
+	// CanaryHeader is the header Fledge's canaries listen to by default.
 	CanaryHeader = "redirect-to-canary"
+	// HeaderAlways is ingress-nginx's header value for "to the canary".
+	HeaderAlways = "always"
 )
+
+// DefaultHeader is the tester header of the walkthrough.
+var DefaultHeader = traffic.HeaderRoute{Name: CanaryHeader, Value: HeaderAlways}
+
+// setHeader writes the annotations of tester header h into ann, or removes
+// them when h is nil. "always" is ingress-nginx's own keyword and needs no
+// value annotation.
+func setHeader(ann map[string]string, h *traffic.HeaderRoute) {
+	delete(ann, AnnotationCanaryByHeaderValue)
+	if h == nil {
+		delete(ann, AnnotationCanaryByHeader)
+		return
+	}
+	ann[AnnotationCanaryByHeader] = h.Name
+	if h.Value != HeaderAlways {
+		ann[AnnotationCanaryByHeaderValue] = h.Value
+	}
+}
+
+// headerOf reads the tester header of a canary Ingress's annotations, nil
+// when it has none.
+func headerOf(ann map[string]string) *traffic.HeaderRoute {
+	name := ann[AnnotationCanaryByHeader]
+	if name == "" {
+		return nil
+	}
+	h := &traffic.HeaderRoute{Name: name, Value: ann[AnnotationCanaryByHeaderValue]}
+	if h.Value == "" {
+		h.Value = HeaderAlways
+	}
+	return h
+}
 
 // Identity of the Ingress kind this provider edits.
 const (
@@ -46,6 +96,12 @@ const (
 // next to its own annotations. It fails when the manifests have no such
 // Ingress, naming what they have instead.
 func MarkCanary(objs []*unstructured.Unstructured, ingressName string) ([]*unstructured.Unstructured, error) {
+	return MarkCanaryHeader(objs, ingressName, DefaultHeader)
+}
+
+// MarkCanaryHeader is MarkCanary with tester header h instead of the
+// default one.
+func MarkCanaryHeader(objs []*unstructured.Unstructured, ingressName string, h traffic.HeaderRoute) ([]*unstructured.Unstructured, error) {
 	out, ing, err := copyWithIngress(objs, ingressName)
 	if err != nil {
 		return nil, err
@@ -55,7 +111,7 @@ func MarkCanary(objs []*unstructured.Unstructured, ingressName string) ([]*unstr
 		ann = map[string]string{}
 	}
 	ann[AnnotationCanary] = "true"
-	ann[AnnotationCanaryByHeader] = CanaryHeader
+	setHeader(ann, &h)
 	ann[AnnotationCanaryWeight] = "0"
 	ing.SetAnnotations(ann)
 	return out, nil

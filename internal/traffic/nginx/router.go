@@ -2,6 +2,7 @@ package nginx
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,8 +24,9 @@ const FieldManager = "fledge-traffic"
 // a weight on it would have no effect.
 var ErrNotCanary = errors.New("ingress is not an NGINX canary")
 
-// Router sets the canary weight of one Ingress. It implements
-// traffic.Router.
+// Router sets the canary weight of one Ingress: the canary-namespace
+// layout, where the Ingress is deployed from the manifests (MarkCanary).
+// It implements traffic.Router.
 type Router struct {
 	client *kube.Client
 	ns     string
@@ -124,3 +126,55 @@ func (r *Router) weightAnnotation(ctx context.Context) (string, error) {
 	}
 	return live.GetAnnotations()[AnnotationCanaryWeight], nil
 }
+
+// SetHeaderRoute sets the tester header annotations of the canary Ingress
+// to h (nil removes them) with a merge patch, when they differ. The canary
+// manifests (MarkCanaryHeader) already carry the pipeline's header, so in
+// a normal run this only reads. A missing Ingress is fine for nil and an
+// error matching traffic.ErrRouteNotFound otherwise.
+func (r *Router) SetHeaderRoute(ctx context.Context, h *traffic.HeaderRoute) error {
+	live, err := r.client.Get(ctx, r.ns, r.ingressRef())
+	switch {
+	case apierrors.IsNotFound(err) && h == nil:
+		return nil
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("set tester header of ingress %s/%s: %w: %w", r.ns, r.name, traffic.ErrRouteNotFound, err)
+	case err != nil:
+		return fmt.Errorf("set tester header of ingress %s/%s: %w", r.ns, r.name, err)
+	}
+	ann := live.GetAnnotations()
+	if ann[AnnotationCanary] != "true" {
+		if h == nil {
+			return nil
+		}
+		return fmt.Errorf("set tester header of ingress %s/%s: %w", r.ns, r.name, ErrNotCanary)
+	}
+	return patchHeader(ctx, r.client, r.ns, live, h)
+}
+
+// patchHeader changes the tester header annotations of a live canary
+// Ingress to h when they differ.
+func patchHeader(ctx context.Context, c *kube.Client, ns string, live *unstructured.Unstructured, h *traffic.HeaderRoute) error {
+	cur := headerOf(live.GetAnnotations())
+	if (cur == nil && h == nil) || (cur != nil && h != nil && *cur == *h) {
+		return nil
+	}
+	want := map[string]string{}
+	setHeader(want, h)
+	ann := map[string]any{AnnotationCanaryByHeader: nil, AnnotationCanaryByHeaderValue: nil}
+	for k, v := range want {
+		ann[k] = v
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+	if err != nil {
+		return fmt.Errorf("encode patch: %w", err)
+	}
+	if _, err := c.MergePatch(ctx, ns, live, patch); err != nil {
+		return fmt.Errorf("set tester header of ingress %s/%s: %w", ns, live.GetName(), err)
+	}
+	return nil
+}
+
+// Reset sets the weight to 0. The canary Ingress and its tester header
+// stay, as the walkthrough shows them after a release.
+func (r *Router) Reset(ctx context.Context) error { return r.SetWeight(ctx, 0) }

@@ -109,6 +109,8 @@ function start() {
   mountIdentity(document.getElementById('identity'));
   document.addEventListener('click', onClick);
   window.addEventListener('popstate', render);
+  // Signing in or out shows the page again with the new credentials.
+  window.addEventListener('fledge:reload', render);
   render();
 }
 

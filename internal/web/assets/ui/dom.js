@@ -127,6 +127,11 @@ export function errorBox(err, title) {
   const code = err && err.code ? ` (HTTP ${err.code}${err.reason ? ` ${err.reason}` : ''})` : '';
   const head = `${title || 'Error'}${code}`;
   add(box, h('p', null, h('strong', null, `${head}: `), (err && err.message) || String(err)));
+  if (err && err.code === 401) {
+    add(box, h('p', null, 'The server needs an API token. ',
+      h('button', { type: 'button', class: 'link', onclick: () => { const b = document.querySelector('[data-signin]'); if (b) b.click(); } }, 'Sign in'),
+      ' with one an admin created (fledge token create).'));
+  }
   const details = (err && err.details) || [];
   if (details.length > 0) {
     add(box, h('ul', null, details.map((d) => h('li', null, d.field ? h('code', null, d.field) : null, d.field ? ': ' : null, d.message || ''))));

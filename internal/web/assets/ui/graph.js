@@ -33,19 +33,29 @@ export function weights(ramp, batches) {
   return out;
 }
 
+/** testerHeader is the header that always reaches the canary, with defaults. */
+export function testerHeader(canaryStage) {
+  const th = (canaryStage && canaryStage.testerHeader) || {};
+  return { name: th.name || 'redirect-to-canary', value: th.value || 'always' };
+}
+
 /** settings lists a pipeline stage's settings as [label, value] pairs. */
 export function settings(stage) {
   const t = stageType(stage);
   const s = stage[t] || {};
   switch (t) {
-    case 'canaryDeployment':
+    case 'canaryDeployment': {
+      const th = testerHeader(s);
       return [
         ['Environment', s.environment],
         ['Artifacts', (s.artifacts || []).join(', ')],
         ['Namespace', s.namespace],
-        ['Ingress', s.ingressName],
+        s.ingressName ? ['Ingress', s.ingressName] : null,
+        s.httpRouteName ? ['HTTPRoute', s.httpRouteName] : null,
+        ['Tester header', `${th.name}: ${th.value}`],
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
-      ];
+      ].filter(Boolean);
+    }
     case 'shiftTraffic': {
       const ws = weights(s.rampLimitPercent, s.batchCount);
       return [
@@ -58,7 +68,8 @@ export function settings(stage) {
       return [
         ['Approvals required', String(s.approvalsRequired || 1)],
         ['Timeout', s.timeout ? goDuration(s.timeout) : '24h (default)'],
-      ];
+        s.requireDistinctFromTrigger ? ['Four eyes', 'whoever started the run cannot approve it'] : null,
+      ].filter(Boolean);
     case 'productionRelease':
       return [
         ['Namespace', s.namespace],

@@ -1,23 +1,67 @@
-// Who is using the console. Until token login exists the API trusts the
-// X-Fledge-User header; the console asks for a name once (in the header,
-// or in the first form that changes something) and remembers it.
+// Who is using the console. The server asks for an API token (Authorization:
+// Bearer); the header's sign-in form takes one and keeps it for the tab, or
+// on the device when asked. A server started with --auth=none trusts the
+// X-Fledge-User header instead: the console then asks for a name once (in
+// the header, or in the first form that changes something) and remembers
+// it in localStorage.
 
 import { h, replace, uid, errorBox } from './dom.js';
-import { identity, setIdentity, IDENTITY_PATTERN } from './api.js';
+import { session, identity, setIdentity, signIn, signOut, whoami, IDENTITY_PATTERN } from './api.js';
 
-/** mountIdentity renders the header's "you are" area and keeps it current. */
+/** mountIdentity renders the header's "signed in as" area and keeps it current. */
 export function mountIdentity(root) {
   const show = () => {
-    const name = identity();
-    if (name) {
+    if (session.mode === 'token') {
       replace(root,
-        h('span', null, 'Signed in as ', h('strong', { class: 'who' }, name)),
-        h('button', { type: 'button', class: 'link', onclick: () => edit(name) }, 'Change'));
+        h('span', null, 'Signed in as ', h('strong', { class: 'who' }, session.name),
+          session.roles.length ? h('span', { class: 'roles' }, ` (${session.roles.join(', ')})`) : null),
+        h('button', {
+          type: 'button',
+          class: 'link',
+          onclick: () => {
+            signOut();
+            window.dispatchEvent(new CustomEvent('fledge:reload'));
+          },
+        }, 'Sign out'));
+    } else if (session.mode === 'signed-out') {
+      replace(root, h('button', { type: 'button', class: 'link', dataset: { signin: '' }, onclick: tokenForm }, 'Sign in'));
+    } else if (session.mode === 'name') {
+      const name = identity();
+      replace(root,
+        name ? h('span', null, 'Signed in as ', h('strong', { class: 'who' }, name)) : null,
+        h('button', { type: 'button', class: 'link', onclick: () => nameForm(name) }, name ? 'Change' : 'Set your name'));
     } else {
-      replace(root, h('button', { type: 'button', class: 'link', onclick: () => edit('') }, 'Set your name'));
+      replace(root);
     }
   };
-  const edit = (current) => {
+  const tokenForm = () => {
+    const id = uid('tok');
+    const rid = uid('rem');
+    const input = h('input', { id, name: 'token', type: 'password', required: true, autocomplete: 'current-password', size: 18 });
+    const remember = h('input', { id: rid, name: 'remember', type: 'checkbox' });
+    const err = h('div');
+    const form = h('form', {
+      class: 'inline',
+      'aria-label': 'Sign in',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await signIn(input.value, remember.checked);
+          window.dispatchEvent(new CustomEvent('fledge:reload'));
+        } catch (ex) {
+          replace(err, errorBox(ex, 'Sign-in refused'));
+          input.focus();
+        }
+      },
+    },
+    h('label', { for: id }, 'API token'), input,
+    h('span', { class: 'check' }, remember, h('label', { for: rid }, 'Remember on this device')),
+    h('button', { type: 'submit' }, 'Sign in'),
+    h('button', { type: 'button', class: 'link', onclick: show }, 'Cancel'), err);
+    replace(root, form);
+    input.focus();
+  };
+  const nameForm = (current) => {
     const id = uid('who');
     const input = h('input', { id, name: 'name', value: current, required: true, pattern: IDENTITY_PATTERN, autocomplete: 'username', size: 14 });
     const err = h('div');
@@ -39,20 +83,24 @@ export function mountIdentity(root) {
     replace(root, form);
     input.focus();
   };
-  window.addEventListener('fledge:identity', show);
+  window.addEventListener('fledge:session', show);
   window.addEventListener('storage', (e) => {
     if (e.key === 'fledge.user') show();
   });
   show();
+  whoami().catch((e) => replace(root, errorBox(e, 'Could not tell who you are')));
 }
 
 /**
  * nameField returns a "Your name" field for a form that changes something,
- * or null when the console already knows the name. save() stores what was
- * typed (throwing an ApiError-like error when it is invalid).
+ * or null when the server knows who the caller is (a token) or the console
+ * already has the name. save() stores what was typed (throwing an error
+ * the form shows when it is invalid).
  */
 export function nameField() {
-  if (identity()) return { el: null, save: () => identity() };
+  if (session.mode === 'token' || session.mode === 'signed-out' || identity()) {
+    return { el: null, save: () => identity() };
+  }
   const id = uid('name');
   const hint = uid('hint');
   const input = h('input', { id, name: 'user', required: true, pattern: IDENTITY_PATTERN, autocomplete: 'username', 'aria-describedby': hint });

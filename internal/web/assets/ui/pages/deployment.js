@@ -5,8 +5,8 @@
 // browser resumes where it stopped after a dropped connection).
 
 import { h, replace, add, uid, errorBox, section, dl, time, clock, badge, params, announce, link } from '../dom.js';
-import { get, post, url, paths, pages, FINAL, identity } from '../api.js';
-import { stageGraph, deploymentStages } from '../graph.js';
+import { get, post, watchURL, paths, pages, FINAL, identity } from '../api.js';
+import { stageGraph, deploymentStages, testerHeader } from '../graph.js';
 import { nameField } from '../identity.js';
 import { kind, liveBadge } from '../tables.js';
 
@@ -128,9 +128,12 @@ class DeploymentView {
     this.renderCancel(d);
   }
 
-  canaryNamespace() {
-    const st = this.pipeline && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s.canaryDeployment);
-    return st ? st.canaryDeployment.namespace : '';
+  // canaryStage is the pipeline's canary stage as this deployment ran it
+  // (null when the pipeline changed since).
+  canaryStage() {
+    const same = this.pipeline && this.pipeline.metadata.generation === this.d.pipelineGeneration;
+    const st = same && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s.canaryDeployment);
+    return st ? st.canaryDeployment : null;
   }
 
   renderWeight(d) {
@@ -139,14 +142,16 @@ class DeploymentView {
       return;
     }
     const w = d.canaryWeight || 0;
-    const ns = this.canaryNamespace();
+    const canary = this.canaryStage();
+    const ns = canary ? canary.namespace : '';
+    const th = testerHeader(canary);
     const mid = uid('w');
     replace(this.weight, h('div', { class: 'weight' },
       h('label', { for: mid }, 'Canary weight'),
       h('meter', { id: mid, min: '0', max: '100', value: String(w), low: '1', optimum: '0' }, `${w}%`),
       h('span', { class: 'weight-value', dataset: { weight: String(w) } }, `${w}%`),
       h('span', { class: 'muted small' }, w > 0
-        ? ` of requests go to the canary${ns ? ` in ${ns}` : ''}; header redirect-to-canary: always reaches it`
+        ? ` of requests go to the canary${ns ? ` in ${ns}` : ''}; requests with the header ${th.name}: ${th.value} always reach it`
         : ' — production gets all requests')));
   }
 
@@ -305,7 +310,7 @@ class DeploymentView {
   }
 
   watch() {
-    const es = new EventSource(url(paths.events(this.id), { watch: 'true' }));
+    const es = new EventSource(watchURL(this.id));
     this.ctx.signal.addEventListener('abort', () => es.close());
     es.addEventListener('open', () => {
       replace(this.liveState, h('span', { class: 'dot on', 'aria-hidden': 'true' }), ' Live');

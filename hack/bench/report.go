@@ -1,0 +1,321 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is everything one run measured; it is written as JSON as is.
+type Results struct {
+	Command     string                   `json:"command"`
+	Started     time.Time                `json:"started"`
+	Finished    time.Time                `json:"finished"`
+	Repetitions int                      `json:"repetitions"`
+	Machine     Machine                  `json:"machine"`
+	Versions    map[string]string        `json:"versions"`
+	Release     map[string]ReleaseResult `json:"release,omitempty"`
+	Overhead    *OverheadResult          `json:"overhead,omitempty"`
+	Apply       *ApplyResult             `json:"apply,omitempty"`
+	Scale       *ScaleResult             `json:"scale,omitempty"`
+	Failures    []string                 `json:"failures,omitempty"`
+}
+
+// ReleaseResult is benchmarks 1 and 2 for one system.
+type ReleaseResult struct {
+	ToCanary     Summary `json:"trigger_to_canary_25"`
+	ToProduction Summary `json:"approve_to_production"`
+	ToDone       Summary `json:"approve_to_done"`
+	Error        string  `json:"error,omitempty"`
+}
+
+// OverheadResult is benchmark 3.
+type OverheadResult struct {
+	Fledge         Summary  `json:"fledge_full_release"`
+	Floor          Summary  `json:"floor_full_release"`
+	Overhead       Summary  `json:"fledge_minus_floor"`
+	Ratio          Summary  `json:"fledge_over_floor"`
+	FledgeTimeline []string `json:"fledge_timeline"`
+	FloorTimeline  []string `json:"floor_timeline"`
+}
+
+// ApplyResult is benchmark 4.
+type ApplyResult struct {
+	Objects       int     `json:"objects"`
+	FledgeCreate  Summary `json:"fledge_create"`
+	FledgeUpdate  Summary `json:"fledge_update"`
+	KubectlCreate Summary `json:"kubectl_create"`
+	KubectlUpdate Summary `json:"kubectl_update"`
+}
+
+// ScaleResult is benchmark 5.
+type ScaleResult struct {
+	Pipelines       int        `json:"pipelines"`
+	Deployments     int        `json:"deployments"`
+	HistoryCount    int        `json:"history_deployments"`
+	CreateLatency   Summary    `json:"create_latency"`
+	SteadyAfter     Summary    `json:"steady_after"`
+	Waiting         int        `json:"waiting_for_approval"`
+	Queued          int        `json:"queued"`
+	RSSIdleMiB      float64    `json:"rss_idle_mib"`
+	RSSMiB          float64    `json:"rss_steady_mib"`
+	RSSAfterLoadMiB float64    `json:"rss_after_load_mib"`
+	RSSEndMiB       float64    `json:"rss_end_mib"`
+	RSSPeakMiB      float64    `json:"rss_peak_mib"`
+	Get             LoadResult `json:"get_deployment"`
+	HistoryList     LoadResult `json:"history_listing"`
+	ApproveLatency  Summary    `json:"approve_latency"`
+	Drained         int        `json:"finished_during_approvals"`
+	DrainSeconds    float64    `json:"approvals_seconds"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU     string  `json:"cpu"`
+	Cores   int     `json:"cores"`
+	MemGiB  float64 `json:"memory_gib"`
+	Kernel  string  `json:"kernel"`
+	GOARCH  string  `json:"goarch"`
+	Summary string  `json:"summary"`
+}
+
+func describeMachine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), GOARCH: runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "MemTotal:" {
+				var kb float64
+				_, _ = fmt.Sscan(f[1], &kb)
+				m.MemGiB = math.Round(kb/1024/1024*10) / 10
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	m.Summary = fmt.Sprintf("%d × %s, %.1f GiB RAM, Linux %s", m.Cores, m.CPU, m.MemGiB, m.Kernel)
+	return m
+}
+
+func (r *Results) write(mdPath, jsonPath string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(jsonPath, append(data, '\n'), 0o644); err != nil { //nolint:gosec // a report
+		return err
+	}
+	return os.WriteFile(mdPath, []byte(r.markdown(jsonPath)), 0o644) //nolint:gosec // a report
+}
+
+// Goals of the issue.
+const (
+	goalOverheadRatio = 1.2
+	goalApplyRatio    = 0.33
+)
+
+// ms formats milliseconds for a table.
+func ms(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case v >= 10000:
+		return fmt.Sprintf("%.1f s", v/1000)
+	case v >= 100:
+		return fmt.Sprintf("%.0f ms", v)
+	default:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+}
+
+func spread(s Summary) string {
+	if s.N == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s – %s", ms(s.Min), ms(s.Max))
+}
+
+func ratio(a, b float64) string {
+	r := Ratio(a, b)
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "–"
+	}
+	if r >= 10 {
+		return fmt.Sprintf("%.0f×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**missed**"
+}
+
+func (r *Results) markdown(jsonPath string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Fledge side by side with Argo Rollouts, Flagger, kubectl and a floor program that makes only the\n")
+	w("API calls a canary release needs, all on **one** local control plane (`internal/localcluster`:\n")
+	w("etcd, kube-apiserver, controller-manager, scheduler and kwok fake nodes whose pods become Ready\n")
+	w("without running containers), measured in one run by `hack/bench`. Raw numbers: `%s`.\n\n", jsonPath)
+	w("- Command: `%s` (Makefile: `make bench`)\n", r.Command)
+	w("- Run: %s, %s\n", r.Started.Format("2006-01-02 15:04 UTC"), r.Finished.Sub(r.Started).Round(time.Second))
+	w("- Machine: %s\n", r.Machine.Summary)
+	w("- Repetitions: %d measured per benchmark, after one unmeasured warm-up; tables give the median and the\n  spread (min – max) of the repetitions.\n", r.Repetitions)
+	var keys []string
+	for k := range r.Versions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	w("- Versions:")
+	for i, k := range keys {
+		sep := ";"
+		if i == len(keys)-1 {
+			sep = ""
+		}
+		w(" %s %s%s", k, r.Versions[k], sep)
+	}
+	w("\n\n")
+	if len(r.Failures) > 0 {
+		w("**Failures in this run:**\n\n")
+		for _, f := range r.Failures {
+			w("- %s\n", f)
+		}
+		w("\n")
+	}
+
+	w("## Goals\n\n| goal (from the issue) | measured (median) | |\n|---|---|---|\n")
+	if o := r.Overhead; o != nil {
+		w("| control overhead: Fledge full release ≤ %.1f× the floor program | %.2f× (Fledge %s, floor %s) | %s |\n",
+			goalOverheadRatio, o.Ratio.Median, ms(o.Fledge.Median), ms(o.Floor.Median), met(o.Ratio.Median <= goalOverheadRatio))
+	}
+	if a := r.Apply; a != nil {
+		rc := Ratio(a.FledgeCreate.Median, a.KubectlCreate.Median)
+		w("| apply %d objects: Fledge ≤ %.2f× `kubectl apply --server-side` | %.2f× (Fledge %s, kubectl %s) | %s |\n",
+			a.Objects, goalApplyRatio, rc, ms(a.FledgeCreate.Median), ms(a.KubectlCreate.Median), met(rc <= goalApplyRatio))
+	}
+	w("\n")
+
+	if len(r.Release) > 0 {
+		f := r.Release["fledge"]
+		w("## 1. Trigger → 25%% canary live\n\n")
+		w("From the trigger (Fledge: `fledge run` starts; Argo Rollouts and Flagger: the image patch is sent)\n")
+		w("until the canary pods are all Ready **and** weight 25 is on the API object (the canary Ingress's\n")
+		w("`canary-weight` annotation), polled every %s.\n\n", pollEvery)
+		w("| system | median | min – max | vs Fledge |\n|---|---|---|---|\n")
+		for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+			x, ok := r.Release[name]
+			if !ok {
+				continue
+			}
+			if x.Error != "" {
+				w("| %s | failed: %s | | |\n", name, oneLine(x.Error))
+				continue
+			}
+			w("| %s | %s | %s | %s |\n", name, ms(x.ToCanary.Median), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
+		}
+		w("\n## 2. Approve → production runs the new version\n\n")
+		w("From the approval (Fledge: `fledge approve` starts; Argo: the promote patch of the status, as\n")
+		w("`kubectl argo rollouts promote` sends it; Flagger: the confirm-promotion webhook starts answering 200)\n")
+		w("until production runs the new image with every replica available and the canary weight is 0\n")
+		w("(\"production\"), and until the system itself reports the release finished (\"done\": Fledge\n")
+		w("`Succeeded`, Argo `Healthy`, Flagger `Succeeded`).\n\n")
+		w("This run measures at the **API-object level**: no data plane routes requests here, so \"only the new\n")
+		w("version served\" is not measured (see Notes).\n\n")
+		w("| system | production: median | min – max | vs Fledge | done: median | min – max |\n|---|---|---|---|---|---|\n")
+		for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+			x, ok := r.Release[name]
+			if !ok || x.Error != "" {
+				continue
+			}
+			w("| %s | %s | %s | %s | %s | %s |\n", name, ms(x.ToProduction.Median), spread(x.ToProduction),
+				ratio(x.ToProduction.Median, f.ToProduction.Median), ms(x.ToDone.Median), spread(x.ToDone))
+		}
+		w("\n")
+	}
+
+	if o := r.Overhead; o != nil {
+		w("## 3. Control overhead\n\n")
+		w("A full release without approval stage (canary apply → canary available → weight 25 → production\n")
+		w("apply → production available → weight 0), Fledge (from `fledge run` until the API reports\n")
+		w("`Succeeded`) against the floor program in `hack/bench/overhead.go`, which makes only those API calls\n")
+		w("with client-go (server-side applies, waits by watch). The floor's time is what Kubernetes itself\n")
+		w("needs; the difference is Fledge's own. The two alternate, on the same manifests.\n\n")
+		w("| | median | min – max |\n|---|---|---|\n")
+		w("| Fledge | %s | %s |\n", ms(o.Fledge.Median), spread(o.Fledge))
+		w("| floor program | %s | %s |\n", ms(o.Floor.Median), spread(o.Floor))
+		w("| Fledge − floor | %s | %s |\n", ms(o.Overhead.Median), spread(o.Overhead))
+		w("| Fledge ÷ floor (goal ≤ %.1f×) | %.2f× | %.2f× – %.2f× |\n\n", goalOverheadRatio, o.Ratio.Median, o.Ratio.Min, o.Ratio.Max)
+		w("Where the time goes, last repetition (Fledge's event log; offsets from the trigger):\n\n```\n%s\n```\n\n", strings.Join(o.FledgeTimeline, "\n"))
+		w("Floor program, same repetition:\n\n```\n%s\n```\n\n", strings.Join(o.FloorTimeline, "\n"))
+	}
+
+	if a := r.Apply; a != nil {
+		w("## 4. Apply throughput\n\n")
+		w("%d objects (40%% ConfigMaps, 30%% Services, 30%% one-replica Deployments) applied into a fresh\n", a.Objects)
+		w("namespace (\"create\"), then again with a new image in every Deployment and a new value in every\n")
+		w("ConfigMap (\"update\"), by `internal/kube.Apply` (the function Fledge's canary and production stages call;\n")
+		w("it dry-runs every object before applying any) and by the built kubectl v1.36.3\n")
+		w("(`kubectl apply --server-side -f FILE -n NS`). Each repetition uses new namespaces, deleted after.\n\n")
+		w("| | Fledge (kube.Apply) | kubectl | Fledge ÷ kubectl (goal ≤ %.2f×) | |\n|---|---|---|---|---|\n", goalApplyRatio)
+		rc := Ratio(a.FledgeCreate.Median, a.KubectlCreate.Median)
+		ru := Ratio(a.FledgeUpdate.Median, a.KubectlUpdate.Median)
+		w("| create, median | %s | %s | %.2f× | %s |\n", ms(a.FledgeCreate.Median), ms(a.KubectlCreate.Median), rc, met(rc <= goalApplyRatio))
+		w("| create, min – max | %s | %s | | |\n", spread(a.FledgeCreate), spread(a.KubectlCreate))
+		w("| update, median | %s | %s | %.2f× | %s |\n", ms(a.FledgeUpdate.Median), ms(a.KubectlUpdate.Median), ru, met(ru <= goalApplyRatio))
+		w("| update, min – max | %s | %s | | |\n", spread(a.FledgeUpdate), spread(a.KubectlUpdate))
+		w("| objects per second (create, median) | %.0f | %.0f | | |\n\n",
+			float64(a.Objects)/(a.FledgeCreate.Median/1000), float64(a.Objects)/(a.KubectlCreate.Median/1000))
+	}
+
+	if s := r.Scale; s != nil {
+		w("## 5. Scale of one server (SQLite)\n\n")
+		w("%d deployments created through the API (8 clients) across %d pipelines with an approval stage\n", s.Deployments, s.Pipelines)
+		w("(one-replica web page, own canary and production namespaces per pipeline), plus a history of\n")
+		w("%d finished deployments in one more pipeline (one real cancelled run, copied through the store\n", s.HistoryCount)
+		w("package while the server was stopped). Load generator: %s, on the same machine as the server and\n", s.Get.Tool)
+		w("the control plane (it takes CPU from both).\n\n")
+		w("| measure | value |\n|---|---|\n")
+		w("| create a run (POST), p50 / p99 | %s / %s |\n", ms(s.CreateLatency.Median), ms(s.CreateLatency.P99))
+		w("| steady state: waiting at approval / queued behind them | %d / %d (reached %.0f s after the first create) |\n", s.Waiting, s.Queued, s.SteadyAfter.Median)
+		w("| server RSS: idle (history loaded) / steady / after the load tests / at the end (peak) | %.0f / %.0f / %.0f / %.0f MiB (%.0f MiB) |\n",
+			s.RSSIdleMiB, s.RSSMiB, s.RSSAfterLoadMiB, s.RSSEndMiB, s.RSSPeakMiB)
+		w("| `GET /api/v1/deployments/{id}` at %d connections, %.0f s | %.0f req/s, p50 %s, p99 %s, %d errors |\n",
+			s.Get.Connections, s.Get.Seconds, s.Get.RPS, ms(s.Get.P50ms), ms(s.Get.P99ms), s.Get.Errors)
+		w("| `GET /api/v1/deployments?pipeline=history&limit=50` (%d in history) at %d connections | %.0f req/s, p50 %s, p99 %s, %d errors |\n",
+			s.HistoryCount, s.HistoryList.Connections, s.HistoryList.RPS, ms(s.HistoryList.P50ms), ms(s.HistoryList.P99ms), s.HistoryList.Errors)
+		w("| approve (POST, one client, while the approved runs proceed), p50 / p99 | %s / %s (%d approvals) |\n",
+			ms(s.ApproveLatency.Median), ms(s.ApproveLatency.P99), s.ApproveLatency.N)
+		w("| deployments finished while approving | %d of %d in %.0f s |\n\n", s.Drained, s.Deployments, s.DrainSeconds)
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.ReplaceAll(s, "|", "\\|")
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/sqlite"
+)
+
+const historyPipeline = "history"
+
+// scaleBench runs benchmark 5 on one server with the SQLite store:
+// deployments across pipelines queued and waiting at approval, a history of
+// finished deployments, then memory, API throughput and latency, and
+// approvals.
+func (b *bench) scaleBench(ctx context.Context, res *Results) error {
+	dir := filepath.Join(b.work, "scale")
+	db := filepath.Join(dir, "fledge.db")
+	s, err := b.startFledge(ctx, dir, db)
+	if err != nil {
+		return err
+	}
+	defer func() { s.stop() }()
+	manifests, err := b.walkthroughManifests(1)
+	if err != nil {
+		return err
+	}
+	pipes := make([]pipelineFixture, 0, b.o.scalePipes+1)
+	for i := 0; i < b.o.scalePipes; i++ {
+		pipes = append(pipes, pipelineFixture{
+			Name: fmt.Sprintf("scale-%03d", i), Artifact: "webpage",
+			CanaryNS: fmt.Sprintf("sc-%03d-canary", i), ProdNS: fmt.Sprintf("sc-%03d-prod", i), Approval: true,
+		})
+	}
+	pipes = append(pipes, pipelineFixture{Name: historyPipeline, Artifact: "webpage", CanaryNS: "hist-canary", ProdNS: "hist-prod", Approval: true})
+	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), map[string]string{"webpage": manifests}, pipes); err != nil {
+		return err
+	}
+	r := &ScaleResult{Pipelines: b.o.scalePipes, Deployments: b.o.scalePipes * b.o.scalePerPipe, HistoryCount: b.o.history}
+	res.Scale = r
+
+	// The history: one real run, cancelled, then copied through the
+	// store package while the server is stopped.
+	if b.o.history > 0 {
+		begin := time.Now()
+		if err := b.seedHistory(ctx, s, db); err != nil {
+			return fmt.Errorf("seed history: %w", err)
+		}
+		b.log.Info("scale: history seeded", "deployments", b.o.history, "took", time.Since(begin).Round(time.Millisecond).String())
+		if s, err = b.startFledge(ctx, dir, db); err != nil {
+			return err
+		}
+	}
+	idle, _, _ := s.rss()
+	r.RSSIdleMiB = idle
+
+	// The deployments, created through the API by 8 clients.
+	begin := time.Now()
+	var (
+		mu      sync.Mutex
+		ids     []int64
+		created []time.Duration
+		errs    []error
+	)
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				var d v1alpha1.Deployment
+				t0 := time.Now()
+				_, err := s.post(ctx, "/api/v1/pipelines/"+p+"/runs", "ci",
+					map[string]any{"parameters": map[string]string{"IMAGE_TAG": "3.0"}}, &d)
+				lat := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					ids = append(ids, d.ID)
+					created = append(created, lat)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for round := 0; round < b.o.scalePerPipe; round++ {
+		for _, p := range pipes[:b.o.scalePipes] {
+			jobs <- p.Name
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d runs not created, first: %w", len(errs), r.Deployments, errs[0])
+	}
+	r.CreateLatency = Summarize(Millis(created), "ms")
+	b.log.Info("scale: deployments created", "count", len(ids), "took", time.Since(begin).Round(time.Millisecond).String())
+
+	// Steady state: nothing Running any more, the heads of the pipelines
+	// waiting at approval, the rest queued behind them.
+	var waiting, queued int
+	stable := time.Time{}
+	lastWaiting := -1
+	_, err = waitUntil(ctx, 10*time.Minute, "scale steady state", func(ctx context.Context) (bool, error) {
+		counts, err := countStatuses(ctx, s)
+		if err != nil {
+			return false, err
+		}
+		waiting, queued = counts[v1alpha1.StatusWaitingForApproval], counts[v1alpha1.StatusQueued]
+		if counts[v1alpha1.StatusFailed] > 0 {
+			return false, fmt.Errorf("%d deployments failed (log %s)", counts[v1alpha1.StatusFailed], s.logPath)
+		}
+		if counts[v1alpha1.StatusRunning] > 0 || waiting != lastWaiting {
+			lastWaiting, stable = waiting, time.Time{}
+			return false, nil
+		}
+		if stable.IsZero() {
+			stable = time.Now()
+		}
+		// Waiting deployments hold their place for 24h: once the count
+		// has not moved for 5 s with nothing running, it is the steady
+		// state.
+		return time.Since(stable) > 5*time.Second, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.SteadyAfter = Summarize([]float64{float64(time.Since(begin)-5*time.Second) / float64(time.Second)}, "s")
+	r.Waiting, r.Queued = waiting, queued
+	r.RSSMiB, r.RSSPeakMiB, _ = s.rss()
+	b.log.Info("scale: steady", "waiting", waiting, "queued", queued, "rss_mib", r.RSSMiB)
+
+	// API load: GET one deployment at 64 connections, then the history
+	// listing.
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		paths[i] = fmt.Sprintf("/api/v1/deployments/%d", id)
+	}
+	wait := b.profileCPU(ctx, s, "scale-get", b.o.loadDuration)
+	r.Get, err = b.load(ctx, s.url, paths, 64, b.o.loadDuration)
+	wait()
+	if err != nil {
+		return fmt.Errorf("load GET deployment: %w", err)
+	}
+	b.log.Info("scale: GET deployment", "rps", r.Get.RPS, "p99_ms", r.Get.P99ms, "tool", r.Get.Tool)
+	hist := []string{"/api/v1/deployments?pipeline=" + historyPipeline + "&limit=50"}
+	wait = b.profileCPU(ctx, s, "scale-history", b.o.loadDuration)
+	r.HistoryList, err = b.load(ctx, s.url, hist, 8, b.o.loadDuration)
+	wait()
+	if err != nil {
+		return fmt.Errorf("load history: %w", err)
+	}
+	b.log.Info("scale: history listing", "rps", r.HistoryList.RPS, "p99_ms", r.HistoryList.P99ms)
+	r.RSSAfterLoadMiB, r.RSSPeakMiB, _ = s.rss()
+
+	// Approvals: approve what waits, one client, as deployments reach the
+	// approval stage, for at most the drain time.
+	approvals, done, took, err := b.approveAll(ctx, s, r.Deployments, b.o.scaleDrain)
+	if err != nil {
+		return err
+	}
+	r.ApproveLatency = Summarize(Millis(approvals), "ms")
+	r.Drained, r.DrainSeconds = done, took.Seconds()
+	r.RSSEndMiB, r.RSSPeakMiB, _ = s.rss()
+	b.log.Info("scale: approvals", "approved", len(approvals), "finished", done, "took", took.Round(time.Second).String())
+	return nil
+}
+
+// countStatuses counts the deployments of the scale pipelines by status
+// (the history pipeline's are left out).
+func countStatuses(ctx context.Context, s *fledgeServer) (map[v1alpha1.DeploymentStatus]int, error) {
+	out := map[v1alpha1.DeploymentStatus]int{}
+	for _, st := range []v1alpha1.DeploymentStatus{
+		v1alpha1.StatusQueued, v1alpha1.StatusRunning, v1alpha1.StatusWaitingForApproval,
+		v1alpha1.StatusSucceeded, v1alpha1.StatusFailed,
+	} {
+		var l v1alpha1.DeploymentList
+		if err := s.getJSON(ctx, "/api/v1/deployments?limit=1&status="+string(st), &l); err != nil {
+			return nil, err
+		}
+		out[st] = l.Total
+	}
+	// The history is all Cancelled, so it does not count in any of these.
+	return out, nil
+}
+
+// seedHistory makes finished deployments of the history pipeline: one real
+// run, cancelled while queued, copied n-1 times into the store with the
+// server stopped. The server is left stopped.
+func (b *bench) seedHistory(ctx context.Context, s *fledgeServer, db string) error {
+	d, err := s.run(ctx, historyPipeline, "0.0")
+	if err != nil {
+		return err
+	}
+	if _, err := s.post(ctx, fmt.Sprintf("/api/v1/deployments/%d/cancel", d.ID), "ci", nil, nil); err != nil {
+		return err
+	}
+	if _, err := s.waitStatus(ctx, d.ID, 2*time.Minute, v1alpha1.StatusCancelled); err != nil {
+		return err
+	}
+	s.stop()
+	st, err := sqlite.Open(ctx, sqlite.Config{Path: db, Logger: discard})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	row, err := st.GetDeployment(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	for i := 1; i < b.o.history; i++ {
+		c := row
+		c.Parameters = map[string]string{"IMAGE_TAG": fmt.Sprintf("0.%d", i)}
+		c.LeaseOwner, c.LeaseExpires = "", nil
+		if _, err := st.CreateDeployment(ctx, c, store.Event{
+			Time: time.Now(), Type: "DeploymentCreated", Message: "copied by hack/bench to make a history",
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// approveAll approves every deployment waiting at approval, again and
+// again as the queued ones reach the approval stage, until total
+// deployments have finished or the time is up. It returns the latency of
+// each approve call, how many finished and how long it ran.
+func (b *bench) approveAll(ctx context.Context, s *fledgeServer, total int, limit time.Duration) ([]time.Duration, int, time.Duration, error) {
+	var lats []time.Duration
+	start := time.Now()
+	seen := map[int64]bool{}
+	for time.Since(start) < limit {
+		var l v1alpha1.DeploymentList
+		if err := s.getJSON(ctx, "/api/v1/deployments?limit=500&status=WaitingForApproval", &l); err != nil {
+			return lats, 0, time.Since(start), err
+		}
+		for _, d := range l.Items {
+			if seen[d.ID] || d.Pipeline == historyPipeline {
+				continue
+			}
+			seen[d.ID] = true
+			t0 := time.Now()
+			if _, err := s.post(ctx, fmt.Sprintf("/api/v1/deployments/%d/approve", d.ID), "approver", map[string]string{}, nil); err != nil {
+				return lats, 0, time.Since(start), err
+			}
+			lats = append(lats, time.Since(t0))
+		}
+		counts, err := countStatuses(ctx, s)
+		if err != nil {
+			return lats, 0, time.Since(start), err
+		}
+		finished := counts[v1alpha1.StatusSucceeded] + counts[v1alpha1.StatusFailed]
+		if finished >= total {
+			return lats, finished, time.Since(start), nil
+		}
+		if len(l.Items) == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	counts, err := countStatuses(ctx, s)
+	if err != nil {
+		return lats, 0, time.Since(start), err
+	}
+	return lats, counts[v1alpha1.StatusSucceeded] + counts[v1alpha1.StatusFailed], time.Since(start), nil
+}

@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
+	"fledge.dev/fledge/internal/service"
+)
+
+type (
+	principalKey struct{}
+	auditKey     struct{}
+	// nameSink receives the caller's name for the request log.
+	nameSink struct{}
+)
+
+// principal returns the caller of an authorized request.
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+// caller returns the caller's name, the identity recorded with what it
+// does.
+func caller(r *http.Request) string {
+	if n := principal(r).Name; n != "" {
+		return n
+	}
+	return "anonymous"
+}
+
+// bearer returns the token of a request: the Authorization header, or on
+// a route that allows it, the access_token query parameter of a watch.
+func bearer(r *http.Request, acc Access) (string, error) {
+	q := r.URL.Query()
+	if q.Has(v1alpha1.AccessTokenQuery) {
+		if !acc.QueryToken || q.Get("watch") != "true" {
+			return "", &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized",
+				Message: "the access_token query parameter is accepted only on the events watch stream; send Authorization: Bearer TOKEN"}
+		}
+		return q.Get(v1alpha1.AccessTokenQuery), nil
+	}
+	h := r.Header.Get(v1alpha1.AuthorizationHeader)
+	if h == "" {
+		return "", nil
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "malformed Authorization header: want Bearer TOKEN"}
+	}
+	return strings.TrimSpace(tok), nil
+}
+
+// authorize authenticates the caller and checks the route's role,
+// recording refusals in the audit log.
+func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error) {
+	if acc.Public {
+		return auth.Principal{}, nil
+	}
+	if h.authDisabled {
+		name := strings.TrimSpace(r.Header.Get(v1alpha1.UserHeader))
+		if auth.CheckName(name) != nil {
+			name = "anonymous"
+		}
+		p := auth.Principal{Name: name, Grants: []auth.Grant{{Role: auth.Admin}}}
+		h.tellName(r, p.Name)
+		return p, nil
+	}
+	tok, err := bearer(r, acc)
+	if err == nil && tok == "" {
+		err = &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized",
+			Message: "authentication required: send Authorization: Bearer TOKEN (an admin creates tokens with: fledge token create NAME --role ROLE)"}
+	}
+	var p auth.Principal
+	if err == nil {
+		p, err = h.svc.Authenticate(r.Context(), tok)
+		if errors.Is(err, service.ErrUnauthenticated) {
+			h.audit(r, p.Name, "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, err.Error())
+			return p, &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "invalid or expired token"}
+		}
+	}
+	if err != nil {
+		var se *service.Error
+		if errors.As(err, &se) && se.Code == http.StatusUnauthorized {
+			h.audit(r, "", "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, se.Message)
+		}
+		return p, err
+	}
+	h.tellName(r, p.Name)
+	if p.Can(acc.Role, "") {
+		return p, nil
+	}
+	var scope string
+	if acc.Scope != nil {
+		scope = acc.Scope(h, r)
+		if scope != "" && p.Can(acc.Role, scope) {
+			return p, nil
+		}
+	}
+	msg := fmt.Sprintf("token %q lacks role %s, needed for %s", p.Name, auth.Need(acc.Role, scope), routeLabel(r))
+	if len(p.Grants) > 0 {
+		msg += fmt.Sprintf(" (it has: %s)", auth.FormatGrants(p.Grants))
+	}
+	h.audit(r, p.Name, "auth.forbidden", routeLabel(r), service.OutcomeDenied, msg)
+	return p, &service.Error{Code: http.StatusForbidden, Reason: "Forbidden", Message: msg}
+}
+
+func (h *Handler) tellName(r *http.Request, name string) {
+	if sink, ok := r.Context().Value(nameSink{}).(*string); ok {
+		*sink = name
+	}
+}
+
+// routeLabel names what was asked for: the method and path, without the
+// query (which may carry a token).
+func routeLabel(r *http.Request) string {
+	return r.Method + " " + r.URL.Path
+}
+
+// auditRecord is what a handler says about the change it made.
+type auditRecord struct {
+	action string
+	target string
+	detail string
+	// actor overrides the caller (a webhook names its sender).
+	actor string
+	// skip leaves the request out of the audit log: it changed nothing
+	// (a dry run, an ignored webhook event).
+	skip bool
+}
+
+func record(r *http.Request) *auditRecord {
+	if rec, ok := r.Context().Value(auditKey{}).(*auditRecord); ok {
+		return rec
+	}
+	return &auditRecord{}
+}
+
+// note sets the target and detail of the request's audit entry.
+func note(r *http.Request, target, detail string) {
+	rec := record(r)
+	if target != "" {
+		rec.target = target
+	}
+	rec.detail = detail
+}
+
+func defaultTarget(r *http.Request) string {
+	switch {
+	case r.PathValue("plural") != "" && r.PathValue("name") != "":
+		if k, err := kindOf(r); err == nil {
+			return strings.ToLower(k) + "/" + r.PathValue("name")
+		}
+	case r.PathValue("id") != "":
+		return "deployment/" + r.PathValue("id")
+	case r.PathValue("pipeline") != "":
+		return "pipeline/" + r.PathValue("pipeline")
+	case strings.Contains(r.URL.Path, "/tokens/"):
+		return "token/" + r.PathValue("name")
+	case strings.Contains(r.URL.Path, "/secrets/"):
+		return "secret/" + r.PathValue("name")
+	case r.PathValue("name") != "":
+		return "pipeline/" + r.PathValue("name")
+	}
+	return ""
+}
+
+func (h *Handler) recordAudit(r *http.Request, actor string, rec *auditRecord, err error) {
+	if rec.actor != "" {
+		actor = rec.actor
+	}
+	outcome, detail := service.OutcomeOK, rec.detail
+	if err != nil {
+		outcome = service.OutcomeFailed
+		code := http.StatusInternalServerError
+		var se *service.Error
+		if errors.As(err, &se) {
+			code = se.Code
+			if code == http.StatusUnauthorized || code == http.StatusForbidden {
+				outcome = service.OutcomeDenied
+			}
+		}
+		detail = strconv.Itoa(code) + ": " + err.Error()
+	}
+	h.audit(r, actor, rec.action, rec.target, outcome, detail)
+}
+
+func (h *Handler) audit(r *http.Request, actor, action, target, outcome, detail string) {
+	if h.svc == nil {
+		return
+	}
+	h.svc.Audit(r.Context(), v1alpha1.AuditEntry{
+		Actor: actor, Action: action, Target: target, RemoteAddr: remoteHost(r), Outcome: outcome, Detail: detail,
+	})
+}
+
+// remoteHost is the peer's address without its port. Forwarding headers
+// are not trusted: anyone can send them.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// setSecurityHeaders sets the headers every response carries. A handler
+// may set a stricter Content-Security-Policy of its own (the console
+// does).
+func setSecurityHeaders(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	if hd.Get("Content-Security-Policy") == "" {
+		hd.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	}
+	if r.TLS != nil {
+		hd.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+}
+
+// SecurityHeaders wraps a handler (the whole server: API and console) so
+// that every response carries the security headers.
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w, r)
+		next.ServeHTTP(w, r)
+	})
+}
+

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/service"
+	"fledge.dev/fledge/internal/webhook"
+)
+
+func (h *Handler) whoami(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	roles := make([]string, len(p.Grants))
+	for i, g := range p.Grants {
+		roles[i] = g.String()
+	}
+	return writeJSON(w, http.StatusOK, v1alpha1.WhoAmI{Name: p.Name, Roles: roles, AuthDisabled: h.authDisabled})
+}
+
+func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request) error {
+	list, err := h.svc.ListTokens(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req v1alpha1.TokenRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	note(r, "token/"+req.Name, "roles "+strings.Join(req.Roles, ","))
+	t, err := h.svc.CreateToken(r.Context(), req, caller(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, t)
+}
+
+func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := h.svc.RevokeToken(r.Context(), name); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"kind": "Token", "name": name, "action": "revoked"})
+}
+
+func (h *Handler) listSecrets(w http.ResponseWriter, r *http.Request) error {
+	list, err := h.svc.ListSecrets(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) setSecret(w http.ResponseWriter, r *http.Request) error {
+	var req v1alpha1.SecretRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	created, err := h.svc.SetSecret(r.Context(), name, req.Value)
+	if err != nil {
+		return err
+	}
+	action, code := "configured", http.StatusOK
+	if created {
+		action, code = "created", http.StatusCreated
+	}
+	note(r, "", action)
+	return writeJSON(w, code, map[string]string{"kind": "Secret", "name": name, "action": action})
+}
+
+func (h *Handler) deleteSecret(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := h.svc.DeleteSecret(r.Context(), name); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"kind": "Secret", "name": name, "action": "deleted"})
+}
+
+// listAudit serves the audit log, newest first. since is an RFC 3339 time
+// or a duration back from now (1h, 30m).
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	aq := service.AuditQuery{Actor: q.Get("actor"), Action: q.Get("action")}
+	if s := q.Get("since"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			aq.Since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+			aq.Since = t
+		} else {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query since: %q is neither an RFC 3339 time nor a duration like 1h", s)}
+		}
+	}
+	var err error
+	if s := q.Get("limit"); s != "" {
+		if aq.Limit, err = strconv.Atoi(s); err != nil || aq.Limit < 1 {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query limit: %q is not a positive integer", s)}
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		if aq.Before, err = strconv.ParseInt(s, 10, 64); err != nil || aq.Before < 1 {
+			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query before: %q is not a positive integer", s)}
+		}
+	}
+	list, err := h.svc.ListAudit(r.Context(), aq)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+// webhook receives a signed delivery. The body is read whole (within
+// MaxBodyBytes) because the signature covers the exact bytes.
+func (h *Handler) webhook(kind string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rec := record(r)
+		rec.actor = "webhook:" + kind
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		d := service.Delivery{Kind: kind, Pipeline: r.PathValue("pipeline"), Body: body}
+		if kind == service.WebhookGitHub {
+			d.Signature = r.Header.Get(webhook.GitHubSignatureHeader)
+			d.Event = r.Header.Get(webhook.GitHubEventHeader)
+			d.ID = r.Header.Get(webhook.GitHubDeliveryHeader)
+			rec.detail = "event " + d.Event + " delivery " + d.ID
+		} else {
+			d.Signature = r.Header.Get(webhook.SignatureHeader)
+			d.Timestamp = r.Header.Get(webhook.TimestampHeader)
+		}
+		res, err := h.svc.Trigger(r.Context(), d)
+		if err != nil {
+			return err
+		}
+		if !res.Triggered {
+			rec.skip = true
+			return writeJSON(w, http.StatusOK, res)
+		}
+		rec.actor = res.Deployment.TriggeredBy
+		note(r, "", res.Message)
+		return writeJSON(w, http.StatusCreated, res)
+	}
+}
+

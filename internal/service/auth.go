@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
+	"fledge.dev/fledge/internal/store"
+)
+
+// BootstrapTokenName is the name of the admin token a server creates when
+// its store has no token at all.
+const BootstrapTokenName = "admin"
+
+// ErrUnauthenticated is a missing, unknown or expired token.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Authenticate returns the principal a bearer token stands for. The
+// error says why a token is refused (for the audit log); the caller
+// answers 401 without the detail.
+func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
+	if token == "" {
+		return auth.Principal{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
+	}
+	t, err := s.store.TokenByHash(ctx, auth.HashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return auth.Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	}
+	if err != nil {
+		return auth.Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt) {
+		return auth.Principal{Name: t.Name}, fmt.Errorf("%w: token %q expired at %s", ErrUnauthenticated, t.Name, t.ExpiresAt.Format(time.RFC3339))
+	}
+	grants, err := auth.ParseGrants(t.Roles)
+	if err != nil {
+		return auth.Principal{Name: t.Name}, fmt.Errorf("%w: token %q has invalid roles: %w", ErrUnauthenticated, t.Name, err)
+	}
+	return auth.Principal{Name: t.Name, Grants: grants}, nil
+}
+
+// Bootstrap creates the admin token when the store has no token. With
+// token empty it generates one; created reports whether a token was
+// stored, and secret is the token to show (once) when it was generated.
+func (s *Service) Bootstrap(ctx context.Context, token string) (secret string, created bool, err error) {
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("bootstrap: %w", err)
+	}
+	if len(tokens) > 0 {
+		return "", false, nil
+	}
+	secret = token
+	if secret == "" {
+		if secret, err = auth.NewToken(); err != nil {
+			return "", false, err
+		}
+	} else if err := auth.CheckToken(secret); err != nil {
+		return "", false, fmt.Errorf("bootstrap token: %w", err)
+	}
+	err = s.store.CreateToken(ctx, store.Token{
+		Name: BootstrapTokenName, Hash: auth.HashToken(secret), Roles: []string{string(auth.Admin)},
+		CreatedAt: s.now(), CreatedBy: "bootstrap",
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another replica bootstrapped the same store first.
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("bootstrap: %w", err)
+	}
+	s.log.Info("created the bootstrap admin token", "token_name", BootstrapTokenName)
+	return secret, true, nil
+}
+
+// CreateToken creates a token for by and returns it with its secret,
+// which is never shown again.
+func (s *Service) CreateToken(ctx context.Context, req v1alpha1.TokenRequest, by string) (v1alpha1.CreatedToken, error) {
+	var fes []v1alpha1.FieldError
+	if err := auth.CheckName(req.Name); err != nil {
+		fes = append(fes, v1alpha1.FieldError{Field: "name", Message: err.Error()})
+	}
+	grants, err := auth.ParseGrants(req.Roles)
+	if err != nil {
+		fes = append(fes, v1alpha1.FieldError{Field: "roles", Message: err.Error()})
+	}
+	var expires *time.Time
+	if req.ExpiresIn != nil {
+		if req.ExpiresIn.Duration <= 0 {
+			fes = append(fes, v1alpha1.FieldError{Field: "expiresIn", Message: "must be positive"})
+		} else {
+			e := s.now().Add(req.ExpiresIn.Duration)
+			expires = &e
+		}
+	}
+	if len(fes) > 0 {
+		return v1alpha1.CreatedToken{}, invalid("invalid token: "+joinFields(fes), fes...)
+	}
+	secret, err := auth.NewToken()
+	if err != nil {
+		return v1alpha1.CreatedToken{}, err
+	}
+	roles := make([]string, len(grants))
+	for i, g := range grants {
+		roles[i] = g.String()
+	}
+	t := store.Token{Name: req.Name, Hash: auth.HashToken(secret), Roles: roles, CreatedAt: s.now(), CreatedBy: by, ExpiresAt: expires}
+	err = s.store.CreateToken(ctx, t)
+	if errors.Is(err, store.ErrConflict) {
+		return v1alpha1.CreatedToken{}, conflict("a token named %q exists; revoke it first (fledge token revoke %s)", req.Name, req.Name)
+	}
+	if err != nil {
+		return v1alpha1.CreatedToken{}, fmt.Errorf("create token: %w", err)
+	}
+	s.log.Info("token created", "token_name", t.Name, "roles", auth.FormatGrants(grants), "user", by)
+	return v1alpha1.CreatedToken{Token: tokenView(t), Secret: secret}, nil
+}
+
+func tokenView(t store.Token) v1alpha1.Token {
+	return v1alpha1.Token{Name: t.Name, Roles: t.Roles, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy, ExpiresAt: t.ExpiresAt}
+}
+
+// ListTokens lists the tokens, without their secrets.
+func (s *Service) ListTokens(ctx context.Context) (v1alpha1.TokenList, error) {
+	ts, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return v1alpha1.TokenList{}, fmt.Errorf("list tokens: %w", err)
+	}
+	out := v1alpha1.TokenList{Items: make([]v1alpha1.Token, len(ts))}
+	for i, t := range ts {
+		out.Items[i] = tokenView(t)
+	}
+	return out, nil
+}
+
+// RevokeToken deletes a token; requests with it fail from now on.
+func (s *Service) RevokeToken(ctx context.Context, name string) error {
+	err := s.store.DeleteToken(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("token %q not found", name)
+	}
+	if err != nil {
+		return fmt.Errorf("revoke token %s: %w", name, err)
+	}
+	s.log.Info("token revoked", "token_name", name)
+	return nil
+}

@@ -1,0 +1,229 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/secretbox"
+	"fledge.dev/fledge/internal/store"
+)
+
+// keyCheckName is a secret the server seals when it first runs, so that a
+// later start with another key is refused instead of failing every
+// deployment. Its name is not a valid secret name, so no user secret can
+// take it, and it is never listed.
+const keyCheckName = "_key-check"
+
+// Bounds of a webhook secret's value.
+const (
+	MinSecretBytes = 16
+	MaxSecretBytes = 4096
+)
+
+var errNoKey = errors.New("the server has no secret key (--secret-key-file or FLEDGE_SECRET_KEY) to encrypt secrets with")
+
+// CheckSecretKey verifies that the server's key opens what this store's
+// secrets were sealed with, sealing a check value on a fresh store.
+func (s *Service) CheckSecretKey(ctx context.Context) error {
+	if s.box == nil {
+		return errNoKey
+	}
+	sec, err := s.store.GetSecret(ctx, keyCheckName)
+	if errors.Is(err, store.ErrNotFound) {
+		sealed, err := s.box.Seal([]byte("fledge"), "key-check")
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.PutSecret(ctx, store.Secret{Name: keyCheckName, Sealed: []byte(sealed)}); err != nil {
+			return fmt.Errorf("store the key check: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the key check: %w", err)
+	}
+	if _, err := s.box.Open(string(sec.Sealed), "key-check"); err != nil {
+		return errors.New("the secret key does not open this store's secrets: start the server with the key it was first started with (--secret-key-file or FLEDGE_SECRET_KEY)")
+	}
+	return nil
+}
+
+func secretContext(name string) string { return "secret/" + name }
+
+// SetSecret creates or replaces a webhook secret; the value is sealed
+// before it reaches the store.
+func (s *Service) SetSecret(ctx context.Context, name, value string) (created bool, err error) {
+	var fes []v1alpha1.FieldError
+	if err := checkResourceName(name); err != nil {
+		fes = append(fes, v1alpha1.FieldError{Field: "name", Message: err.Error()})
+	}
+	switch {
+	case len(value) < MinSecretBytes:
+		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: fmt.Sprintf("must be at least %d bytes (use --generate for a random one)", MinSecretBytes)})
+	case len(value) > MaxSecretBytes:
+		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: fmt.Sprintf("must be at most %d bytes", MaxSecretBytes)})
+	case !utf8.ValidString(value):
+		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: "must be valid UTF-8 text"})
+	}
+	if len(fes) > 0 {
+		return false, invalid("invalid secret: "+joinFields(fes), fes...)
+	}
+	if s.box == nil {
+		return false, errNoKey
+	}
+	sealed, err := s.box.Seal([]byte(value), secretContext(name))
+	if err != nil {
+		return false, err
+	}
+	created, err = s.store.PutSecret(ctx, store.Secret{Name: name, Sealed: []byte(sealed)})
+	if err != nil {
+		return false, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	s.log.Info("webhook secret set", "secret", name, "created", created)
+	return created, nil
+}
+
+// secretValue opens a webhook secret.
+func (s *Service) secretValue(ctx context.Context, name string) ([]byte, error) {
+	if s.box == nil {
+		return nil, errNoKey
+	}
+	sec, err := s.store.GetSecret(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret %q: %w", name, err)
+	}
+	v, err := s.box.Open(string(sec.Sealed), secretContext(name))
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// ListSecrets lists the webhook secrets (names and times only) and the
+// pipelines using each.
+func (s *Service) ListSecrets(ctx context.Context) (v1alpha1.SecretList, error) {
+	rows, err := s.store.ListSecrets(ctx)
+	if err != nil {
+		return v1alpha1.SecretList{}, fmt.Errorf("list secrets: %w", err)
+	}
+	users, err := s.secretUsers(ctx)
+	if err != nil {
+		return v1alpha1.SecretList{}, err
+	}
+	out := v1alpha1.SecretList{Items: []v1alpha1.Secret{}}
+	for _, r := range rows {
+		if r.Name == keyCheckName {
+			continue
+		}
+		out.Items = append(out.Items, v1alpha1.Secret{Name: r.Name, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UsedBy: users[r.Name]})
+	}
+	return out, nil
+}
+
+// DeleteSecret deletes a webhook secret no pipeline uses.
+func (s *Service) DeleteSecret(ctx context.Context, name string) error {
+	if name == keyCheckName {
+		return notFound("secret %q not found", name)
+	}
+	users, err := s.secretUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if u := users[name]; len(u) > 0 {
+		return conflict("secret %q is used by the triggers of pipeline(s) %s; change or delete them first", name, strings.Join(u, ", "))
+	}
+	err = s.store.DeleteSecret(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("secret %q not found", name)
+	}
+	if err != nil {
+		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// secretUsers maps each secret name to the pipelines whose triggers use it.
+func (s *Service) secretUsers(ctx context.Context) (map[string][]string, error) {
+	rows, err := s.store.ListResources(ctx, v1alpha1.KindPipeline)
+	if err != nil {
+		return nil, fmt.Errorf("list pipelines: %w", err)
+	}
+	out := map[string][]string{}
+	for _, r := range rows {
+		var p v1alpha1.Pipeline
+		if err := json.Unmarshal(r.Spec, &p); err != nil {
+			return nil, fmt.Errorf("decode pipeline %s: %w", r.Name, err)
+		}
+		seen := map[string]bool{}
+		for _, tr := range p.Spec.Triggers {
+			if w := triggerOf(tr); w != nil && !seen[w.SecretRef] {
+				seen[w.SecretRef] = true
+				out[w.SecretRef] = append(out[w.SecretRef], p.Metadata.Name)
+			}
+		}
+	}
+	for _, v := range out {
+		sort.Strings(v)
+	}
+	return out, nil
+}
+
+func triggerOf(tr v1alpha1.Trigger) *v1alpha1.WebhookTrigger {
+	switch {
+	case tr.GitHub != nil:
+		return &tr.GitHub.WebhookTrigger
+	case tr.Webhook != nil:
+		return tr.Webhook
+	}
+	return nil
+}
+
+func checkResourceName(name string) error {
+	e := &v1alpha1.Environment{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindEnvironment}, Metadata: v1alpha1.ObjectMeta{Name: name}, Spec: v1alpha1.EnvironmentSpec{InCluster: true}}
+	var ve *v1alpha1.ValidationError
+	if err := e.Validate(); errors.As(err, &ve) {
+		return errors.New(ve.Errors[0].Message)
+	}
+	return nil
+}
+
+// sealEnvironment replaces an inline kubeconfig with its sealed form,
+// reusing the stored ciphertext when the text is unchanged so that an
+// identical apply stays "unchanged".
+func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) error {
+	k := e.Spec.Kubeconfig
+	if k == nil || k.Inline == "" {
+		return nil
+	}
+	if secretbox.IsSealed(k.Inline) {
+		return invalid("spec.kubeconfig.inline: must be kubeconfig text, not a sealed value",
+			v1alpha1.FieldError{Field: "spec.kubeconfig.inline", Message: "must be kubeconfig text"})
+	}
+	if s.box == nil {
+		return errNoKey
+	}
+	ctxName := executor.KubeconfigContext(e.Metadata.Name)
+	if prev, err := s.store.GetResource(ctx, v1alpha1.KindEnvironment, e.Metadata.Name); err == nil {
+		var old v1alpha1.Environment
+		if json.Unmarshal(prev.Spec, &old) == nil && old.Spec.Kubeconfig != nil && secretbox.IsSealed(old.Spec.Kubeconfig.Inline) {
+			if plain, err := s.box.Open(old.Spec.Kubeconfig.Inline, ctxName); err == nil && string(plain) == k.Inline {
+				k.Inline = old.Spec.Kubeconfig.Inline
+				return nil
+			}
+		}
+	}
+	sealed, err := s.box.Seal([]byte(k.Inline), ctxName)
+	if err != nil {
+		return err
+	}
+	k.Inline = sealed
+	return nil
+}
+
