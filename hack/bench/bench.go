@@ -12,9 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -26,10 +24,6 @@ import (
 // pollEvery is how often the bench looks at the objects it waits for; it
 // bounds the resolution of every latency measured from API objects.
 const pollEvery = 10 * time.Millisecond
-
-// extraNodes are fake nodes added to the one localcluster makes, so that
-// the scale benchmark's pods all fit (110 pods per node).
-const extraNodes = 9
 
 // bench holds what every benchmark shares: one control plane and the
 // fledge binary.
@@ -67,10 +61,6 @@ func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin strin
 	}
 	b := &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o, cluster: c, cs: cs, dyn: dyn}
 	log.Info("control plane up", "took", c.StartupDuration().Round(time.Millisecond).String(), "logs", c.LogDir())
-	if err := b.addNodes(ctx); err != nil {
-		b.close()
-		return nil, err
-	}
 	return b, nil
 }
 
@@ -78,64 +68,6 @@ func (b *bench) close() {
 	if err := b.cluster.Stop(); err != nil {
 		b.log.Warn("stop control plane", "error", err)
 	}
-}
-
-// addNodes creates more kwok nodes like localcluster's own and waits for
-// them to be Ready.
-func (b *bench) addNodes(ctx context.Context) error {
-	base, err := b.cs.CoreV1().Nodes().Get(ctx, localcluster.NodeName, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read node %s: %w", localcluster.NodeName, err)
-	}
-	res := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("32"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
-	}
-	for i := 1; i <= extraNodes; i++ {
-		name := fmt.Sprintf("kwok-node-%d", i)
-		labels := map[string]string{}
-		for k, v := range base.Labels {
-			labels[k] = v
-		}
-		labels["kubernetes.io/hostname"] = name
-		n := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: base.Annotations},
-			Status: corev1.NodeStatus{
-				Capacity: res, Allocatable: res.DeepCopy(), NodeInfo: base.Status.NodeInfo, Phase: corev1.NodeRunning,
-			},
-		}
-		if _, err := b.cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create node %s: %w", name, err)
-		}
-	}
-	return poll(ctx, 2*time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		nodes, err := b.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, nil
-		}
-		ready := 0
-		for _, n := range nodes.Items {
-			if nodeReady(&n) {
-				ready++
-			}
-		}
-		return ready == extraNodes+1, nil
-	})
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, t := range n.Spec.Taints {
-		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
-			return false
-		}
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // versions names what is measured.

@@ -225,6 +225,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("streaming not supported by the connection")
 	}
 	rc := http.NewResponseController(w)
+	// A watch outlives the server's ReadTimeout, which would otherwise end
+	// the request's context after a minute.
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")

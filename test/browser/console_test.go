@@ -291,10 +291,17 @@ func waitApproval(t *testing.T, b *browser, id int64) {
 	}
 }
 
-// waitStatus waits until the deployment page shows status.
+// waitStatus waits until the deployment page shows status; for a final
+// status, also until the live timeline has received the stream's end.
 func waitStatus(b *browser, status string, timeout time.Duration) {
 	b.t.Helper()
 	b.waitJS("status "+status, timeout, fmt.Sprintf(`document.getElementById('main').dataset.status === %q`, status))
+	if v1alpha1.DeploymentStatus(status).Final() {
+		b.waitJS("end of the event stream", 15*time.Second, `document.querySelector('.live-state').textContent.includes('Ended')`)
+		if n := eval[int](b, `document.querySelectorAll('.approval-form, .cancel-box').length`); n != 0 {
+			b.t.Fatalf("a %s deployment still offers approval or cancel controls", status)
+		}
+	}
 }
 
 // sameDocument checks the page got there by itself: the marker set on the

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -87,8 +88,10 @@ func startServer(t *testing.T, store, admin string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(fledgeBin, append([]string{"serve", "--listen", addr, "--store", store,
-		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info"}, args...)...)
+	s.cmd = exec.Command(fledgeBin, append([]string{
+		"serve", "--listen", addr, "--store", store,
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info",
+	}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start fledge serve: %v", err)
@@ -265,6 +268,9 @@ type browser struct {
 	problems []string
 }
 
+// accessToken finds a token in a URL, to keep it out of test logs.
+var accessToken = regexp.MustCompile(`access_token=[^&\s)]+`)
+
 // newBrowser starts Chromium with the flags a sandboxed CI machine needs
 // and a new profile; it records JavaScript exceptions and CSP violations,
 // which fail the test at its end.
@@ -300,7 +306,7 @@ func newBrowser(t *testing.T, base string) *browser {
 			if err != nil {
 				return
 			}
-			line := fmt.Sprintf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
+			line := accessToken.ReplaceAllString(fmt.Sprintf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line), "access_token=REDACTED")
 			switch {
 			case m.IsException(), m.Source == "security", strings.Contains(m.Text, "Content Security Policy"):
 				b.mu.Lock()

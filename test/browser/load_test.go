@@ -144,7 +144,7 @@ func measure(t *testing.T, b *browser, path, page string) pageTiming {
 		const mark = performance.getEntriesByName('fledge:first-render')[0];
 		const api = performance.getEntriesByType('resource')
 			.filter((r) => new URL(r.name).pathname.startsWith('/api/'))
-			.map((r) => { const u = new URL(r.name); return u.pathname + u.search + ' (' + Math.round(r.responseEnd - r.startTime) + ' ms)'; });
+			.map((r) => { const u = new URL(r.name); if (u.searchParams.has('access_token')) u.searchParams.set('access_token', 'REDACTED'); return u.pathname + u.search + ' (' + Math.round(r.responseEnd - r.startTime) + ' ms)'; });
 		const ui = performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname.startsWith('/ui/'));
 		return {
 			assets: ui.length,

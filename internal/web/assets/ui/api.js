@@ -173,7 +173,7 @@ export async function call(method, path, { query, body, signal, token } = {}) {
       const text = await res.text().catch(() => '');
       status = { message: `${method} ${path}: HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 300)}` : ''}` };
     }
-    if (res.status === 401 && token === undefined) {
+    if (res.status === 401 && token === undefined && session.mode !== 'signed-out') {
       session.mode = 'signed-out';
       changed();
     }

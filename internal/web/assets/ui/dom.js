@@ -153,5 +153,5 @@ export function section(title, ...children) {
 
 /** dl renders [term, value] pairs as a description list. */
 export function dl(pairs, cls = 'facts') {
-  return h('dl', { class: cls }, pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
+  return h('dl', { class: cls }, pairs.filter(Boolean).map(([k, v]) => h('div', { class: 'fact' }, h('dt', null, k), h('dd', null, v))));
 }

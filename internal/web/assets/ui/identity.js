@@ -10,7 +10,15 @@ import { session, identity, setIdentity, signIn, signOut, whoami, IDENTITY_PATTE
 
 /** mountIdentity renders the header's "signed in as" area and keeps it current. */
 export function mountIdentity(root) {
+  // editing is the mode a form was opened in: news of the same mode (say,
+  // another 401) must not close the form under the user's hands.
+  let editing = '';
+  const onSession = () => {
+    if (editing && editing === session.mode) return;
+    show();
+  };
   const show = () => {
+    editing = '';
     if (session.mode === 'token') {
       replace(root,
         h('span', null, 'Signed in as ', h('strong', { class: 'who' }, session.name),
@@ -59,6 +67,7 @@ export function mountIdentity(root) {
     h('button', { type: 'submit' }, 'Sign in'),
     h('button', { type: 'button', class: 'link', onclick: show }, 'Cancel'), err);
     replace(root, form);
+    editing = session.mode;
     input.focus();
   };
   const nameForm = (current) => {
@@ -81,9 +90,10 @@ export function mountIdentity(root) {
     h('button', { type: 'submit' }, 'Save'),
     h('button', { type: 'button', class: 'link', onclick: show }, 'Cancel'), err);
     replace(root, form);
+    editing = session.mode;
     input.focus();
   };
-  window.addEventListener('fledge:session', show);
+  window.addEventListener('fledge:session', onSession);
   window.addEventListener('storage', (e) => {
     if (e.key === 'fledge.user') show();
   });

@@ -7,7 +7,8 @@ import { pages } from './api.js';
 
 /** cell renders a td with a label for narrow screens. */
 export function cell(label, ...children) {
-  return h('td', { 'data-label': label }, children);
+  // One wrapper, so a phone's two-column layout gets the label and the value.
+  return h('td', { 'data-label': label }, h('span', { class: 'cell' }, children));
 }
 
 /** table renders a table with a caption and column heads. */

@@ -157,10 +157,8 @@ class DeploymentView {
 
   renderApproval(d) {
     if (d.status !== 'WaitingForApproval') {
-      if (this.approvalForm) {
-        this.approvalForm = null;
-        replace(this.approval);
-      }
+      this.approvalForm = null;
+      if (this.approval.firstChild) replace(this.approval);
       return;
     }
     const stage = d.currentStage;
