@@ -32,6 +32,7 @@ work="$(mktemp -d /tmp/fledge-demo.XXXXXX)"
 cleanup() {
   if ((keep)); then
     echo "left running: server pid ${server_pid:-?}, cluster in ${work}/cluster; stop with: kill ${server_pid:-}; ${fledge} dev cluster down --dir ${work}/cluster"
+    echo "talk to it as admin with: export FLEDGE_SERVER=${FLEDGE_SERVER:-} FLEDGE_TOKEN=\$(cat ${work}/admin.token)"
     return
   fi
   [[ -n "${server_pid:-}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null || true
@@ -47,10 +48,26 @@ echo "KUBECONFIG=${KUBECONFIG}"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)"
 export FLEDGE_SERVER="http://127.0.0.1:${port}"
 step "Starting fledge serve on ${FLEDGE_SERVER} (SQLite store in ${work})"
-"${fledge}" serve --listen "127.0.0.1:${port}" --store "${work}/fledge.db" --log-level warn 2>"${work}/serve.log" &
+# The server bootstraps its store with this admin token (instead of printing
+# a new one); the CLI uses it through $FLEDGE_TOKEN, and a config file of
+# the demo's own (your ~/.config/fledge is left alone).
+printf 'fledge_%s\n' "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" > "${work}/admin.token"
+chmod 600 "${work}/admin.token"
+export FLEDGE_TOKEN="$(cat "${work}/admin.token")" FLEDGE_CONFIG="${work}/config.yaml"
+"${fledge}" serve --listen "127.0.0.1:${port}" --store "${work}/fledge.db" --log-level warn \
+  --bootstrap-token-file "${work}/admin.token" 2>"${work}/serve.log" &
 server_pid=$!
 for _ in $(seq 100); do curl -fsS "${FLEDGE_SERVER}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "${FLEDGE_SERVER}/readyz" >/dev/null
+
+step "Tokens: the build may start runs, people may approve (admin only)"
+say "fledge token create ci-build --role deployer"
+ci_token="$("${fledge}" token create ci-build --role deployer)"
+say "fledge token create alice --role approver --role deployer"
+alice_token="$("${fledge}" token create alice --role approver --role deployer)"
+say "fledge token create bob --role approver"
+bob_token="$("${fledge}" token create bob --role approver)"
+"${fledge}" token list
 
 step "Declaring the environment, the artifact and the pipeline"
 mkdir -p "${work}/resources"
@@ -86,7 +103,7 @@ wait_status() { # id status...
 release() { # tag decision
   local tag=$1 decision=$2
   say "fledge run ${pipeline} --param IMAGE_TAG=${tag}     # what the build's 'trigger deployment' step calls"
-  local id; id="$("${fledge}" --user ci-build run "${pipeline}" --param "IMAGE_TAG=${tag}" -o json | jq -r .id)"
+  local id; id="$("${fledge}" --token "${ci_token}" run "${pipeline}" --param "IMAGE_TAG=${tag}" -o json | jq -r .id)"
   echo "deployment/${id} created"
   wait_status "$id" WaitingForApproval
   say "fledge logs ${id}"
@@ -98,11 +115,11 @@ release() { # tag decision
   fi
   if [[ "$decision" == approve ]]; then
     say "fledge approve ${id} --reason 'canary looks healthy'"
-    "${fledge}" --user alice approve "$id" --reason "canary looks healthy"
+    "${fledge}" --token "${alice_token}" approve "$id" --reason "canary looks healthy"
     wait_status "$id" Succeeded
   else
     say "fledge reject ${id} --reason 'wrong colour'"
-    "${fledge}" --user bob reject "$id" --reason "wrong colour"
+    "${fledge}" --token "${bob_token}" reject "$id" --reason "wrong colour"
     wait_status "$id" Rejected Failed
   fi
   say "fledge describe deployment ${id}"
@@ -127,10 +144,13 @@ step "Rollback to the first release (2.0): preview the change against what is li
 say "fledge rollback ${pipeline} --to ${first} --dry-run"
 "${fledge}" rollback "${pipeline}" --to "${first}" --dry-run
 say "fledge rollback ${pipeline} --to ${first} --yes"
-"${fledge}" --user alice rollback "${pipeline}" --to "${first}" --yes
+"${fledge}" --token "${alice_token}" rollback "${pipeline}" --to "${first}" --yes
 rb="$("${fledge}" get deployments --pipeline "${pipeline}" -o json | jq -r '.items[0].id')"
 wait_status "$rb" Succeeded
 "${fledge}" logs "$rb"
 show
 "${fledge}" history "${pipeline}"
-step "Done: production runs 2.0 again; every step above is recorded in the history"
+step "Audit log: who did what, when, from where"
+say "fledge audit"
+"${fledge}" audit
+step "Done: production runs 2.0 again; every step above is recorded in the history and the audit log"

@@ -254,3 +254,33 @@ func TestTesterHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestCanaryStageRouting(t *testing.T) {
+	t.Parallel()
+	def := v1alpha1.TesterHeader{Name: "redirect-to-canary", Value: "always"}
+	tests := []struct {
+		name  string
+		stage v1alpha1.CanaryDeploymentStage
+		env   v1alpha1.EnvironmentSpec
+		want  v1alpha1.TrafficRouting
+	}{
+		{
+			"nginx, default layout", v1alpha1.CanaryDeploymentStage{IngressName: "web"}, v1alpha1.EnvironmentSpec{},
+			v1alpha1.TrafficRouting{Provider: "nginx", Ingress: "web", Layout: "canary-namespace", LayoutReason: "default: environment local sets no ingressLayout", TesterHeader: def},
+		},
+		{
+			"nginx beside production", v1alpha1.CanaryDeploymentStage{IngressName: "web"}, v1alpha1.EnvironmentSpec{IngressLayout: "beside-production"},
+			v1alpha1.TrafficRouting{Provider: "nginx", Ingress: "web", Layout: "beside-production", LayoutReason: "environment local sets ingressLayout", TesterHeader: def},
+		},
+		{
+			"gateway api ignores the layout", v1alpha1.CanaryDeploymentStage{HTTPRouteName: "web", TesterHeader: &v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
+			v1alpha1.EnvironmentSpec{IngressLayout: "beside-production"},
+			v1alpha1.TrafficRouting{Provider: "gatewayapi", HTTPRoute: "web", TesterHeader: v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
+		},
+	}
+	for _, tt := range tests {
+		if got := tt.stage.Routing("local", tt.env); got != tt.want {
+			t.Errorf("%s: Routing() = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one field of a resource.
@@ -93,6 +95,49 @@ func checkMeta(l *errs, kind string, tm TypeMeta, m ObjectMeta) {
 		l.add("kind", "must be %q, got %q", kind, tm.Kind)
 	}
 	checkName(l, "metadata.name", m.Name)
+	if len(m.Labels) > 64 {
+		l.add("metadata.labels", "at most 64 labels, got %d", len(m.Labels))
+	}
+	for _, k := range sortedKeys(m.Labels) {
+		if len(k) > 63 || !labelKey.MatchString(k) {
+			l.add("metadata.labels", "key %q must be at most 63 ASCII letters, digits, '-', '_', '.' or '/', starting and ending with a letter or digit", k)
+		}
+		if v := m.Labels[k]; len(v) > 63 || !labelValue.MatchString(v) {
+			l.add("metadata.labels."+k, "value %q must be at most 63 ASCII letters, digits, '-', '_' or '.'", v)
+		}
+	}
+	if len(m.Description) > 2000 {
+		l.add("metadata.description", "must be at most 2000 bytes, got %d", len(m.Description))
+	} else if msg := CheckText(m.Description); msg != "" {
+		l.add("metadata.description", "%s", msg)
+	}
+}
+
+var (
+	labelKey   = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$`)
+	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
+)
+
+// CheckText returns what is wrong with a free-text value (a parameter
+// value, a description), or "": invalid UTF-8, control characters other
+// than tab and newline, and invisible formatting characters (bidirectional
+// overrides, zero-width characters) that make text read differently than
+// it is. The renderer keeps any value inside its YAML scalar, so manifest
+// structure is safe regardless; this is about what people review.
+func CheckText(v string) string {
+	if !utf8.ValidString(v) {
+		return "is not valid UTF-8"
+	}
+	for i, r := range v {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return fmt.Sprintf("has control character %U at byte %d", r, i)
+		case unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:
+			return fmt.Sprintf("has invisible formatting character %U at byte %d (bidirectional overrides and zero-width characters are refused)", r, i)
+		}
+	}
+	return ""
 }
 
 // Validate checks an environment on its own.
@@ -166,6 +211,11 @@ func (p *Pipeline) Validate(refs *References) error {
 			l.add(f, "%q must be letters, digits and '_', not starting with a digit", prm.Name)
 		case seenParam[prm.Name]:
 			l.add(f, "duplicate parameter %q", prm.Name)
+		}
+		if prm.Default != nil {
+			if msg := CheckText(*prm.Default); msg != "" {
+				l.add(fmt.Sprintf("spec.parameters[%d].default", i), "%s", msg)
+			}
 		}
 		seenParam[prm.Name] = true
 	}

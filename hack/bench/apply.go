@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
 )
 
@@ -67,103 +70,105 @@ spec:
 }
 
 // applyBench runs benchmark 4: the same objects applied into a fresh
-// namespace by internal/kube.Apply (what Fledge's canary stage calls, with
-// its dry-run of every object first) and by `kubectl apply --server-side`,
-// alternating; then, into the same namespaces, a second apply with one
-// field changed in every Deployment (an update).
+// namespace by internal/kube.Apply (what Fledge's canary and production
+// stages call, with its dry-run of every object first), with the client
+// the server builds from an Environment's kubeconfig, and by `kubectl apply
+// --server-side`, alternating; then, into the same namespaces, a second
+// apply with a new value in every object (an update). A third variant,
+// kube.Apply without client-side rate limit, shows how much of Fledge's
+// time is that limit.
 func (b *bench) applyBench(ctx context.Context, res *Results) error {
 	n := b.o.applyObjects
-	client, err := kube.NewClientFromConfig(b.cluster.RESTConfig())
+	// As the server does (executor.StoreClusters): the Environment's
+	// kubeconfig, with kube's defaults for rate limits and timeouts.
+	server, err := kube.NewClient(ctx, v1alpha1.EnvironmentSpec{Kubeconfig: &v1alpha1.KubeconfigSource{Path: b.cluster.Kubeconfig()}})
 	if err != nil {
 		return err
 	}
-	createFile, err := b.writeFile("apply/create.yaml", applyManifest(n, "1.0"))
+	cfg := server.RESTConfig()
+	cfg.QPS, cfg.Burst = -1, 0 // a negative QPS turns client-go's rate limiter off
+	unlimited, err := kube.NewClientFromConfig(cfg)
 	if err != nil {
 		return err
 	}
-	updateFile, err := b.writeFile("apply/update.yaml", applyManifest(n, "1.1"))
-	if err != nil {
-		return err
-	}
-	createObjs, err := kube.Decode(applyManifest(n, "1.0"))
-	if err != nil {
-		return err
-	}
-	updateObjs, err := kube.Decode(applyManifest(n, "1.1"))
-	if err != nil {
-		return err
-	}
-	if len(createObjs) != n {
-		return fmt.Errorf("manifest has %d objects, want %d", len(createObjs), n)
+	manifest := map[bool]string{false: applyManifest(n, "1.0"), true: applyManifest(n, "1.1")}
+	files := map[bool]string{}
+	objs := map[bool][]*unstructured.Unstructured{}
+	for _, update := range []bool{false, true} {
+		if files[update], err = b.writeFile(fmt.Sprintf("apply/update-%v.yaml", update), manifest[update]); err != nil {
+			return err
+		}
+		if objs[update], err = kube.Decode(manifest[update]); err != nil {
+			return err
+		}
+		if len(objs[update]) != n {
+			return fmt.Errorf("manifest has %d objects, want %d", len(objs[update]), n)
+		}
 	}
 
-	fledgeApply := func(ctx context.Context, ns string, update bool) (time.Duration, error) {
-		objs := createObjs
-		if update {
-			objs = updateObjs
+	kubeApply := func(c *kube.Client) func(context.Context, string, bool) (time.Duration, error) {
+		return func(ctx context.Context, ns string, update bool) (time.Duration, error) {
+			start := time.Now()
+			results, err := c.Apply(ctx, ns, objs[update], kube.ApplyOptions{})
+			d := time.Since(start)
+			if err != nil {
+				return d, err
+			}
+			if len(results) != n {
+				return d, fmt.Errorf("kube.Apply applied %d objects, want %d", len(results), n)
+			}
+			return d, nil
 		}
-		start := time.Now()
-		results, err := client.Apply(ctx, ns, objs, kube.ApplyOptions{})
-		d := time.Since(start)
-		if err != nil {
-			return d, err
-		}
-		if len(results) != n {
-			return d, fmt.Errorf("kube.Apply applied %d objects, want %d", len(results), n)
-		}
-		return d, nil
 	}
-	kubectlApply := func(ctx context.Context, ns string, update bool) (time.Duration, error) {
-		file := createFile
-		if update {
-			file = updateFile
-		}
-		start := time.Now()
-		_, err := b.cluster.Kubectl(ctx, "apply", "--server-side", "-f", file, "-n", ns)
-		return time.Since(start), err
+	tools := []struct {
+		name  string
+		apply func(context.Context, string, bool) (time.Duration, error)
+	}{
+		{"fledge", kubeApply(server)},
+		{"kubectl", func(ctx context.Context, ns string, update bool) (time.Duration, error) {
+			start := time.Now()
+			_, err := b.cluster.Kubectl(ctx, "apply", "--server-side", "-f", files[update], "-n", ns)
+			return time.Since(start), err
+		}},
+		{"fledge-unlimited", kubeApply(unlimited)},
 	}
-
-	var fc, fu, kc, ku []time.Duration
+	times := map[string]map[bool][]time.Duration{}
 	for i := 0; i <= b.o.n; i++ { // i == 0 warms up discovery and caches
-		for _, tool := range []string{"fledge", "kubectl"} {
-			ns := fmt.Sprintf("apply-%s-%d", tool, i)
+		for _, tool := range tools {
+			ns := fmt.Sprintf("apply-%s-%d", tool.name, i)
 			if err := b.createNamespace(ctx, ns); err != nil {
 				return err
 			}
-			apply := fledgeApply
-			if tool == "kubectl" {
-				apply = kubectlApply
-			}
-			create, err := apply(ctx, ns, false)
-			if err != nil {
-				return fmt.Errorf("%s create: %w", tool, err)
-			}
-			update, err := apply(ctx, ns, true)
-			if err != nil {
-				return fmt.Errorf("%s update: %w", tool, err)
-			}
-			b.log.Info("apply", "tool", tool, "rep", i, "objects", n, "create", create.Round(time.Millisecond).String(), "update", update.Round(time.Millisecond).String())
-			if i > 0 {
-				if tool == "fledge" {
-					fc, fu = append(fc, create), append(fu, update)
-				} else {
-					kc, ku = append(kc, create), append(ku, update)
+			for _, update := range []bool{false, true} {
+				d, err := tool.apply(ctx, ns, update)
+				if err != nil {
+					return fmt.Errorf("%s (update %v): %w", tool.name, update, err)
+				}
+				b.log.Info("apply", "tool", tool.name, "rep", i, "objects", n, "update", update, "took", d.Round(time.Millisecond).String())
+				if i > 0 {
+					if times[tool.name] == nil {
+						times[tool.name] = map[bool][]time.Duration{}
+					}
+					times[tool.name][update] = append(times[tool.name][update], d)
 				}
 			}
 			// Remove the objects so the next repetition starts from the
-			// same cluster state (and the pods do not pile up).
+			// same cluster state.
 			if err := b.deleteNamespace(ctx, ns); err != nil {
 				return err
 			}
 		}
 	}
-	r := ApplyResult{
-		Objects:       n,
-		FledgeCreate:  Summarize(Millis(fc), "ms"),
-		FledgeUpdate:  Summarize(Millis(fu), "ms"),
-		KubectlCreate: Summarize(Millis(kc), "ms"),
-		KubectlUpdate: Summarize(Millis(ku), "ms"),
+	sum := func(tool string, update bool) Summary { return Summarize(Millis(times[tool][update]), "ms") }
+	res.Apply = &ApplyResult{
+		Objects:         n,
+		FledgeCreate:    sum("fledge", false),
+		FledgeUpdate:    sum("fledge", true),
+		KubectlCreate:   sum("kubectl", false),
+		KubectlUpdate:   sum("kubectl", true),
+		UnlimitedCreate: sum("fledge-unlimited", false),
+		UnlimitedUpdate: sum("fledge-unlimited", true),
+		FledgeQPS:       fmt.Sprintf("QPS %g, burst %d", server.RESTConfig().QPS, server.RESTConfig().Burst),
 	}
-	res.Apply = &r
 	return nil
 }

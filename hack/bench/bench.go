@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"fledge.dev/fledge/internal/localcluster"
+	"fledge.dev/fledge/test/dataplane"
 )
 
 // pollEvery is how often the bench looks at the objects it waits for; it
@@ -36,6 +37,9 @@ type bench struct {
 	cluster   *localcluster.Cluster
 	cs        kubernetes.Interface
 	dyn       dynamic.Interface
+	// plane is the data plane while the release benchmark runs (nil
+	// without one).
+	plane *dataplane.Plane
 }
 
 func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin string, o options) (*bench, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,8 +39,28 @@ type fledgeServer struct {
 	logPath string
 	pprof   string
 	bin     string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	// token is the admin token the server was bootstrapped with; empty
+	// for a fledge without authentication (then the user header names
+	// the caller).
+	token string
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// supportsTokens reports whether the fledge binary authenticates API
+// calls with tokens (`fledge serve --bootstrap-token-file`).
+func supportsTokens(bin string) bool {
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput() //nolint:gosec // our own binary
+	return strings.Contains(string(out), "--bootstrap-token-file")
+}
+
+// newToken returns a random API token.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "fledge-bench-" + hex.EncodeToString(b), nil
 }
 
 func freeAddr() (string, error) {
@@ -64,6 +86,21 @@ func (b *bench) startFledge(ctx context.Context, dir, db string) (*fledgeServer,
 	}
 	s := &fledgeServer{url: "http://" + addr, db: db, logPath: filepath.Join(dir, "serve.log"), bin: b.fledgeBin}
 	args := []string{"serve", "--listen", addr, "--store", db}
+	if supportsTokens(b.fledgeBin) {
+		// Authentication on, as by default: the bench is the admin.
+		tokenFile := filepath.Join(dir, "admin.token")
+		if data, err := os.ReadFile(tokenFile); err == nil {
+			s.token = strings.TrimSpace(string(data)) // a restart on the same store
+		} else {
+			if s.token, err = newToken(); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(tokenFile, []byte(s.token+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		}
+		args = append(args, "--bootstrap-token-file", tokenFile)
+	}
 	if b.o.pprof {
 		if s.pprof, err = freeAddr(); err != nil {
 			return nil, err
@@ -141,9 +178,13 @@ func (s *fledgeServer) rss() (cur, peak float64, err error) {
 	return cur, peak, nil
 }
 
-// cli runs the fledge CLI against the server as user.
+// cli runs the fledge CLI against the server as user (with the admin
+// token when the server has authentication).
 func (s *fledgeServer) cli(ctx context.Context, user string, args ...string) (string, error) {
 	full := append([]string{"--server", s.url, "--user", user}, args...)
+	if s.token != "" {
+		full = append([]string{"--server", s.url, "--token", s.token}, args...)
+	}
 	cmd := exec.CommandContext(ctx, s.bin, full...) //nolint:gosec // our own binary
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -172,6 +213,7 @@ func (s *fledgeServer) getJSON(ctx context.Context, path string, out any) error 
 	if err != nil {
 		return err
 	}
+	s.authorize(req, "bench")
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return err
@@ -198,7 +240,7 @@ func (s *fledgeServer) post(ctx context.Context, path, user string, body any, ou
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(v1alpha1.UserHeader, user)
+	s.authorize(req, user)
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -215,6 +257,16 @@ func (s *fledgeServer) post(ctx context.Context, path, user string, body any, ou
 		return resp.StatusCode, json.Unmarshal(raw, out)
 	}
 	return resp.StatusCode, nil
+}
+
+// authorize sets the request's credentials: the admin token, or the user
+// header for a server without authentication.
+func (s *fledgeServer) authorize(req *http.Request, user string) {
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		return
+	}
+	req.Header.Set(v1alpha1.UserHeader, user)
 }
 
 func (s *fledgeServer) deployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
@@ -299,16 +351,18 @@ func (b *bench) walkthroughManifests(replicas int) (string, error) {
 	return m, nil
 }
 
-// applyFledgeResources writes the environment "local", the artifacts
-// (name → manifests) and the pipelines into dir and applies them through
-// the CLI.
-func (b *bench) applyFledgeResources(ctx context.Context, s *fledgeServer, dir string, artifacts map[string]string, pipes []pipelineFixture) error {
+// applyFledgeResources writes the environment "local" (with the given
+// NGINX ingress layout, "" for the default), the artifacts (name →
+// manifests) and the pipelines into dir and applies them through the CLI.
+func (b *bench) applyFledgeResources(ctx context.Context, s *fledgeServer, dir, layout string, artifacts map[string]string, pipes []pipelineFixture) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	files := map[string]string{
-		"environment.yaml": fmt.Sprintf("apiVersion: fledge.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    path: %s\n", b.cluster.Kubeconfig()),
+	env := fmt.Sprintf("apiVersion: fledge.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    path: %s\n", b.cluster.Kubeconfig())
+	if layout != "" {
+		env += "  ingressLayout: " + layout + "\n"
 	}
+	files := map[string]string{"environment.yaml": env}
 	for name, manifests := range artifacts {
 		files[name+".manifests"] = manifests
 		files["artifact-"+name+".yaml"] = fmt.Sprintf("apiVersion: fledge.dev/v1alpha1\nkind: Artifact\nmetadata:\n  name: %s\nspec:\n  file: %s.manifests\n", name, name)

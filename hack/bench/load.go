@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
 )
 
 // LoadResult is one HTTP load test.
@@ -31,6 +33,7 @@ type LoadResult struct {
 // one JSON line.
 const wrkScript = `
 local paths = {%s}
+%s
 math.randomseed(os.time())
 request = function()
   return wrk.format("GET", paths[math.random(#paths)])
@@ -45,19 +48,24 @@ end
 
 // load runs a GET load test of paths at conns connections for d, with wrk
 // when it is installed, else with the Go load generator below.
-func (b *bench) load(ctx context.Context, base string, paths []string, conns int, d time.Duration) (LoadResult, error) {
+func (b *bench) load(ctx context.Context, s *fledgeServer, paths []string, conns int, d time.Duration) (LoadResult, error) {
 	if _, err := exec.LookPath("wrk"); err == nil {
-		return b.wrk(ctx, base, paths, conns, d)
+		return b.wrk(ctx, s, paths, conns, d)
 	}
-	return goLoad(ctx, base, paths, conns, d)
+	return goLoad(ctx, s, paths, conns, d)
 }
 
-func (b *bench) wrk(ctx context.Context, base string, paths []string, conns int, d time.Duration) (LoadResult, error) {
+func (b *bench) wrk(ctx context.Context, s *fledgeServer, paths []string, conns int, d time.Duration) (LoadResult, error) {
+	base := s.url
+	auth := fmt.Sprintf("wrk.headers[%q] = %q", v1alpha1.UserHeader, "bench")
+	if s.token != "" {
+		auth = fmt.Sprintf("wrk.headers[\"Authorization\"] = %q", "Bearer "+s.token)
+	}
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = fmt.Sprintf("%q", p)
 	}
-	script, err := b.writeFile(fmt.Sprintf("wrk-%d.lua", time.Now().UnixNano()), fmt.Sprintf(wrkScript, strings.Join(quoted, ",")))
+	script, err := b.writeFile(fmt.Sprintf("wrk-%d.lua", time.Now().UnixNano()), fmt.Sprintf(wrkScript, strings.Join(quoted, ","), auth))
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -89,7 +97,8 @@ func (b *bench) wrk(ctx context.Context, base string, paths []string, conns int,
 
 // goLoad is the fallback load generator: conns goroutines, each with its
 // own keep-alive connection, sending GETs back to back for d.
-func goLoad(ctx context.Context, base string, paths []string, conns int, d time.Duration) (LoadResult, error) {
+func goLoad(ctx context.Context, s *fledgeServer, paths []string, conns int, d time.Duration) (LoadResult, error) {
+	base := s.url
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -108,6 +117,7 @@ func goLoad(ctx context.Context, base string, paths []string, conns int, d time.
 			var bad int64
 			for i := c; ctx.Err() == nil; i++ {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+paths[i%len(paths)], nil)
+				s.authorize(req, "bench")
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
@@ -131,9 +141,9 @@ func goLoad(ctx context.Context, base string, paths []string, conns int, d time.
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	s := Summarize(lats, "ms")
+	sum := Summarize(lats, "ms")
 	return LoadResult{
 		Tool: "go (hack/bench)", Connections: conns, Seconds: secs, Requests: int64(len(lats)), Errors: errs,
-		RPS: float64(len(lats)) / secs, P50ms: s.Median, P90ms: s.P90, P99ms: s.P99, MaxMs: s.Max,
+		RPS: float64(len(lats)) / secs, P50ms: sum.Median, P90ms: sum.P90, P99ms: sum.P99, MaxMs: sum.Max,
 	}, nil
 }

@@ -49,6 +49,7 @@ type options struct {
 	pprof        bool
 	keep         bool
 	fledgeBin    string
+	dataplane    bool
 }
 
 // benchmarks in the order they run.
@@ -70,6 +71,7 @@ func parseFlags(args []string) (options, string, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
 	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
+	fs.BoolVar(&o.dataplane, "dataplane", true, "measure the release benchmark through a real data plane too (test/dataplane: Traefik, needs root and hack/build-traefik.sh) when it can start")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}

@@ -41,7 +41,7 @@ func (b *bench) overheadBench(ctx context.Context, res *Results) error {
 	if err != nil {
 		return err
 	}
-	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), map[string]string{"webpage": manifests},
+	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), "", map[string]string{"webpage": manifests},
 		[]pipelineFixture{{Name: overheadPipeline, Artifact: "webpage", CanaryNS: fullCanaryNS, ProdNS: fullProdNS}}); err != nil {
 		return err
 	}

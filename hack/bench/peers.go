@@ -96,8 +96,6 @@ func (b *bench) setImage(ctx context.Context, ns, name, img string) error {
 
 var rolloutsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
 
-const argoNS = "ar-bench"
-
 // argoReleaser releases the walkthrough's web page as an Argo Rollout with
 // NGINX traffic routing: steps setWeight 25 then pause{}; promotion clears
 // the pause as `kubectl argo rollouts promote` does.
@@ -137,7 +135,7 @@ spec:
   rules:
     - http:
         paths:
-          - path: /webpage(/|$)(.*)
+          - path: /argo(/|$)(.*)
             pathType: ImplementationSpecific
             backend:
               service: {name: webpage-stable, port: {number: 8080}}
@@ -304,7 +302,11 @@ func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, 
 	}); err != nil {
 		return s, err
 	}
+	if s.CanaryShare, err = b.canaryShare(ctx, "/argo/", tag); err != nil {
+		return s, err
+	}
 	promote := time.Now()
+	served := b.watchServed(ctx, "/argo/", tag)
 	if _, err := b.dyn.Resource(rolloutsGVR).Namespace(argoNS).Patch(ctx, "webpage", types.MergePatchType,
 		[]byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
 		return s, fmt.Errorf("promote: %w", err)
@@ -335,7 +337,8 @@ func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, 
 		return s, err
 	}
 	s.ToDone = at.Sub(promote)
-	return s, nil
+	s.ToServed, err = served.wait(promote)
+	return s, err
 }
 
 func (a *argoReleaser) teardown() {
@@ -348,8 +351,6 @@ func (a *argoReleaser) teardown() {
 // Flagger
 
 var canariesGVR = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "canaries"}
-
-const flaggerNS = "fl-bench"
 
 // flaggerReleaser releases the web page with Flagger's NGINX provider,
 // stepWeight 25 up to maxWeight 25, held by a confirm-promotion webhook
@@ -395,7 +396,7 @@ spec:
   rules:
     - http:
         paths:
-          - path: /webpage(/|$)(.*)
+          - path: /flagger(/|$)(.*)
             pathType: ImplementationSpecific
             backend:
               service: {name: webpage, port: {number: 8080}}
@@ -515,7 +516,11 @@ func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSampl
 	}); err != nil {
 		return s, err
 	}
+	if s.CanaryShare, err = b.canaryShare(ctx, "/flagger/", tag); err != nil {
+		return s, err
+	}
 	open := time.Now()
+	served := b.watchServed(ctx, "/flagger/", tag)
 	f.gate.Store(true)
 	at, err = waitUntil(ctx, 3*time.Minute, "flagger primary on "+tag, func(ctx context.Context) (bool, error) {
 		if err := f.proc.alive(); err != nil {
@@ -540,7 +545,8 @@ func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSampl
 	}
 	s.ToDone = at.Sub(open)
 	f.gate.Store(false)
-	return s, nil
+	s.ToServed, err = served.wait(open)
+	return s, err
 }
 
 func (f *flaggerReleaser) teardown() {

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/test/dataplane"
 )
 
 // releaseSample is one measured release of one system.
@@ -20,6 +23,12 @@ type releaseSample struct {
 	// ToDone: approve → the system reports the release finished
 	// (Fledge Succeeded, Argo Healthy, Flagger Succeeded).
 	ToDone time.Duration
+	// ToServed: approve → every request through the data plane is
+	// answered by the new version (0 without a data plane).
+	ToServed time.Duration
+	// CanaryShare: the share of requests the new version answered at the
+	// 25% step (-1 without a data plane).
+	CanaryShare float64
 }
 
 // releaser is one system under the release benchmark.
@@ -33,10 +42,31 @@ type releaser interface {
 	teardown()
 }
 
+// Namespaces of the release benchmark.
+const (
+	fledgeCanaryNS = "fr-canary"
+	fledgeProdNS   = "fr-prod"
+	argoNS         = "ar-bench"
+	flaggerNS      = "fl-bench"
+)
+
 // releaseBench runs benchmarks 1 and 2: trigger → 25% canary live, and
 // approve → production runs the new version, for Fledge, Argo Rollouts and
-// Flagger, one system after the other on the same control plane.
+// Flagger, one system after the other on the same control plane. With a
+// data plane (test/dataplane: Traefik reading the NGINX annotations, in
+// front of the kwok pods), it also measures approve → only the new version
+// served, and the share the canary gets at 25%.
 func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) error {
+	if b.o.dataplane {
+		stop, err := b.startPlane(ctx)
+		if err != nil {
+			b.log.Warn("release: no data plane; measuring at the API-object level only", "error", err)
+			res.DataPlane = "not used: " + err.Error()
+		} else {
+			defer stop()
+			res.DataPlane = "Traefik " + dataplane.TraefikVersion + " (kubernetesIngressNGINX provider), test/dataplane"
+		}
+	}
 	systems := []releaser{
 		&fledgeReleaser{b: b},
 		&argoReleaser{b: b, bin: peers.ArgoBin, module: peers.ArgoModule},
@@ -56,10 +86,104 @@ func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) 
 		}
 		res.Release[sys.name()] = r
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%v", errs)
+	return errors.Join(errs...)
+}
+
+// startPlane starts the data plane in front of the release benchmark's
+// namespaces.
+func (b *bench) startPlane(ctx context.Context) (stop func(), err error) {
+	if err := dataplane.Check(); err != nil {
+		return nil, err
 	}
-	return nil
+	dir := filepath.Join(b.work, "dataplane")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	agent := filepath.Join(dir, "agent")
+	if err := goBuild(ctx, b.root, agent, "./test/dataplane/agent"); err != nil {
+		return nil, err
+	}
+	p, err := dataplane.Start(ctx, dataplane.Options{
+		Kubeconfig: b.cluster.Kubeconfig(),
+		Namespaces: []string{fledgeCanaryNS, fledgeProdNS, argoNS, flaggerNS},
+		AgentBin:   agent,
+		Dir:        dir,
+		Logf:       func(format string, args ...any) { b.log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.plane = p
+	return func() { p.Stop(); b.plane = nil }, nil
+}
+
+// canaryShare sends requests through the data plane and returns the share
+// the version answered (-1 without a data plane).
+func (b *bench) canaryShare(ctx context.Context, path, version string) (float64, error) {
+	if b.plane == nil {
+		return -1, nil
+	}
+	r, err := b.plane.Load(ctx, dataplane.Request{Path: path}, 400)
+	if err != nil {
+		return 0, err
+	}
+	if r.Errors > 0 || r.Non2xx > 0 {
+		return 0, fmt.Errorf("load through the data plane at the canary step: %s", r)
+	}
+	return r.Share(version), nil
+}
+
+// servedWatch measures, from start, when every request through the data
+// plane is answered by version: batches of 40 requests, back to back; the
+// time is the start of the first of two consecutive batches answered by
+// version alone, without errors.
+type servedWatch struct {
+	done chan struct{}
+	at   time.Time
+	err  error
+}
+
+func (b *bench) watchServed(ctx context.Context, path, version string) *servedWatch {
+	w := &servedWatch{done: make(chan struct{})}
+	if b.plane == nil {
+		close(w.done)
+		return w
+	}
+	go func() {
+		defer close(w.done)
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		var first time.Time
+		for ctx.Err() == nil {
+			t0 := time.Now()
+			r, err := b.plane.Load(ctx, dataplane.Request{Path: path}, 40)
+			if err != nil {
+				w.err = err
+				return
+			}
+			if r.Total > 0 && r.Versions[version] == r.Total && r.Errors == 0 && r.Non2xx == 0 {
+				if !first.IsZero() {
+					w.at = first
+					return
+				}
+				first = t0
+			} else {
+				first = time.Time{}
+			}
+		}
+		w.err = fmt.Errorf("version %s never served alone: %w", version, context.Cause(ctx))
+	}()
+	return w
+}
+
+// wait returns the duration from start until only the version was served
+// (0 without a data plane).
+func (w *servedWatch) wait(start time.Time) (time.Duration, error) {
+	<-w.done
+	if w.err != nil || w.at.IsZero() {
+		return 0, w.err
+	}
+	return w.at.Sub(start), nil
 }
 
 func (b *bench) releaseOne(ctx context.Context, sys releaser) (ReleaseResult, error) {
@@ -69,34 +193,42 @@ func (b *bench) releaseOne(ctx context.Context, sys releaser) (ReleaseResult, er
 	if err := sys.setup(ctx); err != nil {
 		return r, fmt.Errorf("set up: %w", err)
 	}
-	var toCanary, toProd, toDone []time.Duration
+	var toCanary, toProd, toDone, toServed []time.Duration
+	var shares []float64
 	for i := 1; i <= b.o.n; i++ {
 		s, err := sys.release(ctx, fmt.Sprintf("1.%d", i))
 		if err != nil {
 			return r, fmt.Errorf("release %d: %w", i, err)
 		}
 		b.log.Info("release", "system", sys.name(), "rep", i, "to_canary", s.ToCanary.Round(time.Millisecond).String(),
-			"to_production", s.ToProduction.Round(time.Millisecond).String(), "to_done", s.ToDone.Round(time.Millisecond).String())
+			"to_production", s.ToProduction.Round(time.Millisecond).String(), "to_done", s.ToDone.Round(time.Millisecond).String(),
+			"to_served", s.ToServed.Round(time.Millisecond).String(), "canary_share", s.CanaryShare)
 		toCanary, toProd, toDone = append(toCanary, s.ToCanary), append(toProd, s.ToProduction), append(toDone, s.ToDone)
+		if s.CanaryShare >= 0 {
+			toServed, shares = append(toServed, s.ToServed), append(shares, s.CanaryShare*100)
+		}
 	}
 	r.ToCanary = Summarize(Millis(toCanary), "ms")
 	r.ToProduction = Summarize(Millis(toProd), "ms")
 	r.ToDone = Summarize(Millis(toDone), "ms")
+	r.ToServed = Summarize(Millis(toServed), "ms")
+	r.CanaryShare = Summarize(shares, "%")
 	return r, nil
 }
 
 // fledgeReleaser releases the walkthrough through a Fledge server: fledge
-// run, then fledge approve.
+// run, then fledge approve. With a data plane, the environment uses the
+// beside-production layout (the canary Ingress next to production's, which
+// Traefik and ingress-nginx both follow); else the walkthrough's
+// canary-namespace layout.
 type fledgeReleaser struct {
 	b *bench
 	s *fledgeServer
+	// where the canary Ingress is
+	ingressNS, ingressName string
 }
 
-const (
-	fledgeReleasePipeline = "bench-release"
-	fledgeCanaryNS        = "fr-canary"
-	fledgeProdNS          = "fr-prod"
-)
+const fledgeReleasePipeline = "bench-release"
 
 func (f *fledgeReleaser) name() string { return "fledge" }
 
@@ -111,11 +243,29 @@ func (f *fledgeReleaser) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := f.b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), map[string]string{"webpage": m},
+	layout := ""
+	f.ingressNS, f.ingressName = fledgeCanaryNS, "webpage-ingress"
+	if f.b.plane != nil {
+		layout = v1alpha1.IngressLayoutBesideProduction
+		f.ingressNS, f.ingressName = fledgeProdNS, "webpage-ingress-canary"
+	}
+	if err := f.b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), layout, map[string]string{"webpage": m},
 		[]pipelineFixture{{Name: fledgeReleasePipeline, Artifact: "webpage", CanaryNS: fledgeCanaryNS, ProdNS: fledgeProdNS, Approval: true}}); err != nil {
 		return err
 	}
-	_, err = f.release(ctx, "1.0")
+	// The first release makes production; it is not measured (with no
+	// production to split with, the canary may keep weight 0).
+	d, err := s.run(ctx, fledgeReleasePipeline, "1.0")
+	if err != nil {
+		return err
+	}
+	if _, err := s.waitStatus(ctx, d.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval); err != nil {
+		return err
+	}
+	if _, err := s.cli(ctx, "alice", "approve", fmt.Sprint(d.ID)); err != nil {
+		return err
+	}
+	_, err = s.waitStatus(ctx, d.ID, 2*time.Minute, v1alpha1.StatusSucceeded)
 	return err
 }
 
@@ -128,7 +278,7 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 		return s, err
 	}
 	at, err := waitUntil(ctx, 2*time.Minute, "fledge canary at 25%", func(ctx context.Context) (bool, error) {
-		if w, err := f.b.ingressWeight(ctx, fledgeCanaryNS, "webpage-ingress"); err != nil || w != "25" {
+		if w, err := f.b.ingressWeight(ctx, f.ingressNS, f.ingressName); err != nil || w != "25" {
 			return false, err
 		}
 		return f.b.deploymentReady(ctx, fledgeCanaryNS, "webpage-deployment", img)
@@ -140,7 +290,11 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 	if _, err := f.s.waitStatus(ctx, d.ID, time.Minute, v1alpha1.StatusWaitingForApproval); err != nil {
 		return s, err
 	}
+	if s.CanaryShare, err = f.b.canaryShare(ctx, "/webpage/", tag); err != nil {
+		return s, err
+	}
 	approve := time.Now()
+	served := f.b.watchServed(ctx, "/webpage/", tag)
 	if _, err := f.s.cli(ctx, "alice", "approve", fmt.Sprint(d.ID)); err != nil {
 		return s, err
 	}
@@ -148,8 +302,8 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 		if ok, err := f.b.deploymentReady(ctx, fledgeProdNS, "webpage-deployment", img); !ok || err != nil {
 			return false, err
 		}
-		w, err := f.b.ingressWeight(ctx, fledgeCanaryNS, "webpage-ingress")
-		return w == "0", err
+		w, err := f.b.ingressWeight(ctx, f.ingressNS, f.ingressName)
+		return w == "0" || w == "", err
 	})
 	if err != nil {
 		return s, err
@@ -160,7 +314,8 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 		return s, err
 	}
 	s.ToDone = at.Sub(approve)
-	return s, nil
+	s.ToServed, err = served.wait(approve)
+	return s, err
 }
 
 func (f *fledgeReleaser) teardown() {

@@ -21,10 +21,12 @@ type Results struct {
 	Machine     Machine                  `json:"machine"`
 	Versions    map[string]string        `json:"versions"`
 	Release     map[string]ReleaseResult `json:"release,omitempty"`
-	Overhead    *OverheadResult          `json:"overhead,omitempty"`
-	Apply       *ApplyResult             `json:"apply,omitempty"`
-	Scale       *ScaleResult             `json:"scale,omitempty"`
-	Failures    []string                 `json:"failures,omitempty"`
+	// DataPlane says what served requests in the release benchmark.
+	DataPlane string          `json:"data_plane,omitempty"`
+	Overhead  *OverheadResult `json:"overhead,omitempty"`
+	Apply     *ApplyResult    `json:"apply,omitempty"`
+	Scale     *ScaleResult    `json:"scale,omitempty"`
+	Failures  []string        `json:"failures,omitempty"`
 }
 
 // ReleaseResult is benchmarks 1 and 2 for one system.
@@ -32,7 +34,11 @@ type ReleaseResult struct {
 	ToCanary     Summary `json:"trigger_to_canary_25"`
 	ToProduction Summary `json:"approve_to_production"`
 	ToDone       Summary `json:"approve_to_done"`
-	Error        string  `json:"error,omitempty"`
+	// ToServed: approve → only the new version answers through the data
+	// plane; CanaryShare: the new version's share of requests at 25%.
+	ToServed    Summary `json:"approve_to_only_new_served"`
+	CanaryShare Summary `json:"canary_share_percent"`
+	Error       string  `json:"error,omitempty"`
 }
 
 // OverheadResult is benchmark 3.
@@ -52,6 +58,12 @@ type ApplyResult struct {
 	FledgeUpdate  Summary `json:"fledge_update"`
 	KubectlCreate Summary `json:"kubectl_create"`
 	KubectlUpdate Summary `json:"kubectl_update"`
+	// Unlimited* are kube.Apply without client-side rate limit (a
+	// diagnostic, not how the server runs).
+	UnlimitedCreate Summary `json:"fledge_unlimited_create"`
+	UnlimitedUpdate Summary `json:"fledge_unlimited_update"`
+	// FledgeQPS is the client-side rate limit the server's client has.
+	FledgeQPS string `json:"fledge_client_rate_limit"`
 }
 
 // ScaleResult is benchmark 5.
@@ -241,6 +253,89 @@ func (r *Results) markdown(jsonPath string) string {
 		w("until production runs the new image with every replica available and the canary weight is 0\n")
 		w("(\"production\"), and until the system itself reports the release finished (\"done\": Fledge\n")
 		w("`Succeeded`, Argo `Healthy`, Flagger `Succeeded`).\n\n")
+		plane := false
+		for _, x := range r.Release {
+			plane = plane || x.ToServed.N > 0
+		}
+		if plane {
+			w("With a real data plane in front of the kwok pods (%s; requests\n", r.DataPlane)
+			w("answered by a test agent with the version of the pod they reached), \"only new served\" is when two\n")
+			w("consecutive batches of 40 requests, sent back to back from the approval on, are all answered by the\n")
+			w("new version (resolution about the duration of one batch, ~0.1 s). Fledge uses its beside-production\n")
+			w("NGINX layout here (the canary Ingress next to production's), which Traefik follows.\n\n")
+		} else {
+			w("This run measures at the **API-object level** only (%s).\n\n", orDefault(r.DataPlane, "no data plane"))
+		}
+		w("| system | production: median | min – max | vs Fledge | done: median | min – max |")
+		if plane {
+			w(" only new served: median | min – max | vs Fledge |")
+		}
+		w("\n|---|---|---|---|---|---|")
+		if plane {
+			w("---|---|---|")
+		}
+		w("\n")
+		for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+			x, ok := r.Release[name]
+			if !ok || x.Error != "" {
+				continue
+			}
+			w("| %s | %s | %s | %s | %s | %s |", name, ms(x.ToProduction.Median), spread(x.ToProduction),
+				ratio(x.ToProduction.Median, f.ToProduction.Median), ms(x.ToDone.Median), spread(x.ToDone))
+			if plane {
+				w(" %s | %s | %s |", ms(x.ToServed.Median), spread(x.ToServed), ratio(x.ToServed.Median, f.ToServed.Median))
+			}
+			w("\n")
+		}
+		if plane {
+			w("\nShare of requests the new version answered at the 25%% step (400 requests, median of the\n")
+			w("repetitions): ")
+			var parts []string
+			for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+				if x, ok := r.Release[name]; ok && x.CanaryShare.N > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.1f%%", name, x.CanaryShare.Median))
+				}
+			}
+			w("%s.\n", strings.Join(parts, ", "))
+		}
+		w("\n")
+	}
+
+	if o := r.Overhead; o != nil {
+		w("| control overhead: Fledge full release ≤ %.1f× the floor program | %.2f× (Fledge %s, floor %s) | %s |\n",
+			goalOverheadRatio, o.Ratio.Median, ms(o.Fledge.Median), ms(o.Floor.Median), met(o.Ratio.Median <= goalOverheadRatio))
+	}
+	if a := r.Apply; a != nil {
+		rc := Ratio(a.FledgeCreate.Median, a.KubectlCreate.Median)
+		w("| apply %d objects: Fledge ≤ %.2f× `kubectl apply --server-side` | %.2f× (Fledge %s, kubectl %s) | %s |\n",
+			a.Objects, goalApplyRatio, rc, ms(a.FledgeCreate.Median), ms(a.KubectlCreate.Median), met(rc <= goalApplyRatio))
+	}
+	w("\n")
+
+	if len(r.Release) > 0 {
+		f := r.Release["fledge"]
+		w("## 1. Trigger → 25%% canary live\n\n")
+		w("From the trigger (Fledge: `fledge run` starts; Argo Rollouts and Flagger: the image patch is sent)\n")
+		w("until the canary pods are all Ready **and** weight 25 is on the API object (the canary Ingress's\n")
+		w("`canary-weight` annotation), polled every %s.\n\n", pollEvery)
+		w("| system | median | min – max | vs Fledge |\n|---|---|---|---|\n")
+		for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+			x, ok := r.Release[name]
+			if !ok {
+				continue
+			}
+			if x.Error != "" {
+				w("| %s | failed: %s | | |\n", name, oneLine(x.Error))
+				continue
+			}
+			w("| %s | %s | %s | %s |\n", name, ms(x.ToCanary.Median), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
+		}
+		w("\n## 2. Approve → production runs the new version\n\n")
+		w("From the approval (Fledge: `fledge approve` starts; Argo: the promote patch of the status, as\n")
+		w("`kubectl argo rollouts promote` sends it; Flagger: the confirm-promotion webhook starts answering 200)\n")
+		w("until production runs the new image with every replica available and the canary weight is 0\n")
+		w("(\"production\"), and until the system itself reports the release finished (\"done\": Fledge\n")
+		w("`Succeeded`, Argo `Healthy`, Flagger `Succeeded`).\n\n")
 		w("This run measures at the **API-object level**: no data plane routes requests here, so \"only the new\n")
 		w("version served\" is not measured (see Notes).\n\n")
 		w("| system | production: median | min – max | vs Fledge | done: median | min – max |\n|---|---|---|---|---|---|\n")
@@ -274,18 +369,25 @@ func (r *Results) markdown(jsonPath string) string {
 	if a := r.Apply; a != nil {
 		w("## 4. Apply throughput\n\n")
 		w("%d objects (40%% ConfigMaps, 30%% Services, 30%% one-replica Deployments) applied into a fresh\n", a.Objects)
-		w("namespace (\"create\"), then again with a new image in every Deployment and a new value in every\n")
-		w("ConfigMap (\"update\"), by `internal/kube.Apply` (the function Fledge's canary and production stages call;\n")
-		w("it dry-runs every object before applying any) and by the built kubectl v1.36.3\n")
-		w("(`kubectl apply --server-side -f FILE -n NS`). Each repetition uses new namespaces, deleted after.\n\n")
-		w("| | Fledge (kube.Apply) | kubectl | Fledge ÷ kubectl (goal ≤ %.2f×) | |\n|---|---|---|---|---|\n", goalApplyRatio)
+		w("namespace (\"create\"), then again with a new value in every object (\"update\"), by\n")
+		w("`internal/kube.Apply` (the function Fledge's canary and production stages call; it dry-runs every\n")
+		w("object, then reads and applies each in order), with the client the server builds from an\n")
+		w("Environment's kubeconfig (%s), and by the built kubectl v1.36.3 (`kubectl apply\n", a.FledgeQPS)
+		w("--server-side -f FILE -n NS`, its own rate limit). The last row is a diagnostic, not how Fledge runs:\n")
+		w("kube.Apply with client-go's rate limiter off. Each repetition uses new namespaces, deleted after.\n\n")
 		rc := Ratio(a.FledgeCreate.Median, a.KubectlCreate.Median)
 		ru := Ratio(a.FledgeUpdate.Median, a.KubectlUpdate.Median)
-		w("| create, median | %s | %s | %.2f× | %s |\n", ms(a.FledgeCreate.Median), ms(a.KubectlCreate.Median), rc, met(rc <= goalApplyRatio))
-		w("| create, min – max | %s | %s | | |\n", spread(a.FledgeCreate), spread(a.KubectlCreate))
-		w("| update, median | %s | %s | %.2f× | %s |\n", ms(a.FledgeUpdate.Median), ms(a.KubectlUpdate.Median), ru, met(ru <= goalApplyRatio))
-		w("| update, min – max | %s | %s | | |\n", spread(a.FledgeUpdate), spread(a.KubectlUpdate))
-		w("| objects per second (create, median) | %.0f | %.0f | | |\n\n",
+		w("| | create: median | min – max | ÷ kubectl (goal ≤ %.2f×) | update: median | min – max | ÷ kubectl |\n|---|---|---|---|---|---|---|\n", goalApplyRatio)
+		w("| Fledge (kube.Apply) | %s | %s | %.2f× %s | %s | %s | %.2f× |\n", ms(a.FledgeCreate.Median), spread(a.FledgeCreate), rc, met(rc <= goalApplyRatio),
+			ms(a.FledgeUpdate.Median), spread(a.FledgeUpdate), ru)
+		w("| kubectl apply --server-side | %s | %s | 1× | %s | %s | 1× |\n", ms(a.KubectlCreate.Median), spread(a.KubectlCreate),
+			ms(a.KubectlUpdate.Median), spread(a.KubectlUpdate))
+		if a.UnlimitedCreate.N > 0 {
+			w("| kube.Apply, no client rate limit (diagnostic) | %s | %s | %.2f× | %s | %s | %.2f× |\n",
+				ms(a.UnlimitedCreate.Median), spread(a.UnlimitedCreate), Ratio(a.UnlimitedCreate.Median, a.KubectlCreate.Median),
+				ms(a.UnlimitedUpdate.Median), spread(a.UnlimitedUpdate), Ratio(a.UnlimitedUpdate.Median, a.KubectlUpdate.Median))
+		}
+		w("\nObjects per second (create, median): Fledge %.0f, kubectl %.0f.\n\n",
 			float64(a.Objects)/(a.FledgeCreate.Median/1000), float64(a.Objects)/(a.KubectlCreate.Median/1000))
 	}
 
@@ -310,6 +412,13 @@ func (r *Results) markdown(jsonPath string) string {
 		w("| deployments finished while approving | %d of %d in %.0f s |\n\n", s.Drained, s.Deployments, s.DrainSeconds)
 	}
 	return b.String()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func oneLine(s string) string {

@@ -38,7 +38,7 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 		})
 	}
 	pipes = append(pipes, pipelineFixture{Name: historyPipeline, Artifact: "webpage", CanaryNS: "hist-canary", ProdNS: "hist-prod", Approval: true})
-	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), map[string]string{"webpage": manifests}, pipes); err != nil {
+	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), "", map[string]string{"webpage": manifests}, pipes); err != nil {
 		return err
 	}
 	r := &ScaleResult{Pipelines: b.o.scalePipes, Deployments: b.o.scalePipes * b.o.scalePerPipe, HistoryCount: b.o.history}
@@ -144,7 +144,7 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 		paths[i] = fmt.Sprintf("/api/v1/deployments/%d", id)
 	}
 	wait := b.profileCPU(ctx, s, "scale-get", b.o.loadDuration)
-	r.Get, err = b.load(ctx, s.url, paths, 64, b.o.loadDuration)
+	r.Get, err = b.load(ctx, s, paths, 64, b.o.loadDuration)
 	wait()
 	if err != nil {
 		return fmt.Errorf("load GET deployment: %w", err)
@@ -152,7 +152,7 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 	b.log.Info("scale: GET deployment", "rps", r.Get.RPS, "p99_ms", r.Get.P99ms, "tool", r.Get.Tool)
 	hist := []string{"/api/v1/deployments?pipeline=" + historyPipeline + "&limit=50"}
 	wait = b.profileCPU(ctx, s, "scale-history", b.o.loadDuration)
-	r.HistoryList, err = b.load(ctx, s.url, hist, 8, b.o.loadDuration)
+	r.HistoryList, err = b.load(ctx, s, hist, 8, b.o.loadDuration)
 	wait()
 	if err != nil {
 		return fmt.Errorf("load history: %w", err)

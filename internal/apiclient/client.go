@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -32,6 +33,7 @@ const (
 type Client struct {
 	base           *url.URL
 	user           string
+	token          string
 	hc             *http.Client
 	timeout        time.Duration
 	reconnectDelay time.Duration
@@ -41,8 +43,12 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithUser sets the identity sent in the X-Fledge-User header.
+// WithUser sets the identity sent in the X-Fledge-User header to a server
+// running with --auth=none; it is not sent with a token.
 func WithUser(user string) Option { return func(c *Client) { c.user = user } }
+
+// WithToken sets the API token sent as Authorization: Bearer.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithHTTPClient sets the HTTP client (transport, TLS, proxies).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
@@ -82,7 +88,7 @@ func New(server string, opts ...Option) (*Client, error) {
 	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
 	c := &Client{
 		base:           u,
-		hc:             http.DefaultClient,
+		hc:             defaultHTTPClient,
 		timeout:        DefaultTimeout,
 		reconnectDelay: time.Second,
 		pollInterval:   2 * time.Second,
@@ -91,10 +97,22 @@ func New(server string, opts ...Option) (*Client, error) {
 		o(c)
 	}
 	if c.hc == nil {
-		c.hc = http.DefaultClient
+		c.hc = defaultHTTPClient
 	}
 	return c, nil
 }
+
+// defaultHTTPClient bounds connecting and the TLS handshake; each request
+// is bounded by the client's timeout, and a watch by its context.
+var defaultHTTPClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	TLSHandshakeTimeout:   10 * time.Second,
+	IdleConnTimeout:       90 * time.Second,
+	ExpectContinueTimeout: time.Second,
+	MaxIdleConns:          10,
+	ForceAttemptHTTP2:     true,
+}}
 
 // Server returns the base URL the client calls.
 func (c *Client) Server() string { return c.base.String() }
@@ -197,7 +215,10 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		accept = "application/json"
 	}
 	req.Header.Set("Accept", accept)
-	if c.user != "" {
+	switch {
+	case c.token != "":
+		req.Header.Set(v1alpha1.AuthorizationHeader, "Bearer "+c.token)
+	case c.user != "":
 		req.Header.Set(v1alpha1.UserHeader, c.user)
 	}
 	resp, err := c.hc.Do(req)
@@ -500,4 +521,98 @@ func (c *Client) Rollback(ctx context.Context, pipeline string, to int64, dryRun
 		return RollbackResult{}, fmt.Errorf("roll back pipeline %s to deployment %d: %w", pipeline, to, err)
 	}
 	return res, nil
+}
+
+// WhoAmI returns the identity and roles the server sees for the token.
+func (c *Client) WhoAmI(ctx context.Context) (v1alpha1.WhoAmI, error) {
+	var out v1alpha1.WhoAmI
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/whoami"}, &out); err != nil {
+		return out, fmt.Errorf("who am I: %w", err)
+	}
+	return out, nil
+}
+
+// CreateToken creates an API token; the answer holds its secret, which the
+// server never shows again.
+func (c *Client) CreateToken(ctx context.Context, req v1alpha1.TokenRequest) (v1alpha1.CreatedToken, error) {
+	var out v1alpha1.CreatedToken
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/tokens", body: req}, &out); err != nil {
+		return out, fmt.Errorf("create token %s: %w", req.Name, err)
+	}
+	return out, nil
+}
+
+// ListTokens lists the API tokens (never their secrets).
+func (c *Client) ListTokens(ctx context.Context) (v1alpha1.TokenList, error) {
+	var out v1alpha1.TokenList
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/tokens"}, &out); err != nil {
+		return out, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeToken revokes an API token.
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: "/tokens/" + url.PathEscape(name)}, nil); err != nil {
+		return fmt.Errorf("revoke token %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetSecret creates or replaces a webhook secret; it reports whether it
+// was created.
+func (c *Client) SetSecret(ctx context.Context, name, value string) (bool, error) {
+	code, err := c.do(ctx, request{method: http.MethodPut, path: "/secrets/" + url.PathEscape(name), body: v1alpha1.SecretRequest{Value: value}}, nil)
+	if err != nil {
+		return false, fmt.Errorf("set secret %s: %w", name, err)
+	}
+	return code == http.StatusCreated, nil
+}
+
+// ListSecrets lists the webhook secrets (never their values).
+func (c *Client) ListSecrets(ctx context.Context) (v1alpha1.SecretList, error) {
+	var out v1alpha1.SecretList
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/secrets"}, &out); err != nil {
+		return out, fmt.Errorf("list secrets: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSecret deletes a webhook secret that no pipeline uses.
+func (c *Client) DeleteSecret(ctx context.Context, name string) error {
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: "/secrets/" + url.PathEscape(name)}, nil); err != nil {
+		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	return nil
+}
+
+// AuditOptions select a page of the audit log.
+type AuditOptions struct {
+	Actor  string
+	Action string
+	// Since is an RFC 3339 time or a duration back from now (1h).
+	Since  string
+	Limit  int
+	Before int64
+}
+
+// ListAudit returns a page of the audit log, newest first.
+func (c *Client) ListAudit(ctx context.Context, o AuditOptions) (v1alpha1.AuditList, error) {
+	var out v1alpha1.AuditList
+	q := url.Values{}
+	for k, v := range map[string]string{"actor": o.Actor, "action": o.Action, "since": o.Since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Before > 0 {
+		q.Set("before", strconv.FormatInt(o.Before, 10))
+	}
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/audit", query: q}, &out); err != nil {
+		return out, fmt.Errorf("audit log: %w", err)
+	}
+	return out, nil
 }

@@ -81,6 +81,12 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newHistoryCommand(streams, g),
 		newRollbackCommand(streams, g),
 		newLogsCommand(streams, g),
+		newLoginCommand(streams, g),
+		newLogoutCommand(streams, g),
+		newWhoAmICommand(streams, g),
+		newTokenCommand(streams, g),
+		newSecretCommand(streams, g),
+		newAuditCommand(streams, g),
 	)
 	return root
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"fledge.dev/fledge/api/v1alpha1"
 )
 
@@ -266,14 +268,63 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestGlobalFlagDefaults(t *testing.T) {
-	t.Setenv("FLEDGE_SERVER", "http://fledge.example:9000")
-	t.Setenv("FLEDGE_USER", "dana")
-	root := NewRootCommand(Streams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
-	for flag, want := range map[string]string{"server": "http://fledge.example:9000", "user": "dana", "request-timeout": "30s"} {
-		if got := root.PersistentFlags().Lookup(flag).DefValue; got != want {
-			t.Errorf("--%s default = %q, want %q", flag, got, want)
+// The server and token come from the flag, else the environment, else
+// the config file that fledge login writes.
+func TestEndpointResolution(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := saveConfig(cfgPath, Config{Server: "http://from-config:1", Token: "config-token"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(cfgPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config file mode: %v %v", fi.Mode(), err)
+	}
+	t.Setenv("FLEDGE_CONFIG", cfgPath)
+	t.Setenv("FLEDGE_SERVER", "")
+	t.Setenv("FLEDGE_TOKEN", "")
+	resolve := func(args ...string) (string, string) {
+		t.Helper()
+		g := &globalOptions{}
+		fs := pflag.NewFlagSet("fledge", pflag.ContinueOnError)
+		g.addFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
 		}
+		server, token, err := g.endpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return server, token
+	}
+	if s, tok := resolve(); s != "http://from-config:1" || tok != "config-token" {
+		t.Errorf("from the config file: %s %s", s, tok)
+	}
+	t.Setenv("FLEDGE_SERVER", "http://fledge.example:9000")
+	t.Setenv("FLEDGE_TOKEN", "env-token")
+	if s, tok := resolve(); s != "http://fledge.example:9000" || tok != "env-token" {
+		t.Errorf("from the environment: %s %s", s, tok)
+	}
+	if s, tok := resolve("--server", "http://flag:2", "--token", "flag-token"); s != "http://flag:2" || tok != "flag-token" {
+		t.Errorf("from the flags: %s %s", s, tok)
+	}
+	t.Setenv("FLEDGE_CONFIG", filepath.Join(dir, "missing.yaml"))
+	t.Setenv("FLEDGE_SERVER", "")
+	t.Setenv("FLEDGE_TOKEN", "")
+	if s, tok := resolve(); s != DefaultServer || tok != "" {
+		t.Errorf("without anything: %s %q", s, tok)
+	}
+	// The config file is decoded strictly.
+	if err := os.WriteFile(cfgPath, []byte("apiVersion: fledge.dev/v1alpha1\nkind: Config\nserver: x\ntokn: y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FLEDGE_CONFIG", cfgPath)
+	g := &globalOptions{}
+	if _, _, err := g.endpoint(); err == nil || !strings.Contains(err.Error(), "tokn") {
+		t.Errorf("unknown field in the config file: %v", err)
+	}
+	root := NewRootCommand(Streams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	if got := root.PersistentFlags().Lookup("request-timeout").DefValue; got != "30s" {
+		t.Errorf("--request-timeout default = %q", got)
 	}
 }
 

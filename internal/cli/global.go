@@ -20,20 +20,24 @@ import (
 // globalOptions are the root's persistent flags that every client command
 // uses to reach the server.
 type globalOptions struct {
-	server  string
-	user    string
-	timeout time.Duration
+	server     string
+	token      string
+	user       string
+	configPath string
+	timeout    time.Duration
 }
 
-// addFlags declares the persistent flags; the defaults come from the
-// environment as kubectl's come from the kubeconfig.
+// DefaultServer is the server a client talks to when nothing names one.
+const DefaultServer = "http://127.0.0.1:8080"
+
+// addFlags declares the persistent flags. The server and token come from
+// the flags, else the environment, else the config file (fledge login),
+// as kubectl's come from the kubeconfig.
 func (g *globalOptions) addFlags(fs *pflag.FlagSet) {
-	server := os.Getenv("FLEDGE_SERVER")
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
-	fs.StringVar(&g.server, "server", server, "URL of the Fledge server ($FLEDGE_SERVER)")
-	fs.StringVar(&g.user, "user", defaultUser(), "who you are, sent to the server with every request ($FLEDGE_USER, else your OS user name)")
+	fs.StringVar(&g.server, "server", "", "URL of the Fledge server ($FLEDGE_SERVER, else the config file, else "+DefaultServer+")")
+	fs.StringVar(&g.token, "token", "", "API token ($FLEDGE_TOKEN, else the config file written by fledge login)")
+	fs.StringVar(&g.user, "user", "", "your name, sent only to a server started with --auth=none ($FLEDGE_USER, else your OS user name); a server with authentication knows you by your token")
+	fs.StringVar(&g.configPath, "config", "", "the CLI config file ($FLEDGE_CONFIG, else ~/.config/fledge/config.yaml)")
 	fs.DurationVar(&g.timeout, "request-timeout", apiclient.DefaultTimeout, "how long to wait for one answer of the server (0 waits forever)")
 }
 
@@ -47,9 +51,44 @@ func defaultUser() string {
 	return os.Getenv("USER")
 }
 
+func (g *globalOptions) configFile() string {
+	if g.configPath != "" {
+		return g.configPath
+	}
+	return defaultConfigPath()
+}
+
+// endpoint resolves the server and token: flag, environment, config file.
+func (g *globalOptions) endpoint() (server, token string, err error) {
+	cfg, err := loadConfig(g.configFile())
+	if err != nil {
+		return "", "", usageErrorf("%v", err)
+	}
+	server = firstOf(g.server, os.Getenv("FLEDGE_SERVER"), cfg.Server, DefaultServer)
+	token = firstOf(g.token, os.Getenv("FLEDGE_TOKEN"), cfg.Token)
+	return server, strings.TrimSpace(token), nil
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 // client returns a client of the server the flags name.
 func (g *globalOptions) client() (*apiclient.Client, error) {
-	c, err := apiclient.New(g.server, apiclient.WithUser(g.user), apiclient.WithTimeout(g.timeout))
+	server, token, err := g.endpoint()
+	if err != nil {
+		return nil, err
+	}
+	name := g.user
+	if name == "" {
+		name = defaultUser()
+	}
+	c, err := apiclient.New(server, apiclient.WithUser(name), apiclient.WithToken(token), apiclient.WithTimeout(g.timeout))
 	if err != nil {
 		return nil, usageErrorf("--server: %v", err)
 	}

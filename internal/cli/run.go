@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +65,9 @@ func parseParams(in []string) (map[string]string, error) {
 			return nil, usageErrorf("--param %q: want NAME=VALUE", kv)
 		case !v1alpha1.ParameterName.MatchString(k):
 			return nil, usageErrorf("--param %q: %q is not a parameter name (letters, digits and _, not starting with a digit)", kv, k)
+		case !utf8.ValidString(v):
+			// JSON would silently turn the bytes into U+FFFD.
+			return nil, usageErrorf("--param %s: value is not valid UTF-8", k)
 		}
 		if _, dup := out[k]; dup {
 			return nil, usageErrorf("--param %s is given twice", k)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/sqlite"
@@ -32,6 +35,12 @@ type serveOptions struct {
 	pollInterval time.Duration
 	stepTimeout  time.Duration
 	pprofListen  string
+
+	auth               string
+	bootstrapTokenFile string
+	secretKeyFile      string
+	tlsCertFile        string
+	tlsKeyFile         string
 }
 
 // newServeCommand runs the API server and the executor.
@@ -45,7 +54,14 @@ deployments durably: state lives in the store, so a restarted server resumes
 every unfinished deployment where it stopped.
 
 The store is an SQLite file by default (one command on a fresh machine);
-give --store postgres://... to share one PostgreSQL database between replicas.`,
+give --store postgres://... to share one PostgreSQL database between replicas.
+
+Every API request needs a token (Authorization: Bearer). A server whose
+store has no token creates an admin token and prints it once on standard
+error; --bootstrap-token-file makes it use the token in that file instead.
+Inline kubeconfigs and webhook secrets are stored encrypted (AES-256-GCM)
+under the key of --secret-key-file or $FLEDGE_SECRET_KEY; with neither, a
+server on SQLite creates a key file next to the database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), streams, o)
@@ -60,6 +76,11 @@ give --store postgres://... to share one PostgreSQL database between replicas.`,
 	f.DurationVar(&o.stepTimeout, "step-timeout", 2*time.Minute, "how long one Kubernetes step (apply, weight change) may retry transient API errors before the stage fails")
 	f.DurationVar(&o.pollInterval, "poll-interval", 500*time.Millisecond, "how often the store is polled for work and decisions")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "if set, serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060); for profiling only, never expose it")
+	f.StringVar(&o.auth, "auth", "token", "authentication: token (API tokens), or none (trust everyone; local experiments only)")
+	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "on a store without tokens, create the admin token from the token in this file instead of generating one")
+	f.StringVar(&o.secretKeyFile, "secret-key-file", "", "file holding the 32-byte key (64 hex digits) that encrypts secrets in the store ($FLEDGE_SECRET_KEY holds the key itself)")
+	f.StringVar(&o.tlsCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
+	f.StringVar(&o.tlsKeyFile, "tls-key-file", "", "the private key (PEM) of --tls-cert-file")
 	return cmd
 }
 
@@ -99,13 +120,18 @@ func newLogger(w *os.File, level, format string) (*slog.Logger, error) {
 
 func openStore(ctx context.Context, url string, log *slog.Logger) (store.Store, string, error) {
 	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	case isPostgres(url):
 		s, err := openPostgres(ctx, url, log)
 		return s, "postgres", err
 	default:
 		path := strings.TrimPrefix(url, "sqlite://")
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, "", fmt.Errorf("create store directory: %w", err)
+		}
+		// The database holds token hashes and sealed secrets: create it
+		// readable by its owner only.
+		if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+			f.Close()
 		}
 		s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
 		return s, "sqlite " + path, err
@@ -117,13 +143,23 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.auth != "token" && o.auth != "none" {
+		return usageErrorf("--auth: want token or none, got %q", o.auth)
+	}
+	if (o.tlsCertFile == "") != (o.tlsKeyFile == "") {
+		return usageErrorf("--tls-cert-file and --tls-key-file go together")
+	}
 	st, what, err := openStore(ctx, o.storeURL, log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 
-	clusters := &executor.StoreClusters{Store: st}
+	box, err := secretKey(streams, o, log)
+	if err != nil {
+		return err
+	}
+	clusters := &executor.StoreClusters{Store: st, Secrets: box}
 	ex, err := executor.New(executor.Config{
 		Store: st, Clusters: clusters, Logger: log,
 		LeaseTTL: o.leaseTTL, PollInterval: o.pollInterval, StepTimeout: o.stepTimeout, Hook: faultHook(log),
@@ -131,35 +167,56 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
-	svc := service.New(service.Config{Store: st, Clusters: clusters, Notifier: ex, Logger: log})
-	api := httpapi.New(svc, log)
-
-	if o.pprofListen != "" {
-		stopPprof, err := servePprof(o.pprofListen, log)
-		if err != nil {
-			return err
-		}
-		defer stopPprof()
+	svc := service.New(service.Config{Store: st, Clusters: clusters, Notifier: ex, Logger: log, Secrets: box})
+	if err := svc.CheckSecretKey(ctx); err != nil {
+		return &ExitError{Code: 2, Err: err}
 	}
+	var apiOpts []httpapi.Option
+	if o.auth == "none" {
+		apiOpts = append(apiOpts, httpapi.WithoutAuth())
+		log.Warn("authentication is OFF (--auth=none): anyone who can reach the server is an admin")
+		fmt.Fprintln(streams.ErrOut, "fledge: WARNING: --auth=none: authentication is OFF. Anyone who can reach this server can change and deploy anything, as any name. Use it only for local experiments.")
+	} else if err := bootstrap(ctx, streams, svc, o.bootstrapTokenFile); err != nil {
+		return err
+	}
+	api := httpapi.New(svc, log, apiOpts...)
+
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	srv := &http.Server{
-		Handler:           rootHandler(api),
+		Handler: httpapi.SecurityHeaders(rootHandler(api)),
+		// No WriteTimeout: watch streams last as long as a deployment; the
+		// stream handler sets a deadline on each write instead.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	if err := ex.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("fledge serving", "address", "http://"+ln.Addr().String(), "store", what, "executor", ex.Owner())
-	fmt.Fprintf(streams.ErrOut, "fledge: serving on http://%s (store: %s)\n", ln.Addr(), what)
+	if o.pprofListen != "" {
+		go servePprof(ctx, o.pprofListen, log)
+	}
+	scheme := "http"
+	if o.tlsCertFile != "" {
+		scheme = "https"
+	}
+	log.Info("fledge serving", "address", scheme+"://"+ln.Addr().String(), "store", what, "executor", ex.Owner(), "auth", o.auth)
+	fmt.Fprintf(streams.ErrOut, "fledge: serving on %s://%s (store: %s)\n", scheme, ln.Addr(), what)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if o.tlsCertFile != "" {
+			errc <- srv.ServeTLS(ln, o.tlsCertFile, o.tlsKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -177,23 +234,94 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 	return nil
 }
 
-// servePprof serves net/http/pprof on addr, on a listener of its own so
-// that the profiles are never reachable through the API's address.
-func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--pprof-listen %s: %w", addr, err)
+// secretKey loads the key that encrypts secrets in the store: the key
+// file, $FLEDGE_SECRET_KEY, or for SQLite a key file next to the database,
+// created on first start.
+func secretKey(streams Streams, o *serveOptions, log *slog.Logger) (*secretbox.Box, error) {
+	var key []byte
+	var err error
+	switch env := os.Getenv("FLEDGE_SECRET_KEY"); {
+	case o.secretKeyFile != "":
+		key, err = loadKeyFile(o.secretKeyFile, log)
+	case env != "":
+		if key, err = secretbox.ParseKey(env); err != nil {
+			err = fmt.Errorf("FLEDGE_SECRET_KEY: %w", err)
+		}
+	case isPostgres(o.storeURL):
+		err = errors.New("a PostgreSQL store is shared by replicas, so they need one key: give each the same --secret-key-file or FLEDGE_SECRET_KEY")
+	default:
+		path := filepath.Join(filepath.Dir(strings.TrimPrefix(o.storeURL, "sqlite://")), "fledge.key")
+		if _, serr := os.Stat(path); serr == nil {
+			key, err = loadKeyFile(path, log)
+			break
+		}
+		if key, err = secretbox.CreateKeyFile(path); err == nil {
+			log.Info("created a secret key file", "path", path)
+			fmt.Fprintf(streams.ErrOut, "fledge: created the secret key %s (mode 0600); it encrypts the secrets in the store: back it up with the database\n", path)
+		}
 	}
+	if err != nil {
+		return nil, &ExitError{Code: 2, Err: err}
+	}
+	return secretbox.New(key)
+}
+
+func loadKeyFile(path string, log *slog.Logger) ([]byte, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the secret key file is readable by others; run chmod 600", "path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	return secretbox.LoadKeyFile(path)
+}
+
+// bootstrap makes sure a fresh store has an admin token, and shows a
+// generated one once.
+func bootstrap(ctx context.Context, streams Streams, svc *service.Service, tokenFile string) error {
+	var token string
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--bootstrap-token-file: %w", err)}
+		}
+		token = strings.TrimSpace(string(b))
+		if err := auth.CheckToken(token); err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--bootstrap-token-file %s: %w", tokenFile, err)}
+		}
+	}
+	secret, created, err := svc.Bootstrap(ctx, token)
+	if err != nil {
+		return err
+	}
+	switch {
+	case created && tokenFile != "":
+		fmt.Fprintf(streams.ErrOut, "fledge: created the admin token %q from %s\n", service.BootstrapTokenName, tokenFile)
+	case created:
+		fmt.Fprintf(streams.ErrOut, "fledge: created the admin token %q; it is shown only this once, store it now:\n\n    %s\n\nLog in with: fledge login --server URL --token-stdin\n\n", service.BootstrapTokenName, secret)
+	}
+	return nil
+}
+
+// servePprof serves Go's profiles on their own listener (never the API's)
+// until ctx ends; it is for profiling and must not be exposed.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Warn("serving pprof profiles", "address", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return func() { _ = srv.Close() }, nil
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Warn("serving pprof profiles", "address", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("pprof server failed", "error", err)
+	}
+}
+
+func isPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
 // rootHandler mounts the API; the console is served at / once present.

@@ -28,6 +28,11 @@ type run struct {
 	wake  chan struct{}
 	// pending are events to write with the next state update.
 	pending []store.Event
+	// wakeAt, when set, is written as the deployment's WakeAt by the next
+	// save (see park); otherwise save clears WakeAt.
+	wakeAt *time.Time
+	// decisionsSeen is how many decisions awaitApproval last read.
+	decisionsSeen int
 }
 
 func (e *Executor) execute(ctx context.Context, d store.Deployment, wake chan struct{}) {
@@ -108,7 +113,7 @@ func (r *run) save(ctx context.Context) error {
 	d := r.d
 	d.State = st
 	d.Status = string(r.state.Status())
-	d.WakeAt = nil
+	d.WakeAt = r.wakeAt
 	if r.state.Final != nil && d.EndedAt == nil {
 		now := r.now()
 		d.EndedAt = &now
@@ -193,6 +198,13 @@ func (r *run) loop(ctx context.Context) error {
 			continue
 		}
 		if res.wait {
+			if a.Step == pipeline.StepAwaitApproval && r.state.Final == nil && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
+				parked, err := r.park(ctx, res.until)
+				if err != nil || parked {
+					return err
+				}
+				continue
+			}
 			// The step is not done: persist what changed, then sleep until
 			// woken, polled, or the wait's own deadline.
 			if len(r.pending) > 0 || res.dirty {
@@ -268,6 +280,39 @@ func (r *run) checkCancel(ctx context.Context) error {
 	r.event(r.state.CurrentStageName(), "CancelRequested", "cancellation requested; undoing the canary")
 	r.state.Finish(v1alpha1.StatusCancelled, "cancelled on request", r.now())
 	return r.save(ctx)
+}
+
+// park ends the run while it waits for approval, so that a waiting
+// deployment holds neither a lease nor one of the MaxRunning slots for
+// hours: it saves the state with WakeAt = until and the caller releases the
+// lease. A decision or a cancellation pulls WakeAt to now (store.AddDecision,
+// store.RequestCancel) and notifies the executor, which claims the
+// deployment again; otherwise the claim loop takes it at until.
+//
+// One race is closed here: a decision recorded after awaitApproval read the
+// decisions but before WakeAt was saved found no WakeAt to pull forward. So
+// after saving, still holding the lease, park looks again and, if anything
+// arrived, does not park (the next save clears WakeAt).
+func (r *run) park(ctx context.Context, until time.Time) (parked bool, err error) {
+	r.wakeAt = &until
+	err = r.save(ctx)
+	r.wakeAt = nil
+	if err != nil {
+		return false, err
+	}
+	ds, err := r.e.cfg.Store.ListDecisions(ctx, r.d.ID)
+	if err != nil {
+		return false, fmt.Errorf("list decisions: %w", err)
+	}
+	d, err := r.e.cfg.Store.GetDeployment(ctx, r.d.ID)
+	if err != nil {
+		return false, fmt.Errorf("reload deployment %d: %w", r.d.ID, err)
+	}
+	if len(ds) != r.decisionsSeen || d.CancelRequested {
+		return false, nil
+	}
+	r.log.Debug("parked until a decision or the approval deadline", "wake_at", until)
+	return true, nil
 }
 
 // sleep waits until woken, until, or one poll interval.

@@ -291,6 +291,7 @@ func (r *run) awaitApproval(ctx context.Context, a pipeline.Action) (stepResult,
 	if err != nil {
 		return done, fmt.Errorf("list decisions: %w", err)
 	}
+	r.decisionsSeen = len(ds)
 	approvers := map[string]bool{}
 	for _, d := range ds {
 		if d.Stage != a.StageName {

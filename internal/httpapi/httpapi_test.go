@@ -22,6 +22,7 @@ type testAPI struct {
 	*httptest.Server
 	st    *sqlite.Store
 	svc   *service.Service
+	box   *secretbox.Box
 	dbDir string
 	admin string
 }
@@ -52,7 +53,7 @@ func setup(t *testing.T, opts ...Option) *testAPI {
 	}
 	srv := httptest.NewServer(New(svc, nil, opts...))
 	t.Cleanup(srv.Close)
-	a := &testAPI{Server: srv, st: st, svc: svc, dbDir: dir, admin: admin}
+	a := &testAPI{Server: srv, st: st, svc: svc, box: box, dbDir: dir, admin: admin}
 	for _, r := range []struct{ path, body string }{
 		{"/api/v1/environments/local", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"local"},"spec":{"kubeconfig":{"path":"/nonexistent"}}}`},
 		{"/api/v1/artifacts/web", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Artifact","metadata":{"name":"web"},"spec":{"manifests":"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  labels:\n    v: \"${TAG}\"\n"}}`},
@@ -171,6 +172,31 @@ func TestBadInput(t *testing.T) {
 		{"delete used environment", "DELETE", "/api/v1/environments/local", "", 409, []string{"used by pipeline(s) p"}},
 		{"unknown route", "GET", "/api/v1/nothing/here/at/all", "", 404, []string{"no API route"}},
 		{"huge body", "PUT", "/api/v1/artifacts/big", `{"x":"` + strings.Repeat("a", MaxBodyBytes+10) + `"}`, 413, []string{"request body over"}},
+		// Hostile JSON: the server is a client's last line of defence.
+		{"duplicate top-level key", "PUT", "/api/v1/pipelines/q", `{"kind":"Pipeline","kind":"Environment"}`, 400, []string{`duplicate key \"kind\" in the top-level object`}},
+		{"duplicate nested key", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"rampLimitPercent":25`, `"rampLimitPercent":25,"rampLimitPercent":100`, 1), 400, []string{`duplicate key \"rampLimitPercent\" in spec.stages[].shiftTraffic`}},
+		{"byte order mark", "PUT", "/api/v1/environments/e", "\ufeff" + `{"apiVersion":"fledge.dev/v1alpha1"}`, 400, []string{"malformed JSON"}},
+		{"deep nesting", "PUT", "/api/v1/environments/e", `{"metadata":{"labels":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`, 400, []string{"exceeded max depth"}},
+		{"number overflow", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"rampLimitPercent":25`, `"rampLimitPercent":1e400`, 1), 400, []string{"rampLimitPercent"}},
+		{"null body", "PUT", "/api/v1/environments/e", `null`, 422, []string{"does not match the name in the URL"}},
+		{"ramp -5", "PUT", "/api/v1/pipelines/q", pipelineJSON("q", -5, "c", "d"), 422, []string{"between 1 and 100, got -5"}},
+		{"missing namespaces", "PUT", "/api/v1/pipelines/q", pipelineJSON("q", 25, "", ""), 422, []string{"spec.stages[0].canaryDeployment.namespace: is required", "spec.stages[3].productionRelease.namespace: is required"}},
+		{"missing ingress", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"ingressName":"web"`, `"ingressName":""`, 1), 422, []string{"ingressName: is required"}},
+		{"unknown stage type", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"approval":{}`, `"bakeTime":{"duration":"10m"}`, 1), 400, []string{`unknown field \"bakeTime\"`}},
+		{"homoglyph name", "PUT", "/api/v1/pipelines/w%D0%B5b", pipelineJSON("w\u0435b", 25, "c", "d"), 422, []string{"must consist of lower case letters"}},
+		{"RTL override name", "PUT", "/api/v1/pipelines/a%E2%80%AEb", pipelineJSON("a\u202eb", 25, "c", "d"), 422, []string{"must consist of lower case letters"}},
+		{"zero-width name", "PUT", "/api/v1/pipelines/a%E2%80%8Bb", pipelineJSON("a\u200bb", 25, "c", "d"), 422, []string{"must consist of lower case letters"}},
+		{"NUL in name", "PUT", "/api/v1/environments/a%00b", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"a\u0000b"},"spec":{"inCluster":true}}`, 422, []string{"must consist of lower case letters"}},
+		{"sealed-looking inline kubeconfig", "PUT", "/api/v1/environments/e", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"e"},"spec":{"kubeconfig":{"inline":"fledge-sealed:v1:AAAA"}}}`, 422, []string{"not a sealed value"}},
+		{"trigger template with a function", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"stages":`, `"triggers":[{"webhook":{"secretRef":"gh","parameters":{"TAG":"{{ .x | html }}"}}}],"stages":`, 1), 422, []string{"only {{ .dotted.path }} references are allowed"}},
+		{"trigger with a missing secret", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"stages":`, `"triggers":[{"webhook":{"secretRef":"gh"}}],"stages":`, 1), 422, []string{`webhook secret \"gh\" does not exist`}},
+		{"run with a bidi override", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1.0\u202e"}}`, 422, []string{"invisible formatting character U+202E"}},
+		{"run with an escape sequence", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"\u001b[2J"}}`, 422, []string{"control character U+001B"}},
+		{"run with a placeholder name", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG}":"1"}}`, 422, []string{`declares no parameter \"TAG}\"`}},
+		{"run with a duplicate parameter", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1","TAG":"2"}}`, 400, []string{`duplicate key \"TAG\" in parameters`}},
+		{"secret with a bad name", "PUT", "/api/v1/secrets/Bad_Name", `{"value":"0123456789abcdef0123"}`, 422, []string{"must consist of lower case letters"}},
+		{"token with an unknown field", "POST", "/api/v1/tokens", `{"name":"x","roles":["viewer"],"admin":true}`, 400, []string{`unknown field \"admin\"`}},
+		{"webhook for a missing pipeline", "POST", "/api/v1/webhooks/github/nope", `{}`, 404, []string{`pipeline \"nope\" not found`}},
 	}
 	for _, tc := range cases {
 		code, body := do(t, srv, tc.method, tc.path, tc.body)

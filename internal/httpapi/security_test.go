@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/webhook"
 )
 
@@ -28,7 +30,7 @@ func TestRouteRoles(t *testing.T) {
 	}
 	tokens := map[string]string{"none": ""}
 	for _, roles := range []string{"viewer", "deployer", "deployer:p", "deployer:other", "approver", "approver:p", "approver:other", "admin"} {
-		name := strings.ReplaceAll(roles, ":", "-")
+		name := "t-" + strings.ReplaceAll(roles, ":", "-")
 		tokens[roles] = a.token(t, name, roles)
 	}
 	// who: the least a caller needs. public: anyone, even without a token;
@@ -39,32 +41,32 @@ func TestRouteRoles(t *testing.T) {
 		who        string
 	}
 	table := map[string]row{
-		"GET /healthz":                              {"/healthz", "", "public"},
-		"GET /readyz":                               {"/readyz", "", "public"},
-		"GET /api/v1/openapi.yaml":                  {"/api/v1/openapi.yaml", "", "viewer"},
-		"GET /api/v1/whoami":                        {"/api/v1/whoami", "", "viewer"},
-		"GET /api/v1/{plural}":                      {"/api/v1/pipelines", "", "viewer"},
-		"GET /api/v1/{plural}/{name}":               {"/api/v1/pipelines/p", "", "viewer"},
-		"PUT /api/v1/{plural}/{name}":               {"/api/v1/pipelines/p", `{}`, "admin"},
-		"DELETE /api/v1/{plural}/{name}":            {"/api/v1/artifacts/nothing", "", "admin"},
-		"POST /api/v1/pipelines/{name}/runs":        {"/api/v1/pipelines/p/runs", `{}`, "deployer"},
-		"POST /api/v1/pipelines/{name}/rollback":    {"/api/v1/pipelines/p/rollback", `{}`, "deployer"},
-		"GET /api/v1/deployments":                   {"/api/v1/deployments", "", "viewer"},
-		"GET /api/v1/deployments/{id}":              {"/api/v1/deployments/1", "", "viewer"},
-		"GET /api/v1/deployments/{id}/events":       {"/api/v1/deployments/1/events", "", "viewer"},
-		"GET /api/v1/deployments/{id}/manifests":    {"/api/v1/deployments/1/manifests", "", "viewer"},
-		"POST /api/v1/deployments/{id}/approve":     {"/api/v1/deployments/1/approve", `{}`, "approver"},
-		"POST /api/v1/deployments/{id}/reject":      {"/api/v1/deployments/1/reject", `{}`, "approver"},
-		"POST /api/v1/deployments/{id}/cancel":      {"/api/v1/deployments/1/cancel", "", "deployer"},
-		"GET /api/v1/tokens":                        {"/api/v1/tokens", "", "admin"},
-		"POST /api/v1/tokens":                       {"/api/v1/tokens", `{}`, "admin"},
-		"DELETE /api/v1/tokens/{name}":              {"/api/v1/tokens/nobody", "", "admin"},
-		"GET /api/v1/secrets":                       {"/api/v1/secrets", "", "admin"},
-		"PUT /api/v1/secrets/{name}":                {"/api/v1/secrets/s", `{}`, "admin"},
-		"DELETE /api/v1/secrets/{name}":             {"/api/v1/secrets/nothing", "", "admin"},
-		"GET /api/v1/audit":                         {"/api/v1/audit", "", "admin"},
-		"POST /api/v1/webhooks/github/{pipeline}":   {"/api/v1/webhooks/github/p", `{}`, "public"},
-		"POST /api/v1/webhooks/generic/{pipeline}":  {"/api/v1/webhooks/generic/p", `{}`, "public"},
+		"GET /healthz":                             {"/healthz", "", "public"},
+		"GET /readyz":                              {"/readyz", "", "public"},
+		"GET /api/v1/openapi.yaml":                 {"/api/v1/openapi.yaml", "", "viewer"},
+		"GET /api/v1/whoami":                       {"/api/v1/whoami", "", "viewer"},
+		"GET /api/v1/{plural}":                     {"/api/v1/pipelines", "", "viewer"},
+		"GET /api/v1/{plural}/{name}":              {"/api/v1/pipelines/p", "", "viewer"},
+		"PUT /api/v1/{plural}/{name}":              {"/api/v1/pipelines/p", `{}`, "admin"},
+		"DELETE /api/v1/{plural}/{name}":           {"/api/v1/artifacts/nothing", "", "admin"},
+		"POST /api/v1/pipelines/{name}/runs":       {"/api/v1/pipelines/p/runs", `{}`, "deployer"},
+		"POST /api/v1/pipelines/{name}/rollback":   {"/api/v1/pipelines/p/rollback", `{}`, "deployer"},
+		"GET /api/v1/deployments":                  {"/api/v1/deployments", "", "viewer"},
+		"GET /api/v1/deployments/{id}":             {"/api/v1/deployments/1", "", "viewer"},
+		"GET /api/v1/deployments/{id}/events":      {"/api/v1/deployments/1/events", "", "viewer"},
+		"GET /api/v1/deployments/{id}/manifests":   {"/api/v1/deployments/1/manifests", "", "viewer"},
+		"POST /api/v1/deployments/{id}/approve":    {"/api/v1/deployments/1/approve", `{}`, "approver"},
+		"POST /api/v1/deployments/{id}/reject":     {"/api/v1/deployments/1/reject", `{}`, "approver"},
+		"POST /api/v1/deployments/{id}/cancel":     {"/api/v1/deployments/1/cancel", "", "deployer"},
+		"GET /api/v1/tokens":                       {"/api/v1/tokens", "", "admin"},
+		"POST /api/v1/tokens":                      {"/api/v1/tokens", `{}`, "admin"},
+		"DELETE /api/v1/tokens/{name}":             {"/api/v1/tokens/nobody", "", "admin"},
+		"GET /api/v1/secrets":                      {"/api/v1/secrets", "", "admin"},
+		"PUT /api/v1/secrets/{name}":               {"/api/v1/secrets/s", `{}`, "admin"},
+		"DELETE /api/v1/secrets/{name}":            {"/api/v1/secrets/nothing", "", "admin"},
+		"GET /api/v1/audit":                        {"/api/v1/audit", "", "admin"},
+		"POST /api/v1/webhooks/github/{pipeline}":  {"/api/v1/webhooks/github/p", `{}`, "public"},
+		"POST /api/v1/webhooks/generic/{pipeline}": {"/api/v1/webhooks/generic/p", `{}`, "public"},
 	}
 	allowed := func(who, roles string) bool {
 		switch who {
@@ -156,13 +158,17 @@ func TestAuthentication(t *testing.T) {
 	if code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`); code != 201 {
 		t.Fatalf("run: %d %s", code, body)
 	}
-	if code, body := do(t, a, "POST", "/api/v1/deployments/1/cancel", ""); code != 200 {
-		t.Fatalf("cancel: %d %s", code, body)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+"/api/v1/deployments/1/events?watch=true&access_token="+viewer, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, hdr, _ := send(t, a, "", "GET", "/api/v1/deployments/1/events?watch=true&access_token="+viewer, "")
-	if code == 401 || code == 403 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("watch with access_token: %d %v", code, hdr)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("watch with access_token: %s %v", resp.Status, resp.Header)
 	}
+	cancel()
+	resp.Body.Close()
 	// The identity is the token's name, whatever header is sent.
 	_, body := doAs(t, a, viewer, "GET", "/api/v1/whoami", "", v1alpha1.UserHeader, "admin")
 	var who v1alpha1.WhoAmI
@@ -182,7 +188,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	// An expired token is refused.
 	b, _ := json.Marshal(v1alpha1.TokenRequest{Name: "brief", Roles: []string{"viewer"}, ExpiresIn: &v1alpha1.Duration{Duration: time.Millisecond}})
-	code, body = do(t, a, "POST", "/api/v1/tokens", string(b))
+	code, body := do(t, a, "POST", "/api/v1/tokens", string(b))
 	var ct v1alpha1.CreatedToken
 	if err := json.Unmarshal([]byte(body), &ct); code != 201 || err != nil || ct.ExpiresAt == nil {
 		t.Fatalf("create expiring token: %d %s", code, body)
@@ -246,7 +252,7 @@ func TestFourEyes(t *testing.T) {
 		t.Fatalf("apply: %d %s", code, body)
 	}
 	_, body := do(t, a, "GET", "/api/v1/pipelines/four", "")
-	if !strings.Contains(body, `"requireDistinctFromTrigger":true`) {
+	if !strings.Contains(body, `"requireDistinctFromTrigger": true`) {
 		t.Fatalf("the option was not stored: %s", body)
 	}
 	ci := a.token(t, "ci", "deployer", "approver")
@@ -277,12 +283,14 @@ func TestFourEyes(t *testing.T) {
 		t.Fatalf("the trigger rejecting: %d %s", code, body)
 	}
 	// Without the option the trigger may approve, as before.
-	code, body = doAs(t, a, ci, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`)
+	b := setup(t)
+	ci = b.token(t, "ci", "deployer", "approver")
+	code, body = doAs(t, b, ci, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`)
 	if err := json.Unmarshal([]byte(body), &d); code != 201 || err != nil {
 		t.Fatalf("run p: %d %s", code, body)
 	}
-	waitForApproval(t, a, d.ID)
-	if code, body := doAs(t, a, ci, "POST", fmt.Sprintf("/api/v1/deployments/%d/approve", d.ID), `{}`); code != 200 {
+	waitForApproval(t, b, d.ID)
+	if code, body := doAs(t, b, ci, "POST", fmt.Sprintf("/api/v1/deployments/%d/approve", d.ID), `{}`); code != 200 {
 		t.Fatalf("approving without the option: %d %s", code, body)
 	}
 }
@@ -517,5 +525,72 @@ func TestAuthDisabled(t *testing.T) {
 	code, body := doAs(t, a, "", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`, v1alpha1.UserHeader, "carol")
 	if code != 201 || !strings.Contains(body, `"triggeredBy": "carol"`) {
 		t.Fatalf("run: %d %s", code, body)
+	}
+}
+
+// An inline kubeconfig is sealed before it is stored: the database file
+// never holds its text, an identical apply is "unchanged", and the
+// executor's cluster source opens it again.
+func TestInlineKubeconfigEncryptedAtRest(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	const marker = "MARKER-7f3a9c-kubeconfig-secret"
+	kc := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: " + marker + "\n"
+	env := func(inline string) string {
+		b, _ := json.Marshal(v1alpha1.Environment{
+			TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindEnvironment},
+			Metadata: v1alpha1.ObjectMeta{Name: "inline"},
+			Spec:     v1alpha1.EnvironmentSpec{Kubeconfig: &v1alpha1.KubeconfigSource{Inline: inline}},
+		})
+		return string(b)
+	}
+	for i, want := range []string{`"action": "created"`, `"action": "unchanged"`} {
+		if code, body := do(t, a, "PUT", "/api/v1/environments/inline", env(kc)); code/100 != 2 || !strings.Contains(body, want) {
+			t.Fatalf("apply %d: %d %s, want %s", i, code, body, want)
+		}
+	}
+	if code, body := do(t, a, "PUT", "/api/v1/environments/inline", env(kc+"# changed\n")); code != 200 || !strings.Contains(body, `"action": "configured"`) {
+		t.Fatalf("apply a change: %d %s", code, body)
+	}
+	for _, path := range []string{"/api/v1/environments/inline", "/api/v1/environments"} {
+		if _, body := do(t, a, "GET", path, ""); strings.Contains(body, marker) || strings.Contains(body, "fledge-sealed") || !strings.Contains(body, "(redacted)") {
+			t.Fatalf("GET %s shows the kubeconfig or its ciphertext: %s", path, body)
+		}
+	}
+	for _, f := range []string{"f.db", "f.db-wal"} {
+		raw, err := os.ReadFile(filepath.Join(a.dbDir, f))
+		if err != nil && f == "f.db" {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), marker) || strings.Contains(string(raw), "users:") {
+			t.Fatalf("%s holds the inline kubeconfig in clear text", f)
+		}
+	}
+	res, err := a.st.GetResource(t.Context(), v1alpha1.KindEnvironment, "inline")
+	if err != nil || !strings.Contains(string(res.Spec), `"inline":"fledge-sealed:v1:`) {
+		t.Fatalf("stored environment: %s %v", res.Spec, err)
+	}
+	var stored v1alpha1.Environment
+	if err := json.Unmarshal(res.Spec, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := executor.OpenEnvironment(nil, &stored); err == nil {
+		t.Fatal("opened a sealed kubeconfig without a key")
+	}
+	// Moved to another environment, the ciphertext does not open.
+	moved := stored
+	moved.Metadata.Name = "other"
+	k := *stored.Spec.Kubeconfig
+	moved.Spec.Kubeconfig = &k
+	clusters := &executor.StoreClusters{Store: a.st, Secrets: a.box}
+	if err := executor.OpenEnvironment(a.box, &moved); err == nil {
+		t.Fatal("a sealed kubeconfig opened under another environment's name")
+	}
+	_, spec, err := clusters.Cluster(t.Context(), "inline")
+	if err != nil {
+		t.Fatalf("the cluster source cannot open the kubeconfig: %v", err)
+	}
+	if spec.Kubeconfig == nil || strings.Contains(spec.Kubeconfig.Inline, marker) {
+		t.Fatalf("the cluster source hands out the credentials: %+v", spec.Kubeconfig)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // decodeStrict decodes JSON refusing unknown fields, duplicate keys and
 // trailing data, and names the field on error.
 func decodeStrict(data []byte, v any) error {
-	if err := checkDuplicateKeys(data); err != nil {
+	if err := CheckDuplicateKeys(data); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -42,11 +42,11 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
-// checkDuplicateKeys refuses an object with the same key twice, which
+// CheckDuplicateKeys refuses an object with the same key twice, which
 // encoding/json would silently resolve to the last one: a reviewer (or a
 // proxy) reading the first would see another document than the server.
 // Malformed JSON is left to the decoder to report.
-func checkDuplicateKeys(data []byte) error {
+func CheckDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	type frame struct {
 		object  bool

@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/executor"
@@ -187,33 +185,11 @@ func resolveParams(p *v1alpha1.Pipeline, given map[string]string) (map[string]st
 			fes = append(fes, v1alpha1.FieldError{Field: "parameters." + k, Message: fmt.Sprintf("pipeline %q declares no parameter %q", p.Metadata.Name, k)})
 			continue
 		}
-		if msg := checkParamValue(given[k]); msg != "" {
-			fes = append(fes, v1alpha1.FieldError{Field: "parameters." + k, Message: msg})
+		if msg := v1alpha1.CheckText(given[k]); msg != "" {
+			fes = append(fes, v1alpha1.FieldError{Field: "parameters." + k, Message: "value " + msg})
 		}
 	}
 	return values, declared, fes
-}
-
-// checkParamValue refuses what no manifest value needs and what makes text
-// lie about itself: invalid UTF-8, control characters other than tab and
-// newline, and invisible formatting characters (bidirectional overrides,
-// zero-width characters) that make a value read differently than it is.
-// The renderer keeps any value inside its YAML scalar, so structure is
-// safe regardless; this is about what people review.
-func checkParamValue(v string) string {
-	if !utf8.ValidString(v) {
-		return "value is not valid UTF-8"
-	}
-	for i, r := range v {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return fmt.Sprintf("value has control character %U at byte %d", r, i)
-		case unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:
-			return fmt.Sprintf("value has invisible formatting character %U at byte %d (bidirectional override or zero-width characters are refused)", r, i)
-		}
-	}
-	return ""
 }
 
 func (s *Service) create(ctx context.Context, plan *pipeline.Plan, params map[string]string, user, why string) (v1alpha1.Deployment, error) {

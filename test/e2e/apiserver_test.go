@@ -28,7 +28,7 @@ func TestAPIServerStoppedMidStage(t *testing.T) {
 			s := startServerArgs(t, []string{"--step-timeout", tc.stepTimeout})
 			p := "apiserver-" + tc.name
 			dir := writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: "webpage", CanaryNS: p + "-canary", ProdNS: p + "-prod", Ramp: 50, Batches: 2, BatchDelay: "3s"})
-			s.fledge("ci", "apply", "-f", dir)
+			s.fledge("admin", "apply", "-f", dir)
 			d := s.run("ci", p, "IMAGE_TAG=5.0")
 			s.waitEvent(d.ID, time.Minute, "WeightSet", "set to 25%")
 

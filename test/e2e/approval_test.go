@@ -13,7 +13,7 @@ import (
 func TestTwoDistinctApprovers(t *testing.T) {
 	const p = "two-approvers"
 	s := startServer(t)
-	s.fledge("ci", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p", Approvals: 2}))
+	s.fledge("admin", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p", Approvals: 2}))
 	d := s.run("ci", p, "IMAGE_TAG=1.0")
 	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
 	s.fledge("alice", "approve", itoa(d.ID))
@@ -37,7 +37,7 @@ func TestTwoDistinctApprovers(t *testing.T) {
 func TestApprovalTimeout(t *testing.T) {
 	const p = "approval-timeout"
 	s := startServer(t)
-	s.fledge("ci", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p", ApprovalTimeout: "2s"}))
+	s.fledge("admin", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p", ApprovalTimeout: "2s"}))
 	d := s.run("ci", p, "IMAGE_TAG=1.0")
 	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusFailed)
 	if !strings.Contains(d.Message, "approval timed out") {
@@ -57,7 +57,7 @@ func TestApprovalTimeout(t *testing.T) {
 func TestQueueAndCancel(t *testing.T) {
 	const p = "queue"
 	s := startServer(t)
-	s.fledge("ci", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p"}))
+	s.fledge("admin", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p"}))
 	first := s.run("ci", p, "IMAGE_TAG=1.0")
 	s.waitStatus(first.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
 	second := s.run("ci", p, "IMAGE_TAG=2.0")

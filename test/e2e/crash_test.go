@@ -53,7 +53,7 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS})
 	s.stop()
 	s.start("FLEDGE_FAULT_KILL_AT=" + point)
-	s.fledge("ci", "apply", "-f", dir)
+	s.fledge("admin", "apply", "-f", dir)
 	d := s.run("ci", name, "IMAGE_TAG=7.0")
 	approved := false
 	approve := func() {

@@ -15,7 +15,7 @@ func TestCanaryNeverReady(t *testing.T) {
 	const good, bad = "fail-good", "fail-bad"
 	// A healthy release first, so production has something to keep.
 	dir := writeFixture(t, fixture{Pipeline: good, Environment: "local", Artifact: "webpage", CanaryNS: "fail-canary", ProdNS: "fail-prod"})
-	s.fledge("ci", "apply", "-f", dir)
+	s.fledge("admin", "apply", "-f", dir)
 	d := s.run("ci", good, "IMAGE_TAG=1.0")
 	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
 	s.fledge("alice", "approve", itoa(d.ID))
@@ -23,7 +23,7 @@ func TestCanaryNeverReady(t *testing.T) {
 	waitWorkload(t, "fail-prod", image+"1.0")
 
 	dir = writeFixture(t, fixture{Pipeline: bad, Environment: "local", Artifact: "webpage-unready", CanaryNS: "fail-canary", ProdNS: "fail-prod", Unready: true, CanaryTimeout: "4s"})
-	s.fledge("ci", "apply", "-f", dir)
+	s.fledge("admin", "apply", "-f", dir)
 	d = s.run("ci", bad, "IMAGE_TAG=1.1")
 	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusFailed)
 	if !strings.Contains(d.Message, "canary-deploy-stage") || !strings.Contains(d.Message, "within 4s") || !strings.Contains(d.Message, "webpage-deployment") {
@@ -46,7 +46,7 @@ func TestServerRestart(t *testing.T) {
 	const pipeline = "restart"
 	s := startServer(t)
 	dir := writeFixture(t, fixture{Pipeline: pipeline, Environment: "local", Artifact: "webpage", CanaryNS: "restart-canary", ProdNS: "restart-prod"})
-	s.fledge("ci", "apply", "-f", dir)
+	s.fledge("admin", "apply", "-f", dir)
 
 	// Waiting for approval: kill -9, restart, approve.
 	d := s.run("ci", pipeline, "IMAGE_TAG=3.0")

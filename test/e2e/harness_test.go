@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +73,7 @@ func (s *server) start(extraEnv ...string) {
 	args := append([]string{
 		"serve", "--listen", s.listen, "--store", s.store,
 		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug",
+		"--bootstrap-token-file", adminTokenFile, "--secret-key-file", secretKeyFile,
 	}, s.args...)
 	s.cmd = exec.Command(fledgeBin, args...)
 	s.cmd.Env = append(os.Environ(), extraEnv...)
@@ -150,8 +152,61 @@ func tail(path string) string {
 	return strings.Join(lines, "\n")
 }
 
-// fledge runs the CLI against the server as user and returns stdout; it
-// fails the test on a non-zero exit.
+// roles are the grants of the test users' tokens: ci starts and cancels
+// runs; people approve, reject and roll back; admin (the bootstrap token)
+// applies resources.
+var roles = map[string][]string{
+	"ci": {"deployer"},
+}
+
+// peopleRoles are the roles of any other user (alice, bob, carol, dave).
+var peopleRoles = []string{"approver", "deployer"}
+
+// tokens caches each store's tokens by user: servers sharing a store
+// (restarts, replicas) share its tokens.
+var tokens = struct {
+	sync.Mutex
+	byStore map[string]map[string]string
+}{byStore: map[string]map[string]string{}}
+
+// token returns user's token on the server's store, creating it (as the
+// admin) on first use.
+func (s *server) token(user string) string {
+	s.t.Helper()
+	if user == "admin" {
+		return adminToken
+	}
+	tokens.Lock()
+	defer tokens.Unlock()
+	m := tokens.byStore[s.store]
+	if m == nil {
+		m = map[string]string{}
+		tokens.byStore[s.store] = m
+	}
+	if tok, ok := m[user]; ok {
+		return tok
+	}
+	args := []string{"--server", s.url, "--token", adminToken, "token", "create", user}
+	rs, ok := roles[user]
+	if !ok {
+		rs = peopleRoles
+	}
+	for _, r := range rs {
+		args = append(args, "--role", r)
+	}
+	cmd := exec.Command(fledgeBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("create the token of %s: %v\n%s", user, err, stderr.String())
+	}
+	tok := strings.TrimSpace(stdout.String())
+	m[user] = tok
+	return tok
+}
+
+// fledge runs the CLI against the server as user (with user's token) and
+// returns stdout; it fails the test on a non-zero exit.
 func (s *server) fledge(user string, args ...string) string {
 	s.t.Helper()
 	out, err := s.fledgeErr(user, args...)
@@ -162,7 +217,8 @@ func (s *server) fledge(user string, args ...string) string {
 }
 
 func (s *server) fledgeErr(user string, args ...string) (string, error) {
-	full := append([]string{"--server", s.url, "--user", user}, args...)
+	s.t.Helper()
+	full := append([]string{"--server", s.url, "--token", s.token(user), "--config", "/nonexistent/fledge-e2e/config.yaml"}, args...)
 	cmd := exec.Command(fledgeBin, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -182,7 +238,12 @@ func (s *server) deployment(id int64) v1alpha1.Deployment {
 
 func (s *server) getJSON(path string, out any) {
 	s.t.Helper()
-	resp, err := http.Get(s.url + path)
+	req, err := http.NewRequest(http.MethodGet, s.url+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}

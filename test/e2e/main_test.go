@@ -13,13 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/localcluster"
+	"fledge.dev/fledge/internal/secretbox"
 )
 
 var (
 	cluster   *localcluster.Cluster
 	fledgeBin string
 	repoRoot  string
+	// adminTokenFile and secretKeyFile are given to every server: the
+	// admin token it bootstraps a fresh store with, and the key that
+	// encrypts secrets (replicas of one store must share it).
+	adminTokenFile string
+	adminToken     string
+	secretKeyFile  string
 )
 
 func TestMain(m *testing.M) {
@@ -44,6 +52,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	if err := writeCredentials(tmp); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
 	fledgeBin = filepath.Join(tmp, "fledge")
 	build := exec.Command("go", "build", "-o", fledgeBin, "./cmd/fledge")
 	build.Dir = repoRoot
@@ -62,4 +74,27 @@ func run(m *testing.M) int {
 	defer cluster.Stop()
 	fmt.Fprintf(os.Stderr, "e2e: control plane up in %s, logs in %s\n", cluster.StartupDuration().Round(time.Millisecond), cluster.LogDir())
 	return m.Run()
+}
+
+// writeCredentials writes the admin token and secret key files every
+// server of the run is started with.
+func writeCredentials(dir string) error {
+	tok, err := auth.NewToken()
+	if err != nil {
+		return err
+	}
+	adminToken = tok
+	adminTokenFile = filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(adminTokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	key, err := secretbox.GenerateKey()
+	if err != nil {
+		return err
+	}
+	secretKeyFile = filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(secretKeyFile, []byte(secretbox.EncodeKey(key)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write secret key: %w", err)
+	}
+	return nil
 }

@@ -30,7 +30,7 @@ func TestReplicasShareWork(t *testing.T) {
 				name := fmt.Sprintf("rep%d-%d", replicas, p)
 				names = append(names, name)
 				dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: name + "-c", ProdNS: name + "-p", NoApproval: true})
-				api.fledge("ci", "apply", "-f", dir)
+				api.fledge("admin", "apply", "-f", dir)
 			}
 			var ids []int64
 			for v := 1; v <= perPipeline; v++ {

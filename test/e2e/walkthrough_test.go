@@ -23,13 +23,13 @@ func TestWalkthrough(t *testing.T) {
 	)
 	s := startServer(t)
 	dir := writeFixture(t, fixture{Pipeline: pipeline, Environment: "local", Artifact: "webpage-manifest", CanaryNS: canaryNS, ProdNS: prodNS})
-	out := s.fledge("ci", "apply", "-f", dir)
+	out := s.fledge("admin", "apply", "-f", dir)
 	for _, want := range []string{"environment/local created", "artifact/webpage-manifest created", "pipeline/" + pipeline + " created"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("apply output lacks %q:\n%s", want, out)
 		}
 	}
-	if out := s.fledge("ci", "apply", "-f", dir); !strings.Contains(out, "pipeline/"+pipeline+" unchanged") {
+	if out := s.fledge("admin", "apply", "-f", dir); !strings.Contains(out, "pipeline/"+pipeline+" unchanged") {
 		t.Fatalf("second apply should be unchanged:\n%s", out)
 	}
 

@@ -351,7 +351,11 @@ func headerRule(rule, canary map[string]any, h traffic.HeaderRoute, n int) (map[
 		out = append(out, mm)
 	}
 	hr["matches"] = out
-	setBackendRefs(hr, []map[string]any{copyMap(canary)})
+	// Weight 1 is Gateway API's default: written out, the route reads back
+	// exactly as applied, so that an unchanged route is seen as such.
+	c := copyMap(canary)
+	c["weight"] = int64(1)
+	setBackendRefs(hr, []map[string]any{c})
 	return hr, nil
 }
 

@@ -1,0 +1,176 @@
+package routing
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/traffic/gatewayapi"
+	"fledge.dev/fledge/internal/traffic/nginx"
+)
+
+func decode(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kube.Decode(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+// names lists kind/name of objs.
+func names(objs []*unstructured.Unstructured) string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetKind()+"/"+o.GetName())
+	}
+	return strings.Join(out, ",")
+}
+
+var defaultHeader = v1alpha1.TesterHeader{Name: "redirect-to-canary", Value: "always"}
+
+func TestManifestForms(t *testing.T) {
+	t.Parallel()
+	ingress := decode(t, filepath.Join("..", "nginx", "testdata", "webpage.yaml"))
+	route := decode(t, filepath.Join("..", "gatewayapi", "testdata", "webpage.yaml"))
+	tests := []struct {
+		name             string
+		rt               v1alpha1.TrafficRouting
+		objs             []*unstructured.Unstructured
+		canary, prod     string
+		canaryAnnotation string // the canary annotation of the canary namespace's Ingress, if any
+	}{
+		{
+			name:   "nginx canary-namespace",
+			rt:     v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress", Layout: v1alpha1.IngressLayoutCanaryNamespace, TesterHeader: defaultHeader},
+			objs:   ingress,
+			canary: "Deployment/webpage-deployment,Service/webpage-service,Ingress/webpage-ingress", prod: "Deployment/webpage-deployment,Service/webpage-service,Ingress/webpage-ingress",
+			canaryAnnotation: "true",
+		},
+		{
+			name:   "nginx without a layout (older plans)",
+			rt:     v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress"},
+			objs:   ingress,
+			canary: "Deployment/webpage-deployment,Service/webpage-service,Ingress/webpage-ingress", prod: "Deployment/webpage-deployment,Service/webpage-service,Ingress/webpage-ingress",
+			canaryAnnotation: "true",
+		},
+		{
+			name:   "nginx beside-production",
+			rt:     v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress", Layout: v1alpha1.IngressLayoutBesideProduction, TesterHeader: defaultHeader},
+			objs:   ingress,
+			canary: "Deployment/webpage-deployment,Service/webpage-service", prod: "Deployment/webpage-deployment,Service/webpage-service,Ingress/webpage-ingress",
+		},
+		{
+			name:   "gateway api",
+			rt:     v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "webpage", TesterHeader: defaultHeader},
+			objs:   route,
+			canary: "Deployment/webpage-deployment,Service/webpage-service", prod: "Deployment/webpage-deployment,Service/webpage-service,HTTPRoute/webpage",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := Check(tt.rt, tt.objs); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			canary, err := Canary(tt.rt, tt.objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(canary); got != tt.canary {
+				t.Errorf("canary namespace gets %s, want %s", got, tt.canary)
+			}
+			for _, o := range canary {
+				if o.GetKind() == "Ingress" && o.GetAnnotations()[nginx.AnnotationCanary] != tt.canaryAnnotation {
+					t.Errorf("canary ingress annotations %v", o.GetAnnotations())
+				}
+			}
+			prod, err := Production(tt.rt, tt.objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(prod); got != tt.prod {
+				t.Errorf("production gets %s, want %s", got, tt.prod)
+			}
+			for _, o := range prod {
+				for k := range o.GetAnnotations() {
+					if strings.HasPrefix(k, nginx.AnnotationPrefix) {
+						t.Errorf("production %s/%s has canary annotation %s", o.GetKind(), o.GetName(), k)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	t.Parallel()
+	ingress := decode(t, filepath.Join("..", "nginx", "testdata", "webpage.yaml"))
+	route := decode(t, filepath.Join("..", "gatewayapi", "testdata", "webpage.yaml"))
+	tests := []struct {
+		name string
+		rt   v1alpha1.TrafficRouting
+		objs []*unstructured.Unstructured
+		want string
+	}{
+		{"gateway route missing", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, route, `no gateway.networking.k8s.io/v1 HTTPRoute named "web"`},
+		{"gateway api on ingress manifests", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "webpage"}, ingress, "HTTPRoute named"},
+		{"nginx ingress missing", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web"}, ingress, `no networking.k8s.io/v1 Ingress named "web"`},
+		{"beside production without the service", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress", Layout: v1alpha1.IngressLayoutBesideProduction}, []*unstructured.Unstructured{ingress[0], ingress[2]}, "not in the manifests"},
+		{"unknown provider", v1alpha1.TrafficRouting{Provider: "istio"}, ingress, `unknown traffic provider "istio"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := Check(tt.rt, tt.objs); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewRouter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rt       v1alpha1.TrafficRouting
+		wantType string
+		wantName string
+	}{
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutCanaryNamespace}, "*nginx.Router", "ingress c/web"},
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutBesideProduction}, "*nginx.BesideRouter", "ingress p/web-canary"},
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, "*gatewayapi.Router", "HTTPRoute p/web"},
+	}
+	for _, tt := range tests {
+		r, err := NewRouter(nil, tt.rt, Target{CanaryNamespace: "c", ProductionNamespace: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		switch r.(type) {
+		case *nginx.Router:
+			got = "*nginx.Router"
+		case *nginx.BesideRouter:
+			got = "*nginx.BesideRouter"
+		case *gatewayapi.Router:
+			got = "*gatewayapi.Router"
+		}
+		if got != tt.wantType {
+			t.Errorf("%+v: router %s, want %s", tt.rt, got, tt.wantType)
+		}
+		if n := RouteName(tt.rt, "c", "p"); n != tt.wantName {
+			t.Errorf("%+v: RouteName %q, want %q", tt.rt, n, tt.wantName)
+		}
+	}
+	if _, err := NewRouter(nil, v1alpha1.TrafficRouting{Provider: "istio"}, Target{}); err == nil {
+		t.Error("NewRouter of an unknown provider succeeded")
+	}
+}

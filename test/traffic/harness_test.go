@@ -1,0 +1,409 @@
+package traffic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/test/dataplane"
+)
+
+// The harness of test/e2e, trimmed: a `fledge serve` subprocess and the
+// CLI.
+
+// server is a `fledge serve` subprocess.
+type server struct {
+	t       *testing.T
+	url     string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &server{t: t, url: "http://" + addr, logPath: filepath.Join(dir, "serve.log")}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"serve", "--listen", addr, "--store", filepath.Join(dir, "fledge.db"),
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug"}
+	if serveHasAuth() {
+		// The CLI's --user names the actor only on a server without
+		// authentication.
+		args = append(args, "--auth=none")
+	}
+	s.cmd = exec.Command(fledgeBin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start fledge serve: %v", err)
+	}
+	s.done = make(chan struct{})
+	cmd := s.cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
+	return nil
+}
+
+var (
+	authOnce sync.Once
+	hasAuth  bool
+)
+
+// serveHasAuth reports whether `fledge serve` has an --auth flag.
+func serveHasAuth() bool {
+	authOnce.Do(func() {
+		out, _ := exec.Command(fledgeBin, "serve", "--help").CombinedOutput()
+		hasAuth = strings.Contains(string(out), "--auth")
+	})
+	return hasAuth
+}
+
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+	}
+	if s.t.Failed() {
+		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, "msg=request") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fledge runs the CLI as user and returns stdout; it fails the test on a
+// non-zero exit.
+func (s *server) fledge(user string, args ...string) string {
+	s.t.Helper()
+	full := append([]string{"--server", s.url, "--user", user}, args...)
+	cmd := exec.Command(fledgeBin, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		s.t.Fatalf("fledge %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func (s *server) getJSON(path string, out any) {
+	s.t.Helper()
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		s.t.Fatalf("GET %s: decode: %v", path, err)
+	}
+}
+
+func (s *server) deployment(id int64) v1alpha1.Deployment {
+	s.t.Helper()
+	var d v1alpha1.Deployment
+	s.getJSON(fmt.Sprintf("/api/v1/deployments/%d", id), &d)
+	return d
+}
+
+func (s *server) events(id int64) []v1alpha1.Event {
+	var l v1alpha1.EventList
+	s.getJSON(fmt.Sprintf("/api/v1/deployments/%d/events", id), &l)
+	return l.Items
+}
+
+// event returns the first event of type typ whose message contains text.
+func (s *server) event(id int64, typ, text string) (v1alpha1.Event, bool) {
+	for _, e := range s.events(id) {
+		if e.Type == typ && strings.Contains(e.Message, text) {
+			return e, true
+		}
+	}
+	return v1alpha1.Event{}, false
+}
+
+// waitEvent polls until such an event is recorded.
+func (s *server) waitEvent(id int64, timeout time.Duration, typ, text string) v1alpha1.Event {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if e, ok := s.event(id, typ, text); ok {
+			return e
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("deployment %d: no %s event with %q within %s\n%s", id, typ, text, timeout, s.eventLog(id))
+	return v1alpha1.Event{}
+}
+
+// inOrder requires events matching each (type, text) pair, in that order.
+func (s *server) inOrder(id int64, want ...[2]string) {
+	s.t.Helper()
+	evs := s.events(id)
+	i := 0
+	for _, w := range want {
+		for i < len(evs) && (evs[i].Type != w[0] || !strings.Contains(evs[i].Message, w[1])) {
+			i++
+		}
+		if i == len(evs) {
+			s.t.Fatalf("deployment %d: no %s event with %q after the previous ones of %v\n%s", id, w[0], w[1], want, s.eventLog(id))
+		}
+		i++
+	}
+}
+
+func (s *server) eventLog(id int64) string {
+	var evs []string
+	for _, e := range s.events(id) {
+		evs = append(evs, fmt.Sprintf("  %d %s %s %s", e.Seq, e.Stage, e.Type, e.Message))
+	}
+	return "events:\n" + strings.Join(evs, "\n")
+}
+
+// waitStatus polls until the deployment has one of the statuses.
+func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.DeploymentStatus) v1alpha1.Deployment {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var d v1alpha1.Deployment
+	for time.Now().Before(deadline) {
+		d = s.deployment(id)
+		for _, w := range want {
+			if d.Status == w {
+				return d
+			}
+		}
+		if d.Status.Final() {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("deployment %d: status %s (%s), want %v\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, s.eventLog(id), s.logPath, tail(s.logPath))
+	return d
+}
+
+// run starts the pipeline through the CLI and returns the new deployment.
+func (s *server) run(user, pipeline string, params ...string) v1alpha1.Deployment {
+	s.t.Helper()
+	args := []string{"run", pipeline, "-o", "json"}
+	for _, p := range params {
+		args = append(args, "--param", p)
+	}
+	var d v1alpha1.Deployment
+	out := s.fledge(user, args...)
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		s.t.Fatalf("fledge run -o json: %v\n%s", err, out)
+	}
+	return d
+}
+
+// newest returns the pipeline's newest deployment.
+func (s *server) newest(pipeline string) v1alpha1.Deployment {
+	s.t.Helper()
+	var list v1alpha1.DeploymentList
+	s.getJSON("/api/v1/deployments?pipeline="+pipeline+"&limit=1", &list)
+	if len(list.Items) == 0 {
+		s.t.Fatalf("pipeline %s has no deployment", pipeline)
+	}
+	return list.Items[0]
+}
+
+// fixture is a pipeline of one suite: its namespaces are <name>-canary
+// and <name>-prod, its requests go to /<name>/.
+type fixture struct {
+	name     string
+	provider string // v1alpha1.TrafficProvider*
+	ramp     int
+	batches  int
+	delay    string
+}
+
+func (f fixture) pipeline() string { return f.name + "-pipeline" }
+func (f fixture) canaryNS() string { return f.name + "-canary" }
+func (f fixture) prodNS() string   { return f.name + "-prod" }
+func (f fixture) path() string     { return "/" + f.name + "/" }
+
+// manifests are the walkthrough's, with the suite's path: with the NGINX
+// Ingress, or with an HTTPRoute on the data plane's Gateway instead.
+func (f fixture) manifests(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webpage", "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := string(b)
+	if f.provider == v1alpha1.TrafficProviderNGINX {
+		out := strings.Replace(m, "/webpage(/|$)(.*)", "/"+f.name+"(/|$)(.*)", 1)
+		if out == m {
+			t.Fatal("examples/webpage/manifests.yaml: ingress path /webpage(/|$)(.*) not found")
+		}
+		return out
+	}
+	var docs []string
+	for _, d := range strings.Split(m, "\n---\n") {
+		if !strings.Contains(d, "kind: Ingress") {
+			docs = append(docs, d)
+		}
+	}
+	docs = append(docs, fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: webpage
+spec:
+  parentRefs:
+    - name: %s
+      namespace: %s
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /%s
+      backendRefs:
+        - name: webpage-service
+          port: 8080
+`, dataplane.GatewayName, dataplane.Namespace, f.name))
+	return strings.Join(docs, "\n---\n")
+}
+
+// write writes the resource files of the fixture to a folder.
+func (f fixture) write(t *testing.T) string {
+	t.Helper()
+	if f.ramp == 0 {
+		f.ramp = 25
+	}
+	if f.batches == 0 {
+		f.batches = 1
+	}
+	if f.delay == "" {
+		f.delay = "0s"
+	}
+	layout, route := "", "ingressName: webpage-ingress"
+	if f.provider == v1alpha1.TrafficProviderNGINX {
+		layout = "  ingressLayout: beside-production\n"
+	} else {
+		route = "httpRouteName: webpage"
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"manifests.yaml": f.manifests(t),
+		"environment.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Environment
+metadata:
+  name: local
+spec:
+  kubeconfig:
+    path: %s
+%s`, cluster.Kubeconfig(), layout),
+		"artifact.yaml": `apiVersion: fledge.dev/v1alpha1
+kind: Artifact
+metadata:
+  name: webpage-manifest
+spec:
+  file: manifests.yaml
+`,
+		"pipeline.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
+kind: Pipeline
+metadata:
+  name: %s
+spec:
+  parameters:
+    - name: IMAGE_TAG
+  stages:
+    - name: canary-deploy-stage
+      canaryDeployment:
+        environment: local
+        artifacts: [webpage-manifest]
+        namespace: %s
+        %s
+        rolloutTimeout: 90s
+    - name: shift-traffic-stage
+      shiftTraffic:
+        rampLimitPercent: %d
+        batchCount: %d
+        batchDelay: %s
+    - name: approval-stage
+      approval: {}
+    - name: switch-to-production-stage
+      productionRelease:
+        namespace: %s
+        rolloutTimeout: 90s
+`, f.pipeline(), f.canaryNS(), route, f.ramp, f.batches, f.delay, f.prodNS()),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// kubectl runs the cluster's kubectl and returns stdout; fails the test on
+// an error unless allowErr.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cluster.Kubectl(context.Background(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func kubectlErr(args ...string) (string, error) {
+	return cluster.Kubectl(context.Background(), args...)
+}
