@@ -265,15 +265,20 @@ func TestCanaryStageRouting(t *testing.T) {
 		want  v1alpha1.TrafficRouting
 	}{
 		{
-			"nginx, default layout", v1alpha1.CanaryDeploymentStage{IngressName: "web"}, v1alpha1.EnvironmentSpec{},
+			"nginx, default layout",
+			v1alpha1.CanaryDeploymentStage{IngressName: "web"},
+			v1alpha1.EnvironmentSpec{},
 			v1alpha1.TrafficRouting{Provider: "nginx", Ingress: "web", Layout: "canary-namespace", LayoutReason: "default: environment local sets no ingressLayout", TesterHeader: def},
 		},
 		{
-			"nginx beside production", v1alpha1.CanaryDeploymentStage{IngressName: "web"}, v1alpha1.EnvironmentSpec{IngressLayout: "beside-production"},
+			"nginx beside production",
+			v1alpha1.CanaryDeploymentStage{IngressName: "web"},
+			v1alpha1.EnvironmentSpec{IngressLayout: "beside-production"},
 			v1alpha1.TrafficRouting{Provider: "nginx", Ingress: "web", Layout: "beside-production", LayoutReason: "environment local sets ingressLayout", TesterHeader: def},
 		},
 		{
-			"gateway api ignores the layout", v1alpha1.CanaryDeploymentStage{HTTPRouteName: "web", TesterHeader: &v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
+			"gateway api ignores the layout",
+			v1alpha1.CanaryDeploymentStage{HTTPRouteName: "web", TesterHeader: &v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
 			v1alpha1.EnvironmentSpec{IngressLayout: "beside-production"},
 			v1alpha1.TrafficRouting{Provider: "gatewayapi", HTTPRoute: "web", TesterHeader: v1alpha1.TesterHeader{Name: "X-Canary", Value: "beta"}},
 		},

@@ -50,6 +50,7 @@ type options struct {
 	keep         bool
 	fledgeBin    string
 	dataplane    bool
+	systems      map[string]bool
 }
 
 // benchmarks in the order they run.
@@ -71,7 +72,8 @@ func parseFlags(args []string) (options, string, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
 	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
-	fs.BoolVar(&o.dataplane, "dataplane", true, "measure the release benchmark through a real data plane too (test/dataplane: Traefik, needs root and hack/build-traefik.sh) when it can start")
+	fs.BoolVar(&o.dataplane, "dataplane", false, "experimental: also measure the release benchmark through a real data plane (test/dataplane: Traefik, needs root and hack/build-traefik.sh); see BENCHMARKS.md for why it is off by default")
+	systems := fs.String("systems", "fledge,argo-rollouts,flagger", "systems of the release benchmark")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
 	}
@@ -92,6 +94,10 @@ func parseFlags(args []string) (options, string, error) {
 			return o, "", fmt.Errorf("-only: unknown benchmark %q (known: %s)", b, strings.Join(benchmarks, ", "))
 		}
 		o.only[b] = true
+	}
+	o.systems = map[string]bool{}
+	for _, sys := range strings.Split(*systems, ",") {
+		o.systems[strings.TrimSpace(sys)] = true
 	}
 	command := "go run ./hack/bench"
 	if len(args) > 0 {
@@ -178,6 +184,7 @@ func run(args []string) error {
 		log.Info("benchmark done", "benchmark", s.name, "took", time.Since(begin).Round(time.Second).String())
 	}
 	res.Finished = time.Now().UTC()
+	res.Machine.LoadEnd = loadAvg()
 	if err := res.write(o.out, o.jsonOut); err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -557,17 +556,4 @@ func (f *flaggerReleaser) teardown() {
 	if err := f.b.deleteNamespace(context.Background(), flaggerNS); err != nil {
 		f.b.log.Warn("delete namespace", "namespace", flaggerNS, "error", err)
 	}
-}
-
-// trimLog returns the last lines of a log file, for error messages.
-func trimLog(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -75,6 +75,9 @@ func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) 
 	res.Release = map[string]ReleaseResult{}
 	var errs []error
 	for _, sys := range systems {
+		if !b.o.systems[sys.name()] {
+			continue
+		}
 		r, err := b.releaseOne(ctx, sys)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -103,6 +106,10 @@ func (b *bench) startPlane(ctx context.Context) (stop func(), err error) {
 	if err := goBuild(ctx, b.root, agent, "./test/dataplane/agent"); err != nil {
 		return nil, err
 	}
+	// Traefik's Gateway API provider is on; it wants its CRDs and Gateway.
+	if err := dataplane.InstallGatewayAPI(ctx, b.cluster.KubectlPath(), b.cluster.Kubeconfig()); err != nil {
+		return nil, err
+	}
 	p, err := dataplane.Start(ctx, dataplane.Options{
 		Kubeconfig: b.cluster.Kubeconfig(),
 		Namespaces: []string{fledgeCanaryNS, fledgeProdNS, argoNS, flaggerNS},
@@ -111,6 +118,10 @@ func (b *bench) startPlane(ctx context.Context) (stop func(), err error) {
 		Logf:       func(format string, args ...any) { b.log.Info(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := dataplane.WaitGateway(ctx, b.cluster.KubectlPath(), b.cluster.Kubeconfig()); err != nil {
+		p.Stop()
 		return nil, err
 	}
 	b.plane = p
@@ -123,6 +134,9 @@ func (b *bench) canaryShare(ctx context.Context, path, version string) (float64,
 	if b.plane == nil {
 		return -1, nil
 	}
+	// Traefik applies a change of the Ingresses after its provider
+	// throttle (200 ms) and a reload: let the 25% step reach it.
+	time.Sleep(1500 * time.Millisecond)
 	r, err := b.plane.Load(ctx, dataplane.Request{Path: path}, 400)
 	if err != nil {
 		return 0, err
@@ -130,6 +144,7 @@ func (b *bench) canaryShare(ctx context.Context, path, version string) (float64,
 	if r.Errors > 0 || r.Non2xx > 0 {
 		return 0, fmt.Errorf("load through the data plane at the canary step: %s", r)
 	}
+	b.log.Debug("canary step through the data plane", "path", path, "result", r.String())
 	return r.Share(version), nil
 }
 
@@ -154,13 +169,15 @@ func (b *bench) watchServed(ctx context.Context, path, version string) *servedWa
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		var first time.Time
+		var last dataplane.Result
 		for ctx.Err() == nil {
 			t0 := time.Now()
 			r, err := b.plane.Load(ctx, dataplane.Request{Path: path}, 40)
 			if err != nil {
-				w.err = err
+				w.err = fmt.Errorf("%w (last load: %s)", err, last)
 				return
 			}
+			last = r
 			if r.Total > 0 && r.Versions[version] == r.Total && r.Errors == 0 && r.Non2xx == 0 {
 				if !first.IsZero() {
 					w.at = first
@@ -171,7 +188,7 @@ func (b *bench) watchServed(ctx context.Context, path, version string) *servedWa
 				first = time.Time{}
 			}
 		}
-		w.err = fmt.Errorf("version %s never served alone: %w", version, context.Cause(ctx))
+		w.err = fmt.Errorf("version %s never served alone: %w (last load: %s)", version, context.Cause(ctx), last)
 	}()
 	return w
 }

@@ -131,11 +131,15 @@ func (h *Handler) handle(pattern string, acc Access, action string, fn func(w ht
 		ctx = context.WithValue(ctx, auditKey{}, rec)
 		r = r.WithContext(ctx)
 		err = fn(w, r)
-		if action != "" && !rec.skip {
-			h.recordAudit(r, p.Name, rec, err)
-		}
 		if err != nil {
 			h.writeError(w, r, err)
+		}
+		if action != "" && !rec.skip {
+			// Answer first: a change may wake the executor at once, and
+			// the caller should not wait on the audit write (nor lose
+			// the answer if the process dies meanwhile).
+			_ = http.NewResponseController(w).Flush()
+			h.recordAudit(r, p.Name, rec, err)
 		}
 	})
 }

@@ -175,6 +175,10 @@ func TestAuthentication(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &who); err != nil || who.Name != "vera" || !slices.Equal(who.Roles, []string{"viewer"}) || who.AuthDisabled {
 		t.Fatalf("whoami: %+v %v", who, err)
 	}
+	// The last admin token cannot be revoked.
+	if code, body := do(t, a, "DELETE", "/api/v1/tokens/admin", ""); code != 409 || !strings.Contains(body, "last admin token") {
+		t.Fatalf("revoking the last admin: %d %s", code, body)
+	}
 	// A revoked token stops working at once; its refusal is audited.
 	if code, body := do(t, a, "DELETE", "/api/v1/tokens/vera", ""); code != 200 {
 		t.Fatalf("revoke: %d %s", code, body)
@@ -357,6 +361,8 @@ func TestWebhooks(t *testing.T) {
 		want                       string
 	}{
 		{"replay", "registry_package", "d-1", payload, sign(payload), 409, "replay refused"},
+		{"replay with a new delivery id", "registry_package", "d-1b", payload, sign(payload), 409, "replay refused"},
+		{"replay with upper-case hex", "registry_package", "d-1c", payload, "sha256=" + strings.ToUpper(strings.TrimPrefix(sign(payload), "sha256=")), 409, "replay refused"},
 		{"no signature", "registry_package", "d-2", payload, "", 401, "no signature header"},
 		{"wrong secret", "registry_package", "d-2", payload, webhook.SignGitHub([]byte("another-secret-0123456789"), []byte(payload)), 401, "signature mismatch"},
 		{"tampered body", "registry_package", "d-2", strings.Replace(payload, "2.1", "6.6", 1), sign(payload), 401, "signature mismatch"},
@@ -394,6 +400,8 @@ func TestWebhooks(t *testing.T) {
 		want                string
 	}{
 		{"replay", now, genBody, webhook.Sign([]byte(secret), now, []byte(genBody)), 409, "replay refused"},
+		{"replay with upper-case hex", now, genBody, "sha256=" + strings.ToUpper(strings.TrimPrefix(webhook.Sign([]byte(secret), now, []byte(genBody)), "sha256=")), 409, "replay refused"},
+		{"replay with spaces", now, genBody, " " + webhook.Sign([]byte(secret), now, []byte(genBody)) + " ", 409, "replay refused"},
 		{"stale", old, genBody, webhook.Sign([]byte(secret), old, []byte(genBody)), 401, "outside the 5m0s window"},
 		{"future", future, genBody, webhook.Sign([]byte(secret), future, []byte(genBody)), 401, "outside the 5m0s window"},
 		{"timestamp changed", old, genBody, webhook.Sign([]byte(secret), now, []byte(genBody)), 401, "signature mismatch"},

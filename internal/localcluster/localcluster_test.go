@@ -118,7 +118,7 @@ func TestBootstrapObjects(t *testing.T) {
 	}{
 		{corev1.ResourceCPU, "32"},
 		{corev1.ResourceMemory, "256Gi"},
-		{corev1.ResourcePods, "110"},
+		{corev1.ResourcePods, localcluster.NodePodCapacity},
 	} {
 		got := node.Status.Allocatable[tc.name]
 		if want := resource.MustParse(tc.want); got.Cmp(want) != 0 {

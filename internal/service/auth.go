@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -136,9 +137,25 @@ func (s *Service) ListTokens(ctx context.Context) (v1alpha1.TokenList, error) {
 	return out, nil
 }
 
-// RevokeToken deletes a token; requests with it fail from now on.
+// RevokeToken deletes a token; requests with it fail from now on. The
+// last working admin token cannot be revoked: nobody could create another.
 func (s *Service) RevokeToken(ctx context.Context, name string) error {
-	err := s.store.DeleteToken(ctx, name)
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	admins, target := 0, false
+	for _, t := range tokens {
+		if !slices.Contains(t.Roles, string(auth.Admin)) || (t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt)) {
+			continue
+		}
+		admins++
+		target = target || t.Name == name
+	}
+	if target && admins == 1 {
+		return conflict("token %q is the last admin token; create another admin token before revoking it", name)
+	}
+	err = s.store.DeleteToken(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("token %q not found", name)
 	}

@@ -126,21 +126,25 @@ func (s *Service) Trigger(ctx context.Context, d Delivery) (v1alpha1.WebhookResu
 		return v1alpha1.WebhookResult{Message: "delivery does not match the trigger (" + why + "); ignored"}, nil
 	}
 
-	// Each delivery is accepted once: GitHub's delivery id, or the
-	// generic signature (unique per body and timestamp) within its window.
-	var key string
+	// Each delivery is accepted once. The signature (lower-cased: hex is
+	// case-insensitive) is unique per body, and for the generic webhook per
+	// timestamp too, whose window bounds how long it must be remembered.
+	// GitHub's delivery id is remembered as well, but it is not signed, so
+	// the body's signature is what stops a replay with a new id.
+	sig := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d.Signature), "sha256="))
+	keys := []string{d.Kind + "/" + d.Pipeline + "/sig/" + sig}
 	if d.Kind == WebhookGitHub {
 		if !deliveryID.MatchString(d.ID) {
 			return v1alpha1.WebhookResult{}, badRequest("header %s is missing or malformed", webhook.GitHubDeliveryHeader)
 		}
-		key = "github/" + d.Pipeline + "/" + d.ID
-	} else {
-		key = "generic/" + d.Pipeline + "/" + strings.TrimPrefix(strings.TrimSpace(d.Signature), "sha256=")
+		keys = append([]string{"github/" + d.Pipeline + "/id/" + d.ID}, keys...)
 	}
-	if err := s.store.RecordDelivery(ctx, key, s.now()); errors.Is(err, store.ErrConflict) {
-		return v1alpha1.WebhookResult{}, conflict("delivery already received (replay refused); send a new delivery to run again")
-	} else if err != nil {
-		return v1alpha1.WebhookResult{}, fmt.Errorf("record delivery: %w", err)
+	for _, key := range keys {
+		if err := s.store.RecordDelivery(ctx, key, s.now()); errors.Is(err, store.ErrConflict) {
+			return v1alpha1.WebhookResult{}, conflict("delivery already received (replay refused); send a new delivery to run again")
+		} else if err != nil {
+			return v1alpha1.WebhookResult{}, fmt.Errorf("record delivery: %w", err)
+		}
 	}
 
 	params, err := payload.Parameters(tr.Parameters)

@@ -46,8 +46,10 @@ func startServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"serve", "--listen", addr, "--store", filepath.Join(dir, "fledge.db"),
-		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug"}
+	args := []string{
+		"serve", "--listen", addr, "--store", filepath.Join(dir, "fledge.db"),
+		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug",
+	}
 	if serveHasAuth() {
 		// The CLI's --user names the actor only on a server without
 		// authentication.
