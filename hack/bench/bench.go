@@ -210,8 +210,19 @@ func poll(ctx context.Context, timeout, interval time.Duration, cond func(contex
 	}
 }
 
+// permanentError marks an error of a wait condition that polling again
+// cannot cure (a process died, a deployment ended otherwise).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// permanent wraps err so that waitUntil stops at once.
+func permanent(err error) error { return permanentError{err} }
+
 // waitUntil polls cond at pollEvery and returns when it first held: the
-// start of the first check that saw it.
+// start of the first check that saw it. Errors of cond are taken as
+// transient (a read failed) unless wrapped by permanent.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, error)) (time.Time, error) {
 	var at time.Time
 	err := poll(ctx, timeout, pollEvery, func(ctx context.Context) (bool, error) {
@@ -220,9 +231,12 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 		if ok {
 			at = start
 		}
+		var perm permanentError
+		if errors.As(err, &perm) {
+			return false, err
+		}
 		if err != nil && ctx.Err() == nil {
-			// Transient: keep polling.
-			return false, nil
+			return false, nil // transient: keep polling
 		}
 		return ok, nil
 	})

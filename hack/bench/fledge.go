@@ -286,7 +286,7 @@ func (s *fledgeServer) waitStatus(ctx context.Context, id int64, timeout time.Du
 		}
 		last = d
 		if d.Status != want && d.Status.Final() {
-			return false, fmt.Errorf("deployment %d ended %s: %s", id, d.Status, d.Message)
+			return false, permanent(fmt.Errorf("deployment %d ended %s: %s", id, d.Status, d.Message))
 		}
 		return d.Status == want, nil
 	})

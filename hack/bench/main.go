@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +53,7 @@ type options struct {
 	fledgeBin    string
 	dataplane    bool
 	systems      map[string]bool
+	merge        string
 }
 
 // benchmarks in the order they run.
@@ -73,6 +76,7 @@ func parseFlags(args []string) (options, string, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
 	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
 	fs.BoolVar(&o.dataplane, "dataplane", false, "experimental: also measure the release benchmark through a real data plane (test/dataplane: Traefik, needs root and hack/build-traefik.sh); see BENCHMARKS.md for why it is off by default")
+	fs.StringVar(&o.merge, "merge", "", "a results JSON of an earlier run: keep its numbers and replace only the benchmarks run now (the report names both runs)")
 	systems := fs.String("systems", "fledge,argo-rollouts,flagger", "systems of the release benchmark")
 	if err := fs.Parse(args); err != nil {
 		return o, "", err
@@ -131,6 +135,48 @@ func run(args []string) error {
 
 	res := &Results{Command: command, Started: time.Now().UTC(), Repetitions: o.n}
 	res.Machine = describeMachine()
+	if o.merge != "" {
+		data, err := os.ReadFile(o.merge)
+		if err != nil {
+			return fmt.Errorf("-merge: %w", err)
+		}
+		earlier := &Results{}
+		if err := json.Unmarshal(data, earlier); err != nil {
+			return fmt.Errorf("-merge %s: %w", o.merge, err)
+		}
+		if len(o.only) == 0 {
+			// -only "" -merge FILE: only write the report again.
+			return earlier.write(o.out, o.jsonOut)
+		}
+		if len(earlier.Runs) == 0 {
+			earlier.Runs = []string{fmt.Sprintf("%s: `%s`", earlier.Started.Format("2006-01-02 15:04 UTC"), earlier.Command)}
+		}
+		var names []string
+		for _, bm := range benchmarks {
+			if o.only[bm] {
+				names = append(names, bm)
+			}
+		}
+		if o.only["release"] {
+			var systems []string
+			for sys := range o.systems {
+				systems = append(systems, sys)
+			}
+			slices.Sort(systems)
+			names = append(names[:0:0], names...)
+			for i, n := range names {
+				if n == "release" {
+					names[i] = "release of " + strings.Join(systems, ", ")
+				}
+			}
+		}
+		earlier.Runs = append(earlier.Runs, fmt.Sprintf("%s: `%s` (replaced: %s)", res.Started.Format("2006-01-02 15:04 UTC"), command, strings.Join(names, ", ")))
+		earlier.Failures = slices.DeleteFunc(earlier.Failures, func(f string) bool {
+			name, _, _ := strings.Cut(f, ":")
+			return o.only[name]
+		})
+		res = earlier
+	}
 
 	fledgeBin := o.fledgeBin
 	if fledgeBin == "" {
@@ -183,8 +229,10 @@ func run(args []string) error {
 		}
 		log.Info("benchmark done", "benchmark", s.name, "took", time.Since(begin).Round(time.Second).String())
 	}
-	res.Finished = time.Now().UTC()
-	res.Machine.LoadEnd = loadAvg()
+	if o.merge == "" {
+		res.Finished = time.Now().UTC()
+		res.Machine.LoadEnd = loadAvg()
+	}
 	if err := res.write(o.out, o.jsonOut); err != nil {
 		return err
 	}

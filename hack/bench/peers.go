@@ -45,7 +45,7 @@ func startProcess(bin, logPath string, args ...string) (*process, error) {
 func (p *process) alive() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited; log %s", filepath.Base(p.cmd.Path), p.log)
+		return permanent(fmt.Errorf("%s exited; log %s", filepath.Base(p.cmd.Path), p.log))
 	default:
 		return nil
 	}

@@ -72,7 +72,9 @@ func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) 
 		&argoReleaser{b: b, bin: peers.ArgoBin, module: peers.ArgoModule},
 		&flaggerReleaser{b: b, bin: peers.FlaggerBin, module: peers.FlaggerModule},
 	}
-	res.Release = map[string]ReleaseResult{}
+	if res.Release == nil {
+		res.Release = map[string]ReleaseResult{}
+	}
 	var errs []error
 	for _, sys := range systems {
 		if !b.o.systems[sys.name()] {
@@ -203,8 +205,7 @@ func (w *servedWatch) wait(start time.Time) (time.Duration, error) {
 	return w.at.Sub(start), nil
 }
 
-func (b *bench) releaseOne(ctx context.Context, sys releaser) (ReleaseResult, error) {
-	var r ReleaseResult
+func (b *bench) releaseOne(ctx context.Context, sys releaser) (r ReleaseResult, err error) {
 	b.log.Info("release: set up", "system", sys.name())
 	defer sys.teardown()
 	if err := sys.setup(ctx); err != nil {
@@ -212,6 +213,14 @@ func (b *bench) releaseOne(ctx context.Context, sys releaser) (ReleaseResult, er
 	}
 	var toCanary, toProd, toDone, toServed []time.Duration
 	var shares []float64
+	// What was measured is kept when a later repetition fails.
+	defer func() {
+		r.ToCanary = Summarize(Millis(toCanary), "ms")
+		r.ToProduction = Summarize(Millis(toProd), "ms")
+		r.ToDone = Summarize(Millis(toDone), "ms")
+		r.ToServed = Summarize(Millis(toServed), "ms")
+		r.CanaryShare = Summarize(shares, "%")
+	}()
 	for i := 1; i <= b.o.n; i++ {
 		s, err := sys.release(ctx, fmt.Sprintf("1.%d", i))
 		if err != nil {
@@ -225,11 +234,6 @@ func (b *bench) releaseOne(ctx context.Context, sys releaser) (ReleaseResult, er
 			toServed, shares = append(toServed, s.ToServed), append(shares, s.CanaryShare*100)
 		}
 	}
-	r.ToCanary = Summarize(Millis(toCanary), "ms")
-	r.ToProduction = Summarize(Millis(toProd), "ms")
-	r.ToDone = Summarize(Millis(toDone), "ms")
-	r.ToServed = Summarize(Millis(toServed), "ms")
-	r.CanaryShare = Summarize(shares, "%")
 	return r, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -160,9 +161,10 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		return err
 	}
 	clusters := &executor.StoreClusters{Store: st, Secrets: box}
+	requests := &inflight{}
 	ex, err := executor.New(executor.Config{
 		Store: st, Clusters: clusters, Logger: log,
-		LeaseTTL: o.leaseTTL, PollInterval: o.pollInterval, StepTimeout: o.stepTimeout, Hook: faultHook(log),
+		LeaseTTL: o.leaseTTL, PollInterval: o.pollInterval, StepTimeout: o.stepTimeout, Hook: faultHook(log, requests),
 	})
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
@@ -186,7 +188,7 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	srv := &http.Server{
-		Handler: httpapi.SecurityHeaders(rootHandler(api)),
+		Handler: requests.wrap(httpapi.SecurityHeaders(rootHandler(api))),
 		// No WriteTimeout: watch streams last as long as a deployment; the
 		// stream handler sets a deadline on each write instead.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -338,7 +340,12 @@ func rootHandler(api http.Handler) http.Handler {
 // FLEDGE_FAULT_KILL_AT names a step boundary ("after:ApplyCanary") at which
 // the process kills itself with SIGKILL, the N-th time it is reached
 // (FLEDGE_FAULT_KILL_AT=after:ApplyCanary#2). Unset, it does nothing.
-func faultHook(log *slog.Logger) func(string) {
+//
+// At the boundary the executor stops; the API requests already being
+// served (the run or approval whose answer woke the executor) are let
+// finish for up to a second, so that a test's client gets their answers:
+// the crash is at a step boundary, not in the middle of an HTTP answer.
+func faultHook(log *slog.Logger, api *inflight) func(string) {
 	spec := os.Getenv("FLEDGE_FAULT_KILL_AT")
 	if spec == "" {
 		return nil
@@ -357,9 +364,33 @@ func faultHook(log *slog.Logger) func(string) {
 		}
 		seen++
 		if seen == nth {
+			api.waitIdle(time.Second)
 			log.Warn("fault injection: SIGKILL", "point", p)
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
 		}
 	}
+}
+
+// inflight counts the API requests being served (watch streams aside),
+// for the fault-injection hook.
+type inflight struct{ n atomic.Int64 }
+
+func (f *inflight) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") != "true" {
+			f.n.Add(1)
+			defer f.n.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// waitIdle waits until no request is being served, at most max, and a
+// moment more for the last answer to leave the socket.
+func (f *inflight) waitIdle(maxWait time.Duration) {
+	for deadline := time.Now().Add(maxWait); f.n.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 }

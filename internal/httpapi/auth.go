@@ -41,8 +41,10 @@ func bearer(r *http.Request, acc Access) (string, error) {
 	q := r.URL.Query()
 	if q.Has(v1alpha1.AccessTokenQuery) {
 		if !acc.QueryToken || q.Get("watch") != "true" {
-			return "", &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized",
-				Message: "the access_token query parameter is accepted only on the events watch stream; send Authorization: Bearer TOKEN"}
+			return "", &service.Error{
+				Code: http.StatusUnauthorized, Reason: "Unauthorized",
+				Message: "the access_token query parameter is accepted only on the events watch stream; send Authorization: Bearer TOKEN",
+			}
 		}
 		return q.Get(v1alpha1.AccessTokenQuery), nil
 	}
@@ -74,8 +76,10 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 	}
 	tok, err := bearer(r, acc)
 	if err == nil && tok == "" {
-		err = &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized",
-			Message: "authentication required: send Authorization: Bearer TOKEN (an admin creates tokens with: fledge token create NAME --role ROLE)"}
+		err = &service.Error{
+			Code: http.StatusUnauthorized, Reason: "Unauthorized",
+			Message: "authentication required: send Authorization: Bearer TOKEN (an admin creates tokens with: fledge token create NAME --role ROLE)",
+		}
 	}
 	var p auth.Principal
 	if err == nil {
@@ -234,4 +238,3 @@ func SecurityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-

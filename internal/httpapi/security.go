@@ -150,4 +150,3 @@ func (h *Handler) webhook(kind string) func(http.ResponseWriter, *http.Request) 
 		return writeJSON(w, http.StatusCreated, res)
 	}
 }
-

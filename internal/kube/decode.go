@@ -123,13 +123,13 @@ func expandList(items any) ([]*unstructured.Unstructured, error) {
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("List item %d: not an object but %s", i+1, describe(item))
+			return nil, fmt.Errorf("list item %d: not an object but %s", i+1, describe(item))
 		}
 		if k, _ := m["kind"].(string); strings.HasSuffix(k, "List") && m["items"] != nil {
-			return nil, fmt.Errorf("List item %d: a List inside a List is not supported", i+1)
+			return nil, fmt.Errorf("list item %d: a List inside a List is not supported", i+1)
 		}
 		if err := checkObject(m); err != nil {
-			return nil, fmt.Errorf("List item %d: %w", i+1, err)
+			return nil, fmt.Errorf("list item %d: %w", i+1, err)
 		}
 		out = append(out, &unstructured.Unstructured{Object: m})
 	}

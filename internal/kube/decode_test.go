@@ -163,11 +163,11 @@ func TestDecodeErrors(t *testing.T) {
 		},
 		{
 			"list item without name", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {}\n",
-			[]string{"document 1", "List item 1", "ConfigMap: metadata.name is missing"},
+			[]string{"document 1", "list item 1", "ConfigMap: metadata.name is missing"},
 		},
 		{
 			"list item not an object", "apiVersion: v1\nkind: List\nitems: [3]\n",
-			[]string{"List item 1: not an object but a number"},
+			[]string{"list item 1: not an object but a number"},
 		},
 		{
 			"list items not a sequence", "apiVersion: v1\nkind: List\nitems: {a: b}\n",

@@ -226,4 +226,3 @@ func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) 
 	k.Inline = sealed
 	return nil
 }
-

@@ -321,6 +321,60 @@ func (s *server) run(user, pipeline string, params ...string) v1alpha1.Deploymen
 	return d
 }
 
+// tryRun starts the pipeline like run, on a server that may kill itself
+// as soon as the run wakes its executor: ok is false when the answer was
+// lost that way (the server has exited; find the deployment with latest
+// once it is restarted).
+func (s *server) tryRun(user, pipeline string, params ...string) (d v1alpha1.Deployment, ok bool) {
+	s.t.Helper()
+	args := []string{"run", pipeline, "-o", "json"}
+	for _, p := range params {
+		args = append(args, "--param", p)
+	}
+	out, err := s.fledgeErr(user, args...)
+	if err != nil {
+		if strings.Contains(out, "cannot reach the Fledge server") && s.exited(10*time.Second) {
+			return d, false
+		}
+		s.t.Fatalf("fledge %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		s.t.Fatalf("fledge run -o json: %v\n%s", err, out)
+	}
+	return d, true
+}
+
+// latest returns the newest deployment of a pipeline.
+func (s *server) latest(pipeline string) v1alpha1.Deployment {
+	s.t.Helper()
+	var list v1alpha1.DeploymentList
+	s.getJSON("/api/v1/deployments?limit=1&pipeline="+pipeline, &list)
+	if len(list.Items) != 1 {
+		s.t.Fatalf("pipeline %s has no deployment", pipeline)
+	}
+	return list.Items[0]
+}
+
+// tryDeployment reads a deployment, reporting false when the server does
+// not answer (it may be dying at an injection point).
+func (s *server) tryDeployment(id int64) (v1alpha1.Deployment, bool) {
+	var d v1alpha1.Deployment
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/deployments/%d", s.url, id), nil)
+	if err != nil {
+		return d, false
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return d, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&d) != nil {
+		return d, false
+	}
+	return d, true
+}
+
 // fixture writes the resource files of a pipeline to a folder.
 type fixture struct {
 	Pipeline, Environment, Artifact string

@@ -49,7 +49,7 @@ func weightOwners(t *testing.T, s setup) []string {
 	}
 	var owners []string
 	for _, mf := range ing.GetManagedFields() {
-		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"f:`+AnnotationCanaryWeight+`"`) {
+		if mf.FieldsV1 != nil && strings.Contains(mf.FieldsV1.GetRawString(), `"f:`+AnnotationCanaryWeight+`"`) {
 			owners = append(owners, mf.Manager)
 		}
 	}

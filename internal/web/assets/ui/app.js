@@ -106,12 +106,14 @@ function onClick(e) {
 }
 
 function start() {
-  mountIdentity(document.getElementById('identity'));
+  const known = mountIdentity(document.getElementById('identity'));
   document.addEventListener('click', onClick);
   window.addEventListener('popstate', render);
   // Signing in or out shows the page again with the new credentials.
   window.addEventListener('fledge:reload', render);
-  render();
+  // The first page waits for whoami (one local round trip), so that its
+  // forms know whether the server identifies the caller by token.
+  known.then(render);
 }
 
 start();

@@ -8,7 +8,10 @@
 import { h, replace, uid, errorBox } from './dom.js';
 import { session, identity, setIdentity, signIn, signOut, whoami, IDENTITY_PATTERN } from './api.js';
 
-/** mountIdentity renders the header's "signed in as" area and keeps it current. */
+/**
+ * mountIdentity renders the header's "signed in as" area and keeps it
+ * current; it returns a promise settled once the server said who we are.
+ */
 export function mountIdentity(root) {
   // editing is the mode a form was opened in: news of the same mode (say,
   // another 401) must not close the form under the user's hands.
@@ -98,7 +101,9 @@ export function mountIdentity(root) {
     if (e.key === 'fledge.user') show();
   });
   show();
-  whoami().catch((e) => replace(root, errorBox(e, 'Could not tell who you are')));
+  // The promise tells the page when the session's mode is known, so that
+  // forms are drawn for it (no "Your name" field with a token).
+  return whoami().catch((e) => replace(root, errorBox(e, 'Could not tell who you are')));
 }
 
 /**
