@@ -237,11 +237,11 @@ func (f fixture) resources(t *testing.T) (env, art, pl map[string]any) {
 			"stages": []any{
 				map[string]any{"name": "canary-deploy-stage", "canaryDeployment": map[string]any{
 					"environment": f.Environment, "artifacts": []string{f.Artifact}, "namespace": f.CanaryNS,
-					"ingressName": "webpage-ingress", "rolloutTimeout": "60s",
+					"ingressName": "webpage-ingress", "rolloutTimeout": "4m",
 				}},
 				map[string]any{"name": "shift-traffic-stage", "shiftTraffic": map[string]any{"rampLimitPercent": 25, "batchCount": 1}},
 				map[string]any{"name": "approval-stage", "approval": map[string]any{"approvalsRequired": 1, "timeout": "24h"}},
-				map[string]any{"name": "switch-to-production-stage", "productionRelease": map[string]any{"namespace": f.ProdNS, "rolloutTimeout": "60s"}},
+				map[string]any{"name": "switch-to-production-stage", "productionRelease": map[string]any{"namespace": f.ProdNS, "rolloutTimeout": "4m"}},
 			},
 		},
 	}

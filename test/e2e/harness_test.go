@@ -414,7 +414,7 @@ func writeFixture(t *testing.T, f fixture) string {
 		f.Approvals = 1
 	}
 	if f.CanaryTimeout == "" {
-		f.CanaryTimeout = "60s"
+		f.CanaryTimeout = "4m"
 	}
 	if f.ApprovalTimeout == "" {
 		f.ApprovalTimeout = "24h"
@@ -464,7 +464,7 @@ spec:
 %s    - name: switch-to-production-stage
       productionRelease:
         namespace: %s
-        rolloutTimeout: 60s
+        rolloutTimeout: 4m
 `, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
 	}
 	t.Cleanup(func() {

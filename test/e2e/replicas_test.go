@@ -81,7 +81,7 @@ func TestReplicasShareWork(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d replicas: %d deployments across %d pipelines completed exactly once; longest pause across the kill (takeover) %s with lease TTL 3s",
+			t.Logf("%d replicas: %d deployments across %d pipelines completed exactly once; longest pause across the kill (takeover; includes any kwok pod-status stall) %s with lease TTL 3s",
 				replicas, len(ids), pipelines, takeover.Round(time.Millisecond))
 		})
 	}
