@@ -71,7 +71,7 @@ func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlag
 		st := existing.Status(ctx)
 		if st.Healthy() {
 			fmt.Fprintf(streams.ErrOut, "local cluster already running in %s (%s)\n", dir, st.Server)
-			printKubeconfigExport(streams.Out, existing.Kubeconfig())
+			printKubeconfigExport(streams.Out, existing)
 			return nil
 		}
 		if runningComponents(st) > 0 {
@@ -88,7 +88,7 @@ func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlag
 	}
 	fmt.Fprintf(streams.ErrOut, "local cluster ready in %s at %s; stop it with `fledge dev cluster down`\n",
 		c.StartupDuration().Round(100*time.Millisecond), c.Server())
-	printKubeconfigExport(streams.Out, c.Kubeconfig())
+	printKubeconfigExport(streams.Out, c)
 	return nil
 }
 
@@ -126,7 +126,7 @@ func newDevClusterEnvCommand(streams Streams, flags *devClusterFlags) *cobra.Com
 			if err != nil {
 				return err
 			}
-			printKubeconfigExport(streams.Out, c.Kubeconfig())
+			printKubeconfigExport(streams.Out, c)
 			return nil
 		},
 	}
@@ -248,8 +248,11 @@ func progressLogger(w io.Writer) *slog.Logger {
 	}))
 }
 
-func printKubeconfigExport(w io.Writer, path string) {
-	fmt.Fprintf(w, "export KUBECONFIG=%s\n", shellQuote(path))
+// printKubeconfigExport prints the shell line that points kubectl at the
+// cluster: its kubeconfig, and a kubectl cache of its own so that discovery
+// cached for an earlier cluster on the same loopback port is never used.
+func printKubeconfigExport(w io.Writer, c *localcluster.Cluster) {
+	fmt.Fprintf(w, "export KUBECONFIG=%s KUBECACHEDIR=%s\n", shellQuote(c.Kubeconfig()), shellQuote(c.KubectlCacheDir()))
 }
 
 // shellQuote quotes s for a POSIX shell unless it is made only of characters

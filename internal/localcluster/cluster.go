@@ -30,7 +30,13 @@ const (
 	etcdDirName    = "etcd"
 	logDirName     = "logs"
 	kubeconfigName = "kubeconfig"
-	stateFileName  = "state.json"
+	// kubectlCacheDirName holds kubectl's discovery and HTTP caches. Each
+	// cluster has its own: kubectl keys its default cache (~/.kube/cache)
+	// by host and port only, so a later cluster on a reused loopback port
+	// would otherwise be described by an earlier one's stale discovery
+	// (resource types that do not exist on it, in categories like "all").
+	kubectlCacheDirName = "kubectl-cache"
+	stateFileName       = "state.json"
 )
 
 // Cluster is a running local control plane. Its methods are safe for
@@ -499,13 +505,17 @@ func (c *Cluster) Clientset() kubernetes.Interface { return c.clientset }
 // on PATH, which may be of another version.
 func (c *Cluster) KubectlPath() string { return filepath.Join(c.binDir, "kubectl") }
 
+// KubectlCacheDir is the cluster's own kubectl cache directory (pass it as
+// --cache-dir or KUBECACHEDIR); it goes away with the cluster.
+func (c *Cluster) KubectlCacheDir() string { return filepath.Join(c.dir, kubectlCacheDirName) }
+
 // StartupDuration is how long Start took from its call to node Ready.
 func (c *Cluster) StartupDuration() time.Duration { return c.startup }
 
 // Kubectl runs the cluster's kubectl with the admin kubeconfig and returns
 // its standard output; on failure the error carries its standard error.
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{"--kubeconfig=" + c.kubeconfig}, args...)
+	full := append([]string{"--kubeconfig=" + c.kubeconfig, "--cache-dir=" + c.KubectlCacheDir()}, args...)
 	cmd := exec.CommandContext(ctx, c.KubectlPath(), full...) //nolint:gosec // our own kubectl
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -640,7 +650,7 @@ func (c *Cluster) removeFiles() error {
 
 // removeClusterFiles removes from dir exactly the entries a cluster creates.
 func removeClusterFiles(dir string) error {
-	for _, name := range []string{etcdDirName, pkiDirName, logDirName, kubeconfigName, stateFileName, stateFileName + ".tmp"} {
+	for _, name := range []string{etcdDirName, pkiDirName, logDirName, kubeconfigName, kubectlCacheDirName, stateFileName, stateFileName + ".tmp"} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("remove %s from cluster dir: %w", name, err)
 		}

@@ -136,7 +136,10 @@ func WaitGateway(ctx context.Context, kubectl, kubeconfig string) error {
 }
 
 func run(ctx context.Context, kubectl, kubeconfig string, stdin *strings.Reader, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	// A discovery cache of this cluster's own, beside its kubeconfig: the
+	// default one is keyed by host and port, which loopback clusters reuse.
+	cacheDir := filepath.Join(filepath.Dir(kubeconfig), "kubectl-cache")
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {
