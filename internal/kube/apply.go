@@ -1,9 +1,12 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +27,9 @@ type ApplyOptions struct {
 	// DryRun validates every object with the server and reports what would
 	// change, without changing anything.
 	DryRun bool
+	// Concurrency is how many objects are sent at a time; default
+	// DefaultApplyConcurrency.
+	Concurrency int
 }
 
 // Result is what Apply did to one object.
@@ -56,57 +62,176 @@ func (t target) name() string { return t.obj.GetName() }
 
 // Apply deploys objs into namespace ns with server-side apply. It sets the
 // namespace of each (copied) object to ns and refuses cluster-scoped ones.
-// It first dry-runs every object; if the server refuses any, it returns a
-// *RejectedError naming each one and applies nothing. Then it applies the
-// objects in order with force=true, so Fledge takes over fields that other
-// managers set. On a failure part-way, the results so far are returned
-// with the error.
+// It first reads and dry-runs every object; if the server refuses any, it
+// returns a *RejectedError naming each one and applies nothing. Then it
+// applies the objects with force=true, so Fledge takes over fields that
+// other managers set.
+//
+// Objects are applied concurrently (opts.Concurrency at a time), in waves
+// by kind so that what others refer to exists first: service accounts,
+// config and RBAC, then services and other kinds, then workloads, then what
+// routes traffic to them (Ingress, HTTPRoute, autoscalers). Within a wave
+// there is no order, as with kubectl there is none between the objects a
+// controller sees. Results are in the order of objs. On a failure part-way,
+// no later wave starts, and the results of the objects applied so far are
+// returned with the error.
 func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts ApplyOptions) ([]Result, error) {
 	if opts.FieldManager == "" {
 		opts.FieldManager = FieldManager
+	}
+	workers := opts.Concurrency
+	if workers <= 0 {
+		workers = DefaultApplyConcurrency
 	}
 	targets, err := c.targets(ctx, ns, objs)
 	if err != nil {
 		return nil, err
 	}
-	var rejected []*ObjectError
+
+	// Read and dry-run every object; nothing is written yet.
+	live := make([]*unstructured.Unstructured, len(targets))
 	dryRun := make([]*unstructured.Unstructured, len(targets))
-	for i, t := range targets {
+	checkErrs := make([]error, len(targets))
+	all := make([]int, len(targets))
+	for i := range all {
+		all[i] = i
+	}
+	if err := forEach(ctx, all, workers, func(ctx context.Context, i int) error {
+		t := targets[i]
+		before, err := getIfExists(ctx, t.ri, t.name())
+		if err != nil {
+			return fmt.Errorf("read live %s/%s: %w", t.kind(), t.name(), err)
+		}
+		live[i] = before
 		out, err := applyObject(ctx, t, opts.FieldManager, true)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("dry-run apply %s/%s: %w", t.kind(), t.name(), err)
+				return fmt.Errorf("dry-run apply %s/%s: %w", t.kind(), t.name(), err)
 			}
-			rejected = append(rejected, &ObjectError{Kind: t.kind(), Name: t.name(), Err: err})
-			continue
+			checkErrs[i] = err
+			return nil
 		}
 		dryRun[i] = out
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var rejected []*ObjectError
+	for i, err := range checkErrs {
+		if err != nil {
+			rejected = append(rejected, &ObjectError{Kind: targets[i].kind(), Name: targets[i].name(), Err: err})
+		}
 	}
 	if len(rejected) > 0 {
 		return nil, &RejectedError{Namespace: ns, Total: len(targets), Objects: rejected}
 	}
 
-	results := make([]Result, 0, len(targets))
-	for i, t := range targets {
-		wctx, warns := collectWarnings(ctx)
-		before, err := getIfExists(wctx, t.ri, t.name())
-		if err != nil {
-			return results, fmt.Errorf("apply %s/%s: read live object: %w", t.kind(), t.name(), err)
+	results := make([]*Result, len(targets))
+	collect := func() []Result {
+		out := make([]Result, 0, len(results))
+		for _, r := range results {
+			if r != nil {
+				out = append(out, *r)
+			}
 		}
-		res := Result{Kind: t.kind(), Namespace: ns, Name: t.name()}
-		if opts.DryRun {
-			res.Action = dryRunAction(before, dryRun[i])
-		} else {
+		return out
+	}
+	if opts.DryRun {
+		for i, t := range targets {
+			results[i] = &Result{Kind: t.kind(), Namespace: ns, Name: t.name(), Action: dryRunAction(live[i], dryRun[i])}
+		}
+		return collect(), nil
+	}
+	for _, wave := range applyWaves(targets) {
+		err := forEach(ctx, wave, workers, func(ctx context.Context, i int) error {
+			t := targets[i]
+			wctx, warns := collectWarnings(ctx)
 			after, err := applyObject(wctx, t, opts.FieldManager, false)
 			if err != nil {
-				return results, fmt.Errorf("apply %s/%s: %w", t.kind(), t.name(), err)
+				return fmt.Errorf("apply %s/%s: %w", t.kind(), t.name(), err)
 			}
-			res.Action = applyAction(before, after)
+			results[i] = &Result{
+				Kind: t.kind(), Namespace: ns, Name: t.name(),
+				Action: applyAction(live[i], after, t.obj, opts.FieldManager), Warnings: warns.list(),
+			}
+			return nil
+		})
+		if err != nil {
+			return collect(), err
 		}
-		res.Warnings = warns.list()
-		results = append(results, res)
 	}
-	return results, nil
+	return collect(), nil
+}
+
+// DefaultApplyConcurrency is how many objects Apply sends at a time.
+const DefaultApplyConcurrency = 16
+
+// applyWave orders kinds for Apply: lower waves are applied first.
+func applyWave(kind string) int {
+	switch kind {
+	case "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "LimitRange", "ResourceQuota",
+		"Role", "RoleBinding", "NetworkPolicy", "PodDisruptionBudget":
+		return 0
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "Pod":
+		return 2
+	case "Ingress", "HTTPRoute", "GRPCRoute", "HorizontalPodAutoscaler":
+		return 3
+	}
+	return 1 // Services and kinds Fledge knows nothing particular of
+}
+
+// applyWaves groups the indexes of targets by applyWave, each wave in the
+// order of the manifests.
+func applyWaves(targets []target) [][]int {
+	var waves [4][]int
+	for i, t := range targets {
+		w := applyWave(t.kind())
+		waves[w] = append(waves[w], i)
+	}
+	out := make([][]int, 0, len(waves))
+	for _, w := range waves {
+		if len(w) > 0 {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// forEach calls fn for every index in idx, at most workers at a time. The
+// first error cancels the calls not yet started and is returned once the
+// running ones end.
+func forEach(ctx context.Context, idx []int, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg   sync.WaitGroup
+		once sync.Once
+		err  error
+		next = make(chan int)
+	)
+	for range min(workers, len(idx)) {
+		wg.Go(func() {
+			for i := range next {
+				if e := fn(ctx, i); e != nil {
+					once.Do(func() { err = e; cancel(e) })
+				}
+			}
+		})
+	}
+feed:
+	for _, i := range idx {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err == nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // ApplyObject applies one object (which may hold only some fields, like a
@@ -189,19 +314,54 @@ func (c *Client) targets(ctx context.Context, ns string, objs []*unstructured.Un
 	return out, nil
 }
 
-// applyAction says what an apply did, from the object before and after.
-// A new resourceVersion alone is not enough: a controller may have written
-// the status between the two reads, so the content is compared too.
-func applyAction(before, after *unstructured.Unstructured) string {
+// applyAction says what applying applied did to an object, from the object
+// read before and the one the server returned. Controllers write objects
+// too (a Deployment's status and revision annotation), maybe between the
+// two, so a new resourceVersion is not enough: the apply changed the object
+// only if the fields it sets had other values before, or the set of fields
+// the manager owns changed (a field dropped from the manifests is removed).
+func applyAction(before, after, applied *unstructured.Unstructured, manager string) string {
 	switch {
 	case before == nil:
 		return ActionCreated
 	case before.GetResourceVersion() == after.GetResourceVersion():
 		return ActionUnchanged
-	case equalYAML(normalize(before), normalize(after)):
+	case !bytes.Equal(appliedFields(before, manager), appliedFields(after, manager)):
+		return ActionConfigured
+	case reflect.DeepEqual(project(before.Object, applied.Object), project(after.Object, applied.Object)):
 		return ActionUnchanged
 	}
 	return ActionConfigured
+}
+
+// appliedFields is the field set manager owns in obj by server-side apply.
+func appliedFields(obj *unstructured.Unstructured, manager string) []byte {
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.FieldsV1 != nil {
+			return mf.FieldsV1.Raw
+		}
+	}
+	return nil
+}
+
+// project keeps of obj the keys that shape has, recursively through maps;
+// below a key whose value in shape is not a map, obj's whole value is kept.
+func project(obj, shape map[string]any) map[string]any {
+	out := make(map[string]any, len(shape))
+	for k, sv := range shape {
+		ov, ok := obj[k]
+		if !ok {
+			continue
+		}
+		sm, sIsMap := sv.(map[string]any)
+		om, oIsMap := ov.(map[string]any)
+		if sIsMap && oIsMap {
+			out[k] = project(om, sm)
+			continue
+		}
+		out[k] = ov
+	}
+	return out
 }
 
 // dryRunAction says what applying would do, from the live object and the

@@ -38,9 +38,15 @@ const (
 	// DefaultRequestTimeout bounds one request to the API server; longer
 	// operations are made of many requests and bounded by their context.
 	DefaultRequestTimeout = 30 * time.Second
-	defaultQPS            = 50
-	defaultBurst          = 100
-	userAgent             = "fledge"
+	// The client-side rate limit of one environment's client, shared by
+	// every deployment to it. The API server protects itself with API
+	// Priority and Fairness (and answers 429, which is retried); this limit
+	// only keeps one Fledge from flooding it. A 500-object manifest is
+	// about 1,500 requests (read, dry-run, apply), so at 50 QPS, client-go's
+	// usual figure, the limiter and not the server would set its pace.
+	defaultQPS   = 300
+	defaultBurst = 600
+	userAgent    = "fledge"
 )
 
 // Client talks to one cluster through the dynamic client and a

@@ -96,7 +96,16 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 			status: "not read yet",
 		})
 	}
-	t := time.NewTicker(pollInterval)
+	// Each workload is watched, so a status change is seen as soon as the
+	// controller writes it; the ticker is a fallback for a watch that is
+	// broken (an API server restarting) and cannot be opened again at once.
+	changed := make(chan struct{}, 1)
+	wctx, stopWatches := context.WithCancel(ctx)
+	defer stopWatches()
+	for _, w := range ws {
+		go watchChanges(wctx, w.ri, w.name, changed)
+	}
+	t := time.NewTicker(rolloutFallbackPoll)
 	defer t.Stop()
 	for {
 		pending := 0
@@ -135,8 +144,44 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 		select {
 		case <-ctx.Done():
 			return c.rolloutError(ctx, ns, ws, context.Cause(ctx))
+		case <-changed:
 		case <-t.C:
 		}
+	}
+}
+
+// rolloutFallbackPoll is how often WaitRollout reads the workloads even
+// when their watches report nothing.
+const rolloutFallbackPoll = 2 * time.Second
+
+// watchChanges watches the object name of ri and signals changed (without
+// blocking: one pending signal is enough) on every event, until ctx ends.
+// A watch that fails or closes is opened again after a short pause.
+func watchChanges(ctx context.Context, ri dynamic.ResourceInterface, name string, changed chan<- struct{}) {
+	signal := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	for ctx.Err() == nil {
+		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err == nil {
+			// A change between the caller's last read and the watch's
+			// start would not be reported: read once more now.
+			signal()
+			for range w.ResultChan() {
+				signal()
+			}
+			w.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pollInterval):
+		}
+		// Whatever happened while the watch was down is read now.
+		signal()
 	}
 }
 
