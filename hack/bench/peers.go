@@ -310,24 +310,35 @@ func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, 
 		[]byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
 		return s, fmt.Errorf("promote: %w", err)
 	}
+	var newOnly newOnlyClock
 	at, err = waitUntil(ctx, 2*time.Minute, "argo stable on "+tag, func(ctx context.Context) (bool, error) {
 		if err := a.proc.alive(); err != nil {
 			return false, err
 		}
 		ro, err := a.rollout(ctx)
-		if err != nil || ro.stableRS != ro.currentPodHash {
+		if err != nil {
 			return false, err
+		}
+		w, err := b.ingressWeight(ctx, argoNS, argoCanaryIngress)
+		if err != nil {
+			return false, err
+		}
+		if err := newOnly.check(w, func() (bool, error) { return a.replicaSetReady(ctx, ro.currentPodHash, img, 3) }); err != nil {
+			return false, err
+		}
+		if ro.stableRS != ro.currentPodHash {
+			return false, nil
 		}
 		if ok, err := a.replicaSetReady(ctx, ro.stableRS, img, 3); !ok || err != nil {
 			return false, err
 		}
-		w, err := b.ingressWeight(ctx, argoNS, argoCanaryIngress)
-		return w == "0" || w == "", err
+		return w == "0" || w == "", nil
 	})
 	if err != nil {
 		return s, err
 	}
 	s.ToProduction = at.Sub(promote)
+	s.ToNewOnly = newOnly.since(promote, at)
 	at, err = waitUntil(ctx, time.Minute, "argo rollout Healthy", func(ctx context.Context) (bool, error) {
 		ro, err := a.rollout(ctx)
 		return err == nil && ro.phase == "Healthy", nil
@@ -521,20 +532,28 @@ func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSampl
 	open := time.Now()
 	served := b.watchServed(ctx, "/flagger/", tag)
 	f.gate.Store(true)
+	var newOnly newOnlyClock
 	at, err = waitUntil(ctx, 3*time.Minute, "flagger primary on "+tag, func(ctx context.Context) (bool, error) {
 		if err := f.proc.alive(); err != nil {
+			return false, err
+		}
+		w, err := b.ingressWeight(ctx, flaggerNS, "webpage-ingress-canary")
+		if err != nil {
+			return false, err
+		}
+		if err := newOnly.check(w, func() (bool, error) { return b.deploymentReady(ctx, flaggerNS, "webpage", img) }); err != nil {
 			return false, err
 		}
 		if ok, err := b.deploymentReady(ctx, flaggerNS, "webpage-primary", img); !ok || err != nil {
 			return false, err
 		}
-		w, err := b.ingressWeight(ctx, flaggerNS, "webpage-ingress-canary")
-		return w == "0", err
+		return w == "0", nil
 	})
 	if err != nil {
 		return s, err
 	}
 	s.ToProduction = at.Sub(open)
+	s.ToNewOnly = newOnly.since(open, at)
 	at, err = waitUntil(ctx, 3*time.Minute, "flagger Succeeded", func(ctx context.Context) (bool, error) {
 		p, err := f.phase(ctx)
 		return err == nil && p == "Succeeded", nil

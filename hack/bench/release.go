@@ -20,6 +20,11 @@ type releaseSample struct {
 	// ToProduction: approve → production runs the new version, available,
 	// with canary weight 0.
 	ToProduction time.Duration
+	// ToNewOnly: approve → every route sends requests only to ready pods
+	// of the new version, read on the API objects: the canary at weight
+	// 100 and ready, or production on the new version with weight 0,
+	// whichever comes first.
+	ToNewOnly time.Duration
 	// ToDone: approve → the system reports the release finished
 	// (Fledge Succeeded, Argo Healthy, Flagger Succeeded).
 	ToDone time.Duration
@@ -211,13 +216,14 @@ func (b *bench) releaseOne(ctx context.Context, sys releaser) (r ReleaseResult, 
 	if err := sys.setup(ctx); err != nil {
 		return r, fmt.Errorf("set up: %w", err)
 	}
-	var toCanary, toProd, toDone, toServed []time.Duration
+	var toCanary, toProd, toDone, toNewOnly, toServed []time.Duration
 	var shares []float64
 	// What was measured is kept when a later repetition fails.
 	defer func() {
 		r.ToCanary = Summarize(Millis(toCanary), "ms")
 		r.ToProduction = Summarize(Millis(toProd), "ms")
 		r.ToDone = Summarize(Millis(toDone), "ms")
+		r.ToNewOnly = Summarize(Millis(toNewOnly), "ms")
 		r.ToServed = Summarize(Millis(toServed), "ms")
 		r.CanaryShare = Summarize(shares, "%")
 	}()
@@ -227,9 +233,10 @@ func (b *bench) releaseOne(ctx context.Context, sys releaser) (r ReleaseResult, 
 			return r, fmt.Errorf("release %d: %w", i, err)
 		}
 		b.log.Info("release", "system", sys.name(), "rep", i, "to_canary", s.ToCanary.Round(time.Millisecond).String(),
-			"to_production", s.ToProduction.Round(time.Millisecond).String(), "to_done", s.ToDone.Round(time.Millisecond).String(),
+			"to_production", s.ToProduction.Round(time.Millisecond).String(), "to_new_only", s.ToNewOnly.Round(time.Millisecond).String(), "to_done", s.ToDone.Round(time.Millisecond).String(),
 			"to_served", s.ToServed.Round(time.Millisecond).String(), "canary_share", s.CanaryShare)
 		toCanary, toProd, toDone = append(toCanary, s.ToCanary), append(toProd, s.ToProduction), append(toDone, s.ToDone)
+		toNewOnly = append(toNewOnly, s.ToNewOnly)
 		if s.CanaryShare >= 0 {
 			toServed, shares = append(toServed, s.ToServed), append(shares, s.CanaryShare*100)
 		}
@@ -319,17 +326,27 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 	if _, err := f.s.cli(ctx, "alice", "approve", fmt.Sprint(d.ID)); err != nil {
 		return s, err
 	}
+	var newOnly newOnlyClock
 	at, err = waitUntil(ctx, 2*time.Minute, "fledge production on "+tag, func(ctx context.Context) (bool, error) {
+		w, err := f.b.ingressWeight(ctx, f.ingressNS, f.ingressName)
+		if err != nil {
+			return false, err
+		}
+		if err := newOnly.check(w, func() (bool, error) {
+			return f.b.deploymentReady(ctx, fledgeCanaryNS, "webpage-deployment", img)
+		}); err != nil {
+			return false, err
+		}
 		if ok, err := f.b.deploymentReady(ctx, fledgeProdNS, "webpage-deployment", img); !ok || err != nil {
 			return false, err
 		}
-		w, err := f.b.ingressWeight(ctx, f.ingressNS, f.ingressName)
-		return w == "0" || w == "", err
+		return w == "0" || w == "", nil
 	})
 	if err != nil {
 		return s, err
 	}
 	s.ToProduction = at.Sub(approve)
+	s.ToNewOnly = newOnly.since(approve, at)
 	at, err = f.s.waitStatus(ctx, d.ID, time.Minute, v1alpha1.StatusSucceeded)
 	if err != nil {
 		return s, err
@@ -337,6 +354,32 @@ func (f *fledgeReleaser) release(ctx context.Context, tag string) (releaseSample
 	s.ToDone = at.Sub(approve)
 	s.ToServed, err = served.wait(approve)
 	return s, err
+}
+
+// newOnlyClock notes the first moment a canary took every request while
+// ready on the new version.
+type newOnlyClock struct{ at time.Time }
+
+// check records now when weight is "100" and canaryReady says so; it reads
+// the canary only until the moment is found.
+func (c *newOnlyClock) check(weight string, canaryReady func() (bool, error)) error {
+	if !c.at.IsZero() || weight != "100" {
+		return nil
+	}
+	ok, err := canaryReady()
+	if ok {
+		c.at = time.Now()
+	}
+	return err
+}
+
+// since is the time from start to the first moment only the new version
+// was served: the canary's promotion, or else production's (at).
+func (c *newOnlyClock) since(start, production time.Time) time.Duration {
+	if c.at.IsZero() || c.at.After(production) {
+		return production.Sub(start)
+	}
+	return c.at.Sub(start)
 }
 
 func (f *fledgeReleaser) teardown() {

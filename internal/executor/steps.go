@@ -103,6 +103,9 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		if err != nil {
 			return done, err
 		}
+		if p.Kind != v1alpha1.KindRollback && r.state.Weight > 0 && r.state.Weight < 100 {
+			r.promoteCanary(ctx, a.StageName)
+		}
 		return done, r.apply(ctx, a.StageName, p.ProductionNamespace, objs, "production")
 	case pipeline.StepWaitProduction:
 		objs, err := r.objects(p.Manifests, false)
@@ -271,6 +274,25 @@ func (r *run) waitRollout(ctx context.Context, stage, ns string, objs []*unstruc
 	}
 	r.event(stage, "RolloutComplete", "all workloads in %s are available", ns)
 	return nil
+}
+
+// promoteCanary gives the canary every request before production is
+// rolled: it runs the approved version, at the manifests' full size, and
+// its rollout is complete, so from the approval on only the new version is
+// served, instead of a mix of both while production's pods are replaced.
+// The finishing step sets the weight back to 0 once production runs the
+// new version (or was restored). A failure here is reported and not fatal:
+// production is released with the weight as it was.
+func (r *run) promoteCanary(ctx context.Context, stage string) {
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+	defer cancel()
+	if err := r.setWeight(ctx, stage, 100); err != nil {
+		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: %v", r.state.Weight, err)
+		return
+	}
+	r.state.Weight = 100
+	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment #%d) serves every request while production rolls out",
+		r.routeName(), r.d.Number)
 }
 
 func (r *run) setWeight(ctx context.Context, stage string, w int) error {

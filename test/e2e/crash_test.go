@@ -130,7 +130,7 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	}
 	want := map[string]int{
 		"DeploymentCreated": 1, "DeploymentStarted": 1, "StageStarted": 4, "StageSucceeded": 4,
-		"Applied": 2, "RolloutComplete": 2, "WeightSet25%": 1, "WeightSet0%": 1,
+		"Applied": 2, "RolloutComplete": 2, "WeightSet25%": 1, "WeightSet100%": 1, "WeightSet0%": 1,
 		"WaitingForApproval": 1, "Approved": 1, "ApprovalGranted": 1, "ProductionReleased": 1, "DeploymentSucceeded": 1,
 	}
 	for k, n := range want {

@@ -93,6 +93,23 @@ func TestWalkthrough(t *testing.T) {
 	}
 	s.fledge("bob", "approve", itoa(d2.ID))
 	d2 = s.waitStatus(d2.ID, time.Minute, v1alpha1.StatusSucceeded)
+	// On approval the canary takes every request before production rolls,
+	// and gives them back once production runs 2.1.
+	var order []string
+	for _, e := range s.events(d2.ID) {
+		switch {
+		case e.Type == "WeightSet", e.Type == "ProductionReleased",
+			e.Type == "Applied" && strings.Contains(e.Message, "production namespace"):
+			order = append(order, e.Type+" "+strings.SplitN(e.Message, ":", 2)[0])
+		}
+	}
+	if got, want := strings.Join(order, " | "), "WeightSet canary weight set to 25% (batch 1 of 1) on ingress "+canaryNS+"/webpage-ingress, read back 25 | "+
+		"WeightSet canary weight set to 100% on ingress "+canaryNS+"/webpage-ingress, read back 100 | "+
+		"Applied applied 3 objects to production namespace "+prodNS+" | "+
+		"ProductionReleased production namespace "+prodNS+" now runs deployment #2 (IMAGE_TAG=2.1) | "+
+		"WeightSet canary weight set to 0% on ingress "+canaryNS+"/webpage-ingress, read back 0"; got != want {
+		t.Errorf("release #2 traffic events:\n got %s\nwant %s", got, want)
+	}
 	prod = waitWorkload(t, prodNS, image+"2.1")
 	if onlyHash(prod) != onlyHash(canary) {
 		t.Fatalf("after approval production pods should share the canary's replicaset hash: prod %s canary %s", onlyHash(prod), onlyHash(canary))
