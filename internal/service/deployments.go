@@ -79,11 +79,23 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 		out.NextBefore = rows[len(rows)-1].ID
 	}
 	lives := map[string]int64{}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	decisions, err := s.store.ListDecisionsOf(ctx, ids)
+	if err != nil {
+		return out, fmt.Errorf("list decisions: %w", err)
+	}
 	for _, r := range rows {
 		if _, ok := lives[r.Pipeline]; !ok {
 			lives[r.Pipeline] = s.liveID(ctx, r.Pipeline)
 		}
-		v, err := s.view(ctx, r, lives)
+		ds := decisions[r.ID]
+		if ds == nil {
+			ds = []store.Decision{}
+		}
+		v, err := s.viewWith(ctx, r, lives, ds)
 		if err != nil {
 			return out, err
 		}
@@ -111,6 +123,11 @@ func (s *Service) liveID(ctx context.Context, pipelineName string) int64 {
 
 // view converts a stored row to the API type.
 func (s *Service) view(ctx context.Context, d store.Deployment, lives map[string]int64) (v1alpha1.Deployment, error) {
+	return s.viewWith(ctx, d, lives, nil)
+}
+
+// viewWith is view with the row's decisions already read (nil: read them).
+func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[string]int64, ds []store.Decision) (v1alpha1.Deployment, error) {
 	var plan pipeline.Plan
 	if err := json.Unmarshal(d.Plan, &plan); err != nil {
 		return v1alpha1.Deployment{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
@@ -148,9 +165,11 @@ func (s *Service) view(ctx context.Context, d store.Deployment, lives map[string
 		live = s.liveID(ctx, d.Pipeline)
 	}
 	out.Live = live != 0 && live == d.ID
-	ds, err := s.store.ListDecisions(ctx, d.ID)
-	if err != nil {
-		return out, fmt.Errorf("list decisions of deployment %d: %w", d.ID, err)
+	if ds == nil {
+		var err error
+		if ds, err = s.store.ListDecisions(ctx, d.ID); err != nil {
+			return out, fmt.Errorf("list decisions of deployment %d: %w", d.ID, err)
+		}
 	}
 	for _, x := range ds {
 		out.Decisions = append(out.Decisions, v1alpha1.Decision{

@@ -217,6 +217,10 @@ type Store interface {
 	// ErrDuplicateDecision if the user already decided at that stage.
 	AddDecision(ctx context.Context, d Decision, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
+	// ListDecisionsOf returns the decisions of each of ids (in the order
+	// they were made) in one query, for listings; deployments without
+	// decisions have no key.
+	ListDecisionsOf(ctx context.Context, ids []int64) (map[int64][]Decision, error)
 
 	// CreateToken stores a new token; ErrConflict if the name is taken.
 	CreateToken(ctx context.Context, t Token) error

@@ -158,12 +158,7 @@ func (s *Store) ListDecisions(ctx context.Context, id int64) ([]store.Decision, 
 	if err != nil {
 		return nil, fmt.Errorf("list decisions of deployment %d: %w", id, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Decision, error) {
-		var d store.Decision
-		err := row.Scan(&d.DeploymentID, &d.Stage, &d.User, &d.Decision, &d.Reason, &d.At)
-		d.At = d.At.UTC()
-		return d, err
-	})
+	out, err := pgx.CollectRows(rows, scanDecision)
 	if err != nil {
 		return nil, fmt.Errorf("list decisions of deployment %d: %w", id, err)
 	}
@@ -171,4 +166,34 @@ func (s *Store) ListDecisions(ctx context.Context, id int64) ([]store.Decision, 
 		out = []store.Decision{}
 	}
 	return out, nil
+}
+
+// ListDecisionsOf returns the decisions of each of ids in one query.
+func (s *Store) ListDecisionsOf(ctx context.Context, ids []int64) (map[int64][]store.Decision, error) {
+	out := map[int64][]store.Decision{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT deployment_id, stage, user_name, decision, reason, at
+		FROM decisions WHERE deployment_id = ANY($1) ORDER BY id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list decisions of %d deployments: %w", len(ids), err)
+	}
+	ds, err := pgx.CollectRows(rows, scanDecision)
+	if err != nil {
+		return nil, fmt.Errorf("list decisions of %d deployments: %w", len(ids), err)
+	}
+	for _, d := range ds {
+		out[d.DeploymentID] = append(out[d.DeploymentID], d)
+	}
+	return out, nil
+}
+
+// scanDecision reads one row of decisions (deployment_id, stage,
+// user_name, decision, reason, at).
+func scanDecision(row pgx.CollectableRow) (store.Decision, error) {
+	var d store.Decision
+	err := row.Scan(&d.DeploymentID, &d.Stage, &d.User, &d.Decision, &d.Reason, &d.At)
+	d.At = d.At.UTC()
+	return d, err
 }

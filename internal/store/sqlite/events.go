@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"fledge.dev/fledge/internal/store"
@@ -173,6 +174,37 @@ func (s *Store) ListDecisions(ctx context.Context, id int64) ([]store.Decision, 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list decisions of deployment %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// ListDecisionsOf returns the decisions of each of ids in one query.
+func (s *Store) ListDecisionsOf(ctx context.Context, ids []int64) (map[int64][]store.Decision, error) {
+	out := map[int64][]store.Decision{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT deployment_id, stage, user_name, decision, reason, at
+		FROM decisions WHERE deployment_id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list decisions of %d deployments: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d store.Decision
+		var at int64
+		if err := rows.Scan(&d.DeploymentID, &d.Stage, &d.User, &d.Decision, &d.Reason, &at); err != nil {
+			return nil, fmt.Errorf("list decisions of %d deployments: %w", len(ids), err)
+		}
+		d.At = fromMicros(at)
+		out[d.DeploymentID] = append(out[d.DeploymentID], d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list decisions of %d deployments: %w", len(ids), err)
 	}
 	return out, nil
 }

@@ -138,6 +138,23 @@ func testDecisions(t *testing.T, newStore NewStore) {
 	}
 	wantSeqs(t, b.events(t, other.ID, 0), other.ID, 1, 1)
 
+	// The batch form agrees with the one by one form, and leaves out
+	// deployments without decisions (and missing ones).
+	quiet := b.create(t, "quiet")
+	byID, err := b.s.ListDecisionsOf(b.ctx, []int64{d.ID, other.ID, quiet.ID, d.ID + 1000})
+	must(t, err, "ListDecisionsOf")
+	if len(byID) != 2 || len(byID[d.ID]) != 3 || len(byID[other.ID]) != 1 {
+		t.Fatalf("ListDecisionsOf = %+v, want 3 decisions of %d and 1 of %d", byID, d.ID, other.ID)
+	}
+	for i, got := range byID[d.ID] {
+		if got != ds[i] {
+			t.Errorf("ListDecisionsOf: decision %d = %+v, ListDecisions has %+v", i, got, ds[i])
+		}
+	}
+	if none, err := b.s.ListDecisionsOf(b.ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("ListDecisionsOf(nil) = %v, %v; want empty", none, err)
+	}
+
 	err = b.s.AddDecision(b.ctx, store.Decision{DeploymentID: d.ID + 1000, Stage: "prod", User: "bob", Decision: "Approve"},
 		store.Event{Type: "Approve"})
 	wantErr(t, err, store.ErrNotFound, "AddDecision to a missing deployment")
