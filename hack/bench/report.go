@@ -315,8 +315,8 @@ func (r *Results) markdown(jsonPath string) string {
 		w("## 4. Apply throughput\n\n")
 		w("%d objects (40%% ConfigMaps, 30%% Services, 30%% one-replica Deployments) applied into a fresh\n", a.Objects)
 		w("namespace (\"create\"), then again with a new value in every object (\"update\"), by\n")
-		w("`internal/kube.Apply` (the function Fledge's canary and production stages call; it dry-runs every\n")
-		w("object, then reads and applies each in order), with the client the server builds from an\n")
+		w("`internal/kube.Apply` (the function Fledge's canary and production stages call; it reads and\n")
+		w("dry-runs every object, then applies them, concurrently, in waves by kind), with the client the server builds from an\n")
 		w("Environment's kubeconfig (%s), and by the built kubectl v1.36.3 (`kubectl apply\n", a.FledgeQPS)
 		w("--server-side -f FILE -n NS`, its own rate limit). The last row is a diagnostic, not how Fledge runs:\n")
 		w("kube.Apply with client-go's rate limiter off. Each repetition uses new namespaces, deleted after.\n\n")
@@ -469,10 +469,15 @@ const notes = `## Notes
   it measured at the 25% step (6.5% for Fledge) and Argo's promoted version never being served
   through it within 3 minutes point at the new harness rather than at the systems, so those
   numbers are not reported until that is understood.
-- **Fledge's own waits poll:** kube.WaitRollout reads the workloads every 250 ms, so each of the
-  two rollout waits of a release costs on average ~125 ms more than a watch; the floor program
-  uses watches. With the extra requests of each step (namespace check, dry-run and read before
-  every apply, read-back after every weight change) and the CLI start, that is the overhead.
+- **Fledge's waits watch:** kube.WaitRollout watches each workload (a read every 2 s is only the
+  fallback for a broken watch), as the floor program does. What remains of the overhead is the
+  extra requests of each step (namespace check, read and dry-run before every apply, read-back
+  after every weight change), the state written to the store after every step, and the CLI's
+  start.
+- **Apply:** kube.Apply reads and dry-runs all objects concurrently (16 at a time), then applies
+  them concurrently in waves by kind (config and RBAC, then Services and other kinds, then
+  workloads, then Ingress and routes), with a client limit of QPS 300, burst 600 per environment.
+  kubectl applies one object after the other.
 - **kwok stalls:** in both invocations kwok (v0.8.0) stopped writing pod status for about 2
   minutes some 5 minutes after the control plane started (and once for 5 minutes later on); pods
   created meanwhile stayed unready. Flagger's fourth release fell in that window both times, so
@@ -480,7 +485,7 @@ const notes = `## Notes
   tolerates such stragglers and reports them (none in the reported invocation).
 - **Scale, approvals:** approving runs each approved deployment to production and starts the next
   queued one of its pipeline, so the approve calls compete with up to 100 running releases for
-  the SQLite writer and the per-environment Kubernetes client (QPS 50, burst 100): that, not the
+  the SQLite writer and the per-environment Kubernetes client (QPS 300, burst 600): that, not the
   approve handler, is the p99.
 `
 

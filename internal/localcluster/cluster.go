@@ -331,9 +331,10 @@ func (c *Cluster) controllerManagerArgs() []string {
 	return append(c.schedulerArgs(),
 		"--service-account-private-key-file="+c.pki.saKey,
 		"--root-ca-file="+c.pki.caCert,
-		// kwok's node heartbeat can lag on a loaded 2-core machine; the
-		// default 50 s grace would mark the fake node (and every pod on
-		// it) NotReady in the middle of a test.
+		// kwok's node heartbeat (the Lease it renews every 10 s, see
+		// kwokArgs) can lag on a loaded 2-core machine; the default 50 s
+		// grace would mark the fake node (and every pod on it) NotReady in
+		// the middle of a test.
 		"--node-monitor-grace-period=5m",
 	)
 }
@@ -347,6 +348,15 @@ func (c *Cluster) kwokArgs() []string {
 		"--cidr=10.244.0.0/16",
 		"--node-ip=127.0.0.1",
 		"--server-address=127.0.0.1:" + strconv.Itoa(c.ports.Kwok),
+		// The node-heartbeat-with-lease stage patches the node's status only
+		// every 10-20 minutes and leaves the liveness signal to a Lease that
+		// kwok renews only when this is set (kwok's default 0 means no
+		// lease). Without it the node lifecycle controller sees no heartbeat
+		// for --node-monitor-grace-period, marks the node Unknown and every
+		// pod on it Ready=False, and kwok's pod-ready stage (Pending pods
+		// only) never makes those pods Ready again. 40 s is kwokctl's and
+		// the kubelet's default; kwok renews every quarter of it.
+		"--node-lease-duration-seconds=40",
 		// Deprecated but working: pods so annotated keep the status a test
 		// writes, e.g. an unready canary.
 		"--disregard-status-with-annotation-selector=" + CustomStatusAnnotation + "=custom",
