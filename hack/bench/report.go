@@ -478,11 +478,11 @@ const notes = `## Notes
   them concurrently in waves by kind (config and RBAC, then Services and other kinds, then
   workloads, then Ingress and routes), with a client limit of QPS 300, burst 600 per environment.
   kubectl applies one object after the other.
-- **kwok stalls:** in both invocations kwok (v0.8.0) stopped writing pod status for about 2
-  minutes some 5 minutes after the control plane started (and once for 5 minutes later on); pods
-  created meanwhile stayed unready. Flagger's fourth release fell in that window both times, so
-  it has 3 repetitions (its times are fixed by its 10 s schedule anyway). The scale benchmark
-  tolerates such stragglers and reports them (none in the reported invocation).
+- **kwok's node heartbeat:** earlier runs saw pods stay unready for minutes, about 5 minutes
+  after the control plane started. The cause was the local cluster's own: kwok renews the fake
+  node's Lease only with --node-lease-duration-seconds, which it did not get, so after the
+  controller-manager's grace period the node went Unknown and its pods Ready=False for good.
+  internal/localcluster now sets it (TestNodeLeaseRenewed guards it).
 - **Scale, approvals:** approving runs each approved deployment to production and starts the next
   queued one of its pipeline, so the approve calls compete with up to 100 running releases for
   the SQLite writer and the per-environment Kubernetes client (QPS 300, burst 600): that, not the

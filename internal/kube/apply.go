@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -89,7 +90,10 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	}
 
 	// Read and dry-run every object; nothing is written yet.
-	live := make([]*unstructured.Unstructured, len(targets))
+	live, err := readLive(ctx, targets, workers)
+	if err != nil {
+		return nil, err
+	}
 	dryRun := make([]*unstructured.Unstructured, len(targets))
 	checkErrs := make([]error, len(targets))
 	all := make([]int, len(targets))
@@ -98,11 +102,6 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	}
 	if err := forEach(ctx, all, workers, func(ctx context.Context, i int) error {
 		t := targets[i]
-		before, err := getIfExists(ctx, t.ri, t.name())
-		if err != nil {
-			return fmt.Errorf("read live %s/%s: %w", t.kind(), t.name(), err)
-		}
-		live[i] = before
 		out, err := applyObject(ctx, t, opts.FieldManager, true)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -162,6 +161,82 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	}
 	return collect(), nil
 }
+
+// readLive returns the live object of each target (nil where there is
+// none). Where the manifests hold several objects of one kind it lists that
+// kind in the namespace, in pages, instead of reading each object: one
+// request instead of hundreds for a large manifest.
+func readLive(ctx context.Context, targets []target, workers int) ([]*unstructured.Unstructured, error) {
+	live := make([]*unstructured.Unstructured, len(targets))
+	byKind := map[schema.GroupVersionKind][]int{}
+	var kinds []schema.GroupVersionKind
+	for i, t := range targets {
+		gvk := t.obj.GroupVersionKind()
+		if _, ok := byKind[gvk]; !ok {
+			kinds = append(kinds, gvk)
+		}
+		byKind[gvk] = append(byKind[gvk], i)
+	}
+	var singles []int
+	var lists []schema.GroupVersionKind
+	for _, gvk := range kinds {
+		if idx := byKind[gvk]; len(idx) >= listThreshold {
+			lists = append(lists, gvk)
+		} else {
+			singles = append(singles, idx...)
+		}
+	}
+	listIdx := make([]int, len(lists))
+	for i := range listIdx {
+		listIdx[i] = i
+	}
+	err := forEach(ctx, listIdx, workers, func(ctx context.Context, k int) error {
+		idx := byKind[lists[k]]
+		ri := targets[idx[0]].ri
+		names := map[string]*unstructured.Unstructured{}
+		opts := metav1.ListOptions{Limit: listPageSize}
+		for {
+			var page *unstructured.UnstructuredList
+			if err := retry(ctx, func(ctx context.Context) error {
+				var err error
+				page, err = ri.List(ctx, opts)
+				return err
+			}); err != nil {
+				return fmt.Errorf("read live %s objects: %w", lists[k].Kind, err)
+			}
+			for j := range page.Items {
+				names[page.Items[j].GetName()] = &page.Items[j]
+			}
+			if opts.Continue = page.GetContinue(); opts.Continue == "" {
+				break
+			}
+		}
+		for _, i := range idx {
+			live[i] = names[targets[i].name()]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = forEach(ctx, singles, workers, func(ctx context.Context, i int) error {
+		t := targets[i]
+		before, err := getIfExists(ctx, t.ri, t.name())
+		if err != nil {
+			return fmt.Errorf("read live %s/%s: %w", t.kind(), t.name(), err)
+		}
+		live[i] = before
+		return nil
+	})
+	return live, err
+}
+
+// Reading live objects: kinds with at least listThreshold objects in the
+// manifests are listed, listPageSize objects a page.
+const (
+	listThreshold = 8
+	listPageSize  = 500
+)
 
 // DefaultApplyConcurrency is how many objects Apply sends at a time.
 const DefaultApplyConcurrency = 16

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -125,6 +126,57 @@ func TestIntegrationApply(t *testing.T) {
 	}
 	if strings.Join(managers, ",") != FieldManager {
 		t.Errorf("apply managers = %v, want [%s]", managers, FieldManager)
+	}
+}
+
+// A manifest with many objects of one kind: their live state is read by
+// listing the kind, the objects are sent concurrently, and each is still
+// reported for itself, in manifest order.
+func TestIntegrationApplyMany(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	manifest := func(changed int, value string) []*unstructured.Unstructured {
+		var b strings.Builder
+		for i := range 30 {
+			v := "1"
+			if i == changed {
+				v = value
+			}
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%02d\ndata:\n  v: %q\n", i, v)
+		}
+		b.WriteString(readTestdata(t, "webpage.yaml"))
+		return decode(t, b.String())
+	}
+	count := func(res []Result) map[string]int {
+		n := map[string]int{}
+		for i, r := range res {
+			n[r.Action]++
+			if i < 30 && r.Name != fmt.Sprintf("cm-%02d", i) {
+				t.Errorf("result %d is %s, want cm-%02d (manifest order)", i, r, i)
+			}
+		}
+		return n
+	}
+	for _, step := range []struct {
+		name    string
+		changed int
+		want    map[string]int
+	}{
+		{"create", -1, map[string]int{ActionCreated: 33}},
+		{"again", -1, map[string]int{ActionUnchanged: 33}},
+		{"one changed", 17, map[string]int{ActionUnchanged: 32, ActionConfigured: 1}},
+	} {
+		res, err := s.client.Apply(s.ctx, s.ns, manifest(step.changed, "2"), ApplyOptions{Concurrency: 4})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := count(res); fmt.Sprint(got) != fmt.Sprint(step.want) {
+			t.Errorf("%s: actions %v, want %v", step.name, got, step.want)
+		}
+		if step.changed >= 0 && res[step.changed].Action != ActionConfigured {
+			t.Errorf("%s: %s, want cm-%02d configured", step.name, res[step.changed], step.changed)
+		}
 	}
 }
 

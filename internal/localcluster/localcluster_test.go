@@ -414,3 +414,33 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Errorf("after StartAPIServer: %v", st.Problems)
 	}
 }
+
+// TestNodeLeaseRenewed guards the fake node's heartbeat: kwok must keep its
+// Lease in kube-node-lease fresh, or after --node-monitor-grace-period the
+// node lifecycle controller marks the node Unknown and every pod on it
+// unready for good (kwok readies Pending pods only).
+func TestNodeLeaseRenewed(t *testing.T) {
+	c := requireCluster(t)
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	leases := c.Clientset().CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	var first *metav1.MicroTime
+	for {
+		l, err := leases.Get(ctx, localcluster.NodeName, metav1.GetOptions{})
+		switch {
+		case err == nil && l.Spec.RenewTime != nil && first == nil:
+			if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != localcluster.NodeName {
+				t.Errorf("lease holder = %v, want %s", l.Spec.HolderIdentity, localcluster.NodeName)
+			}
+			first = l.Spec.RenewTime
+		case err == nil && first != nil && l.Spec.RenewTime.After(first.Time):
+			t.Logf("node lease renewed after %s", l.Spec.RenewTime.Sub(first.Time).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node lease %s/%s not renewed (first renew time %v, last error %v)", corev1.NamespaceNodeLease, localcluster.NodeName, first, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
