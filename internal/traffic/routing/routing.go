@@ -28,18 +28,66 @@ func header(t v1alpha1.TrafficRouting) traffic.HeaderRoute {
 	return h
 }
 
-// Canary returns the manifests the canary namespace gets.
+// Canary returns the manifests the canary namespace gets: the provider's
+// canary form, with Deployments rolled out at full surge (SurgeCanary).
 func Canary(t v1alpha1.TrafficRouting, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	var err error
 	switch t.Provider {
 	case v1alpha1.TrafficProviderGatewayAPI:
-		return gatewayapi.CanaryManifests(objs, t.HTTPRoute)
+		out, err = gatewayapi.CanaryManifests(objs, t.HTTPRoute)
 	case v1alpha1.TrafficProviderNGINX, "":
 		if t.Layout == v1alpha1.IngressLayoutBesideProduction {
-			return nginx.WithoutIngress(objs, t.Ingress)
+			out, err = nginx.WithoutIngress(objs, t.Ingress)
+		} else {
+			out, err = nginx.MarkCanaryHeader(objs, t.Ingress, header(t))
 		}
-		return nginx.MarkCanaryHeader(objs, t.Ingress, header(t))
+	default:
+		return nil, unknown(t)
 	}
-	return nil, unknown(t)
+	if err != nil {
+		return nil, err
+	}
+	return out, SurgeCanary(out)
+}
+
+// CanarySurge is the maxSurge SurgeCanary gives canary Deployments.
+const CanarySurge = "100%"
+
+// SurgeCanary sets maxSurge to CanarySurge on the rolling update of every
+// apps/v1 Deployment among objs whose manifest leaves it unset, replacing
+// it in objs by a changed copy. A new canary takes no weighted traffic until its rollout
+// is complete (the weight is 0 between releases), so there is no reason to
+// replace its pods a few at a time: all new pods start at once and the
+// canary is ready after one pod start-up instead of one per surge step. A
+// Deployment's explicit maxSurge, and the Recreate strategy, are kept. The
+// pod template is not touched, so canary and production pods keep the same
+// pod-template hash. Production gets the manifests as written.
+func SurgeCanary(objs []*unstructured.Unstructured) error {
+	for i, o := range objs {
+		if o.GetAPIVersion() != "apps/v1" || o.GetKind() != "Deployment" {
+			continue
+		}
+		typ, _, err := unstructured.NestedString(o.Object, "spec", "strategy", "type")
+		if err != nil {
+			return fmt.Errorf("deployment %s: spec.strategy.type: %w", o.GetName(), err)
+		}
+		if typ != "" && typ != "RollingUpdate" {
+			continue
+		}
+		if _, set, err := unstructured.NestedFieldNoCopy(o.Object, "spec", "strategy", "rollingUpdate", "maxSurge"); err != nil || set {
+			if err != nil {
+				return fmt.Errorf("deployment %s: spec.strategy.rollingUpdate.maxSurge: %w", o.GetName(), err)
+			}
+			continue
+		}
+		o = o.DeepCopy()
+		if err := unstructured.SetNestedField(o.Object, CanarySurge, "spec", "strategy", "rollingUpdate", "maxSurge"); err != nil {
+			return fmt.Errorf("deployment %s: set spec.strategy.rollingUpdate.maxSurge: %w", o.GetName(), err)
+		}
+		objs[i] = o
+	}
+	return nil
 }
 
 // Production returns the manifests the production namespace gets.

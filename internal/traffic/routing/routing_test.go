@@ -1,8 +1,10 @@
 package routing
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -173,4 +175,50 @@ func TestNewRouter(t *testing.T) {
 	if _, err := NewRouter(nil, v1alpha1.TrafficRouting{Provider: "istio"}, Target{}); err == nil {
 		t.Error("NewRouter of an unknown provider succeeded")
 	}
+}
+
+func TestSurgeCanary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		manifest string
+		want     string // maxSurge after, "" for unset
+	}{
+		{name: "no strategy", manifest: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 3}\n", want: CanarySurge},
+		{name: "rolling update without maxSurge", manifest: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxUnavailable: 0}\n", want: CanarySurge},
+		{name: "explicit maxSurge kept", manifest: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  strategy:\n    rollingUpdate: {maxSurge: 1}\n", want: "1"},
+		{name: "Recreate kept", manifest: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  strategy: {type: Recreate}\n", want: ""},
+		{name: "StatefulSet untouched", manifest: "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec: {replicas: 3}\n", want: ""},
+		{name: "other kinds untouched", manifest: "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in, err := kube.Decode(tt.manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig := in[0]
+			before := orig.DeepCopy()
+			objs := []*unstructured.Unstructured{orig}
+			if err := SurgeCanary(objs); err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprint(nestedOrEmpty(objs[0], "spec", "strategy", "rollingUpdate", "maxSurge"))
+			if got != tt.want {
+				t.Errorf("maxSurge = %q, want %q", got, tt.want)
+			}
+			if !reflect.DeepEqual(orig.Object, before.Object) {
+				t.Errorf("the caller's object was changed: %v", orig.Object)
+			}
+		})
+	}
+}
+
+func nestedOrEmpty(o *unstructured.Unstructured, path ...string) any {
+	v, ok, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if !ok {
+		return ""
+	}
+	return v
 }
