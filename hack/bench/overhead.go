@@ -17,6 +17,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/traffic/nginx"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 const (
@@ -153,6 +154,11 @@ func (f *floorRelease) release(ctx context.Context, tag string) (time.Duration, 
 	}
 	canary, err := nginx.MarkCanary(objs, "webpage-ingress")
 	if err != nil {
+		return 0, err
+	}
+	// The same canary objects Fledge applies (its full-surge rollout
+	// included), so that the floor's Kubernetes time is Fledge's too.
+	if err := routing.SurgeCanary(canary); err != nil {
 		return 0, err
 	}
 	prod, err := nginx.StripCanary(objs, "webpage-ingress")

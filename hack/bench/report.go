@@ -452,8 +452,10 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 const notes = `## Notes
 
 - **What the systems do differs.** Fledge's canary is a full copy of the manifests (3 replicas) in
-  a canary namespace, rolled by the Deployment controller one pod at a time (maxSurge 1,
-  maxUnavailable 0), and production is a second rolling update of 3 pods. Argo Rollouts' canary at
+  a canary namespace, all its new pods started at once (maxSurge 100%, as Fledge sets for canary
+  Deployments whose manifest leaves maxSurge unset); on approval the canary takes 100% of the
+  requests while production gets a rolling update of 3 pods as the manifest says (maxSurge 1,
+  maxUnavailable 0), then the weight goes back to 0. Argo Rollouts' canary at
   25% is one pod of the Rollout; promotion scales that ReplicaSet to 3 and switches the stable
   Service. Flagger scales its canary Deployment to 3, then copies the spec to the primary
   Deployment (a rolling update) on promotion. Each is measured doing what it does by design.
