@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -286,6 +287,14 @@ func (r *run) waitRollout(ctx context.Context, stage, ns string, objs []*unstruc
 func (r *run) promoteCanary(ctx context.Context, stage string) {
 	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
+	if missing, err := r.productionIngressMissing(ctx); err != nil || missing != "" {
+		why := missing
+		if err != nil {
+			why = err.Error()
+		}
+		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: %s", r.state.Weight, why)
+		return
+	}
 	if err := r.setWeight(ctx, stage, 100); err != nil {
 		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: %v", r.state.Weight, err)
 		return
@@ -293,6 +302,33 @@ func (r *run) promoteCanary(ctx context.Context, stage string) {
 	r.state.Weight = 100
 	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment #%d) serves every request while production rolls out",
 		r.routeName(), r.d.Number)
+}
+
+// productionIngressMissing says why promotion would route nothing in the
+// NGINX canary-namespace layout: a canary Ingress only splits the requests
+// of a main Ingress, and before the first release the production namespace
+// has none. The other layouts' routers detect that themselves
+// (traffic.ErrNoProduction). It returns "" when promotion can go ahead.
+func (r *run) productionIngressMissing(ctx context.Context) (string, error) {
+	rt := r.plan.Routing()
+	if (rt.Provider != "" && rt.Provider != v1alpha1.TrafficProviderNGINX) || rt.Layout == v1alpha1.IngressLayoutBesideProduction {
+		return "", nil
+	}
+	c, _, err := r.cluster(ctx)
+	if err != nil {
+		return "", err
+	}
+	ing := &unstructured.Unstructured{}
+	ing.SetAPIVersion("networking.k8s.io/v1")
+	ing.SetKind("Ingress")
+	ing.SetName(rt.Ingress)
+	if _, err := c.Get(ctx, r.plan.ProductionNamespace, ing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("production namespace %s has no Ingress %s yet (a first release), so the canary Ingress has no requests to take", r.plan.ProductionNamespace, rt.Ingress), nil
+		}
+		return "", fmt.Errorf("read production Ingress %s/%s: %w", r.plan.ProductionNamespace, rt.Ingress, err)
+	}
+	return "", nil
 }
 
 func (r *run) setWeight(ctx context.Context, stage string, w int) error {
