@@ -413,7 +413,7 @@ func applyAction(before, after, applied *unstructured.Unstructured, manager stri
 func appliedFields(obj *unstructured.Unstructured, manager string) []byte {
 	for _, mf := range obj.GetManagedFields() {
 		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.FieldsV1 != nil {
-			return mf.FieldsV1.Raw
+			return mf.FieldsV1.GetRawBytes()
 		}
 	}
 	return nil
