@@ -116,6 +116,9 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		if err := r.waitRollout(ctx, a.StageName, p.ProductionNamespace, objs, p.ProductionRolloutTimeout); err != nil {
 			return done, err
 		}
+		if r.state.Weight == 100 {
+			r.waitProductionEndpoints(ctx, a.StageName, objs)
+		}
 		now := r.now()
 		r.d.ProductionAt = &now
 		what := formatParams(r.d.Parameters)
@@ -303,6 +306,27 @@ func (r *run) promoteCanary(ctx context.Context, stage string) {
 	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment #%d) serves every request while production rolls out",
 		r.routeName(), r.d.Number)
 }
+
+// waitProductionEndpoints holds a promoted canary's traffic until
+// production's Services have exactly the new pods as endpoints: right after
+// a rollout the old pods linger as endpoints while they terminate, and
+// sending requests back to production then would let the data plane give
+// some to the old version. It waits at most endpointsSettleTimeout; not
+// settling is reported, not fatal.
+func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) {
+	c, _, err := r.cluster(ctx)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, endpointsSettleTimeout)
+		defer cancel()
+		err = c.WaitEndpointsSettled(wctx, r.plan.ProductionNamespace, objs)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", err)
+	}
+}
+
+// endpointsSettleTimeout bounds waitProductionEndpoints.
+const endpointsSettleTimeout = time.Minute
 
 // productionIngressMissing says why promotion would route nothing in the
 // NGINX canary-namespace layout: a canary Ingress only splits the requests

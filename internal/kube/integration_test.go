@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -505,4 +506,58 @@ func TestIntegrationDiff(t *testing.T) {
 		t.Errorf("Diff changed the live image to %s", img)
 	}
 	t.Log("\n" + d.Text)
+}
+
+// After a rollout, the old pods leave the Service's endpoints only once
+// they are gone: WaitEndpointsSettled waits for that, and for the new pods
+// to be ready endpoints.
+func TestIntegrationWaitEndpointsSettled(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	for _, tag := range []string{"2.0", "2.1"} {
+		objs := webpageObjects(t, tag)
+		if _, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		if err := s.client.WaitRollout(ctx, s.ns, objs, nil); err != nil {
+			cancel()
+			t.Fatalf("%s: WaitRollout: %v", tag, err)
+		}
+		err := s.client.WaitEndpointsSettled(ctx, s.ns, objs)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: WaitEndpointsSettled: %v", tag, err)
+		}
+		// Settled means: 3 ready endpoints, all of pods running tag.
+		pods, err := s.cluster.Clientset().CoreV1().Pods(s.ns).List(s.ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		image := map[string]string{}
+		for _, p := range pods.Items {
+			image[p.Name] = p.Spec.Containers[0].Image
+		}
+		slices, err := s.cluster.Clientset().DiscoveryV1().EndpointSlices(s.ns).List(s.ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, sl := range slices.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.TargetRef == nil || ep.Conditions.Ready == nil || !*ep.Conditions.Ready {
+					t.Errorf("%s: endpoint %v is not ready", tag, ep.Addresses)
+					continue
+				}
+				if img := image[ep.TargetRef.Name]; img != "registry.example/webpage:"+tag {
+					t.Errorf("%s: endpoint of pod %s runs %q", tag, ep.TargetRef.Name, img)
+				}
+				ready++
+			}
+		}
+		if ready != 3 {
+			t.Errorf("%s: %d ready endpoints, want 3", tag, ready)
+		}
+	}
 }
