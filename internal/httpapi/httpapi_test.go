@@ -270,3 +270,28 @@ func TestInlineKubeconfigRedacted(t *testing.T) {
 		}
 	}
 }
+
+// A run whose manifests cannot be prepared for the canary (a Deployment
+// with a malformed rollout strategy) is refused before it exists.
+func TestRunRefusesMalformedStrategy(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	manifests := "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  strategy:\n    type: 5\n" +
+		"---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  labels:\n    v: \"${TAG}\"\n"
+	art, _ := json.Marshal(map[string]any{
+		"apiVersion": v1alpha1.APIVersion, "kind": "Artifact", "metadata": map[string]string{"name": "web"},
+		"spec": map[string]string{"manifests": manifests},
+	})
+	if code, body := do(t, a, "PUT", "/api/v1/artifacts/web", string(art)); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("PUT artifact: %d %s", code, body)
+	}
+	code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "deployment web: spec.strategy.type") {
+		t.Fatalf("run with a malformed strategy: %d %s, want 422 naming deployment web's spec.strategy.type", code, body)
+	}
+	code, body = do(t, a, "GET", "/api/v1/deployments?pipeline=p", "")
+	var list v1alpha1.DeploymentList
+	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil || list.Total != 0 {
+		t.Fatalf("a refused run must leave no deployment: %d %v %s", code, err, body)
+	}
+}

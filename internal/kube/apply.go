@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -274,39 +274,20 @@ func applyWaves(targets []target) [][]int {
 
 // forEach calls fn for every index in idx, at most workers at a time. The
 // first error cancels the calls not yet started and is returned once the
-// running ones end.
+// running ones end; so is the cause of ctx when it ends first.
 func forEach(ctx context.Context, idx []int, workers int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		wg   sync.WaitGroup
-		once sync.Once
-		err  error
-		next = make(chan int)
-	)
-	for range min(workers, len(idx)) {
-		wg.Go(func() {
-			for i := range next {
-				if e := fn(ctx, i); e != nil {
-					once.Do(func() { err = e; cancel(e) })
-				}
-			}
-		})
-	}
-feed:
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
 	for _, i := range idx {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error { return fn(gctx, i) })
 	}
-	close(next)
-	wg.Wait()
-	if err == nil && ctx.Err() != nil {
-		return context.Cause(ctx)
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return err
+	return context.Cause(ctx)
 }
 
 // ApplyObject applies one object (which may hold only some fields, like a

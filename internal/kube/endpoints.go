@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,29 +63,29 @@ func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*un
 // endpointsDiff describes how the services' endpoints differ from their
 // ready pods, "" when they agree.
 func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev1.Service) (string, error) {
-	var pods corev1.PodList
-	if err := c.list(ctx, podsGVR, ns, "", &pods); err != nil {
+	var pods []corev1.Pod
+	if err := listTyped(ctx, c, podsGVR, ns, &pods); err != nil {
 		return "", err
 	}
-	var slices discoveryv1.EndpointSliceList
-	if err := c.list(ctx, endpointSlicesGVR, ns, "", &slices); err != nil {
+	var slices []discoveryv1.EndpointSlice
+	if err := listTyped(ctx, c, endpointSlicesGVR, ns, &slices); err != nil {
 		return "", err
 	}
 	byName := map[string]*corev1.Pod{}
-	for i := range pods.Items {
-		byName[pods.Items[i].Name] = &pods.Items[i]
+	for i := range pods {
+		byName[pods[i].Name] = &pods[i]
 	}
 	var problems []string
 	for _, svc := range services {
 		sel := labels.SelectorFromSet(svc.Spec.Selector)
 		want := map[string]bool{}
-		for _, p := range pods.Items {
+		for _, p := range pods {
 			if sel.Matches(labels.Set(p.Labels)) && p.DeletionTimestamp == nil && podReady(&p) {
 				want[p.Name] = true
 			}
 		}
 		got := map[string]bool{}
-		for _, s := range slices.Items {
+		for _, s := range slices {
 			if s.Labels[discoveryv1.LabelServiceName] != svc.Name {
 				continue
 			}
@@ -118,21 +117,4 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 	}
 	sort.Strings(problems)
 	return strings.Join(problems, "; "), nil
-}
-
-// list reads every object of gvr in ns (matching selector) into out, a
-// typed list.
-func (c *Client) list(ctx context.Context, gvr schema.GroupVersionResource, ns, selector string, out any) error {
-	var l *unstructured.UnstructuredList
-	if err := retry(ctx, func(ctx context.Context) error {
-		var err error
-		l, err = c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		return err
-	}); err != nil {
-		return fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, err)
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.UnstructuredContent(), out); err != nil {
-		return fmt.Errorf("decode %s in %s: %w", gvr.Resource, ns, err)
-	}
-	return nil
 }

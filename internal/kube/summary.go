@@ -47,14 +47,9 @@ func (c *Client) Summary(ctx context.Context, ns string) (string, error) {
 		{servicesGVR, func(l *unstructured.UnstructuredList) error { return convertList(l, &svcs) }},
 		{ingressesGVR, func(l *unstructured.UnstructuredList) error { return convertList(l, &ings) }},
 	} {
-		var list *unstructured.UnstructuredList
-		err := retry(ctx, func(ctx context.Context) error {
-			var err error
-			list, err = c.dyn.Resource(l.gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-			return err
-		})
+		list, err := c.listObjects(ctx, l.gvr, ns)
 		if err != nil {
-			return "", fmt.Errorf("summary of namespace %s: list %s: %w", ns, l.gvr.Resource, err)
+			return "", fmt.Errorf("summary of namespace %s: %w", ns, err)
 		}
 		if err := l.fn(list); err != nil {
 			return "", fmt.Errorf("summary of namespace %s: read %s: %w", ns, l.gvr.Resource, err)
@@ -136,6 +131,33 @@ func (c *Client) Summary(ctx context.Context, ns string) (string, error) {
 		tables = append(tables, t)
 	}
 	return strings.Join(tables, "\n"), nil
+}
+
+// listObjects lists every object of gvr in ns, retrying transient errors.
+func (c *Client) listObjects(ctx context.Context, gvr schema.GroupVersionResource, ns string) (*unstructured.UnstructuredList, error) {
+	var list *unstructured.UnstructuredList
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		list, err = c.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", gvr.Resource, err)
+	}
+	return list, nil
+}
+
+// listTyped lists every object of gvr in ns as typed objects, sorted by
+// name.
+func listTyped[T any](ctx context.Context, c *Client, gvr schema.GroupVersionResource, ns string, out *[]T) error {
+	list, err := c.listObjects(ctx, gvr, ns)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	if err := convertList(list, out); err != nil {
+		return fmt.Errorf("namespace %s: read %s: %w", ns, gvr.Resource, err)
+	}
+	return nil
 }
 
 // convertList converts the items of an unstructured list into typed

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -442,5 +443,21 @@ func TestNodeLeaseRenewed(t *testing.T) {
 			t.Fatalf("node lease %s/%s not renewed (first renew time %v, last error %v)", corev1.NamespaceNodeLease, localcluster.NodeName, first, err)
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+}
+
+// The cluster's kubectl keeps its discovery cache in the cluster's own
+// folder, never in ~/.kube/cache, where an earlier cluster on the same
+// loopback port would have left resource types this one does not have.
+func TestKubectlCacheIsTheClusters(t *testing.T) {
+	c := requireCluster(t)
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	if _, err := c.Kubectl(ctx, "api-resources", "-o", "name"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(c.KubectlCacheDir(), "discovery"))
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("no discovery cache in %s after kubectl ran (%v)", c.KubectlCacheDir(), err)
 	}
 }

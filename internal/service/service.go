@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -147,6 +148,11 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		}
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("pipeline %q: %v", pipelineName, err),
 			v1alpha1.FieldError{Field: field, Message: err.Error()})
+	}
+	// The canary's form of the manifests must be buildable too (a
+	// malformed rollout strategy), before the run exists.
+	if err := routing.SurgeCanary(slices.Clone(objs)); err != nil {
+		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("rendered manifests of pipeline %q are invalid: %v", pipelineName, err))
 	}
 	plan := &pipeline.Plan{
 		Pipeline: pipelineName, PipelineGeneration: gen, Kind: v1alpha1.KindRelease,
