@@ -29,6 +29,15 @@ func TestAPIServerStoppedMidStage(t *testing.T) {
 			p := "apiserver-" + tc.name
 			dir := writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: "webpage", CanaryNS: p + "-canary", ProdNS: p + "-prod", Ramp: 50, Batches: 2, BatchDelay: "3s"})
 			s.fledge("admin", "apply", "-f", dir)
+			// The namespaces (and their default service accounts) exist
+			// first: after the previous case's restart the controller-manager
+			// may take longer than this case's short step timeout to fill a
+			// new namespace, and the outage under test is the one below.
+			for _, ns := range []string{p + "-canary", p + "-prod"} {
+				if err := cluster.CreateNamespace(context.Background(), ns); err != nil {
+					t.Fatal(err)
+				}
+			}
 			d := s.run("ci", p, "IMAGE_TAG=5.0")
 			s.waitEvent(d.ID, time.Minute, "WeightSet", "set to 25%")
 
