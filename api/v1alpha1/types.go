@@ -254,6 +254,13 @@ type ApprovalStage struct {
 type ProductionReleaseStage struct {
 	Namespace      string    `json:"namespace" yaml:"namespace"`
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
+	// PromotionHold is how long a promoted canary keeps every request
+	// after production's Services have only the new pods as endpoints,
+	// before the requests go back to production: data planes learn of
+	// endpoints a little after the API server does, and one that is given
+	// production's share too early sends some of it to the old pods while
+	// they terminate. Default DefaultPromotionHold; 0s turns it off.
+	PromotionHold *Duration `json:"promotionHold,omitempty" yaml:"promotionHold,omitempty"`
 }
 
 // Defaults of optional stage settings.
@@ -262,6 +269,9 @@ const (
 	DefaultApprovalTimeout   = 24 * time.Hour
 	DefaultApprovalsRequired = 1
 	DefaultBatchCount        = 1
+	DefaultPromotionHold     = 2 * time.Second
+	// MaxPromotionHold bounds productionRelease.promotionHold.
+	MaxPromotionHold = 5 * time.Minute
 )
 
 // Duration is a time.Duration written as a Go duration string ("90s", "24h").

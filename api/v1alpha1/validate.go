@@ -314,6 +314,9 @@ func (p *Pipeline) Validate(refs *References) error {
 			f += ".productionRelease"
 			checkName(&l, f+".namespace", r.Namespace)
 			checkPositive(&l, f+".rolloutTimeout", r.RolloutTimeout)
+			if h := r.PromotionHold; h != nil && (h.Duration < 0 || h.Duration > MaxPromotionHold) {
+				l.add(f+".promotionHold", "must be between 0s and %s, got %s", MaxPromotionHold, h.Duration)
+			}
 			prodNS, prodField = r.Namespace, f+".namespace"
 		}
 	}

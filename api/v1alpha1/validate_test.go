@@ -503,6 +503,20 @@ func TestPipelineValidate(t *testing.T) {
 			want:   []v1alpha1.FieldError{fe(prod+".rolloutTimeout", "must be positive, got 0s")},
 		},
 		{
+			name:   "negative promotionHold",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[3].ProductionRelease.PromotionHold = dur(-time.Second) },
+			want:   []v1alpha1.FieldError{fe(prod+".promotionHold", "must be between 0s and 5m0s, got -1s")},
+		},
+		{
+			name:   "promotionHold over the bound",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[3].ProductionRelease.PromotionHold = dur(6 * time.Minute) },
+			want:   []v1alpha1.FieldError{fe(prod+".promotionHold", "must be between 0s and 5m0s, got 6m0s")},
+		},
+		{
+			name:   "zero promotionHold turns it off",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[3].ProductionRelease.PromotionHold = dur(0) },
+		},
+		{
 			name:   "canary namespace equals production namespace",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[3].ProductionRelease.Namespace = "ns-canary-stage" },
 			want: []v1alpha1.FieldError{fe(prod+".namespace",

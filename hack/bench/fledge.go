@@ -303,12 +303,20 @@ func (s *fledgeServer) waitStatus(ctx context.Context, id int64, timeout time.Du
 type pipelineFixture struct {
 	Name, Artifact, CanaryNS, ProdNS string
 	Approval                         bool
+	// NoHold sets productionRelease.promotionHold to 0s: the wait it makes
+	// is for a data plane to learn of endpoints, and a benchmark of the
+	// control overhead against a floor without a data plane leaves it out.
+	NoHold bool
 }
 
 func (p pipelineFixture) yaml() string {
 	approval := ""
 	if p.Approval {
 		approval = "    - name: approval-stage\n      approval:\n        approvalsRequired: 1\n        timeout: 24h\n"
+	}
+	hold := ""
+	if p.NoHold {
+		hold = "        promotionHold: 0s\n"
 	}
 	return fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
 kind: Pipeline
@@ -334,7 +342,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 5m
-`, p.Name, p.Artifact, p.CanaryNS, approval, p.ProdNS)
+%s`, p.Name, p.Artifact, p.CanaryNS, approval, p.ProdNS, hold)
 }
 
 // walkthroughManifests returns the walkthrough's manifests with the given

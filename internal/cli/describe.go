@@ -258,6 +258,7 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		r := st.ProductionRelease
 		d.kv(in, "Namespace", r.Namespace)
 		d.kv(in, "Rollout timeout", dur(r.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+		d.kv(in, "Promotion hold", dur(r.PromotionHold, v1alpha1.DefaultPromotionHold))
 	}
 }
 

@@ -117,7 +117,9 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 			return done, err
 		}
 		if r.state.Weight == 100 {
-			r.waitProductionEndpoints(ctx, a.StageName, objs)
+			if err := r.waitProductionEndpoints(ctx, a.StageName, objs); err != nil {
+				return done, err
+			}
 		}
 		now := r.now()
 		r.d.ProductionAt = &now
@@ -312,17 +314,29 @@ func (r *run) promoteCanary(ctx context.Context, stage string) {
 // a rollout the old pods linger as endpoints while they terminate, and
 // sending requests back to production then would let the data plane give
 // some to the old version. It waits at most endpointsSettleTimeout; not
-// settling is reported, not fatal.
-func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) {
+// settling is reported, not fatal. Then it holds the requests on the
+// canary for the plan's promotion hold more, since the data plane learns
+// of the endpoints after the API server does. Only the end of ctx is an
+// error.
+func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) error {
 	c, _, err := r.cluster(ctx)
 	if err == nil {
 		wctx, cancel := context.WithTimeout(ctx, endpointsSettleTimeout)
 		defer cancel()
 		err = c.WaitEndpointsSettled(wctx, r.plan.ProductionNamespace, objs)
 	}
-	if err != nil && ctx.Err() == nil {
-		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", err)
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
+	if err != nil {
+		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", err)
+		return nil
+	}
+	if hold := r.plan.Hold(); hold > 0 {
+		r.event(stage, "EndpointsSettled", "production's Services have only the new pods as endpoints; the canary keeps the requests %s more, for the data plane to learn of them", hold)
+		return sleep(ctx, hold)
+	}
+	return nil
 }
 
 // endpointsSettleTimeout bounds waitProductionEndpoints.

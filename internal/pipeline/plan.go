@@ -27,6 +27,10 @@ type Plan struct {
 	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
 	CanaryRolloutTimeout     time.Duration `json:"canaryRolloutTimeout"`
 	ProductionRolloutTimeout time.Duration `json:"productionRolloutTimeout"`
+	// PromotionHold is how long a promoted canary keeps the requests once
+	// production's endpoints settled; nil in plans stored before it
+	// existed (see Hold).
+	PromotionHold *time.Duration `json:"promotionHold,omitempty"`
 	// Traffic says which provider splits the requests and how; nil in
 	// plans stored before it existed (see Routing).
 	Traffic *v1alpha1.TrafficRouting `json:"traffic,omitempty"`
@@ -46,6 +50,15 @@ func (p *Plan) Routing() v1alpha1.TrafficRouting {
 		LayoutReason: "recorded before layouts existed",
 		TesterHeader: v1alpha1.TesterHeader{Name: v1alpha1.DefaultTesterHeaderName, Value: v1alpha1.DefaultTesterHeaderValue},
 	}
+}
+
+// Hold returns the plan's promotion hold, the default for plans stored
+// before it was recorded.
+func (p *Plan) Hold() time.Duration {
+	if p.PromotionHold != nil {
+		return *p.PromotionHold
+	}
+	return v1alpha1.DefaultPromotionHold
 }
 
 // RollbackStageName is the name of a rollback's only stage.

@@ -164,6 +164,8 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	if pr := p.ProductionStage(); pr != nil {
 		plan.ProductionNamespace = pr.Namespace
 		plan.ProductionRolloutTimeout = pr.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout)
+		hold := pr.PromotionHold.Or(v1alpha1.DefaultPromotionHold)
+		plan.PromotionHold = &hold
 	}
 	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, FormatParams(values)))
 }

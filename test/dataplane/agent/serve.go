@@ -157,6 +157,15 @@ type binding struct {
 	owner atomic.Pointer[podInfo]
 	// svc is the namespace/name of the Service (ClusterIP addresses only).
 	svc string
+	ip  string
+	// drainLogged is set once an answer after removal was logged.
+	drainLogged atomic.Bool
+}
+
+// gonePod is a pod whose address is no longer in the cluster.
+type gonePod struct {
+	info *podInfo
+	at   time.Time
 }
 
 type agent struct {
@@ -167,10 +176,17 @@ type agent struct {
 	drain  time.Duration
 	kick   chan struct{}
 
-	mu        sync.Mutex
-	bindings  map[string]*binding
-	byIP      map[string]*podInfo
+	mu       sync.Mutex
+	bindings map[string]*binding
+	byIP     map[string]*podInfo
+	// gone keeps the pods whose addresses left the cluster, for the drain
+	// time: an EndpointSlice may still list them, and an address keeps
+	// answering as its pod for a while, like a terminating pod.
+	gone      map[string]gonePod
 	endpoints map[string][]string // "ns/svc" -> ready pod IPs
+	// slicePod is the pod each EndpointSlice address belongs to
+	// ("ns/name"): kwok gives a deleted pod's address to the next pod.
+	slicePod  map[string]string
 	rr        atomic.Uint64
 	lastHosts string
 }
@@ -218,6 +234,7 @@ func (a *agent) reconcile() {
 	byIP := map[string]*podInfo{}
 	svcAddrs := map[string]string{} // ClusterIP address -> ns/name
 	endpoints := map[string][]string{}
+	slicePod := map[string]string{}
 	var hosts []string
 	for _, l := range a.pods {
 		pods, _ := l.List(labels.Everything())
@@ -261,13 +278,33 @@ func (a *agent) reconcile() {
 					continue
 				}
 				endpoints[key] = append(endpoints[key], ep.Addresses...)
+				if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+					for _, ip := range ep.Addresses {
+						slicePod[ip] = sl.Namespace + "/" + ep.TargetRef.Name
+					}
+				}
 			}
 		}
 	}
 
 	a.mu.Lock()
-	a.byIP, a.endpoints = byIP, endpoints
 	now := time.Now()
+	if a.gone == nil {
+		a.gone = map[string]gonePod{}
+	}
+	for ip, info := range a.byIP {
+		if _, ok := byIP[ip]; !ok {
+			if _, known := a.gone[ip]; !known {
+				a.gone[ip] = gonePod{info: info, at: now}
+			}
+		}
+	}
+	for ip, g := range a.gone {
+		if _, back := byIP[ip]; back || now.Sub(g.at) >= a.drain {
+			delete(a.gone, ip)
+		}
+	}
+	a.byIP, a.endpoints, a.slicePod = byIP, endpoints, slicePod
 	for addr, info := range want {
 		b := a.bindings[addr]
 		if b == nil {
@@ -277,6 +314,7 @@ func (a *agent) reconcile() {
 			}
 		}
 		b.removedAt = time.Time{}
+		b.drainLogged.Store(false)
 		b.owner.Store(info)
 	}
 	for addr, key := range svcAddrs {
@@ -332,7 +370,8 @@ func (a *agent) bind(addr, svc string) *binding {
 		log.Printf("bind %s: %v", addr, err)
 		return nil
 	}
-	b := &binding{svc: svc}
+	host, _, _ := net.SplitHostPort(addr)
+	b := &binding{svc: svc, ip: host}
 	b.srv = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.answer(w, r, b) }),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -344,24 +383,93 @@ func (a *agent) bind(addr, svc string) *binding {
 	return b
 }
 
-// answer writes the version of the pod behind b.
+// answer writes the version of the pod behind b. A Service's address
+// answers as one of its ready endpoints, in turn, like kube-proxy.
 func (a *agent) answer(w http.ResponseWriter, _ *http.Request, b *binding) {
-	info := b.owner.Load()
+	info := a.owner(b)
 	if b.svc != "" {
-		a.mu.Lock()
-		ips := a.endpoints[b.svc]
-		if len(ips) > 0 {
-			info = a.byIP[ips[int(a.rr.Add(1))%len(ips)]]
+		info = a.endpoint(b.svc)
+		if info == nil {
+			a.mu.Lock()
+			ips := a.endpoints[b.svc]
+			a.mu.Unlock()
+			log.Printf("503 for service %s: ready endpoints %v", b.svc, ips)
+			http.Error(w, "no ready pod behind "+b.svc, http.StatusServiceUnavailable)
+			return
 		}
-		a.mu.Unlock()
-	}
-	if info == nil {
-		http.Error(w, "no ready pod behind "+b.svc, http.StatusServiceUnavailable)
+	} else if info == nil {
+		http.Error(w, "no pod", http.StatusServiceUnavailable)
 		return
+	} else if a.draining(b) && b.drainLogged.CompareAndSwap(false, true) {
+		log.Printf("answered for %s/%s (version %s) after it left the cluster", info.ns, info.name, info.version)
 	}
 	w.Header().Set("X-Pod", info.ns+"/"+info.name)
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.WriteString(w, info.version+"\n")
+}
+
+// owner is the pod behind a pod address. kwok gives a deleted pod's
+// address to the next pod it starts, and the EndpointSlice informer may
+// name the new pod there before the Pod informer has shown it: then the
+// address waits a little for the new pod instead of answering as the old.
+func (a *agent) owner(b *binding) *podInfo {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info := b.owner.Load()
+		if b.svc != "" || time.Now().After(deadline) {
+			return info
+		}
+		a.mu.Lock()
+		want, draining := a.slicePod[b.ip], !b.removedAt.IsZero()
+		a.mu.Unlock()
+		if !draining || want == "" || (info != nil && info.ns+"/"+info.name == want) {
+			return info
+		}
+		a.poke()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// endpoint picks the next ready endpoint of svc whose pod is known. The
+// EndpointSlice and Pod informers are separate watches, so a slice may
+// name a new pod's address before the agent has seen that pod: then it
+// waits a little for the pod, since in a cluster the pod would answer.
+func (a *agent) endpoint(svc string) *podInfo {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, unknown := a.pick(svc)
+		if info != nil || !unknown || time.Now().After(deadline) {
+			return info
+		}
+		a.poke()
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pick returns the next ready endpoint of svc whose pod is known, or nil
+// and whether svc has endpoints of pods the agent has not seen yet.
+func (a *agent) pick(svc string) (info *podInfo, unknown bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ips := a.endpoints[svc]
+	start := int(a.rr.Add(1))
+	for i := range ips {
+		ip := ips[(start+i)%len(ips)]
+		if info := a.byIP[ip]; info != nil {
+			return info, false
+		}
+		if g, ok := a.gone[ip]; ok {
+			return g.info, false
+		}
+	}
+	return nil, len(ips) > 0
+}
+
+// draining tells whether b's pod has left the cluster.
+func (a *agent) draining(b *binding) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !b.removedAt.IsZero()
 }
 
 func (a *agent) closeAll() {

@@ -74,6 +74,7 @@ export function settings(stage) {
       return [
         ['Namespace', s.namespace],
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
+        ['Promotion hold', s.promotionHold != null ? goDuration(s.promotionHold) : '2s (default)'],
       ];
     default:
       return [];
