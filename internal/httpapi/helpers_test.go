@@ -12,7 +12,19 @@ import (
 
 // forceWaiting writes a queued deployment's state as the executor leaves
 // it at an approval stage, without a cluster.
-func forceWaiting(t *testing.T, st *sqlite.Store, id int64) {
+func forceWaiting(t testing.TB, st *sqlite.Store, id int64) {
+	t.Helper()
+	force(t, st, id, false)
+}
+
+// forceSucceeded writes a queued deployment's state as the executor
+// leaves a release that succeeded, without a cluster.
+func forceSucceeded(t testing.TB, st *sqlite.Store, id int64) {
+	t.Helper()
+	force(t, st, id, true)
+}
+
+func force(t testing.TB, st *sqlite.Store, id int64, succeeded bool) {
 	t.Helper()
 	ctx := t.Context()
 	d, ok, err := st.ClaimDeployment(ctx, "test", time.Minute)
@@ -26,7 +38,7 @@ func forceWaiting(t *testing.T, st *sqlite.Store, id int64) {
 	s := pipeline.NewState(&plan)
 	now := time.Now()
 	for i := range s.Stages {
-		if s.Stages[i].Type == v1alpha1.StageApproval {
+		if s.Stages[i].Type == v1alpha1.StageApproval && !succeeded {
 			s.Stage = i
 			s.Stages[i].Status = v1alpha1.StageRunning
 			s.Wait(now.Add(time.Hour))
@@ -34,8 +46,14 @@ func forceWaiting(t *testing.T, st *sqlite.Store, id int64) {
 		}
 		s.Stages[i].Status = v1alpha1.StageSucceeded
 	}
-	d.State, _ = json.Marshal(s)
 	d.Status = string(v1alpha1.StatusWaitingForApproval)
+	if succeeded {
+		s.Stage = len(s.Stages)
+		s.Final = &pipeline.Outcome{Status: v1alpha1.StatusSucceeded, Message: "all stages succeeded"}
+		d.Status = string(v1alpha1.StatusSucceeded)
+		d.EndedAt, d.ProductionAt = &now, &now
+	}
+	d.State, _ = json.Marshal(s)
 	d.StartedAt = &now
 	if _, err := st.UpdateDeployment(ctx, d, "test"); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ type testAPI struct {
 // setup returns an API server on a fresh SQLite store with a valid
 // environment, artifact and pipeline applied. No cluster is needed: these
 // requests are all refused or answered before anything touches one.
-func setup(t *testing.T, opts ...Option) *testAPI {
+func setup(t testing.TB, opts ...Option) *testAPI {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "f.db")})
@@ -68,7 +68,7 @@ func setup(t *testing.T, opts ...Option) *testAPI {
 }
 
 // token creates a token with roles and returns its secret.
-func (a *testAPI) token(t *testing.T, name string, roles ...string) string {
+func (a *testAPI) token(t testing.TB, name string, roles ...string) string {
 	t.Helper()
 	b, _ := json.Marshal(v1alpha1.TokenRequest{Name: name, Roles: roles})
 	code, body := doAs(t, a, a.admin, "POST", "/api/v1/tokens", string(b))
@@ -101,13 +101,13 @@ func pipelineJSON(name string, ramp int, canaryNS, prodNS string) string {
 }
 
 // do sends a request as the admin.
-func do(t *testing.T, a *testAPI, method, path, body string) (int, string) {
+func do(t testing.TB, a *testAPI, method, path, body string) (int, string) {
 	t.Helper()
 	return doAs(t, a, a.admin, method, path, body)
 }
 
 // doAs sends a request with a bearer token (none if empty).
-func doAs(t *testing.T, a *testAPI, token, method, path, body string, headers ...string) (int, string) {
+func doAs(t testing.TB, a *testAPI, token, method, path, body string, headers ...string) (int, string) {
 	t.Helper()
 	code, _, b := send(t, a, token, method, path, body, headers...)
 	return code, b
@@ -115,7 +115,7 @@ func doAs(t *testing.T, a *testAPI, token, method, path, body string, headers ..
 
 // send sends a request and returns the status, headers and body; headers
 // are name, value pairs.
-func send(t *testing.T, a *testAPI, token, method, path, body string, headers ...string) (int, http.Header, string) {
+func send(t testing.TB, a *testAPI, token, method, path, body string, headers ...string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, a.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -219,7 +219,7 @@ func TestBadInput(t *testing.T) {
 	if code != 200 || strings.Contains(body, `"q"`) || strings.Contains(body, `"other"`) {
 		t.Fatalf("refused pipelines were stored: %s", body)
 	}
-	if code, body := do(t, srv, "GET", "/api/v1/deployments", ""); code != 200 || !strings.Contains(body, `"total": 0`) {
+	if code, body := do(t, srv, "GET", "/api/v1/deployments", ""); code != 200 || !strings.Contains(body, `"total":0`) {
 		t.Fatalf("refused runs were stored: %s", body)
 	}
 }

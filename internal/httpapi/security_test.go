@@ -187,7 +187,7 @@ func TestAuthentication(t *testing.T) {
 		t.Fatalf("revoked token: %d, want 401", code)
 	}
 	_, body = do(t, a, "GET", "/api/v1/audit?action=auth.unauthenticated", "")
-	if !strings.Contains(body, "unknown token") || !strings.Contains(body, `"outcome": "denied"`) {
+	if !strings.Contains(body, "unknown token") || !strings.Contains(body, `"outcome":"denied"`) {
 		t.Fatalf("audit of 401s: %s", body)
 	}
 	// An expired token is refused.
@@ -211,7 +211,7 @@ func TestTokens(t *testing.T) {
 		code int
 		want string
 	}{
-		{`{"name":"ci","roles":["deployer"]}`, 201, `"token": "fledge_`},
+		{`{"name":"ci","roles":["deployer"]}`, 201, `"token":"fledge_`},
 		{`{"name":"ci","roles":["deployer"]}`, 409, "revoke it first"},
 		{`{"name":"bad name","roles":["viewer"]}`, 422, "must be 1 to 63 ASCII letters"},
 		{`{"name":"аdmin","roles":["viewer"]}`, 422, "must be 1 to 63 ASCII letters"},
@@ -256,7 +256,7 @@ func TestFourEyes(t *testing.T) {
 		t.Fatalf("apply: %d %s", code, body)
 	}
 	_, body := do(t, a, "GET", "/api/v1/pipelines/four", "")
-	if !strings.Contains(body, `"requireDistinctFromTrigger": true`) {
+	if !strings.Contains(body, `"requireDistinctFromTrigger":true`) {
 		t.Fatalf("the option was not stored: %s", body)
 	}
 	ci := a.token(t, "ci", "deployer", "approver")
@@ -317,7 +317,7 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("short secret: %d %s", code, body)
 	}
 	_, body := do(t, a, "GET", "/api/v1/secrets", "")
-	if strings.Contains(body, secret) || !strings.Contains(body, `"name": "gh"`) {
+	if strings.Contains(body, secret) || !strings.Contains(body, `"name":"gh"`) {
 		t.Fatalf("secret list: %s", body)
 	}
 	var p v1alpha1.Pipeline
@@ -531,7 +531,7 @@ func TestAuthDisabled(t *testing.T) {
 		t.Fatalf("whoami: %s", body)
 	}
 	code, body := doAs(t, a, "", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`, v1alpha1.UserHeader, "carol")
-	if code != 201 || !strings.Contains(body, `"triggeredBy": "carol"`) {
+	if code != 201 || !strings.Contains(body, `"triggeredBy":"carol"`) {
 		t.Fatalf("run: %d %s", code, body)
 	}
 }
@@ -552,12 +552,12 @@ func TestInlineKubeconfigEncryptedAtRest(t *testing.T) {
 		})
 		return string(b)
 	}
-	for i, want := range []string{`"action": "created"`, `"action": "unchanged"`} {
+	for i, want := range []string{`"action":"created"`, `"action":"unchanged"`} {
 		if code, body := do(t, a, "PUT", "/api/v1/environments/inline", env(kc)); code/100 != 2 || !strings.Contains(body, want) {
 			t.Fatalf("apply %d: %d %s, want %s", i, code, body, want)
 		}
 	}
-	if code, body := do(t, a, "PUT", "/api/v1/environments/inline", env(kc+"# changed\n")); code != 200 || !strings.Contains(body, `"action": "configured"`) {
+	if code, body := do(t, a, "PUT", "/api/v1/environments/inline", env(kc+"# changed\n")); code != 200 || !strings.Contains(body, `"action":"configured"`) {
 		t.Fatalf("apply a change: %d %s", code, body)
 	}
 	for _, path := range []string{"/api/v1/environments/inline", "/api/v1/environments"} {

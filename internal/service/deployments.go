@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -114,11 +115,11 @@ func validStatus(s string) bool {
 }
 
 func (s *Service) liveID(ctx context.Context, pipelineName string) int64 {
-	l, err := s.store.LiveDeployment(ctx, pipelineName)
+	id, err := s.store.LiveDeploymentID(ctx, pipelineName)
 	if err != nil {
 		return 0
 	}
-	return l.ID
+	return id
 }
 
 // view converts a stored row to the API type.
@@ -126,19 +127,52 @@ func (s *Service) view(ctx context.Context, d store.Deployment, lives map[string
 	return s.viewWith(ctx, d, lives, nil)
 }
 
+// decode returns the row's plan head and state, from the cache when the
+// row's version was decoded before. A started deployment's view needs only
+// the plan's head, not its manifests and stages: the state has the stages
+// as they ran.
+func (s *Service) decode(d store.Deployment) (decoded, error) {
+	if dec, ok := s.decoded.get(d.ID, d.Version); ok {
+		return dec, nil
+	}
+	dec := decoded{version: d.Version}
+	if len(d.State) > 0 {
+		var h planHead
+		if err := json.Unmarshal(d.Plan, &h); err != nil {
+			return decoded{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
+		}
+		dec.plan = pipeline.Plan{PipelineGeneration: h.PipelineGeneration, Kind: h.Kind, IngressName: h.IngressName, Traffic: h.Traffic}
+		dec.state = &pipeline.State{}
+		if err := json.Unmarshal(d.State, dec.state); err != nil {
+			return decoded{}, fmt.Errorf("decode state of deployment %d: %w", d.ID, err)
+		}
+	} else {
+		if err := json.Unmarshal(d.Plan, &dec.plan); err != nil {
+			return decoded{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
+		}
+		dec.state = pipeline.NewState(&dec.plan)
+		dec.plan.Manifests, dec.plan.Stages = "", nil // the view needs neither
+	}
+	s.decoded.put(d.ID, dec)
+	return dec, nil
+}
+
+// planHead is the part of a pipeline.Plan a started deployment's view
+// shows.
+type planHead struct {
+	PipelineGeneration int64                    `json:"pipelineGeneration"`
+	Kind               v1alpha1.DeploymentKind  `json:"kind"`
+	IngressName        string                   `json:"ingressName"`
+	Traffic            *v1alpha1.TrafficRouting `json:"traffic,omitempty"`
+}
+
 // viewWith is view with the row's decisions already read (nil: read them).
 func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[string]int64, ds []store.Decision) (v1alpha1.Deployment, error) {
-	var plan pipeline.Plan
-	if err := json.Unmarshal(d.Plan, &plan); err != nil {
-		return v1alpha1.Deployment{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
+	dec, err := s.decode(d)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
 	}
-	st := pipeline.NewState(&plan)
-	if len(d.State) > 0 {
-		st = &pipeline.State{}
-		if err := json.Unmarshal(d.State, st); err != nil {
-			return v1alpha1.Deployment{}, fmt.Errorf("decode state of deployment %d: %w", d.ID, err)
-		}
-	}
+	plan, st := &dec.plan, dec.state
 	params := d.Parameters
 	if params == nil {
 		params = map[string]string{}
@@ -146,7 +180,7 @@ func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[st
 	out := v1alpha1.Deployment{
 		ID: d.ID, Pipeline: d.Pipeline, Number: d.Number, Kind: v1alpha1.DeploymentKind(d.Kind),
 		RollbackTo: d.RollbackTo, Parameters: params, Status: v1alpha1.DeploymentStatus(d.Status),
-		TriggeredBy: d.TriggeredBy, Stages: st.Stages, CanaryWeight: st.Weight,
+		TriggeredBy: d.TriggeredBy, Stages: slices.Clone(st.Stages), CanaryWeight: st.Weight,
 		CancelRequested: d.CancelRequested, CreatedAt: d.CreatedAt, StartedAt: d.StartedAt,
 		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
 		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),

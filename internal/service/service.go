@@ -34,6 +34,7 @@ type Service struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	box      *secretbox.Box
+	decoded  decodeCache
 }
 
 // Config configures a Service.

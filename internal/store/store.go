@@ -193,6 +193,9 @@ type Store interface {
 	// LiveDeployment returns the pipeline's deployment with the latest
 	// ProductionAt, or ErrNotFound.
 	LiveDeployment(ctx context.Context, pipeline string) (Deployment, error)
+	// LiveDeploymentID is LiveDeployment's ID alone, without reading the
+	// row: what a view needs to mark the live deployment.
+	LiveDeploymentID(ctx context.Context, pipeline string) (int64, error)
 
 	// ClaimDeployment takes the lease of one runnable deployment for owner
 	// until now+ttl: not final, unleased or with an expired lease, WakeAt

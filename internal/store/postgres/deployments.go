@@ -250,6 +250,19 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 	return d, nil
 }
 
+// LiveDeploymentID returns the ID LiveDeployment would return, or
+// store.ErrNotFound.
+func (s *Store) LiveDeploymentID(ctx context.Context, pipeline string) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM deployments
+		WHERE pipeline = $1 AND production_at IS NOT NULL
+		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("live deployment of %s: %w", pipeline, mapErr(err))
+	}
+	return id, nil
+}
+
 // ClaimDeployment leases the oldest runnable deployment to owner: the
 // head of its pipeline, or a never-started one whose cancellation was
 // requested. The candidate row is locked FOR UPDATE SKIP LOCKED, so concurrent claimers

@@ -263,6 +263,22 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 	return d, nil
 }
 
+// LiveDeploymentID returns the ID LiveDeployment would return, or
+// store.ErrNotFound.
+func (s *Store) LiveDeploymentID(ctx context.Context, pipeline string) (int64, error) {
+	var id int64
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM deployments
+		WHERE pipeline = ? AND production_at IS NOT NULL
+		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("live deployment of %s: %w", pipeline, err)
+	}
+	return id, nil
+}
+
 // ClaimDeployment leases the oldest runnable deployment to owner: the
 // head of its pipeline, or a never-started one whose cancellation was
 // requested. A claim bumps Version, so a previous holder's writes fail even

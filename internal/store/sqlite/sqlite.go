@@ -82,7 +82,7 @@ func (c Config) Validate() error {
 // read-only connections that WAL lets run beside the writer.
 type Store struct {
 	w   *sql.DB
-	r   *sql.DB
+	r   *readDB
 	now func() time.Time
 	log *slog.Logger
 }
@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	s.r = r
+	s.r = newReadDB(r)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

@@ -413,6 +413,17 @@ func testLiveDeployment(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
 	_, err := b.s.LiveDeployment(b.ctx, "web")
 	wantErr(t, err, store.ErrNotFound, "LiveDeployment of an empty store")
+	_, err = b.s.LiveDeploymentID(b.ctx, "web")
+	wantErr(t, err, store.ErrNotFound, "LiveDeploymentID of an empty store")
+	// LiveDeploymentID agrees with LiveDeployment.
+	sameID := func(want int64) {
+		t.Helper()
+		id, err := b.s.LiveDeploymentID(b.ctx, "web")
+		must(t, err, "LiveDeploymentID")
+		if id != want {
+			t.Fatalf("LiveDeploymentID = %d, want %d", id, want)
+		}
+	}
 
 	promote := func(d store.Deployment, at time.Time) {
 		t.Helper()
@@ -432,6 +443,7 @@ func testLiveDeployment(t *testing.T, newStore NewStore) {
 	if got.ID != d1.ID {
 		t.Fatalf("LiveDeployment = %d, want %d", got.ID, d1.ID)
 	}
+	sameID(d1.ID)
 
 	// A newer deployment that never reached production does not count.
 	d2 := b.create(t, "web")
@@ -452,6 +464,7 @@ func testLiveDeployment(t *testing.T, newStore NewStore) {
 		t.Fatalf("LiveDeployment = %d, want %d (not %d)", got.ID, d3.ID, d2.ID)
 	}
 	sameDeployment(t, "live row", got, b.get(t, d3.ID))
+	sameID(d3.ID)
 
 	// Latest ProductionAt wins, not the highest ID (a rollback re-promotes
 	// an old release by a new deployment, but ProductionAt says it).
@@ -462,6 +475,9 @@ func testLiveDeployment(t *testing.T, newStore NewStore) {
 	if got.ID != d3.ID {
 		t.Fatalf("LiveDeployment = %d, want %d (latest ProductionAt)", got.ID, d3.ID)
 	}
+	sameID(d3.ID)
 	_, err = b.s.LiveDeployment(b.ctx, "nope")
 	wantErr(t, err, store.ErrNotFound, "LiveDeployment of an unknown pipeline")
+	_, err = b.s.LiveDeploymentID(b.ctx, "nope")
+	wantErr(t, err, store.ErrNotFound, "LiveDeploymentID of an unknown pipeline")
 }
