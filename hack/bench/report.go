@@ -490,6 +490,12 @@ const notes = `## Notes
   queued one of its pipeline, so the approve calls compete with up to 100 running releases for
   the SQLite writer and the per-environment Kubernetes client (QPS 300, burst 600): that, not the
   approve handler, is the p99.
+- **Scale, reads:** a profile of the read paths (go test -bench BenchmarkReads
+  ./internal/httpapi, in process) showed SQLite parsing each query, JSON decoding of every
+  deployment's whole plan (its manifests) and indented JSON as most of the time. Statements are
+  now prepared once per connection, a deployment's decoded plan head and state are kept by row
+  version, the live deployment is read by id alone, and answers are compact JSON. The load
+  generator runs on the same two cores as the server and takes about half of them.
 `
 
 func orDefault(s, def string) string {

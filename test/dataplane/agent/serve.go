@@ -458,11 +458,14 @@ func (a *agent) pick(svc string) (info *podInfo, unknown bool) {
 		if info := a.byIP[ip]; info != nil {
 			return info, false
 		}
-		if g, ok := a.gone[ip]; ok {
+		// A pod that left still answers while the slice lists it; the
+		// address of one the slice does not name is another pod's now.
+		if g, ok := a.gone[ip]; ok && (a.slicePod[ip] == "" || a.slicePod[ip] == g.info.ns+"/"+g.info.name) {
 			return g.info, false
 		}
+		unknown = true
 	}
-	return nil, len(ips) > 0
+	return nil, unknown
 }
 
 // draining tells whether b's pod has left the cluster.
