@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -201,7 +202,7 @@ func run(args []string) error {
 		return err
 	}
 	defer b.close()
-	res.Versions = b.versions(ctx, peers)
+	res.Versions = mergeVersions(res.Versions, b.versions(ctx, peers), o)
 
 	steps := []struct {
 		name string
@@ -241,6 +242,29 @@ func run(args []string) error {
 		return fmt.Errorf("benchmarks failed: %s (see the report)", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// mergeVersions adds the versions of this run to those of a merged
+// earlier run: the peers of a benchmark not run now keep their version,
+// and one that differs names the benchmarks run with the new one.
+func mergeVersions(earlier, now map[string]string, o options) map[string]string {
+	if o.merge == "" || earlier == nil {
+		return now
+	}
+	var ran []string
+	for _, name := range benchmarks {
+		if o.only[name] {
+			ran = append(ran, name)
+		}
+	}
+	out := maps.Clone(earlier)
+	for k, v := range now {
+		if old, ok := out[k]; ok && old != v {
+			v = fmt.Sprintf("%s, and %s for %s", old, v, strings.Join(ran, ", "))
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // repoRoot is the folder holding go.mod, found from the working directory.
