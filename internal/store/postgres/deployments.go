@@ -238,12 +238,16 @@ func (s *Store) RequestCancel(ctx context.Context, id int64) error {
 	return nil
 }
 
+// liveDeployment selects a pipeline's deployment with the latest
+// production_at (the highest id on a tie).
+const liveDeployment = `
+	WHERE pipeline = $1 AND production_at IS NOT NULL
+	ORDER BY production_at DESC, id DESC LIMIT 1`
+
 // LiveDeployment returns the pipeline's deployment with the latest
 // ProductionAt (the highest ID on a tie), or store.ErrNotFound.
 func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Deployment, error) {
-	d, err := scanDeployment(s.pool.QueryRow(ctx, `SELECT `+deploymentCols+` FROM deployments
-		WHERE pipeline = $1 AND production_at IS NOT NULL
-		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline))
+	d, err := scanDeployment(s.pool.QueryRow(ctx, `SELECT `+deploymentCols+` FROM deployments`+liveDeployment, pipeline))
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("live deployment of %s: %w", pipeline, mapErr(err))
 	}
@@ -254,9 +258,7 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 // store.ErrNotFound.
 func (s *Store) LiveDeploymentID(ctx context.Context, pipeline string) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT id FROM deployments
-		WHERE pipeline = $1 AND production_at IS NOT NULL
-		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT id FROM deployments`+liveDeployment, pipeline).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("live deployment of %s: %w", pipeline, mapErr(err))
 	}

@@ -248,12 +248,16 @@ func (s *Store) RequestCancel(ctx context.Context, id int64) error {
 	return nil
 }
 
+// liveDeployment selects a pipeline's deployment with the latest
+// production_at (the highest id on a tie).
+const liveDeployment = `
+	WHERE pipeline = ? AND production_at IS NOT NULL
+	ORDER BY production_at DESC, id DESC LIMIT 1`
+
 // LiveDeployment returns the pipeline's deployment with the latest
 // ProductionAt (the highest ID on a tie), or store.ErrNotFound.
 func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Deployment, error) {
-	d, err := scanDeployment(s.r.QueryRowContext(ctx, `SELECT `+deploymentCols+` FROM deployments
-		WHERE pipeline = ? AND production_at IS NOT NULL
-		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline))
+	d, err := scanDeployment(s.r.QueryRowContext(ctx, `SELECT `+deploymentCols+` FROM deployments`+liveDeployment, pipeline))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -267,9 +271,7 @@ func (s *Store) LiveDeployment(ctx context.Context, pipeline string) (store.Depl
 // store.ErrNotFound.
 func (s *Store) LiveDeploymentID(ctx context.Context, pipeline string) (int64, error) {
 	var id int64
-	err := s.r.QueryRowContext(ctx, `SELECT id FROM deployments
-		WHERE pipeline = ? AND production_at IS NOT NULL
-		ORDER BY production_at DESC, id DESC LIMIT 1`, pipeline).Scan(&id)
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM deployments`+liveDeployment, pipeline).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

@@ -1,0 +1,50 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// Queries are prepared once and reused; past the bound they still run,
+// unprepared; a query that cannot be prepared fails as it would unprepared.
+func TestReadDBStatements(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReadDB(db)
+	t.Cleanup(func() { _ = r.Close() })
+	ctx := t.Context()
+
+	for i := range maxCachedStatements + 10 {
+		var got int
+		q := fmt.Sprintf("SELECT %d + ?", i)
+		for range 2 {
+			if err := r.QueryRowContext(ctx, q, 1).Scan(&got); err != nil || got != i+1 {
+				t.Fatalf("%s: got %d, %v; want %d", q, got, err, i+1)
+			}
+		}
+		rows, err := r.QueryContext(ctx, q, 2)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if !rows.Next() || rows.Scan(&got) != nil || got != i+2 {
+			t.Fatalf("%s (rows): got %d, want %d", q, got, i+2)
+		}
+		_ = rows.Close()
+	}
+	if n := len(r.stmts); n != maxCachedStatements {
+		t.Errorf("%d statements prepared, want the bound %d", n, maxCachedStatements)
+	}
+	var x int
+	if err := r.QueryRowContext(ctx, "SELECT nope FROM nowhere").Scan(&x); err == nil {
+		t.Error("a query of a missing table scanned without error")
+	}
+	if _, err := r.QueryContext(ctx, "SELEKT 1"); err == nil {
+		t.Error("a malformed query ran without error")
+	}
+}
