@@ -57,7 +57,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fledgeBin = filepath.Join(tmp, "fledge")
-	build := exec.Command("go", "build", "-o", fledgeBin, "./cmd/fledge")
+	build := exec.Command("go", "build", "-tags", "faultinject", "-o", fledgeBin, "./cmd/fledge")
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
