@@ -79,7 +79,7 @@ spec:
 // time is that limit.
 func (b *bench) applyBench(ctx context.Context, res *Results) error {
 	n := b.o.applyObjects
-	// As the server does (executor.StoreClusters): the Environment's
+	// As the server does (clusters.StoreSource): the Environment's
 	// kubeconfig, with kube's defaults for rate limits and timeouts.
 	server, err := kube.NewClient(ctx, v1alpha1.EnvironmentSpec{Kubeconfig: &v1alpha1.KubeconfigSource{Path: b.cluster.Kubeconfig()}})
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/httpapi"
 	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/service"
@@ -46,7 +46,7 @@ func startRealAPI(t *testing.T) *realAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(service.Config{Store: st, Clusters: &executor.StoreClusters{Store: st, Secrets: box}, Secrets: box})
+	svc := service.New(service.Config{Store: st, Clusters: &clusters.StoreSource{Store: st, Secrets: box}, Secrets: box})
 	admin, _, err := svc.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -18,7 +19,7 @@ import (
 type Config struct {
 	Store store.Store
 	// Clusters connects to the environments deployments target.
-	Clusters ClusterSource
+	Clusters clusters.Source
 	Logger   *slog.Logger
 	// Clock returns the current time; tests inject their own.
 	Clock func() time.Time

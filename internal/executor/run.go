@@ -13,6 +13,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 // errLeaseLost stops a run whose lease another executor now holds.
@@ -20,12 +21,16 @@ var errLeaseLost = errors.New("lease lost")
 
 // run is one claimed deployment being executed.
 type run struct {
-	e     *Executor
-	d     store.Deployment
-	plan  *pipeline.Plan
-	state *pipeline.State
-	log   *slog.Logger
-	wake  chan struct{}
+	e    *Executor
+	d    store.Deployment
+	plan *pipeline.Plan
+	// routing is the plan's traffic provider, or routingErr why the plan
+	// has none; the steps that need it fail with routingErr.
+	routing    *routing.Plan
+	routingErr error
+	state      *pipeline.State
+	log        *slog.Logger
+	wake       chan struct{}
 	// pending are events to write with the next state update.
 	pending []store.Event
 	// wakeAt, when set, is written as the deployment's WakeAt by the next
@@ -143,6 +148,7 @@ func (r *run) loop(ctx context.Context) error {
 		return fmt.Errorf("decode plan of deployment %d: %w", r.d.ID, err)
 	}
 	r.plan = plan
+	r.routing, r.routingErr = routing.For(plan)
 	if len(r.d.State) == 0 {
 		r.state = pipeline.NewState(plan)
 	} else {

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
@@ -45,13 +45,13 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 	p := r.plan
 	switch a.Step {
 	case pipeline.StepApplyCanary:
-		objs, err := r.objects(p.Manifests, true)
+		objs, err := r.objects(true)
 		if err != nil {
 			return done, err
 		}
 		return done, r.apply(ctx, a.StageName, p.CanaryNamespace, objs, "canary")
 	case pipeline.StepWaitCanary:
-		objs, err := r.objects(p.Manifests, true)
+		objs, err := r.objects(true)
 		if err != nil {
 			return done, err
 		}
@@ -100,7 +100,7 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 	case pipeline.StepAwaitApproval:
 		return r.awaitApproval(ctx, a)
 	case pipeline.StepApplyProduction:
-		objs, err := r.objects(p.Manifests, false)
+		objs, err := r.objects(false)
 		if err != nil {
 			return done, err
 		}
@@ -109,7 +109,7 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		}
 		return done, r.apply(ctx, a.StageName, p.ProductionNamespace, objs, "production")
 	case pipeline.StepWaitProduction:
-		objs, err := r.objects(p.Manifests, false)
+		objs, err := r.objects(false)
 		if err != nil {
 			return done, err
 		}
@@ -156,20 +156,22 @@ func approvalsRequired(ap *v1alpha1.ApprovalStage) int {
 
 // objects decodes the plan's manifests in their canary or production form,
 // as the plan's traffic provider prepares them.
-func (r *run) objects(manifests string, canary bool) ([]*unstructured.Unstructured, error) {
-	objs, err := kube.Decode(manifests)
-	if err != nil {
-		return nil, fmt.Errorf("decode stored manifests: %w", err)
+func (r *run) objects(canary bool) ([]*unstructured.Unstructured, error) {
+	if r.routingErr != nil {
+		return nil, r.routingErr
 	}
 	if canary {
-		return routing.Canary(r.plan.Routing(), objs)
+		return r.routing.CanaryObjects()
 	}
-	return routing.Production(r.plan.Routing(), objs)
+	return r.routing.ProductionObjects()
 }
 
 // routeName names what the plan's router edits, for events.
 func (r *run) routeName() string {
-	return routing.RouteName(r.plan.Routing(), r.plan.CanaryNamespace, r.plan.ProductionNamespace)
+	if r.routing == nil {
+		return ""
+	}
+	return r.routing.RouteName()
 }
 
 // router builds the plan's traffic router; its events are recorded under
@@ -179,15 +181,17 @@ func (r *run) router(ctx context.Context, stage string) (traffic.Router, error) 
 	if err != nil {
 		return nil, err
 	}
-	objs, err := kube.Decode(r.plan.Manifests)
-	if err != nil {
-		return nil, fmt.Errorf("decode stored manifests: %w", err)
+	if r.routingErr != nil {
+		return nil, r.routingErr
 	}
-	return routing.NewRouter(c, r.plan.Routing(), routing.Target{
-		CanaryNamespace: r.plan.CanaryNamespace, ProductionNamespace: r.plan.ProductionNamespace,
+	objs, err := r.routing.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	return c.Router(r.routing, routing.Target{
 		Manifests: objs,
 		Recorder:  func(e traffic.Event) { r.event(stage, e.Type, "%s", e.Message) },
-	})
+	}), nil
 }
 
 // openHeaderRoute lets testers reach the canary with the tester header
@@ -214,7 +218,7 @@ func (r *run) openHeaderRoute(ctx context.Context, stage string) error {
 	return nil
 }
 
-func (r *run) cluster(ctx context.Context) (*kube.Client, v1alpha1.EnvironmentSpec, error) {
+func (r *run) cluster(ctx context.Context) (clusters.Target, v1alpha1.EnvironmentSpec, error) {
 	c, spec, err := r.e.cfg.Clusters.Cluster(ctx, r.plan.Environment)
 	if err != nil {
 		return nil, spec, fmt.Errorf("environment %q: %w", r.plan.Environment, err)
@@ -348,25 +352,14 @@ const endpointsSettleTimeout = time.Minute
 // has none. The other layouts' routers detect that themselves
 // (traffic.ErrNoProduction). It returns "" when promotion can go ahead.
 func (r *run) productionIngressMissing(ctx context.Context) (string, error) {
-	rt := r.plan.Routing()
-	if (rt.Provider != "" && rt.Provider != v1alpha1.TrafficProviderNGINX) || rt.Layout == v1alpha1.IngressLayoutBesideProduction {
-		return "", nil
+	if r.routingErr != nil {
+		return "", r.routingErr
 	}
 	c, _, err := r.cluster(ctx)
 	if err != nil {
 		return "", err
 	}
-	ing := &unstructured.Unstructured{}
-	ing.SetAPIVersion("networking.k8s.io/v1")
-	ing.SetKind("Ingress")
-	ing.SetName(rt.Ingress)
-	if _, err := c.Get(ctx, r.plan.ProductionNamespace, ing); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Sprintf("production namespace %s has no Ingress %s yet (a first release), so the canary Ingress has no requests to take", r.plan.ProductionNamespace, rt.Ingress), nil
-		}
-		return "", fmt.Errorf("read production Ingress %s/%s: %w", r.plan.ProductionNamespace, rt.Ingress, err)
-	}
-	return "", nil
+	return r.routing.PromotionBlocked(ctx, c)
 }
 
 func (r *run) setWeight(ctx context.Context, stage string, w int) error {
@@ -439,11 +432,12 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	if err := json.Unmarshal(live.Plan, &lp); err != nil {
 		return fmt.Errorf("decode plan of deployment %d: %w", live.ID, err)
 	}
-	objs, err := kube.Decode(lp.Manifests)
+	lr, err := routing.For(&lp)
 	if err != nil {
-		return fmt.Errorf("decode manifests of deployment %d: %w", live.ID, err)
+		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
 	}
-	if objs, err = routing.Production(lp.Routing(), objs); err != nil {
+	objs, err := lr.ProductionObjects()
+	if err != nil {
 		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
 	}
 	ns := r.plan.ProductionNamespace

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store/sqlite"
@@ -46,7 +46,7 @@ func setup(t testing.TB, opts ...Option) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(service.Config{Store: st, Clusters: &executor.StoreClusters{Store: st, Secrets: box}, Secrets: box})
+	svc := service.New(service.Config{Store: st, Clusters: &clusters.StoreSource{Store: st, Secrets: box}, Secrets: box})
 	admin, created, err := svc.Bootstrap(context.Background(), "")
 	if err != nil || !created {
 		t.Fatalf("bootstrap: %v %v", created, err)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/webhook"
 )
 
@@ -582,7 +582,7 @@ func TestInlineKubeconfigEncryptedAtRest(t *testing.T) {
 	if err := json.Unmarshal(res.Spec, &stored); err != nil {
 		t.Fatal(err)
 	}
-	if err := executor.OpenEnvironment(nil, &stored); err == nil {
+	if err := clusters.OpenEnvironment(nil, &stored); err == nil {
 		t.Fatal("opened a sealed kubeconfig without a key")
 	}
 	// Moved to another environment, the ciphertext does not open.
@@ -590,11 +590,11 @@ func TestInlineKubeconfigEncryptedAtRest(t *testing.T) {
 	moved.Metadata.Name = "other"
 	k := *stored.Spec.Kubeconfig
 	moved.Spec.Kubeconfig = &k
-	clusters := &executor.StoreClusters{Store: a.st, Secrets: a.box}
-	if err := executor.OpenEnvironment(a.box, &moved); err == nil {
+	source := &clusters.StoreSource{Store: a.st, Secrets: a.box}
+	if err := clusters.OpenEnvironment(a.box, &moved); err == nil {
 		t.Fatal("a sealed kubeconfig opened under another environment's name")
 	}
-	_, spec, err := clusters.Cluster(t.Context(), "inline")
+	_, spec, err := source.Cluster(t.Context(), "inline")
 	if err != nil {
 		t.Fatalf("the cluster source cannot open the kubeconfig: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
 	"fledge.dev/fledge/internal/service"
@@ -82,15 +83,15 @@ func (s *server) build(ctx context.Context) error {
 		return err
 	}
 	hook, wrap := faultInjection(s.log)
-	clusters := &executor.StoreClusters{Store: st, Secrets: box}
+	source := &clusters.StoreSource{Store: st, Secrets: box}
 	s.executor, err = executor.New(executor.Config{
-		Store: st, Clusters: clusters, Logger: s.log,
+		Store: st, Clusters: source, Logger: s.log,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
 	})
 	if err != nil {
 		return configErr(err)
 	}
-	s.service = service.New(service.Config{Store: st, Clusters: clusters, Notifier: s.executor, Logger: s.log, Secrets: box})
+	s.service = service.New(service.Config{Store: st, Clusters: source, Notifier: s.executor, Logger: s.log, Secrets: box})
 	if err := s.service.CheckSecretKey(ctx); err != nil {
 		return configErr(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic/routing"
@@ -347,11 +346,12 @@ func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to i
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
-	objs, err := kube.Decode(plan.Manifests)
+	rp, err := routing.For(plan)
 	if err != nil {
-		return v1alpha1.RollbackPreview{}, fmt.Errorf("decode manifests of deployment %d: %w", to, err)
+		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
 	}
-	if objs, err = routing.Production(plan.Routing(), objs); err != nil {
+	objs, err := rp.ProductionObjects()
+	if err != nil {
 		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
 	}
 	c, _, err := s.clusters.Cluster(ctx, plan.Environment)

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
 )
@@ -209,7 +209,7 @@ func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) 
 	if s.box == nil {
 		return errNoKey
 	}
-	ctxName := executor.KubeconfigContext(e.Metadata.Name)
+	ctxName := clusters.KubeconfigContext(e.Metadata.Name)
 	if prev, err := s.store.GetResource(ctx, v1alpha1.KindEnvironment, e.Metadata.Name); err == nil {
 		var old v1alpha1.Environment
 		if json.Unmarshal(prev.Spec, &old) == nil && old.Spec.Kubeconfig != nil && secretbox.IsSealed(old.Spec.Kubeconfig.Inline) {

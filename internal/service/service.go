@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/executor"
+	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/render"
@@ -29,7 +29,7 @@ type Notifier interface {
 // Service implements the API's operations.
 type Service struct {
 	store    store.Store
-	clusters executor.ClusterSource
+	clusters clusters.Source
 	notify   Notifier
 	log      *slog.Logger
 	clock    func() time.Time
@@ -40,7 +40,7 @@ type Service struct {
 // Config configures a Service.
 type Config struct {
 	Store    store.Store
-	Clusters executor.ClusterSource
+	Clusters clusters.Source
 	Notifier Notifier
 	Logger   *slog.Logger
 	Clock    func() time.Time
@@ -142,7 +142,11 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("rendered manifests of pipeline %q are invalid: %v", pipelineName, err))
 	}
 	rt := canary.Routing(canary.Environment, env.Spec)
-	if err := routing.Check(rt, objs); err != nil {
+	provider, err := routing.New(rt, routing.Namespaces{Canary: canary.Namespace})
+	if err == nil {
+		err = provider.Check(objs)
+	}
+	if err != nil {
 		field := "canaryDeployment.ingressName"
 		if canary.HTTPRouteName != "" {
 			field = "canaryDeployment.httpRouteName"

@@ -2,20 +2,133 @@
 // it prepares the manifests for the canary and production namespaces and
 // builds the provider's traffic.Router. The executor and the service use
 // it, so that no other package needs to know the providers.
+//
+// The provider is chosen once, by For (a plan) or New (a pipeline about to
+// run); every question about it is then a method of that one value. A new
+// provider or layout is one more implementation of Provider.
 package routing
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic"
 	"fledge.dev/fledge/internal/traffic/gatewayapi"
 	"fledge.dev/fledge/internal/traffic/nginx"
 )
+
+// Provider is one routing's traffic provider between a canary and a
+// production namespace.
+type Provider interface {
+	// Canary returns the manifests the canary namespace gets: the
+	// provider's canary form, with Deployments rolled out at full surge
+	// (SurgeCanary). objs are not changed.
+	Canary(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error)
+	// Production returns the manifests the production namespace gets.
+	Production(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error)
+	// Check reports what makes the manifests unusable with this routing,
+	// before anything is deployed: the named Ingress or HTTPRoute is
+	// missing, or routes to a Service the manifests do not have.
+	Check(objs []*unstructured.Unstructured) error
+	// RouteName names the object the router edits, for events:
+	// "ingress ns/name", "HTTPRoute ns/name".
+	RouteName() string
+	// NewRouter builds the provider's router on cluster c.
+	NewRouter(c *kube.Client, to Target) traffic.Router
+	// PromotionBlocked says why giving the canary every request would
+	// route nothing, reading the cluster through c; "" when promotion can
+	// go ahead. Routers that detect it themselves (traffic.ErrNoProduction)
+	// leave it to them and return "".
+	PromotionBlocked(ctx context.Context, c Reader) (string, error)
+}
+
+// Reader reads one object of a cluster; *kube.Client is one.
+type Reader interface {
+	Get(ctx context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+}
+
+// Target is what a router needs beyond the provider's settings.
+type Target struct {
+	// Manifests are the release's rendered objects (the NGINX
+	// beside-production layout builds its canary Ingress from them).
+	Manifests []*unstructured.Unstructured
+	// Recorder receives the router's events.
+	Recorder traffic.Recorder
+	// StatusTimeout bounds the Gateway API router's waits for the route's
+	// status; 0 means its default.
+	StatusTimeout time.Duration
+}
+
+// Namespaces are the two namespaces a routing splits requests between.
+type Namespaces struct {
+	Canary     string
+	Production string
+}
+
+// New returns the provider of routing t between namespaces ns.
+func New(t v1alpha1.TrafficRouting, ns Namespaces) (Provider, error) {
+	switch t.Provider {
+	case v1alpha1.TrafficProviderGatewayAPI:
+		return gatewayAPI{t: t, ns: ns}, nil
+	case v1alpha1.TrafficProviderNGINX, "":
+		if t.Layout == v1alpha1.IngressLayoutBesideProduction {
+			return nginxBeside{nginxIngress{t: t, ns: ns}}, nil
+		}
+		return nginxCanaryNamespace{nginxIngress{t: t, ns: ns}}, nil
+	}
+	return nil, fmt.Errorf("unknown traffic provider %q (want %q or %q)", t.Provider, v1alpha1.TrafficProviderNGINX, v1alpha1.TrafficProviderGatewayAPI)
+}
+
+// Plan is a deployment's plan with its traffic provider chosen.
+type Plan struct {
+	Provider
+	plan *pipeline.Plan
+}
+
+// For returns plan p with the provider its routing names.
+func For(p *pipeline.Plan) (*Plan, error) {
+	pr, err := New(p.Routing(), Namespaces{Canary: p.CanaryNamespace, Production: p.ProductionNamespace})
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Provider: pr, plan: p}, nil
+}
+
+// Manifests decodes the plan's stored manifests.
+func (p *Plan) Manifests() ([]*unstructured.Unstructured, error) {
+	objs, err := kube.Decode(p.plan.Manifests)
+	if err != nil {
+		return nil, fmt.Errorf("decode stored manifests: %w", err)
+	}
+	return objs, nil
+}
+
+// CanaryObjects returns the plan's manifests as the canary namespace gets
+// them.
+func (p *Plan) CanaryObjects() ([]*unstructured.Unstructured, error) {
+	objs, err := p.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	return p.Canary(objs)
+}
+
+// ProductionObjects returns the plan's manifests as the production
+// namespace gets them.
+func (p *Plan) ProductionObjects() ([]*unstructured.Unstructured, error) {
+	objs, err := p.Manifests()
+	if err != nil {
+		return nil, err
+	}
+	return p.Production(objs)
+}
 
 func header(t v1alpha1.TrafficRouting) traffic.HeaderRoute {
 	h := traffic.HeaderRoute{Name: t.TesterHeader.Name, Value: t.TesterHeader.Value}
@@ -28,27 +141,132 @@ func header(t v1alpha1.TrafficRouting) traffic.HeaderRoute {
 	return h
 }
 
-// Canary returns the manifests the canary namespace gets: the provider's
-// canary form, with Deployments rolled out at full surge (SurgeCanary).
-func Canary(t v1alpha1.TrafficRouting, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	var err error
-	switch t.Provider {
-	case v1alpha1.TrafficProviderGatewayAPI:
-		out, err = gatewayapi.CanaryManifests(objs, t.HTTPRoute)
-	case v1alpha1.TrafficProviderNGINX, "":
-		if t.Layout == v1alpha1.IngressLayoutBesideProduction {
-			out, err = nginx.WithoutIngress(objs, t.Ingress)
-		} else {
-			out, err = nginx.MarkCanaryHeader(objs, t.Ingress, header(t))
+// nginxIngress is what both NGINX layouts share: production gets the
+// manifests' Ingress without canary annotations.
+type nginxIngress struct {
+	t  v1alpha1.TrafficRouting
+	ns Namespaces
+}
+
+func (p nginxIngress) Production(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	return nginx.StripCanary(objs, p.t.Ingress)
+}
+
+func (p nginxIngress) Check(objs []*unstructured.Unstructured) error {
+	_, err := nginx.MarkCanary(objs, p.t.Ingress)
+	return err
+}
+
+// nginxCanaryNamespace is NGINX with the canary Ingress deployed in the
+// canary namespace from the manifests, splitting the requests of the main
+// Ingress of the production namespace.
+type nginxCanaryNamespace struct{ nginxIngress }
+
+func (p nginxCanaryNamespace) Canary(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	return surged(nginx.MarkCanaryHeader(objs, p.t.Ingress, header(p.t)))
+}
+
+func (p nginxCanaryNamespace) RouteName() string {
+	return "ingress " + p.ns.Canary + "/" + p.t.Ingress
+}
+
+func (p nginxCanaryNamespace) NewRouter(c *kube.Client, _ Target) traffic.Router {
+	return nginx.NewRouter(c, p.ns.Canary, p.t.Ingress)
+}
+
+// PromotionBlocked: a canary Ingress only splits the requests of a main
+// Ingress, and before the first release the production namespace has none;
+// the router cannot tell, since it edits the canary Ingress alone.
+func (p nginxCanaryNamespace) PromotionBlocked(ctx context.Context, c Reader) (string, error) {
+	ing := &unstructured.Unstructured{}
+	ing.SetAPIVersion("networking.k8s.io/v1")
+	ing.SetKind("Ingress")
+	ing.SetName(p.t.Ingress)
+	if _, err := c.Get(ctx, p.ns.Production, ing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("production namespace %s has no Ingress %s yet (a first release), so the canary Ingress has no requests to take", p.ns.Production, p.t.Ingress), nil
 		}
-	default:
-		return nil, unknown(t)
+		return "", fmt.Errorf("read production Ingress %s/%s: %w", p.ns.Production, p.t.Ingress, err)
 	}
+	return "", nil
+}
+
+// nginxBeside is NGINX with the canary Ingress built beside the main one in
+// the production namespace (see nginx.BesideProduction).
+type nginxBeside struct{ nginxIngress }
+
+func (p nginxBeside) Canary(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	return surged(nginx.WithoutIngress(objs, p.t.Ingress))
+}
+
+func (p nginxBeside) Check(objs []*unstructured.Unstructured) error {
+	if err := p.nginxIngress.Check(objs); err != nil {
+		return err
+	}
+	h := header(p.t)
+	_, err := nginx.BesideProduction(objs, p.t.Ingress, "canary", &h, 0)
+	return err
+}
+
+func (p nginxBeside) RouteName() string {
+	return "ingress " + p.ns.Production + "/" + p.t.Ingress + nginx.CanarySuffix
+}
+
+func (p nginxBeside) NewRouter(c *kube.Client, to Target) traffic.Router {
+	return nginx.NewBesideRouter(c, nginx.BesideConfig{
+		ProductionNamespace: p.ns.Production, CanaryNamespace: p.ns.Canary,
+		IngressName: p.t.Ingress, Manifests: to.Manifests, Header: header(p.t), Recorder: to.Recorder,
+	})
+}
+
+func (nginxBeside) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
+
+// gatewayAPI is a Gateway API HTTPRoute of the production namespace with a
+// weighted backend in the canary namespace.
+type gatewayAPI struct {
+	t  v1alpha1.TrafficRouting
+	ns Namespaces
+}
+
+func (p gatewayAPI) Canary(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	return surged(gatewayapi.CanaryManifests(objs, p.t.HTTPRoute))
+}
+
+func (p gatewayAPI) Production(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	if err := p.Check(objs); err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+	}
+	return out, nil
+}
+
+func (p gatewayAPI) Check(objs []*unstructured.Unstructured) error {
+	_, err := gatewayapi.Check(objs, p.t.HTTPRoute)
+	return err
+}
+
+func (p gatewayAPI) RouteName() string {
+	return "HTTPRoute " + p.ns.Production + "/" + p.t.HTTPRoute
+}
+
+func (p gatewayAPI) NewRouter(c *kube.Client, to Target) traffic.Router {
+	return gatewayapi.NewRouter(c, gatewayapi.Config{
+		ProductionNamespace: p.ns.Production, CanaryNamespace: p.ns.Canary,
+		RouteName: p.t.HTTPRoute, Recorder: to.Recorder, StatusTimeout: to.StatusTimeout,
+	})
+}
+
+func (gatewayAPI) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
+
+// surged finishes a provider's canary form with SurgeCanary.
+func surged(objs []*unstructured.Unstructured, err error) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out, SurgeCanary(out)
+	return objs, SurgeCanary(objs)
 }
 
 // CanarySurge is the maxSurge SurgeCanary gives canary Deployments.
@@ -88,95 +306,4 @@ func SurgeCanary(objs []*unstructured.Unstructured) error {
 		objs[i] = o
 	}
 	return nil
-}
-
-// Production returns the manifests the production namespace gets.
-func Production(t v1alpha1.TrafficRouting, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
-	switch t.Provider {
-	case v1alpha1.TrafficProviderGatewayAPI:
-		if _, err := gatewayapi.Check(objs, t.HTTPRoute); err != nil {
-			return nil, err
-		}
-		out := make([]*unstructured.Unstructured, len(objs))
-		for i, o := range objs {
-			out[i] = o.DeepCopy()
-		}
-		return out, nil
-	case v1alpha1.TrafficProviderNGINX, "":
-		return nginx.StripCanary(objs, t.Ingress)
-	}
-	return nil, unknown(t)
-}
-
-// Check reports what makes the manifests unusable with routing t, before
-// anything is deployed: the named Ingress or HTTPRoute is missing, or
-// routes to a Service the manifests do not have.
-func Check(t v1alpha1.TrafficRouting, objs []*unstructured.Unstructured) error {
-	switch t.Provider {
-	case v1alpha1.TrafficProviderGatewayAPI:
-		_, err := gatewayapi.Check(objs, t.HTTPRoute)
-		return err
-	case v1alpha1.TrafficProviderNGINX, "":
-		if _, err := nginx.MarkCanary(objs, t.Ingress); err != nil {
-			return err
-		}
-		if t.Layout == v1alpha1.IngressLayoutBesideProduction {
-			h := header(t)
-			if _, err := nginx.BesideProduction(objs, t.Ingress, "canary", &h, 0); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return unknown(t)
-}
-
-// Target is where a router works.
-type Target struct {
-	CanaryNamespace     string
-	ProductionNamespace string
-	// Manifests are the release's rendered objects (the NGINX
-	// beside-production layout builds its canary Ingress from them).
-	Manifests []*unstructured.Unstructured
-	// Recorder receives the router's events.
-	Recorder traffic.Recorder
-	// StatusTimeout bounds the Gateway API router's waits for the route's
-	// status; 0 means its default.
-	StatusTimeout time.Duration
-}
-
-// NewRouter builds the router of routing t.
-func NewRouter(c *kube.Client, t v1alpha1.TrafficRouting, to Target) (traffic.Router, error) {
-	switch t.Provider {
-	case v1alpha1.TrafficProviderGatewayAPI:
-		return gatewayapi.NewRouter(c, gatewayapi.Config{
-			ProductionNamespace: to.ProductionNamespace, CanaryNamespace: to.CanaryNamespace,
-			RouteName: t.HTTPRoute, Recorder: to.Recorder, StatusTimeout: to.StatusTimeout,
-		}), nil
-	case v1alpha1.TrafficProviderNGINX, "":
-		if t.Layout == v1alpha1.IngressLayoutBesideProduction {
-			return nginx.NewBesideRouter(c, nginx.BesideConfig{
-				ProductionNamespace: to.ProductionNamespace, CanaryNamespace: to.CanaryNamespace,
-				IngressName: t.Ingress, Manifests: to.Manifests, Header: header(t), Recorder: to.Recorder,
-			}), nil
-		}
-		return nginx.NewRouter(c, to.CanaryNamespace, t.Ingress), nil
-	}
-	return nil, unknown(t)
-}
-
-// RouteName names the object the routing edits, for events:
-// "ingress ns/name", "HTTPRoute ns/name".
-func RouteName(t v1alpha1.TrafficRouting, canaryNS, prodNS string) string {
-	switch {
-	case t.Provider == v1alpha1.TrafficProviderGatewayAPI:
-		return "HTTPRoute " + prodNS + "/" + t.HTTPRoute
-	case t.Layout == v1alpha1.IngressLayoutBesideProduction:
-		return "ingress " + prodNS + "/" + t.Ingress + nginx.CanarySuffix
-	}
-	return "ingress " + canaryNS + "/" + t.Ingress
-}
-
-func unknown(t v1alpha1.TrafficRouting) error {
-	return fmt.Errorf("unknown traffic provider %q (want %q or %q)", t.Provider, v1alpha1.TrafficProviderNGINX, v1alpha1.TrafficProviderGatewayAPI)
 }

@@ -1,6 +1,8 @@
 package routing
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,10 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic/gatewayapi"
 	"fledge.dev/fledge/internal/traffic/nginx"
 )
@@ -81,10 +86,14 @@ func TestManifestForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if err := Check(tt.rt, tt.objs); err != nil {
+			p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Check(tt.objs); err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			canary, err := Canary(tt.rt, tt.objs)
+			canary, err := p.Canary(tt.objs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +105,7 @@ func TestManifestForms(t *testing.T) {
 					t.Errorf("canary ingress annotations %v", o.GetAnnotations())
 				}
 			}
-			prod, err := Production(tt.rt, tt.objs)
+			prod, err := p.Production(tt.objs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +142,11 @@ func TestCheckErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if err := Check(tt.rt, tt.objs); err == nil || !strings.Contains(err.Error(), tt.want) {
+			p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
+			if err == nil {
+				err = p.Check(tt.objs)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Check = %v, want an error containing %q", err, tt.want)
 			}
 		})
@@ -152,10 +165,11 @@ func TestNewRouter(t *testing.T) {
 		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, "*gatewayapi.Router", "HTTPRoute p/web"},
 	}
 	for _, tt := range tests {
-		r, err := NewRouter(nil, tt.rt, Target{CanaryNamespace: "c", ProductionNamespace: "p"})
+		p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		r := p.NewRouter(nil, Target{})
 		var got string
 		switch r.(type) {
 		case *nginx.Router:
@@ -168,12 +182,12 @@ func TestNewRouter(t *testing.T) {
 		if got != tt.wantType {
 			t.Errorf("%+v: router %s, want %s", tt.rt, got, tt.wantType)
 		}
-		if n := RouteName(tt.rt, "c", "p"); n != tt.wantName {
+		if n := p.RouteName(); n != tt.wantName {
 			t.Errorf("%+v: RouteName %q, want %q", tt.rt, n, tt.wantName)
 		}
 	}
-	if _, err := NewRouter(nil, v1alpha1.TrafficRouting{Provider: "istio"}, Target{}); err == nil {
-		t.Error("NewRouter of an unknown provider succeeded")
+	if _, err := New(v1alpha1.TrafficRouting{Provider: "istio"}, Namespaces{}); err == nil {
+		t.Error("New of an unknown provider succeeded")
 	}
 }
 
@@ -221,4 +235,103 @@ func nestedOrEmpty(o *unstructured.Unstructured, path ...string) any {
 		return ""
 	}
 	return v
+}
+
+// reader answers Get from a fixed set of objects, keyed "ns/kind/name".
+type reader struct {
+	objs map[string]bool
+	err  error
+}
+
+func (r reader) Get(_ context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !r.objs[ns+"/"+obj.GetKind()+"/"+obj.GetName()] {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}, obj.GetName())
+	}
+	return obj, nil
+}
+
+func TestPromotionBlocked(t *testing.T) {
+	t.Parallel()
+	nginxCanaryNS := v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutCanaryNamespace}
+	withIngress := reader{objs: map[string]bool{"p/Ingress/web": true}}
+	tests := []struct {
+		name    string
+		rt      v1alpha1.TrafficRouting
+		r       reader
+		want    string // part of the reason; "" for none
+		wantErr string
+	}{
+		{"nginx canary namespace, production Ingress present", nginxCanaryNS, withIngress, "", ""},
+		{"nginx canary namespace, first release", nginxCanaryNS, reader{}, "production namespace p has no Ingress web yet", ""},
+		{"nginx canary namespace, unreadable", nginxCanaryNS, reader{err: errors.New("forbidden")}, "", "read production Ingress p/web: forbidden"},
+		{"nginx without a layout (older plans)", v1alpha1.TrafficRouting{Ingress: "web"}, reader{}, "has no Ingress web", ""},
+		{"nginx beside production: its router tells", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutBesideProduction}, reader{}, "", ""},
+		{"gateway api: its router tells", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, reader{}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.PromotionBlocked(t.Context(), tt.r)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("PromotionBlocked error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("PromotionBlocked = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanObjects(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "nginx", "testdata", "webpage.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := &pipeline.Plan{Manifests: string(b), IngressName: "webpage-ingress", CanaryNamespace: "c", ProductionNamespace: "p"}
+	p, err := For(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.RouteName(), "ingress c/webpage-ingress"; got != want {
+		t.Errorf("a plan without recorded routing routes %s, want %s", got, want)
+	}
+	canary, err := p.CanaryObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := p.ProductionObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		objs []*unstructured.Unstructured
+		want string
+	}{{canary, "true"}, {prod, ""}} {
+		for _, o := range tc.objs {
+			if o.GetKind() == "Ingress" && o.GetAnnotations()[nginx.AnnotationCanary] != tc.want {
+				t.Errorf("ingress annotations %v, want canary %q", o.GetAnnotations(), tc.want)
+			}
+		}
+	}
+	plan.Manifests = "kind: [unclosed"
+	if _, err := p.ProductionObjects(); err == nil || !strings.Contains(err.Error(), "decode stored manifests") {
+		t.Errorf("ProductionObjects of broken manifests: %v", err)
+	}
+	if _, err := For(&pipeline.Plan{Traffic: &v1alpha1.TrafficRouting{Provider: "istio"}}); err == nil {
+		t.Error("For a plan of an unknown provider succeeded")
+	}
 }
