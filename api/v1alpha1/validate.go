@@ -119,8 +119,9 @@ var (
 )
 
 // CheckText returns what is wrong with a free-text value (a parameter
-// value, a description), or "": invalid UTF-8, control characters other
-// than tab and newline, and invisible formatting characters (bidirectional
+// value, a description, a reason), or "": invalid UTF-8, control characters
+// other than tab and newline (a carriage return too: printed raw it
+// rewrites the line a reviewer reads), and invisible formatting characters (bidirectional
 // overrides, zero-width characters) that make text read differently than
 // it is. The renderer keeps any value inside its YAML scalar, so manifest
 // structure is safe regardless; this is about what people review.
@@ -130,7 +131,7 @@ func CheckText(v string) string {
 	}
 	for i, r := range v {
 		switch {
-		case r == '\t' || r == '\n' || r == '\r':
+		case r == '\t' || r == '\n':
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			return fmt.Sprintf("has control character %U at byte %d", r, i)
 		case unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:

@@ -185,3 +185,11 @@ func CheckName(s string) error {
 	}
 	return nil
 }
+
+// Canonical is the one form of an identity that Fledge stores and
+// compares: trimmed and lower-cased, so that "Bob" and "bob" are the same
+// person for token names, approvers, four eyes and webhook senders.
+// Identities are ASCII (CheckName), so lower-casing is unambiguous.
+func Canonical(name string) string {
+	return strings.ToLower(strings.TrimSpace(name))
+}

@@ -48,7 +48,10 @@ func Main() {
 }
 
 // Run executes the command line args against the given streams.
+// What the commands write passes through an escaping writer (see
+// escapingWriter).
 func Run(ctx context.Context, args []string, streams Streams) error {
+	streams.Out, streams.ErrOut = newEscapingWriter(streams.Out), newEscapingWriter(streams.ErrOut)
 	root := NewRootCommand(streams)
 	root.SetArgs(args)
 	root.SetIn(streams.In)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
@@ -394,7 +395,7 @@ func (r *run) awaitApproval(ctx context.Context, a pipeline.Action) (stepResult,
 			r.state.Finish(v1alpha1.StatusRejected, msg, r.now())
 			return stepResult{wait: true, until: r.now(), dirty: true}, nil
 		}
-		approvers[d.User] = true
+		approvers[auth.Canonical(d.User)] = true
 	}
 	if len(approvers) >= need {
 		names := make([]string, 0, len(approvers))

@@ -66,7 +66,7 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 		return auth.Principal{}, nil
 	}
 	if h.authDisabled {
-		name := strings.TrimSpace(r.Header.Get(v1alpha1.UserHeader))
+		name := auth.Canonical(r.Header.Get(v1alpha1.UserHeader))
 		if auth.CheckName(name) != nil {
 			name = "anonymous"
 		}

@@ -47,7 +47,11 @@ func force(t testing.TB, st *sqlite.Store, id int64, succeeded bool) {
 		s.Stages[i].Status = v1alpha1.StageSucceeded
 	}
 	d.Status = string(v1alpha1.StatusWaitingForApproval)
+	// Parked as the executor parks it: not claimable until a decision.
+	wake := now.Add(time.Hour)
+	d.WakeAt = &wake
 	if succeeded {
+		d.WakeAt = nil
 		s.Stage = len(s.Stages)
 		s.Final = &pipeline.Outcome{Status: v1alpha1.StatusSucceeded, Message: "all stages succeeded"}
 		d.Status = string(v1alpha1.StatusSucceeded)

@@ -192,6 +192,8 @@ func TestBadInput(t *testing.T) {
 		{"trigger with a missing secret", "PUT", "/api/v1/pipelines/q", strings.Replace(pipelineJSON("q", 25, "c", "d"), `"stages":`, `"triggers":[{"webhook":{"secretRef":"gh"}}],"stages":`, 1), 422, []string{`webhook secret \"gh\" does not exist`}},
 		{"run with a bidi override", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1.0\u202e"}}`, 422, []string{"invisible formatting character U+202E"}},
 		{"run with an escape sequence", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"\u001b[2J"}}`, 422, []string{"control character U+001B"}},
+		{"run with a carriage return", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1.0\r2.0"}}`, 422, []string{"control character U+000D"}},
+		{"reject with a control character in the reason", "POST", "/api/v1/deployments/1/reject", `{"reason":"ok\rfine"}`, 422, []string{"reason", "control character U+000D"}},
 		{"run with a placeholder name", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG}":"1"}}`, 422, []string{`declares no parameter \"TAG}\"`}},
 		{"run with a duplicate parameter", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1","TAG":"2"}}`, 400, []string{`duplicate key \"TAG\" in parameters`}},
 		{"secret with a bad name", "PUT", "/api/v1/secrets/Bad_Name", `{"value":"0123456789abcdef0123"}`, 422, []string{"must consist of lower case letters"}},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -55,7 +56,7 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery) (v1alpha1.AuditLi
 	if q.Limit > 1000 {
 		return v1alpha1.AuditList{}, badRequest("limit must be at most 1000, got %d", q.Limit)
 	}
-	rows, err := s.store.ListAudit(ctx, store.AuditFilter{Actor: q.Actor, Action: q.Action, Since: q.Since, BeforeID: q.Before, Limit: q.Limit + 1})
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{Actor: auth.Canonical(q.Actor), Action: q.Action, Since: q.Since, BeforeID: q.Before, Limit: q.Limit + 1})
 	if err != nil {
 		return v1alpha1.AuditList{}, fmt.Errorf("list audit log: %w", err)
 	}

@@ -40,7 +40,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 	if err != nil {
 		return auth.Principal{Name: t.Name}, fmt.Errorf("%w: token %q has invalid roles: %w", ErrUnauthenticated, t.Name, err)
 	}
-	return auth.Principal{Name: t.Name, Grants: grants}, nil
+	return auth.Principal{Name: auth.Canonical(t.Name), Grants: grants}, nil
 }
 
 // Bootstrap creates the admin token when the store has no token. With
@@ -84,6 +84,9 @@ func (s *Service) CreateToken(ctx context.Context, req v1alpha1.TokenRequest, by
 	if err := auth.CheckName(req.Name); err != nil {
 		fes = append(fes, v1alpha1.FieldError{Field: "name", Message: err.Error()})
 	}
+	// A token's name is an identity: stored in its canonical form, so
+	// that "BOB" cannot be created beside "bob".
+	req.Name = auth.Canonical(req.Name)
 	grants, err := auth.ParseGrants(req.Roles)
 	if err != nil {
 		fes = append(fes, v1alpha1.FieldError{Field: "roles", Message: err.Error()})
@@ -99,6 +102,11 @@ func (s *Service) CreateToken(ctx context.Context, req v1alpha1.TokenRequest, by
 	}
 	if len(fes) > 0 {
 		return v1alpha1.CreatedToken{}, invalid("invalid token: "+joinFields(fes), fes...)
+	}
+	if old, err := s.tokenNamed(ctx, req.Name); err != nil {
+		return v1alpha1.CreatedToken{}, err
+	} else if old != "" {
+		return v1alpha1.CreatedToken{}, conflict("a token named %q exists (names are compared ignoring case); revoke it first (fledge token revoke %s)", old, old)
 	}
 	secret, err := auth.NewToken()
 	if err != nil {
@@ -137,9 +145,30 @@ func (s *Service) ListTokens(ctx context.Context) (v1alpha1.TokenList, error) {
 	return out, nil
 }
 
+// tokenNamed returns the stored name of the token whose canonical name is
+// name, or "". Names are stored canonical; a store written before that
+// may hold one in another case.
+func (s *Service) tokenNamed(ctx context.Context, name string) (string, error) {
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list tokens: %w", err)
+	}
+	for _, t := range tokens {
+		if auth.Canonical(t.Name) == auth.Canonical(name) {
+			return t.Name, nil
+		}
+	}
+	return "", nil
+}
+
 // RevokeToken deletes a token; requests with it fail from now on. The
 // last working admin token cannot be revoked: nobody could create another.
 func (s *Service) RevokeToken(ctx context.Context, name string) error {
+	if stored, err := s.tokenNamed(ctx, name); err != nil {
+		return err
+	} else if stored != "" {
+		name = stored
+	}
 	tokens, err := s.store.ListTokens(ctx)
 	if err != nil {
 		return fmt.Errorf("list tokens: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic/routing"
@@ -244,7 +245,8 @@ func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
 // Decide records an approval or rejection by user at the stage the
 // deployment waits on.
 func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alpha1.DecisionKind, reason string) (v1alpha1.Deployment, error) {
-	if strings.TrimSpace(user) == "" {
+	user = auth.Canonical(user)
+	if user == "" {
 		return v1alpha1.Deployment{}, badRequest("an identity is required to %s", strings.ToLower(string(kind)))
 	}
 	if kind == v1alpha1.DecisionReject && strings.TrimSpace(reason) == "" {
@@ -252,6 +254,9 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	}
 	if len(reason) > 2000 {
 		return v1alpha1.Deployment{}, invalid("reason is too long", v1alpha1.FieldError{Field: "reason", Message: fmt.Sprintf("must be at most 2000 characters, got %d", len(reason))})
+	}
+	if msg := v1alpha1.CheckText(reason); msg != "" {
+		return v1alpha1.Deployment{}, invalid("reason "+msg, v1alpha1.FieldError{Field: "reason", Message: msg})
 	}
 	d, err := s.row(ctx, id)
 	if err != nil {
@@ -264,11 +269,16 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	if v.Status != v1alpha1.StatusWaitingForApproval {
 		return v, conflict("deployment %d is %s, not waiting for approval", id, v.Status)
 	}
+	ap := approvalStage(d, v.CurrentStage)
 	if kind == v1alpha1.DecisionApprove {
-		if ap := approvalStage(d, v.CurrentStage); ap != nil && ap.RequireDistinctFromTrigger && sameIdentity(user, d.TriggeredBy) {
+		if ap != nil && ap.RequireDistinctFromTrigger && sameIdentity(user, d.TriggeredBy) {
 			return v, &Error{Code: 403, Reason: "Forbidden", Message: fmt.Sprintf(
 				"%s triggered deployment %d and cannot approve it: stage %s requires an approver other than who triggered the run (four eyes)", user, id, v.CurrentStage)}
 		}
+	}
+	need := v1alpha1.DefaultApprovalsRequired
+	if ap != nil && ap.ApprovalsRequired > 0 {
+		need = ap.ApprovalsRequired
 	}
 	now := s.now()
 	verb := "approved"
@@ -279,11 +289,16 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	if reason != "" {
 		msg += ": " + reason
 	}
+	// The store checks again, in the insert's transaction, that the stage
+	// is still open: of decisions sent at once, one outcome is recorded.
 	err = s.store.AddDecision(ctx, store.Decision{
 		DeploymentID: id, Stage: v.CurrentStage, User: user, Decision: string(kind), Reason: reason, At: now,
-	}, store.Event{DeploymentID: id, Time: now, Stage: v.CurrentStage, Type: decisionEvent(kind), Message: msg})
+	}, need, store.Event{DeploymentID: id, Time: now, Stage: v.CurrentStage, Type: decisionEvent(kind), Message: msg})
 	if errors.Is(err, store.ErrDuplicateDecision) {
 		return v, conflict("%s has already decided on deployment %d at stage %s", user, id, v.CurrentStage)
+	}
+	if errors.Is(err, store.ErrStageDecided) {
+		return v, conflict("deployment %d no longer waits for a decision at stage %s: %s", id, v.CurrentStage, strings.TrimSuffix(err.Error(), ": "+store.ErrStageDecided.Error()))
 	}
 	if err != nil {
 		return v, fmt.Errorf("record decision: %w", err)
@@ -422,9 +437,10 @@ func approvalStage(d store.Deployment, stage string) *v1alpha1.ApprovalStage {
 // started by a GitHub webhook is triggered by "github:LOGIN", the sender
 // of the event; it is the same person as a token named LOGIN.
 func sameIdentity(approver, trigger string) bool {
-	if strings.EqualFold(approver, trigger) {
+	approver, trigger = auth.Canonical(approver), auth.Canonical(trigger)
+	if approver == trigger {
 		return true
 	}
 	login, ok := strings.CutPrefix(trigger, GitHubTriggerPrefix)
-	return ok && strings.EqualFold(approver, login)
+	return ok && approver == login
 }

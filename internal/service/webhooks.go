@@ -159,7 +159,7 @@ func (s *Service) Trigger(ctx context.Context, d Delivery) (v1alpha1.WebhookResu
 	if d.Kind == WebhookGitHub {
 		who = "github"
 		if login, err := payload.Lookup("sender.login"); err == nil && auth.CheckName(login) == nil {
-			who = GitHubTriggerPrefix + login
+			who = GitHubTriggerPrefix + auth.Canonical(login)
 		}
 	}
 	dep, err := s.CreateRun(ctx, d.Pipeline, params, who)

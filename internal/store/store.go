@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -23,6 +24,9 @@ var (
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrDuplicateDecision: this user already decided at this stage.
 	ErrDuplicateDecision = errors.New("duplicate decision")
+	// ErrStageDecided: the deployment no longer waits for a decision at
+	// this stage (it was rejected, has its approvals, or moved on).
+	ErrStageDecided = errors.New("stage already decided")
 )
 
 // Resource is a declarative resource (Environment, Artifact, Pipeline)
@@ -69,6 +73,10 @@ type Deployment struct {
 	LeaseOwner   string
 	LeaseExpires *time.Time
 }
+
+// StatusWaitingForApproval is the Status of a deployment waiting for a
+// decision (v1alpha1.StatusWaitingForApproval).
+const StatusWaitingForApproval = "WaitingForApproval"
 
 // Final reports whether status is one of the final statuses.
 func Final(status string) bool {
@@ -217,8 +225,15 @@ type Store interface {
 	ListEvents(ctx context.Context, id int64, afterSeq int64) ([]Event, error)
 
 	// AddDecision records a decision and its event atomically;
-	// ErrDuplicateDecision if the user already decided at that stage.
-	AddDecision(ctx context.Context, d Decision, e Event) error
+	// ErrDuplicateDecision if the user already decided at that stage. With
+	// need > 0 (the approvals the stage requires) the decision is taken
+	// only while the stage is open, checked in the same transaction as the
+	// insert: the deployment's Status is WaitingForApproval, the stage has
+	// no rejection and fewer than need distinct approvers. Otherwise it
+	// returns ErrStageDecided and records nothing, so concurrent approvals
+	// and rejections have exactly one outcome. need 0 records without the
+	// check (seeding a history).
+	AddDecision(ctx context.Context, d Decision, need int, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
 	// ListDecisionsOf returns the decisions of each of ids (in the order
 	// they were made) in one query, for listings; deployments without
@@ -258,4 +273,20 @@ type Store interface {
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// CheckStageOpen is the rule AddDecision applies (with need > 0) to the
+// deployment's status and the stage's tally of rejections and distinct
+// approvers: nil while the stage still waits for a decision, else
+// ErrStageDecided saying why.
+func CheckStageOpen(status, stage string, rejects, approvers, need int) error {
+	switch {
+	case status != StatusWaitingForApproval:
+		return fmt.Errorf("deployment is %s, not waiting for approval: %w", status, ErrStageDecided)
+	case rejects > 0:
+		return fmt.Errorf("stage %s was rejected: %w", stage, ErrStageDecided)
+	case approvers >= need:
+		return fmt.Errorf("stage %s has its %d of %d approvals: %w", stage, approvers, need, ErrStageDecided)
+	}
+	return nil
 }

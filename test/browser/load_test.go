@@ -224,7 +224,7 @@ func seedStore(t *testing.T, path string, f fixture, n int) string {
 			switch {
 			case status == v1alpha1.StatusRejected && s.Type == v1alpha1.StageApproval:
 				s.Status, msg, stop = v1alpha1.StageFailed, fmt.Sprintf("rejected by carol at stage %s: canary error rate too high", s.Name), true
-				if err := st.AddDecision(ctx, store.Decision{DeploymentID: d.ID, Stage: s.Name, User: "carol", Decision: "Reject", Reason: "canary error rate too high", At: *s.EndedAt},
+				if err := st.AddDecision(ctx, store.Decision{DeploymentID: d.ID, Stage: s.Name, User: "carol", Decision: "Reject", Reason: "canary error rate too high", At: *s.EndedAt}, 0,
 					store.Event{DeploymentID: d.ID, Time: *s.EndedAt, Stage: s.Name, Type: "Rejected", Message: "rejected by carol: canary error rate too high"}); err != nil {
 					t.Fatal(err)
 				}
@@ -234,7 +234,7 @@ func seedStore(t *testing.T, path string, f fixture, n int) string {
 				s.Status, msg, stop = v1alpha1.StageFailed, "cancelled by ci", true
 			case s.Type == v1alpha1.StageApproval:
 				u := approvers[i%len(approvers)]
-				if err := st.AddDecision(ctx, store.Decision{DeploymentID: d.ID, Stage: s.Name, User: u, Decision: "Approve", At: *s.EndedAt},
+				if err := st.AddDecision(ctx, store.Decision{DeploymentID: d.ID, Stage: s.Name, User: u, Decision: "Approve", At: *s.EndedAt}, 0,
 					store.Event{DeploymentID: d.ID, Time: *s.EndedAt, Stage: s.Name, Type: "Approved", Message: "approved by " + u}); err != nil {
 					t.Fatal(err)
 				}

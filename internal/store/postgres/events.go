@@ -112,22 +112,34 @@ func (s *Store) ListEvents(ctx context.Context, id int64, afterSeq int64) ([]sto
 // AddDecision records d and its event e (appended to d's deployment) in
 // one transaction, and pulls a future WakeAt of the deployment to now so
 // the executor acts on the decision soon.
-func (s *Store) AddDecision(ctx context.Context, d store.Decision, e store.Event) error {
+func (s *Store) AddDecision(ctx context.Context, d store.Decision, need int, e store.Event) error {
 	now := s.now()
 	at := d.At
 	if at.IsZero() {
 		at = now
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The UPDATE locks the deployment's row: concurrent decisions on
+		// it queue here, and each tallies what the ones before committed.
 		var last int64
+		var status string
 		err := tx.QueryRow(ctx, `UPDATE deployments SET last_seq = last_seq + 1,
 				wake_at = CASE WHEN wake_at > $2 THEN $2 ELSE wake_at END
-			WHERE id = $1 RETURNING last_seq`, d.DeploymentID, now).Scan(&last)
+			WHERE id = $1 RETURNING last_seq, status`, d.DeploymentID, now).Scan(&last, &status)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if need > 0 {
+			var rejects, approvers int
+			if err := tx.QueryRow(ctx, decisionTally, d.DeploymentID, d.Stage).Scan(&rejects, &approvers); err != nil {
+				return err
+			}
+			if err := store.CheckStageOpen(status, d.Stage, rejects, approvers, need); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO decisions (deployment_id, stage, user_name, decision, reason, at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, d.DeploymentID, d.Stage, d.User, d.Decision, d.Reason, at); err != nil {
@@ -149,6 +161,12 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision, e store.Event
 	}
 	return nil
 }
+
+// decisionTally counts the rejections and distinct approvers of a stage.
+const decisionTally = `SELECT
+		count(*) FILTER (WHERE decision = 'Reject'),
+		count(DISTINCT lower(user_name)) FILTER (WHERE decision = 'Approve')
+	FROM decisions WHERE deployment_id = $1 AND stage = $2`
 
 // ListDecisions returns deployment id's decisions in the order they were
 // made; none (no error) for an unknown deployment.

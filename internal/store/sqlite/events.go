@@ -115,7 +115,7 @@ func (s *Store) ListEvents(ctx context.Context, id int64, afterSeq int64) ([]sto
 // AddDecision records d and its event e (appended to d's deployment) in
 // one transaction, and pulls a future WakeAt of the deployment to now so
 // the executor acts on the decision soon.
-func (s *Store) AddDecision(ctx context.Context, d store.Decision, e store.Event) error {
+func (s *Store) AddDecision(ctx context.Context, d store.Decision, need int, e store.Event) error {
 	now := s.now()
 	at := d.At
 	if at.IsZero() {
@@ -123,14 +123,24 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision, e store.Event
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var last int64
+		var status string
 		err := tx.QueryRowContext(ctx, `UPDATE deployments SET last_seq = last_seq + 1,
 				wake_at = CASE WHEN wake_at > ?1 THEN ?1 ELSE wake_at END
-			WHERE id = ?2 RETURNING last_seq`, micros(now), d.DeploymentID).Scan(&last)
+			WHERE id = ?2 RETURNING last_seq, status`, micros(now), d.DeploymentID).Scan(&last, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if need > 0 {
+			var rejects, approvers int
+			if err := tx.QueryRowContext(ctx, decisionTally, d.DeploymentID, d.Stage).Scan(&rejects, &approvers); err != nil {
+				return err
+			}
+			if err := store.CheckStageOpen(status, d.Stage, rejects, approvers, need); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (deployment_id, stage, user_name, decision, reason, at)
 			VALUES (?, ?, ?, ?, ?, ?)`, d.DeploymentID, d.Stage, d.User, d.Decision, d.Reason, micros(at)); err != nil {
@@ -152,6 +162,12 @@ func (s *Store) AddDecision(ctx context.Context, d store.Decision, e store.Event
 	}
 	return nil
 }
+
+// decisionTally counts the rejections and distinct approvers of a stage.
+const decisionTally = `SELECT
+		coalesce(sum(CASE WHEN decision = 'Reject' THEN 1 ELSE 0 END), 0),
+		count(DISTINCT CASE WHEN decision = 'Approve' THEN lower(user_name) END)
+	FROM decisions WHERE deployment_id = ? AND stage = ?`
 
 // ListDecisions returns deployment id's decisions in the order they were
 // made; none (no error) for an unknown deployment.

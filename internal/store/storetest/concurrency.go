@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ func concurrencyTests() []testCase {
 		{"Concurrent/ClaimOnePerPipeline", testConcurrentClaimsOnePipeline},
 		{"Concurrent/EventSeqGapless", testConcurrentEvents},
 		{"Concurrent/CreateNumbersUnique", testConcurrentCreate},
+		{"Concurrent/DecisionsOneOutcome", testConcurrentDecisions},
 	}
 }
 
@@ -204,5 +206,65 @@ func testConcurrentCreate(t *testing.T, newStore NewStore) {
 		if _, ok := numbers[n]; !ok {
 			t.Fatalf("no deployment got number %d: %v", n, numbers)
 		}
+	}
+}
+
+// testConcurrentDecisions: approvals and rejections sent at once to a
+// waiting stage have exactly one outcome: either a rejection and fewer
+// approvers than needed before it, or the approvals needed and no
+// rejection. Every other decision is refused with ErrStageDecided.
+func testConcurrentDecisions(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	const need = 2
+	for round := range 6 {
+		d := b.create(t, fmt.Sprintf("p%d", round), func(d *store.Deployment) { d.Status = store.StatusWaitingForApproval })
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		taken, refused := 0, 0
+		var errs []error
+		for w := range workers {
+			kind := "Approve"
+			if (w+round)%3 == 0 {
+				kind = "Reject"
+			}
+			dec := store.Decision{DeploymentID: d.ID, Stage: "prod", User: fmt.Sprintf("user-%d", w), Decision: kind, Reason: "r"}
+			wg.Go(func() {
+				err := b.s.AddDecision(b.ctx, dec, need, store.Event{Stage: "prod", Type: kind})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					taken++
+				case errors.Is(err, store.ErrStageDecided):
+					refused++
+				default:
+					errs = append(errs, err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			t.Fatal(err)
+		}
+		ds, err := b.s.ListDecisions(b.ctx, d.ID)
+		must(t, err, "ListDecisions")
+		if len(ds) != taken || taken+refused != workers {
+			t.Fatalf("round %d: %d decisions stored, %d taken, %d refused of %d", round, len(ds), taken, refused, workers)
+		}
+		rejects, approvals := 0, 0
+		for i, x := range ds {
+			if rejects > 0 || approvals == need {
+				t.Fatalf("round %d: decision %d (%s by %s) recorded after the stage was decided: %+v", round, i, x.Decision, x.User, ds)
+			}
+			if x.Decision == "Reject" {
+				rejects++
+			} else {
+				approvals++
+			}
+		}
+		if rejects == 0 && approvals != need {
+			t.Fatalf("round %d: no outcome: %+v", round, ds)
+		}
+		wantSeqs(t, b.events(t, d.ID, 0), d.ID, 1, taken)
 	}
 }

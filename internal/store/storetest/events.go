@@ -15,6 +15,7 @@ func eventTests() []testCase {
 		{"Decisions/AddAndList", testDecisions},
 		{"Decisions/Duplicate", testDuplicateDecision},
 		{"Decisions/WakesDeployment", testDecisionWakes},
+		{"Decisions/OnlyWhileStageOpen", testDecisionGate},
 		{"Ping", testPing},
 	}
 }
@@ -36,7 +37,7 @@ func testEventSeq(t *testing.T, newStore NewStore) {
 	_, err = b.s.UpdateDeployment(b.ctx, c, "exec-1", store.Event{Type: "U1"}, store.Event{Type: "U2"})
 	must(t, err, "UpdateDeployment")
 	must(t, b.s.AddDecision(b.ctx,
-		store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"},
+		store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"}, 0,
 		store.Event{Stage: "prod", Type: "Approved"}), "AddDecision")
 	must(t, b.s.AppendEvents(b.ctx, store.Event{DeploymentID: d.ID, Type: "A3"}), "AppendEvents")
 
@@ -113,7 +114,7 @@ func testDecisions(t *testing.T, newStore NewStore) {
 	}
 	for _, dec := range in {
 		b.clock.Advance(time.Second)
-		must(t, b.s.AddDecision(b.ctx, dec, store.Event{Stage: dec.Stage, Type: dec.Decision, Message: dec.User}),
+		must(t, b.s.AddDecision(b.ctx, dec, 0, store.Event{Stage: dec.Stage, Type: dec.Decision, Message: dec.User}),
 			"AddDecision")
 	}
 	ds, err := b.s.ListDecisions(b.ctx, d.ID)
@@ -155,7 +156,7 @@ func testDecisions(t *testing.T, newStore NewStore) {
 		t.Errorf("ListDecisionsOf(nil) = %v, %v; want empty", none, err)
 	}
 
-	err = b.s.AddDecision(b.ctx, store.Decision{DeploymentID: d.ID + 1000, Stage: "prod", User: "bob", Decision: "Approve"},
+	err = b.s.AddDecision(b.ctx, store.Decision{DeploymentID: d.ID + 1000, Stage: "prod", User: "bob", Decision: "Approve"}, 1,
 		store.Event{Type: "Approve"})
 	wantErr(t, err, store.ErrNotFound, "AddDecision to a missing deployment")
 	if ds, err := b.s.ListDecisions(b.ctx, d.ID+1000); err != nil || len(ds) != 0 {
@@ -167,12 +168,12 @@ func testDuplicateDecision(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
 	d := b.create(t, "web")
 	dec := store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"}
-	must(t, b.s.AddDecision(b.ctx, dec, store.Event{Type: "Approve"}), "AddDecision")
+	must(t, b.s.AddDecision(b.ctx, dec, 0, store.Event{Type: "Approve"}), "AddDecision")
 
 	for _, again := range []string{"Approve", "Reject"} {
 		dup := dec
 		dup.Decision = again
-		err := b.s.AddDecision(b.ctx, dup, store.Event{Type: again})
+		err := b.s.AddDecision(b.ctx, dup, 0, store.Event{Type: again})
 		wantErr(t, err, store.ErrDuplicateDecision, "AddDecision "+again+" again")
 	}
 	ds, err := b.s.ListDecisions(b.ctx, d.ID)
@@ -194,7 +195,7 @@ func testDecisionWakes(t *testing.T, newStore NewStore) {
 	})
 	b.claimNone(t, "exec-1")
 	b.clock.Advance(time.Minute)
-	must(t, b.s.AddDecision(b.ctx, store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"},
+	must(t, b.s.AddDecision(b.ctx, store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"}, 1,
 		store.Event{Type: "Approve"}), "AddDecision")
 	got := b.get(t, d.ID)
 	sameTimePtr(t, "WakeAt after a decision", got.WakeAt, ptr(b.clock.Now()))
@@ -209,4 +210,45 @@ func testDecisionWakes(t *testing.T, newStore NewStore) {
 func testPing(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
 	must(t, b.s.Ping(b.ctx), "Ping")
+}
+
+// testDecisionGate: with need > 0 a decision is taken only while the
+// deployment waits and its stage is undecided; a refused one leaves
+// nothing behind.
+func testDecisionGate(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	waiting := func(d *store.Deployment) { d.Status = store.StatusWaitingForApproval }
+	dec := func(id int64, user, kind string) store.Decision {
+		return store.Decision{DeploymentID: id, Stage: "prod", User: user, Decision: kind, Reason: "r"}
+	}
+	add := func(d store.Decision, need int) error {
+		return b.s.AddDecision(b.ctx, d, need, store.Event{Stage: d.Stage, Type: d.Decision})
+	}
+
+	running := b.create(t, "web", func(d *store.Deployment) { d.Status = "Running" })
+	wantErr(t, add(dec(running.ID, "bob", "Approve"), 1), store.ErrStageDecided, "approve a running deployment")
+
+	rejected := b.create(t, "api", waiting)
+	must(t, add(dec(rejected.ID, "carol", "Reject"), 2), "reject")
+	wantErr(t, add(dec(rejected.ID, "bob", "Approve"), 2), store.ErrStageDecided, "approve after a rejection")
+	wantErr(t, add(dec(rejected.ID, "dave", "Reject"), 2), store.ErrStageDecided, "reject after a rejection")
+
+	approved := b.create(t, "db", waiting)
+	must(t, add(dec(approved.ID, "bob", "Approve"), 2), "first approval")
+	must(t, add(dec(approved.ID, "carol", "Approve"), 2), "second approval")
+	wantErr(t, add(dec(approved.ID, "dave", "Reject"), 2), store.ErrStageDecided, "reject after the approvals")
+	wantErr(t, add(dec(approved.ID, "erin", "Approve"), 2), store.ErrStageDecided, "approve after the approvals")
+	// Another stage of the same deployment is decided on its own.
+	other := dec(approved.ID, "dave", "Reject")
+	other.Stage = "canary"
+	must(t, add(other, 1), "reject another stage")
+
+	for id, want := range map[int64]int{running.ID: 0, rejected.ID: 1, approved.ID: 3} {
+		ds, err := b.s.ListDecisions(b.ctx, id)
+		must(t, err, "ListDecisions")
+		if len(ds) != want {
+			t.Errorf("deployment %d has %d decisions, want %d: %+v", id, len(ds), want, ds)
+		}
+		wantSeqs(t, b.events(t, id, 0), id, 1, want)
+	}
 }
