@@ -110,12 +110,15 @@ type TrafficRouting struct {
 
 // StageState is one stage of a deployment.
 type StageState struct {
-	Name      string      `json:"name" yaml:"name"`
-	Type      StageType   `json:"type" yaml:"type"`
-	Status    StageStatus `json:"status" yaml:"status"`
-	Message   string      `json:"message,omitempty" yaml:"message,omitempty"`
-	StartedAt *time.Time  `json:"startedAt,omitempty" yaml:"startedAt,omitempty"`
-	EndedAt   *time.Time  `json:"endedAt,omitempty" yaml:"endedAt,omitempty"`
+	Name    string      `json:"name" yaml:"name"`
+	Type    StageType   `json:"type" yaml:"type"`
+	Status  StageStatus `json:"status" yaml:"status"`
+	Message string      `json:"message,omitempty" yaml:"message,omitempty"`
+	// ApprovalsRequired is, for an approval stage, how many distinct
+	// people must approve.
+	ApprovalsRequired int        `json:"approvalsRequired,omitempty" yaml:"approvalsRequired,omitempty"`
+	StartedAt         *time.Time `json:"startedAt,omitempty" yaml:"startedAt,omitempty"`
+	EndedAt           *time.Time `json:"endedAt,omitempty" yaml:"endedAt,omitempty"`
 }
 
 // DecisionKind is an approver's answer.

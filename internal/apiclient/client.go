@@ -403,6 +403,19 @@ func (c *Client) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployme
 	return out, nil
 }
 
+// DeploymentID returns the id of the deployment ref names; a
+// PIPELINE#NUMBER reference is resolved by the server.
+func (c *Client) DeploymentID(ctx context.Context, ref v1alpha1.DeploymentRef) (int64, error) {
+	if ref.Pipeline == "" {
+		return ref.ID, nil
+	}
+	var out v1alpha1.Deployment
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/deployments/" + ref.String()}, &out); err != nil {
+		return 0, fmt.Errorf("get deployment %s: %w", ref, err)
+	}
+	return out.ID, nil
+}
+
 // ListOptions select and page the deployments listed.
 type ListOptions struct {
 	// Pipeline keeps the deployments of one pipeline.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,23 @@ func TestGolden(t *testing.T) {
 		f.events[47] = cannedEvents(47)
 		f.holdWatch = true
 	}
+	twoApprovals := func(f *fakeAPI) {
+		d := f.deployment(46)
+		d.Stages = slices.Clone(d.Stages)
+		d.Stages[2].ApprovalsRequired = 2
+		f.setDeployment(d)
+	}
+	releases := func(f *fakeAPI) {
+		f.moveOn = func(f *fakeAPI, d *v1alpha1.Deployment) {
+			d.Status, d.CurrentStage, d.Message = v1alpha1.StatusSucceeded, "", "all stages succeeded"
+			f.events[46] = append(f.events[46],
+				v1alpha1.Event{DeploymentID: 46, Seq: 7, Time: testNow, Stage: "approval-stage", Type: "Approved", Message: "approved by tester"},
+				v1alpha1.Event{DeploymentID: 46, Seq: 8, Time: testNow, Stage: "approval-stage", Type: "ApprovalGranted", Message: "1 of 1 approvals: tester"},
+				v1alpha1.Event{DeploymentID: 46, Seq: 9, Time: testNow, Stage: "switch-to-production-stage", Type: "StageSucceeded", Message: "stage switch-to-production-stage succeeded"},
+				v1alpha1.Event{DeploymentID: 46, Seq: 10, Time: testNow, Type: "DeploymentSucceeded", Message: "deployment " + testPipeline + "#6 succeeded: all stages succeeded"},
+			)
+		}
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -170,6 +188,11 @@ func TestGolden(t *testing.T) {
 		{name: "run-wait-approval-yaml", args: []string{"run", testPipeline, "-p", "IMAGE_TAG=2.4", "--wait", "-o", "yaml"}, setup: waiting},
 		{name: "approve", args: []string{"approve", "46", "--reason", "canary looks healthy"}},
 		{name: "approve-conflict", args: []string{"approve", "45"}},
+		{name: "approve-first-of-two", args: []string{"approve", "46"}, setup: twoApprovals},
+		{name: "approve-by-number", args: []string{"approve", testPipeline + "#6"}},
+		{name: "approve-wait", args: []string{"approve", testPipeline + "/6", "--wait"}, setup: releases},
+		{name: "approve-wait-first-of-two", args: []string{"approve", "46", "--wait"}, setup: twoApprovals},
+		{name: "approve-wait-timeout", args: []string{"approve", "46", "--wait", "--timeout", "200ms"}, setup: func(f *fakeAPI) { f.holdWatch = true }},
 		{name: "reject", args: []string{"reject", "deployment/46", "--reason", "checkout page renders red"}},
 		{name: "cancel", args: []string{"cancel", "46"}},
 		{name: "delete", args: []string{"delete", "pipelines", testPipeline, "other"}},
@@ -215,13 +238,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"get", "pipelines", "--pipeline", "p"}, "--pipeline and --status apply to deployments only"},
 		{[]string{"get", "deployments", "--status", "Done"}, `--status "Done": want one of Queued, Running, WaitingForApproval, Succeeded, Failed, Rejected, Cancelled`},
 		{[]string{"get", "deployments", "--limit", "0"}, "--limit must be between 1 and 500, got 0"},
-		{[]string{"get", "deployments", "abc"}, `"abc" is not a deployment id`},
+		{[]string{"get", "deployments", "abc"}, `"abc" is not a deployment`},
 		{[]string{"get", "pipelines", "--bogus"}, "unknown flag: --bogus\nSee 'fledge get --help'."},
 		{[]string{"get", "deployments", "--limit", "many"}, `invalid argument "many" for "--limit" flag`},
 		{[]string{"describe", "pipeline"}, "missing the kind and the name"},
 		{[]string{"describe", "pods", "x"}, `unknown resource kind "pods"`},
 		{[]string{"describe", "deployment", "-1"}, "unknown shorthand flag: '1' in -1"},
-		{[]string{"describe", "deployment", "x1"}, `"x1" is not a deployment id`},
+		{[]string{"describe", "deployment", "x1"}, `"x1" is not a deployment`},
 		{[]string{"delete", "pipeline"}, "missing the kind and the name"},
 		{[]string{"delete", "deployment", "42"}, `unknown resource kind "deployment": want environments, artifacts or pipelines`},
 		{[]string{"apply"}, "apply needs at least one -f FILE or DIR"},
@@ -233,14 +256,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "p", "-p", "A=1", "-p", "A=2"}, "--param A is given twice"},
 		{[]string{"run", "p", "-o", "wide"}, `--output "wide": want one of json, yaml`},
 		{[]string{"approve"}, "missing the deployment ID"},
-		{[]string{"approve", "abc"}, `"abc" is not a deployment id`},
+		{[]string{"approve", "abc"}, `"abc" is not a deployment`},
+		{[]string{"approve", "42", "--timeout", "1m"}, "--timeout needs --wait"},
+		{[]string{"run", "p", "--wait", "--timeout", "-1s"}, "--timeout -1s: must not be negative"},
 		{[]string{"reject", "42"}, "reject needs --reason"},
 		{[]string{"reject", "42", "--reason", "  "}, "reject needs --reason"},
 		{[]string{"cancel", "1", "2"}, `unexpected argument "2"`},
 		{[]string{"history"}, "missing the PIPELINE"},
 		{[]string{"history", "p", "--limit", "501"}, "--limit must be between 1 and 500, got 501"},
 		{[]string{"rollback", "p"}, "rollback needs --to ID"},
-		{[]string{"rollback", "p", "--to", "latest"}, `"latest" is not a deployment id`},
+		{[]string{"rollback", "p", "--to", "latest"}, `"latest" is not a deployment`},
 		{[]string{"logs"}, "missing the deployment ID"},
 		{[]string{"logs", "1", "-o", "yaml"}, `--output "yaml": want one of json`},
 		{[]string{"--server", "ftp://host", "get", "pipelines"}, `--server: server URL "ftp://host": scheme must be http or https`},

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +13,9 @@ import (
 )
 
 type decideOptions struct {
-	reason string
+	reason  string
+	wait    bool
+	timeout time.Duration
 }
 
 // newApproveCommand approves a deployment waiting at its approval stage:
@@ -19,14 +23,21 @@ type decideOptions struct {
 func newApproveCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &decideOptions{}
 	cmd := &cobra.Command{
-		Use:     "approve ID [--reason TEXT]",
-		Short:   "Approve a deployment waiting for approval, releasing it to production",
-		Example: `  fledge approve 42 --reason "canary looks healthy"`,
+		Use:   "approve ID|PIPELINE#NUMBER [--reason TEXT] [--wait [--timeout DURATION]]",
+		Short: "Approve a deployment waiting for approval, releasing it to production",
+		Long: `Approve a deployment waiting at an approval stage. The answer says what the
+approval did: how many of the stage's required approvals are recorded, or that
+the release continues. With --wait, follow the release until it ends (or
+waits at a later approval stage); the exit code is 0 if it succeeded.`,
+		Example: `  fledge approve 42 --reason "canary looks healthy"
+  fledge approve webpage-canary-deployment-pipeline#6 --wait`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDecide(cmd.Context(), streams, g, v1alpha1.DecisionApprove, args[0], o.reason)
+			return runDecide(cmd.Context(), streams, g, v1alpha1.DecisionApprove, args[0], o)
 		},
 	}
-	cmd.Flags().StringVar(&o.reason, "reason", "", "why, recorded with the decision")
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why, recorded with the decision")
+	addWaitFlags(f, &o.wait, &o.timeout, "follow the release until it ends")
 	return clientCommand(cmd, argsBetween(1, 1, "the deployment ID"))
 }
 
@@ -35,22 +46,27 @@ func newApproveCommand(streams Streams, g *globalOptions) *cobra.Command {
 func newRejectCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &decideOptions{}
 	cmd := &cobra.Command{
-		Use:     "reject ID --reason TEXT",
+		Use:     "reject ID|PIPELINE#NUMBER --reason TEXT [--wait [--timeout DURATION]]",
 		Short:   "Reject a deployment waiting for approval; production is left as it is",
 		Example: `  fledge reject 43 --reason "checkout page renders red"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(o.reason) == "" {
 				return usageErrorf("reject needs --reason: say why, it is recorded with the decision")
 			}
-			return runDecide(cmd.Context(), streams, g, v1alpha1.DecisionReject, args[0], o.reason)
+			return runDecide(cmd.Context(), streams, g, v1alpha1.DecisionReject, args[0], o)
 		},
 	}
-	cmd.Flags().StringVar(&o.reason, "reason", "", "why (required), recorded with the decision")
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why (required), recorded with the decision")
+	addWaitFlags(f, &o.wait, &o.timeout, "follow the deployment until the canary is taken out of traffic and it ends")
 	return clientCommand(cmd, argsBetween(1, 1, "the deployment ID"))
 }
 
-func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1alpha1.DecisionKind, arg, reason string) error {
-	id, err := parseDeploymentID(arg)
+func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1alpha1.DecisionKind, arg string, o *decideOptions) error {
+	if err := checkWaitFlags(o.wait, o.timeout); err != nil {
+		return err
+	}
+	ref, err := parseDeploymentRef(arg)
 	if err != nil {
 		return err
 	}
@@ -58,37 +74,120 @@ func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1al
 	if err != nil {
 		return err
 	}
+	id, err := c.DeploymentID(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var before []v1alpha1.Event
+	if o.wait {
+		// Follow from the decision on, not from the start of the log.
+		if before, err = c.Events(ctx, id, 0); err != nil {
+			return err
+		}
+	}
 	var d v1alpha1.Deployment
-	verb := "approved"
 	if kind == v1alpha1.DecisionReject {
-		verb = "rejected"
-		d, err = c.Reject(ctx, id, reason)
+		d, err = c.Reject(ctx, id, o.reason)
 	} else {
-		d, err = c.Approve(ctx, id, reason)
+		d, err = c.Approve(ctx, id, o.reason)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Out, "deployment/%d %s\n", id, verb)
-	if kind == v1alpha1.DecisionApprove && d.Status == v1alpha1.StatusWaitingForApproval {
-		// More approvals are required at this stage.
-		fmt.Fprintf(streams.ErrOut, "deployment/%d is still waiting for approval at %s\n", id, d.CurrentStage)
+	stage, done := describeDecision(streams.Out, kind, d)
+	if !o.wait {
+		return nil
 	}
-	return nil
+	if !done {
+		fmt.Fprintf(streams.ErrOut, "not waiting: %s still waits for approval at %s\n", deploymentName(d), stage)
+		return nil
+	}
+	p := newEventPrinter(streams.Out, nowFrom(ctx).Location(), false)
+	p.fitStages(d.Stages)
+	if len(before) > 0 {
+		p.last = before[len(before)-1].Seq
+	}
+	// The executor may not have left the decided stage yet: only an
+	// approval stage after it stops the wait.
+	final, err := waitWithTimeout(ctx, c, d, p, o.timeout, func(x v1alpha1.Deployment) bool { return x.CurrentStage != stage })
+	if err != nil {
+		return err
+	}
+	if kind == v1alpha1.DecisionReject && final.Status == v1alpha1.StatusRejected {
+		fmt.Fprintf(streams.Out, "%s ended: rejected\n", deploymentName(final))
+		return nil
+	}
+	return reportOutcome(streams.Out, final)
+}
+
+// describeDecision says what a decision did, from the deployment the
+// server answered with: the stage it was made at, and whether the stage
+// is done (a rejection, or the last approval it needs).
+func describeDecision(w io.Writer, kind v1alpha1.DecisionKind, d v1alpha1.Deployment) (stage string, done bool) {
+	name := deploymentName(d)
+	var last *v1alpha1.Decision
+	for i := range d.Decisions {
+		if last == nil || !d.Decisions[i].At.Before(last.At) {
+			last = &d.Decisions[i]
+		}
+	}
+	stage = d.CurrentStage
+	if last != nil {
+		stage = last.Stage
+	}
+	if kind == v1alpha1.DecisionReject {
+		fmt.Fprintf(w, "%s rejected at %s: the canary gets no more traffic and production is left as it is\n", name, stage)
+		return stage, true
+	}
+	approvers := map[string]bool{}
+	for _, x := range d.Decisions {
+		if x.Stage == stage && x.Decision == v1alpha1.DecisionApprove {
+			approvers[x.User] = true
+		}
+	}
+	need := 0
+	for _, st := range d.Stages {
+		if st.Name == stage {
+			need = st.ApprovalsRequired
+		}
+	}
+	switch {
+	case need == 0:
+		// A deployment made before stages said how many they need.
+		fmt.Fprintf(w, "%s: approval recorded at %s\n", name, stage)
+		return stage, d.CurrentStage != stage || d.Status != v1alpha1.StatusWaitingForApproval
+	case len(approvers) < need:
+		fmt.Fprintf(w, "%s: approval %d of %d recorded at %s; %d more needed\n", name, len(approvers), need, stage, need-len(approvers))
+		return stage, false
+	}
+	fmt.Fprintf(w, "%s approved at %s (%d of %d): the release continues\n", name, stage, len(approvers), need)
+	return stage, true
+}
+
+// deploymentName writes a deployment as both forms that commands accept.
+func deploymentName(d v1alpha1.Deployment) string {
+	if d.Pipeline == "" {
+		return fmt.Sprintf("deployment/%d", d.ID)
+	}
+	return fmt.Sprintf("deployment/%d (%s)", d.ID, d.Ref())
 }
 
 // newCancelCommand asks the server to cancel a queued or running
 // deployment.
 func newCancelCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "cancel ID",
+		Use:   "cancel ID|PIPELINE#NUMBER",
 		Short: "Cancel a queued or running deployment",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseDeploymentID(args[0])
+			ref, err := parseDeploymentRef(args[0])
 			if err != nil {
 				return err
 			}
 			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.DeploymentID(cmd.Context(), ref)
 			if err != nil {
 				return err
 			}
@@ -97,9 +196,9 @@ func newCancelCommand(streams Streams, g *globalOptions) *cobra.Command {
 				return err
 			}
 			if d.Status == v1alpha1.StatusCancelled {
-				fmt.Fprintf(streams.Out, "deployment/%d cancelled\n", id)
+				fmt.Fprintf(streams.Out, "%s cancelled\n", deploymentName(d))
 			} else {
-				fmt.Fprintf(streams.Out, "deployment/%d cancellation requested\n", id)
+				fmt.Fprintf(streams.Out, "%s cancellation requested\n", deploymentName(d))
 			}
 			return nil
 		},

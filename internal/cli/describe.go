@@ -39,15 +39,21 @@ func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []
 	if err != nil {
 		return err
 	}
-	var id int64
+	var ref v1alpha1.DeploymentRef
 	if kind == kindDeployment {
-		if id, err = parseDeploymentID(args[1]); err != nil {
+		if ref, err = parseDeploymentRef(args[1]); err != nil {
 			return err
 		}
 	}
 	c, err := g.client()
 	if err != nil {
 		return err
+	}
+	var id int64
+	if kind == kindDeployment {
+		if id, err = c.DeploymentID(ctx, ref); err != nil {
+			return err
+		}
 	}
 	now := nowFrom(ctx)
 	d := &describer{w: streams.Out, now: now}

@@ -40,9 +40,12 @@ type fakeAPI struct {
 	// holdWatch keeps the event stream open after the events, as the
 	// server does while a deployment waits for approval.
 	holdWatch bool
-	preview   v1alpha1.RollbackPreview
-	changes   []string
-	requests  int
+	// moveOn, when set, plays the executor after a decision: it changes
+	// the stored deployment after the answer was made.
+	moveOn   func(f *fakeAPI, d *v1alpha1.Deployment)
+	preview  v1alpha1.RollbackPreview
+	changes  []string
+	requests int
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -246,10 +249,19 @@ func (f *fakeAPI) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/deployments/{id}", lock(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		d := f.deployment(id)
+		ref, err := v1alpha1.ParseDeploymentRef(r.PathValue("id"))
+		if err != nil {
+			writeStatus(w, 400, "%v", err)
+			return
+		}
+		d := f.deployment(ref.ID)
+		for _, x := range f.deployments {
+			if ref.Pipeline != "" && x.Pipeline == ref.Pipeline && x.Number == ref.Number {
+				d = x
+			}
+		}
 		if d.ID == 0 {
-			writeStatus(w, 404, "deployment %d not found", id)
+			writeStatus(w, 404, "deployment %s not found", ref)
 			return
 		}
 		writeTestJSON(w, 200, d)
@@ -298,13 +310,25 @@ func (f *fakeAPI) handler() http.Handler {
 			writeStatus(w, 404, "deployment %d not found", id)
 			return
 		}
-		switch r.PathValue("verb") {
+		switch verb := r.PathValue("verb"); verb {
 		case "approve", "reject":
 			if d.Status != v1alpha1.StatusWaitingForApproval {
 				writeStatus(w, 409, "deployment %d is %s, not waiting for approval", id, d.Status)
 				return
 			}
-			d.Status = v1alpha1.StatusRunning
+			// Like the server: the decision is recorded, and the answer
+			// shows the deployment before the executor moves on.
+			kind := v1alpha1.DecisionApprove
+			if verb == "reject" {
+				kind = v1alpha1.DecisionReject
+			}
+			d.Decisions = append(slices.Clone(d.Decisions), v1alpha1.Decision{Stage: d.CurrentStage, User: "tester", Decision: kind, At: testNow})
+			f.setDeployment(d)
+			if f.moveOn != nil {
+				moved := d
+				f.moveOn(f, &moved)
+				f.setDeployment(moved)
+			}
 		case "cancel":
 			if d.Status.Final() {
 				writeStatus(w, 409, "deployment %d has ended (%s)", id, d.Status)
@@ -426,6 +450,7 @@ func cannedDeployments() []v1alpha1.Deployment {
 	waiting[0].StartedAt, waiting[0].EndedAt, waiting[0].Message = ago(5*time.Minute), ago(4*time.Minute), "3/3 pods of webpage-deployment ready in ns-canary-stage"
 	waiting[1].StartedAt, waiting[1].EndedAt, waiting[1].Message = ago(4*time.Minute), ago(4*time.Minute), "canary weight 25%"
 	waiting[2].StartedAt, waiting[2].Message = ago(4*time.Minute), "waiting for 1 approval"
+	waiting[2].ApprovalsRequired = 1
 	approve := func(user string, at time.Duration) v1alpha1.Decision {
 		return v1alpha1.Decision{Stage: "approval-stage", User: user, Decision: v1alpha1.DecisionApprove, At: *ago(at)}
 	}

@@ -316,7 +316,11 @@ func byteSize(n int) string {
 func getDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o *getOptions, name string, statuses []v1alpha1.DeploymentStatus) error {
 	var items []v1alpha1.Deployment
 	if name != "" {
-		id, err := parseDeploymentID(name)
+		ref, err := parseDeploymentRef(name)
+		if err != nil {
+			return err
+		}
+		id, err := c.DeploymentID(ctx, ref)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/apiclient"
 )
 
@@ -137,14 +137,14 @@ func argsBetween(minN, maxN int, what string) cobra.PositionalArgs {
 	}
 }
 
-// parseDeploymentID reads a deployment id written as 42 or deployment/42.
-func parseDeploymentID(s string) (int64, error) {
-	v := strings.TrimPrefix(strings.TrimPrefix(s, "deployments/"), "deployment/")
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, usageErrorf("%q is not a deployment id (a positive number such as 42)", s)
+// parseDeploymentRef reads a deployment written as 42, deployment/42,
+// PIPELINE#NUMBER or PIPELINE/NUMBER.
+func parseDeploymentRef(s string) (v1alpha1.DeploymentRef, error) {
+	ref, err := v1alpha1.ParseDeploymentRef(s)
+	if err != nil {
+		return ref, usageErrorf("%v", err)
 	}
-	return id, nil
+	return ref, nil
 }
 
 // clockKey is the context key of the clock; only tests set it.

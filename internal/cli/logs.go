@@ -42,11 +42,15 @@ func runLogs(ctx context.Context, streams Streams, g *globalOptions, o *logsOpti
 	if err := checkOutput(o.output, outputJSON); err != nil {
 		return err
 	}
-	id, err := parseDeploymentID(arg)
+	ref, err := parseDeploymentRef(arg)
 	if err != nil {
 		return err
 	}
 	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	id, err := c.DeploymentID(ctx, ref)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ input is not a terminal, as in CI). Find the deployment ids with
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.to, "to", "", "the earlier deployment (ID) whose version production should run again (required)")
+	f.StringVar(&o.to, "to", "", "the earlier deployment (its ID, #NUMBER or PIPELINE#NUMBER) whose version production should run again (required)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "only show what would change")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
 	return clientCommand(cmd, argsBetween(1, 1, "the PIPELINE"))
@@ -51,11 +51,20 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 	if o.to == "" {
 		return usageErrorf("rollback needs --to ID: the earlier deployment to go back to (see: fledge history %s)", pipeline)
 	}
-	to, err := parseDeploymentID(o.to)
+	toArg := o.to
+	if strings.HasPrefix(toArg, "#") {
+		// #3: the pipeline's deployment number 3.
+		toArg = pipeline + toArg
+	}
+	ref, err := parseDeploymentRef(toArg)
 	if err != nil {
 		return err
 	}
 	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	to, err := c.DeploymentID(ctx, ref)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/apiclient"
@@ -24,9 +26,10 @@ const (
 )
 
 type runOptions struct {
-	params []string
-	wait   bool
-	output string
+	params  []string
+	wait    bool
+	timeout time.Duration
+	output  string
 }
 
 // newRunCommand starts a deployment of a pipeline, as the last step of a
@@ -34,20 +37,21 @@ type runOptions struct {
 func newRunCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run PIPELINE [--param NAME=VALUE ...] [--wait]",
+		Use:   "run PIPELINE [--param NAME=VALUE ...] [--wait [--timeout DURATION]]",
 		Short: "Start a deployment of a pipeline",
 		Long: `Start a deployment of a pipeline with parameters, such as the image tag a
 build produced. With --wait, print its events until it ends or waits for
-approval; the exit code is 0 if it succeeded or waits for approval, 1 otherwise.`,
+approval; the exit code is 0 if it succeeded or waits for approval, 1 otherwise
+(also when --timeout runs out first; the deployment goes on).`,
 		Example: `  fledge run webpage-canary-deployment-pipeline --param IMAGE_TAG=2.1
-  fledge run webpage-canary-deployment-pipeline -p IMAGE_TAG=2.1 --wait`,
+  fledge run webpage-canary-deployment-pipeline -p IMAGE_TAG=2.1 --wait --timeout 10m`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRun(cmd.Context(), streams, g, o, args[0])
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.params, "param", "p", nil, "a parameter of the run as NAME=VALUE (repeatable)")
-	f.BoolVar(&o.wait, "wait", false, "follow the deployment until it ends or waits for approval")
+	addWaitFlags(f, &o.wait, &o.timeout, "follow the deployment until it ends or waits for approval")
 	addOutputFlag(f, &o.output, outputJSON, outputYAML)
 	return clientCommand(cmd, argsBetween(1, 1, "the PIPELINE to run"))
 }
@@ -81,6 +85,9 @@ func runRun(ctx context.Context, streams Streams, g *globalOptions, o *runOption
 	if err := checkOutput(o.output, outputJSON, outputYAML); err != nil {
 		return err
 	}
+	if err := checkWaitFlags(o.wait, o.timeout); err != nil {
+		return err
+	}
 	params, err := parseParams(o.params)
 	if err != nil {
 		return err
@@ -97,7 +104,7 @@ func runRun(ctx context.Context, streams Streams, g *globalOptions, o *runOption
 		if o.output != "" {
 			return printData(streams.Out, o.output, d)
 		}
-		fmt.Fprintf(streams.Out, "deployment/%d created\n", d.ID)
+		fmt.Fprintf(streams.Out, "%s created\n", deploymentName(d))
 		return nil
 	}
 	// With -o, standard output holds only the final object.
@@ -105,14 +112,11 @@ func runRun(ctx context.Context, streams Streams, g *globalOptions, o *runOption
 	if o.output != "" {
 		msgs = streams.ErrOut
 	}
-	fmt.Fprintf(msgs, "deployment/%d created\n", d.ID)
+	fmt.Fprintf(msgs, "%s created\n", deploymentName(d))
 	p := newEventPrinter(msgs, nowFrom(ctx).Location(), false)
 	p.fitStages(d.Stages)
-	final, err := waitForDeployment(ctx, c, d.ID, p)
+	final, err := waitWithTimeout(ctx, c, d, p, o.timeout, func(v1alpha1.Deployment) bool { return true })
 	if err != nil {
-		if ctx.Err() != nil {
-			return failedf("stopped waiting; deployment/%d goes on (follow it with: fledge logs %d -f)", d.ID, d.ID)
-		}
 		return err
 	}
 	if o.output != "" {
@@ -128,31 +132,75 @@ func runRun(ctx context.Context, streams Streams, g *globalOptions, o *runOption
 func reportOutcome(w io.Writer, d v1alpha1.Deployment) error {
 	switch d.Status {
 	case v1alpha1.StatusSucceeded:
-		fmt.Fprintf(w, "deployment/%d succeeded\n", d.ID)
+		fmt.Fprintf(w, "%s succeeded\n", deploymentName(d))
 		return nil
 	case v1alpha1.StatusWaitingForApproval:
-		fmt.Fprintf(w, "deployment/%d is waiting for approval at %s (canary weight %d%%): fledge approve %d, or fledge reject %d --reason TEXT\n",
-			d.ID, orDash(d.CurrentStage), d.CanaryWeight, d.ID, d.ID)
+		fmt.Fprintf(w, "%s is waiting for approval at %s (canary weight %d%%): fledge approve %d, or fledge reject %d --reason TEXT\n",
+			deploymentName(d), orDash(d.CurrentStage), d.CanaryWeight, d.ID, d.ID)
 		return nil
 	}
 	if d.Message != "" {
-		return failedf("deployment/%d %s: %s", d.ID, strings.ToLower(string(d.Status)), d.Message)
+		return failedf("%s %s: %s", deploymentName(d), strings.ToLower(string(d.Status)), d.Message)
 	}
-	return failedf("deployment/%d %s", d.ID, strings.ToLower(string(d.Status)))
+	return failedf("%s %s", deploymentName(d), strings.ToLower(string(d.Status)))
 }
+
+// addWaitFlags declares --wait and its --timeout.
+func addWaitFlags(f *pflag.FlagSet, wait *bool, timeout *time.Duration, what string) {
+	f.BoolVar(wait, "wait", false, what)
+	f.DurationVar(timeout, "timeout", 0, "with --wait, stop waiting after this long (0: no limit); the deployment goes on")
+}
+
+// checkWaitFlags refuses --timeout without --wait, and a negative one.
+func checkWaitFlags(wait bool, timeout time.Duration) error {
+	switch {
+	case timeout < 0:
+		return usageErrorf("--timeout %s: must not be negative", timeout)
+	case timeout > 0 && !wait:
+		return usageErrorf("--timeout needs --wait: it bounds how long the command follows the deployment")
+	}
+	return nil
+}
+
+// waitWithTimeout is waitForDeployment bounded by timeout (0: none). When
+// the timeout or an interrupt stops it, the error says the deployment
+// goes on and how to follow it.
+func waitWithTimeout(ctx context.Context, c *apiclient.Client, d v1alpha1.Deployment, p *eventPrinter, timeout time.Duration, atApproval func(v1alpha1.Deployment) bool) (v1alpha1.Deployment, error) {
+	wctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
+		defer cancel()
+	}
+	final, err := waitForDeployment(wctx, c, d.ID, p, atApproval)
+	if err == nil || wctx.Err() == nil {
+		return final, err
+	}
+	why := "stopped waiting"
+	if errors.Is(context.Cause(wctx), errWaitTimeout) && ctx.Err() == nil {
+		why = fmt.Sprintf("stopped waiting after --timeout %s", timeout)
+	}
+	return final, failedf("%s; %s goes on (follow it with: fledge logs %d -f)", why, deploymentName(d), d.ID)
+}
+
+var errWaitTimeout = errors.New("--timeout ran out")
 
 // waitForDeployment prints a deployment's events until it ends or waits
 // for approval, and returns it as it then stands. Events come from the
 // watch stream; the status is read after each event and every waitPoll,
 // because waiting for approval does not end the stream.
-func waitForDeployment(ctx context.Context, c *apiclient.Client, id int64, p *eventPrinter) (v1alpha1.Deployment, error) {
+//
+// atApproval says whether a deployment waiting for approval stops the wait:
+// a command that just approved still sees the stage it approved waiting
+// until the executor moves on.
+func waitForDeployment(ctx context.Context, c *apiclient.Client, id int64, p *eventPrinter, atApproval func(v1alpha1.Deployment) bool) (v1alpha1.Deployment, error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var mu sync.Mutex // guards p while the watch runs
 	kick := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.WatchEvents(wctx, id, 0, func(e v1alpha1.Event) error {
+		done <- c.WatchEvents(wctx, id, p.last, func(e v1alpha1.Event) error {
 			mu.Lock()
 			p.print(e)
 			err := p.err
@@ -190,7 +238,7 @@ func waitForDeployment(ctx context.Context, c *apiclient.Client, id int64, p *ev
 			return d, err
 		}
 		switch {
-		case d.Status == v1alpha1.StatusWaitingForApproval:
+		case d.Status == v1alpha1.StatusWaitingForApproval && atApproval(d):
 			stop()
 			<-done
 			watching = false

@@ -162,11 +162,11 @@ func (r *run) loop(ctx context.Context) error {
 		if r.d.CancelRequested {
 			// Never started: nothing to undo, and it keeps no start time.
 			r.state.Finish(v1alpha1.StatusCancelled, "cancelled before it started", now)
-			r.event("", "DeploymentCancelled", "deployment #%d cancelled before it started", r.d.Number)
+			r.event("", "DeploymentCancelled", "deployment %s#%d cancelled before it started", r.d.Pipeline, r.d.Number)
 			return r.save(ctx)
 		}
 		r.d.StartedAt = &now
-		r.event("", "DeploymentStarted", "deployment #%d of %s started (%s)", r.d.Number, r.d.Pipeline, formatParams(r.d.Parameters))
+		r.event("", "DeploymentStarted", "deployment %s#%d (id %d) started (%s)", r.d.Pipeline, r.d.Number, r.d.ID, formatParams(r.d.Parameters))
 		if err := r.save(ctx); err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func (r *run) finalEvent() {
 	if msg == "" {
 		msg = "all stages succeeded"
 	}
-	r.event("", "Deployment"+string(f.Status), "deployment #%d %s: %s", r.d.Number, strings.ToLower(string(f.Status)), msg)
+	r.event("", "Deployment"+string(f.Status), "deployment %s#%d %s: %s", r.d.Pipeline, r.d.Number, strings.ToLower(string(f.Status)), msg)
 }
 
 // fail records a failed step: a stage step ends the run as Failed; a

@@ -128,7 +128,7 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		if p.Kind == v1alpha1.KindRollback {
 			what = fmt.Sprintf("the manifests of deployment %d", p.RollbackTo)
 		}
-		r.event(a.StageName, "ProductionReleased", "production namespace %s now runs deployment #%d (%s)", p.ProductionNamespace, r.d.Number, what)
+		r.event(a.StageName, "ProductionReleased", "production namespace %s now runs deployment %s#%d (%s)", p.ProductionNamespace, r.d.Pipeline, r.d.Number, what)
 		return done, nil
 	case pipeline.StepRestoreProduction:
 		return done, r.restoreProduction(ctx)
@@ -310,8 +310,8 @@ func (r *run) promoteCanary(ctx context.Context, stage string) {
 		return
 	}
 	r.state.Weight = 100
-	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment #%d) serves every request while production rolls out",
-		r.routeName(), r.d.Number)
+	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment %s#%d) serves every request while production rolls out",
+		r.routeName(), r.d.Pipeline, r.d.Number)
 }
 
 // waitProductionEndpoints holds a promoted canary's traffic until
@@ -443,12 +443,12 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	}
 	ns := r.plan.ProductionNamespace
 	if err := r.apply(ctx, "", ns, objs, "production"); err != nil {
-		return fmt.Errorf("restore deployment #%d: %w", live.Number, err)
+		return fmt.Errorf("restore deployment %s#%d: %w", live.Pipeline, live.Number, err)
 	}
 	if err := r.waitRollout(ctx, "", ns, objs, r.plan.ProductionRolloutTimeout); err != nil {
-		return fmt.Errorf("restore deployment #%d: %w", live.Number, err)
+		return fmt.Errorf("restore deployment %s#%d: %w", live.Pipeline, live.Number, err)
 	}
-	r.event("", "ProductionRestored", "production namespace %s restored to deployment #%d (%s)", ns, live.Number, formatParams(live.Parameters))
+	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", ns, live.Pipeline, live.Number, formatParams(live.Parameters))
 	return nil
 }
 

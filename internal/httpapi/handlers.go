@@ -78,7 +78,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	note(r, "", fmt.Sprintf("deployment %d (#%d) with %s", d.ID, d.Number, service.FormatParams(d.Parameters)))
+	note(r, "", fmt.Sprintf("deployment %d (%s) with %s", d.ID, d.Ref(), service.FormatParams(d.Parameters)))
 	return writeJSON(w, http.StatusCreated, d)
 }
 
@@ -135,7 +135,7 @@ func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) error {
-	id, err := idOf(r)
+	id, err := h.idOf(r)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) manifests(w http.ResponseWriter, r *http.Request) error {
-	id, err := idOf(r)
+	id, err := h.idOf(r)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func (h *Handler) manifests(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		id, err := idOf(r)
+		id, err := h.idOf(r)
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *
 }
 
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
-	id, err := idOf(r)
+	id, err := h.idOf(r)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
 // events until the deployment ends (a final "end" event) or the client
 // leaves. Each event's id is its seq, so a client reconnects with after=.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
-	id, err := idOf(r)
+	id, err := h.idOf(r)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ var (
 func pipelineInPath(_ *Handler, r *http.Request) string { return r.PathValue("name") }
 
 func pipelineOfDeployment(h *Handler, r *http.Request) string {
-	id, err := idOf(r)
+	id, err := h.idOf(r)
 	if err != nil {
 		return ""
 	}
@@ -271,12 +271,14 @@ func kindOf(r *http.Request) (string, error) {
 	return "", &service.Error{Code: http.StatusNotFound, Reason: "NotFound", Message: fmt.Sprintf("unknown resource type %q (want environments, artifacts or pipelines)", plural)}
 }
 
-func idOf(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("deployment id %q is not a positive integer", r.PathValue("id"))}
+// idOf resolves the deployment the path names: its id (42) or
+// PIPELINE#NUMBER (webpage%236).
+func (h *Handler) idOf(r *http.Request) (int64, error) {
+	ref, err := v1alpha1.ParseDeploymentRef(r.PathValue("id"))
+	if err != nil {
+		return 0, &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: err.Error()}
 	}
-	return id, nil
+	return h.svc.ResolveDeployment(r.Context(), ref)
 }
 
 func readBody(r *http.Request) ([]byte, error) {

@@ -161,7 +161,7 @@ func TestBadInput(t *testing.T) {
 		{"run unknown parameter", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1","IMAGE":"x"}}`, 422, []string{`declares no parameter \"IMAGE\"`}},
 		{"run unset parameter", "POST", "/api/v1/pipelines/p/runs", `{}`, 422, []string{`parameter \"TAG\"`, "not set and has no default"}},
 		{"run unknown body field", "POST", "/api/v1/pipelines/p/runs", `{"params":{}}`, 400, []string{`unknown field \"params\"`}},
-		{"bad id", "GET", "/api/v1/deployments/abc", "", 400, []string{"not a positive integer"}},
+		{"bad id", "GET", "/api/v1/deployments/abc", "", 400, []string{`\"abc\" is not a deployment`, "PIPELINE#NUMBER"}},
 		{"missing deployment", "GET", "/api/v1/deployments/99", "", 404, []string{"deployment 99 not found"}},
 		{"approve missing", "POST", "/api/v1/deployments/99/approve", `{}`, 404, []string{"not found"}},
 		{"reject without reason", "POST", "/api/v1/deployments/99/reject", `{}`, 422, []string{"reason is required"}},
@@ -295,5 +295,53 @@ func TestRunRefusesMalformedStrategy(t *testing.T) {
 	var list v1alpha1.DeploymentList
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil || list.Total != 0 {
 		t.Fatalf("a refused run must leave no deployment: %d %v %s", code, err, body)
+	}
+}
+
+// Every deployment route takes PIPELINE#NUMBER as well as the id.
+func TestDeploymentByPipelineAndNumber(t *testing.T) {
+	a := setup(t)
+	var ids []int64
+	for range 2 {
+		code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`)
+		if code != http.StatusCreated {
+			t.Fatalf("run: %d %s", code, body)
+		}
+		var d v1alpha1.Deployment
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	for _, tc := range []struct {
+		path   string
+		code   int
+		wantID int64
+	}{
+		{"/api/v1/deployments/p%232", http.StatusOK, ids[1]},
+		{"/api/v1/deployments/p%231", http.StatusOK, ids[0]},
+		{"/api/v1/deployments/p%233", http.StatusNotFound, 0},
+		{"/api/v1/deployments/nope%231", http.StatusNotFound, 0},
+		{"/api/v1/deployments/p%23x", http.StatusBadRequest, 0},
+	} {
+		code, body := do(t, a, "GET", tc.path, "")
+		if code != tc.code {
+			t.Errorf("GET %s: %d %s, want %d", tc.path, code, body, tc.code)
+			continue
+		}
+		if tc.wantID == 0 {
+			if !strings.Contains(body, "p#") && !strings.Contains(body, "PIPELINE#NUMBER") && !strings.Contains(body, "nope#1") {
+				t.Errorf("GET %s: error %s names neither the reference nor its form", tc.path, body)
+			}
+			continue
+		}
+		var d v1alpha1.Deployment
+		if err := json.Unmarshal([]byte(body), &d); err != nil || d.ID != tc.wantID {
+			t.Errorf("GET %s = id %d (%v), want %d", tc.path, d.ID, err, tc.wantID)
+		}
+	}
+	code, body := do(t, a, "POST", "/api/v1/deployments/p%232/cancel", "")
+	if code != http.StatusOK || !strings.Contains(body, `"cancelRequested":true`) && !strings.Contains(body, `"Cancelled"`) {
+		t.Errorf("cancel p#2: %d %s", code, body)
 	}
 }

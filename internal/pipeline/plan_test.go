@@ -109,7 +109,7 @@ func TestNewState(t *testing.T) {
 	want := &pipeline.State{Stages: []v1alpha1.StageState{
 		{Name: "canary-deploy-stage", Type: v1alpha1.StageCanaryDeployment, Status: v1alpha1.StagePending},
 		{Name: "shift-traffic-stage", Type: v1alpha1.StageShiftTraffic, Status: v1alpha1.StagePending},
-		{Name: "approval-stage", Type: v1alpha1.StageApproval, Status: v1alpha1.StagePending},
+		{Name: "approval-stage", Type: v1alpha1.StageApproval, Status: v1alpha1.StagePending, ApprovalsRequired: 1},
 		{Name: "switch-to-production-stage", Type: v1alpha1.StageProductionRelease, Status: v1alpha1.StagePending},
 	}}
 	if !reflect.DeepEqual(s, want) {

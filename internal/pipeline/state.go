@@ -73,9 +73,11 @@ type State struct {
 func NewState(p *Plan) *State {
 	s := &State{}
 	for i := 0; i < p.StageCount(); i++ {
-		s.Stages = append(s.Stages, v1alpha1.StageState{
-			Name: p.StageName(i), Type: p.StageType(i), Status: v1alpha1.StagePending,
-		})
+		st := v1alpha1.StageState{Name: p.StageName(i), Type: p.StageType(i), Status: v1alpha1.StagePending}
+		if i < len(p.Stages) && p.Stages[i].Approval != nil {
+			st.ApprovalsRequired = max(p.Stages[i].Approval.ApprovalsRequired, v1alpha1.DefaultApprovalsRequired)
+		}
+		s.Stages = append(s.Stages, st)
 	}
 	return s
 }

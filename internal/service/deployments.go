@@ -26,6 +26,22 @@ func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
 	return d, nil
 }
 
+// ResolveDeployment returns the id of the deployment ref names: its id,
+// or the deployment of that number within the pipeline.
+func (s *Service) ResolveDeployment(ctx context.Context, ref v1alpha1.DeploymentRef) (int64, error) {
+	if ref.Pipeline == "" {
+		return ref.ID, nil
+	}
+	rows, err := s.store.ListDeployments(ctx, store.DeploymentFilter{Pipeline: ref.Pipeline, Number: ref.Number, Limit: 1})
+	if err != nil {
+		return 0, fmt.Errorf("find deployment %s: %w", ref, err)
+	}
+	if len(rows) == 0 {
+		return 0, notFound("deployment %s not found", ref)
+	}
+	return rows[0].ID, nil
+}
+
 // DeploymentPipeline returns the pipeline a deployment belongs to.
 func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, error) {
 	d, err := s.row(ctx, id)
@@ -407,7 +423,7 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 	}
 	rt := plan.Routing()
 	rb.Traffic = &rt
-	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment #%d (id %d, %s)", user, d.Number, d.ID, FormatParams(d.Parameters)))
+	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, FormatParams(d.Parameters)))
 }
 
 // decisionEvent is the event type recorded for a decision.

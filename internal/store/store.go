@@ -160,6 +160,9 @@ type Secret struct {
 // DeploymentFilter selects deployments for ListDeployments, newest first.
 type DeploymentFilter struct {
 	Pipeline string
+	// Number, when non-zero, keeps only the deployment with that number
+	// within Pipeline (PIPELINE#NUMBER).
+	Number int64
 	// Statuses, when non-empty, keeps only these statuses.
 	Statuses []string
 	// BeforeID pages: only IDs lower than it (0: no bound).

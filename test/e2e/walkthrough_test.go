@@ -119,7 +119,7 @@ func TestWalkthrough(t *testing.T) {
 		"WeightSet canary weight set to 100% on ingress "+canaryNS+"/webpage-ingress, read back 100 | "+
 		"Applied applied 3 objects to production namespace "+prodNS+" | "+
 		"EndpointsSettled production's Services have only the new pods as endpoints; the canary keeps the requests 2s more, for the data plane to learn of them | "+
-		"ProductionReleased production namespace "+prodNS+" now runs deployment #2 (IMAGE_TAG=2.1) | "+
+		"ProductionReleased production namespace "+prodNS+" now runs deployment "+pipeline+"#2 (IMAGE_TAG=2.1) | "+
 		"WeightSet canary weight set to 0% on ingress "+canaryNS+"/webpage-ingress, read back 0"; got != want {
 		t.Errorf("release #2 traffic events:\n got %s\nwant %s", got, want)
 	}

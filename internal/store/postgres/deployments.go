@@ -112,6 +112,9 @@ func filterWhere(f store.DeploymentFilter, paged bool) (string, []any) {
 	if f.Pipeline != "" {
 		conds = append(conds, "pipeline = "+arg(f.Pipeline))
 	}
+	if f.Number > 0 {
+		conds = append(conds, "number = "+arg(f.Number))
+	}
 	if len(f.Statuses) > 0 {
 		conds = append(conds, "status = ANY("+arg(f.Statuses)+"::text[])")
 	}

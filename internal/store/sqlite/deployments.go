@@ -107,6 +107,10 @@ func filterWhere(f store.DeploymentFilter, paged bool) (string, []any) {
 		conds = append(conds, "pipeline = ?")
 		args = append(args, f.Pipeline)
 	}
+	if f.Number > 0 {
+		conds = append(conds, "number = ?")
+		args = append(args, f.Number)
+	}
 	if len(f.Statuses) > 0 {
 		conds = append(conds, "status IN (?"+strings.Repeat(", ?", len(f.Statuses)-1)+")")
 		for _, st := range f.Statuses {
