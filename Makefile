@@ -2,7 +2,14 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: help demo test build controlplane cluster-up cluster-down bench
+.PHONY: help demo test build image controlplane cluster-up cluster-down bench
+
+# What `fledge version` reports. The build date defaults to the commit's
+# time (UTC), so that the same commit builds the same binary and image.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS := -X fledge.dev/fledge/internal/version.version=$(VERSION) -X fledge.dev/fledge/internal/version.revision=$(REVISION) -X fledge.dev/fledge/internal/version.buildDate=$(BUILD_DATE)
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -14,7 +21,7 @@ test: ## Quality gates and every test (installs and builds what is missing)
 	hack/test.sh
 
 build: ## Build the fledge binary into bin/
-	go build -trimpath -o bin/fledge ./cmd/fledge
+	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/fledge ./cmd/fledge
 
 controlplane: ## Build the pinned local control plane binaries into the cache
 	hack/build-controlplane.sh

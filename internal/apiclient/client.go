@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/version"
 )
 
 // Defaults and bounds of the client.
@@ -541,6 +542,15 @@ func (c *Client) WhoAmI(ctx context.Context) (v1alpha1.WhoAmI, error) {
 	var out v1alpha1.WhoAmI
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/whoami"}, &out); err != nil {
 		return out, fmt.Errorf("who am I: %w", err)
+	}
+	return out, nil
+}
+
+// Version returns the build of the server.
+func (c *Client) Version(ctx context.Context) (version.Info, error) {
+	var out version.Info
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/version"}, &out); err != nil {
+		return out, fmt.Errorf("server version: %w", err)
 	}
 	return out, nil
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"fledge.dev/fledge/internal/version"
 )
 
 // Streams are the standard streams a command reads and writes.
@@ -90,6 +92,11 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newTokenCommand(streams, g),
 		newSecretCommand(streams, g),
 		newAuditCommand(streams, g),
+		newVersionCommand(streams, g),
 	)
+	// --version prints the one-line build of this binary, as fledge
+	// version --client does.
+	root.Version = version.Get().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }

@@ -69,6 +69,19 @@ func (g *globalOptions) endpoint() (server, token string, err error) {
 	return server, strings.TrimSpace(token), nil
 }
 
+// serverConfigured reports whether a server is named by the flag, the
+// environment or the config file, rather than only the default.
+func (g *globalOptions) serverConfigured() (bool, error) {
+	if g.server != "" || os.Getenv("FLEDGE_SERVER") != "" {
+		return true, nil
+	}
+	cfg, err := loadConfig(g.configFile())
+	if err != nil {
+		return false, usageErrorf("%v", err)
+	}
+	return cfg.Server != "", nil
+}
+
 func firstOf(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {

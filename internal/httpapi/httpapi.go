@@ -21,6 +21,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/service"
+	"fledge.dev/fledge/internal/version"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -164,6 +165,9 @@ func (h *Handler) register() {
 		return err
 	})
 	h.handle("GET "+p+"/whoami", viewer, "", h.whoami)
+	h.handle("GET "+p+"/version", viewer, "", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, version.Get())
+	})
 	h.handle("GET "+p+"/{plural}", viewer, "", h.listResources)
 	h.handle("GET "+p+"/{plural}/{name}", viewer, "", h.getResource)
 	h.handle("PUT "+p+"/{plural}/{name}", admin, "resource.apply", h.applyResource)

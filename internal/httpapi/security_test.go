@@ -45,6 +45,7 @@ func TestRouteRoles(t *testing.T) {
 		"GET /readyz":                              {"/readyz", "", "public"},
 		"GET /api/v1/openapi.yaml":                 {"/api/v1/openapi.yaml", "", "viewer"},
 		"GET /api/v1/whoami":                       {"/api/v1/whoami", "", "viewer"},
+		"GET /api/v1/version":                      {"/api/v1/version", "", "viewer"},
 		"GET /api/v1/{plural}":                     {"/api/v1/pipelines", "", "viewer"},
 		"GET /api/v1/{plural}/{name}":              {"/api/v1/pipelines/p", "", "viewer"},
 		"PUT /api/v1/{plural}/{name}":              {"/api/v1/pipelines/p", `{}`, "admin"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,6 +52,11 @@ func TestConsoleWalkthrough(t *testing.T) {
 
 	// Pipelines: the stage graph with its settings.
 	b.signIn(alice, "alice", "pipelines")
+	// The footer names the server's build, from GET /api/v1/version.
+	b.waitJS("the footer's version", 10*time.Second, `(document.getElementById('build') || {}).textContent.startsWith('Fledge ')`)
+	if foot := b.text("#build"); !strings.Contains(foot, runtime.Version()) {
+		t.Fatalf("footer %q lacks the Go version %s", foot, runtime.Version())
+	}
 	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
 	stages := b.text(card + " .stages")
 	for _, want := range []string{"Canary deployment", "canary-deploy-stage", f.CanaryNS, "webpage-ingress", "Shift traffic", "25% of requests", "Approval", "24h", "Production release", f.ProdNS} {

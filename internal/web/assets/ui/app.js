@@ -4,6 +4,7 @@
 
 import { h, replace, errorBox } from './dom.js';
 import { mountIdentity } from './identity.js';
+import { get, session } from './api.js';
 import * as pipelines from './pages/pipelines.js';
 import * as pipeline from './pages/pipeline.js';
 import * as history from './pages/history.js';
@@ -105,15 +106,37 @@ function onClick(e) {
   navigate(u.pathname + u.search + u.hash);
 }
 
+/**
+ * showBuild writes the server's version in the footer. The version needs
+ * a token like every API read, so the footer is empty until the caller
+ * is known; a failure leaves it empty and does not sign anyone out.
+ */
+async function showBuild() {
+  const el = document.getElementById('build');
+  if (!el) return;
+  try {
+    const v = await get('/version', { token: session.token || '' });
+    const parts = [`Fledge ${v.version}`];
+    if (v.revision) parts.push(`revision ${v.revision.slice(0, 12)}${v.modified ? '-dirty' : ''}`);
+    if (v.buildDate) parts.push(`built ${v.buildDate}`);
+    parts.push(v.goVersion);
+    el.textContent = parts.join(' · ');
+  } catch {
+    el.textContent = '';
+  }
+}
+
 function start() {
   const known = mountIdentity(document.getElementById('identity'));
   document.addEventListener('click', onClick);
   window.addEventListener('popstate', render);
   // Signing in or out shows the page again with the new credentials.
   window.addEventListener('fledge:reload', render);
+  window.addEventListener('fledge:reload', showBuild);
   // The first page waits for whoami (one local round trip), so that its
   // forms know whether the server identifies the caller by token.
   known.then(render);
+  known.then(showBuild);
 }
 
 start();
