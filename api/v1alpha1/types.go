@@ -99,6 +99,12 @@ type KubeconfigSource struct {
 	Inline string `json:"inline,omitempty" yaml:"inline,omitempty"`
 }
 
+// Redacted is what the API shows instead of a secret value (an inline
+// kubeconfig, the data of a Kubernetes Secret in an artifact). Sent back
+// in an apply, it stands for the value already stored, which is kept; it
+// is never stored itself.
+const Redacted = "(redacted)"
+
 // Artifact is a set of Kubernetes manifests with ${NAME} placeholders.
 type Artifact struct {
 	TypeMeta `json:",inline" yaml:",inline"`

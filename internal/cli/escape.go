@@ -61,6 +61,10 @@ func (e *escapingWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Unwrap returns the writer written to, so that a check for a terminal
+// sees the real stream.
+func (e *escapingWriter) Unwrap() io.Writer { return e.w }
+
 // unusual reports whether r is printed escaped.
 func unusual(r rune) bool {
 	switch {

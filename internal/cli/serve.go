@@ -25,6 +25,7 @@ type serveOptions struct {
 	pprofListen  string
 
 	auth               string
+	bootstrapTokenOut  string
 	bootstrapTokenFile string
 	secretKeyFile      string
 	tlsCertFile        string
@@ -45,8 +46,12 @@ The store is an SQLite file by default (one command on a fresh machine);
 give --store postgres://... to share one PostgreSQL database between replicas.
 
 Every API request needs a token (Authorization: Bearer). A server whose
-store has no token creates an admin token and prints it once on standard
-error; --bootstrap-token-file makes it use the token in that file instead.
+store has no token creates an admin token and writes it to a file only you
+can read (mode 0600): --bootstrap-token-out, by default admin.token next to
+an SQLite database. On PostgreSQL without --bootstrap-token-out it is shown
+on the terminal only, and a server whose standard error is not a terminal
+refuses to start. --bootstrap-token-file makes it use the token in that
+file instead.
 Inline kubeconfigs and webhook secrets are stored encrypted (AES-256-GCM)
 under the key of --secret-key-file or $FLEDGE_SECRET_KEY; with neither, a
 server on SQLite creates a key file next to the database.`,
@@ -66,6 +71,7 @@ server on SQLite creates a key file next to the database.`,
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "if set, serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060); for profiling only, never expose it")
 	f.StringVar(&o.auth, "auth", "token", "authentication: token (API tokens), or none (trust everyone; local experiments only)")
 	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "on a store without tokens, create the admin token from the token in this file instead of generating one")
+	f.StringVar(&o.bootstrapTokenOut, "bootstrap-token-out", "", "on a store without tokens, write the generated admin token to this file (mode 0600); default: admin.token next to an SQLite store")
 	f.StringVar(&o.secretKeyFile, "secret-key-file", "", "file holding the 32-byte key (64 hex digits) that encrypts secrets in the store ($FLEDGE_SECRET_KEY holds the key itself)")
 	f.StringVar(&o.tlsCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
 	f.StringVar(&o.tlsKeyFile, "tls-key-file", "", "the private key (PEM) of --tls-cert-file")
@@ -122,6 +128,7 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		PprofListen:        o.pprofListen,
 		Auth:               o.auth,
 		BootstrapTokenFile: o.bootstrapTokenFile,
+		BootstrapTokenOut:  o.bootstrapTokenOut,
 		SecretKeyFile:      o.secretKeyFile,
 		SecretKey:          os.Getenv("FLEDGE_SECRET_KEY"),
 		TLSCertFile:        o.tlsCertFile,

@@ -214,13 +214,17 @@ func TestServeFlags(t *testing.T) {
 	if _, err := serveFails(t, "--listen", freeAddr(t), "--store", filepath.Join(dir, "short.db"), "--bootstrap-token-file", short); err == nil || !strings.Contains(err.Error(), "at least 32 are required") {
 		t.Errorf("a short bootstrap token: %v", err)
 	}
-	// A fresh server without a token file prints its admin token once;
-	// --auth=none warns loudly.
+	// A fresh server without a token file writes its admin token to a
+	// file (never to stderr) and says where; --auth=none warns loudly.
 	addr := freeAddr(t)
-	errOut, stop := serveInProcess(t, "--listen", addr, "--store", filepath.Join(dir, "fresh.db"))
+	out := filepath.Join(dir, "out", "admin.token")
+	errOut, stop := serveInProcess(t, "--listen", addr, "--store", filepath.Join(dir, "fresh.db"), "--bootstrap-token-out", out)
 	waitFor(t, errOut, "serving on")
-	if !strings.Contains(errOut.String(), "it is shown only this once") || !strings.Contains(errOut.String(), auth.TokenPrefix) {
+	if !strings.Contains(errOut.String(), "wrote it to "+out) || strings.Contains(errOut.String(), auth.TokenPrefix) {
 		t.Errorf("bootstrap output:\n%s", errOut.String())
+	}
+	if b, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(b), auth.TokenPrefix) {
+		t.Errorf("--bootstrap-token-out %s: %q %v", out, b, err)
 	}
 	_ = stop()
 	errOut, stop = serveInProcess(t, "--listen", freeAddr(t), "--store", filepath.Join(dir, "none.db"), "--auth", "none")

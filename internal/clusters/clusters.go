@@ -101,7 +101,7 @@ func (s *StoreSource) Cluster(ctx context.Context, name string) (Target, v1alpha
 	spec := env.Spec
 	if k := spec.Kubeconfig; k != nil && k.Inline != "" {
 		// Callers need the settings, never the credentials.
-		spec.Kubeconfig = &v1alpha1.KubeconfigSource{Inline: "(redacted)"}
+		spec.Kubeconfig = &v1alpha1.KubeconfigSource{Inline: v1alpha1.Redacted}
 	}
 	if err != nil {
 		return nil, spec, fmt.Errorf("connect: %w", err)

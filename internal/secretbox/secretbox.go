@@ -137,22 +137,31 @@ func CreateKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := WriteKeyFile(path, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// WriteKeyFile writes key k to a new file at path with mode 0600, failing
+// if the file exists.
+func WriteKeyFile(path string, k []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create secret key file: %w", err)
+		return fmt.Errorf("create secret key file: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create secret key file: %s already exists", path)
+			return fmt.Errorf("create secret key file: %s already exists", path)
 		}
-		return nil, fmt.Errorf("create secret key file: %w", err)
+		return fmt.Errorf("create secret key file: %w", err)
 	}
 	_, werr := f.WriteString(EncodeKey(k) + "\n")
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
-		return nil, fmt.Errorf("write secret key file %s: %w", path, werr)
+		return fmt.Errorf("write secret key file %s: %w", path, werr)
 	}
-	return k, nil
+	return nil
 }

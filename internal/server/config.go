@@ -35,6 +35,11 @@ type Config struct {
 	// BootstrapTokenFile holds the token a store without tokens gets as
 	// its admin token; empty means generate one and show it once.
 	BootstrapTokenFile string
+	// BootstrapTokenOut is where a generated admin token is written (mode
+	// 0600); empty means admin.token beside an SQLite store, and for
+	// PostgreSQL the terminal (a server whose stderr is not one refuses to
+	// start).
+	BootstrapTokenOut string
 	// SecretKeyFile holds the key that seals secrets in the store.
 	SecretKeyFile string
 	// SecretKey is the key itself (64 hex digits), from $FLEDGE_SECRET_KEY;

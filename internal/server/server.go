@@ -51,6 +51,10 @@ type server struct {
 	executor  *executor.Executor
 	service   *service.Service
 	listener  net.Listener
+	// newKeyFile and newKey are a key generated for a store without a key
+	// file, written only once the store is known to be fresh.
+	newKeyFile string
+	newKey     []byte
 
 	// components are started in order and stopped in reverse order.
 	components []component
@@ -92,6 +96,9 @@ func (s *server) build(ctx context.Context) error {
 		return configErr(err)
 	}
 	s.service = service.New(service.Config{Store: st, Clusters: source, Notifier: s.executor, Logger: s.log, Secrets: box})
+	if err := s.keepNewKey(ctx); err != nil {
+		return err
+	}
 	if err := s.service.CheckSecretKey(ctx); err != nil {
 		return configErr(err)
 	}

@@ -43,6 +43,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 	return auth.Principal{Name: auth.Canonical(t.Name), Grants: grants}, nil
 }
 
+// NeedsBootstrap reports whether the store has no token at all.
+func (s *Service) NeedsBootstrap(ctx context.Context) (bool, error) {
+	tokens, err := s.store.ListTokens(ctx)
+	if err != nil {
+		return false, fmt.Errorf("bootstrap: %w", err)
+	}
+	return len(tokens) == 0, nil
+}
+
 // Bootstrap creates the admin token when the store has no token. With
 // token empty it generates one; created reports whether a token was
 // stored, and secret is the token to show (once) when it was generated.

@@ -302,7 +302,7 @@ func present(r store.Resource) (json.RawMessage, error) {
 	case *v1alpha1.Environment:
 		m = &v.Metadata
 		if k := v.Spec.Kubeconfig; k != nil && k.Inline != "" {
-			k.Inline = "(redacted)"
+			k.Inline = v1alpha1.Redacted
 		}
 	case *v1alpha1.Artifact:
 		m = &v.Metadata

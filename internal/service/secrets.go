@@ -55,6 +55,19 @@ func (s *Service) CheckSecretKey(ctx context.Context) error {
 	return nil
 }
 
+// HasSealedSecrets reports whether the store holds anything sealed with
+// a key: the key check that CheckSecretKey leaves on first start.
+func (s *Service) HasSealedSecrets(ctx context.Context) (bool, error) {
+	_, err := s.store.GetSecret(ctx, keyCheckName)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the key check: %w", err)
+	}
+	return true, nil
+}
+
 func secretContext(name string) string { return "secret/" + name }
 
 // SetSecret creates or replaces a webhook secret; the value is sealed
@@ -196,7 +209,9 @@ func checkResourceName(name string) error {
 
 // sealEnvironment replaces an inline kubeconfig with its sealed form,
 // reusing the stored ciphertext when the text is unchanged so that an
-// identical apply stays "unchanged".
+// identical apply stays "unchanged". The placeholder the API shows instead
+// of the kubeconfig (v1alpha1.Redacted), sent back by a get then apply,
+// keeps the stored kubeconfig; with none stored it is refused.
 func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) error {
 	k := e.Spec.Kubeconfig
 	if k == nil || k.Inline == "" {
@@ -210,13 +225,27 @@ func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) 
 		return errNoKey
 	}
 	ctxName := clusters.KubeconfigContext(e.Metadata.Name)
+	var stored string
 	if prev, err := s.store.GetResource(ctx, v1alpha1.KindEnvironment, e.Metadata.Name); err == nil {
 		var old v1alpha1.Environment
 		if json.Unmarshal(prev.Spec, &old) == nil && old.Spec.Kubeconfig != nil && secretbox.IsSealed(old.Spec.Kubeconfig.Inline) {
-			if plain, err := s.box.Open(old.Spec.Kubeconfig.Inline, ctxName); err == nil && string(plain) == k.Inline {
-				k.Inline = old.Spec.Kubeconfig.Inline
-				return nil
-			}
+			stored = old.Spec.Kubeconfig.Inline
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("get environment %s: %w", e.Metadata.Name, err)
+	}
+	if strings.TrimSpace(k.Inline) == v1alpha1.Redacted {
+		if stored == "" {
+			msg := fmt.Sprintf("is the placeholder %s that Fledge shows instead of a kubeconfig, and environment %q has no inline kubeconfig to keep: give the kubeconfig text", v1alpha1.Redacted, e.Metadata.Name)
+			return invalid("spec.kubeconfig.inline "+msg, v1alpha1.FieldError{Field: "spec.kubeconfig.inline", Message: msg})
+		}
+		k.Inline = stored
+		return nil
+	}
+	if stored != "" {
+		if plain, err := s.box.Open(stored, ctxName); err == nil && string(plain) == k.Inline {
+			k.Inline = stored
+			return nil
 		}
 	}
 	sealed, err := s.box.Seal([]byte(k.Inline), ctxName)
