@@ -65,6 +65,9 @@ type StoreSource struct {
 	Store store.Store
 	// Secrets opens inline kubeconfigs, which the store keeps sealed.
 	Secrets *secretbox.Box
+	// ServiceAccountDir holds the token and CA certificate of inCluster
+	// environments; empty is kube.DefaultServiceAccountDir.
+	ServiceAccountDir string
 
 	mu    sync.Mutex
 	cache map[string]cachedCluster
@@ -97,7 +100,7 @@ func (s *StoreSource) Cluster(ctx context.Context, name string) (Target, v1alpha
 	if err := OpenEnvironment(s.Secrets, &env); err != nil {
 		return nil, v1alpha1.EnvironmentSpec{}, err
 	}
-	client, err := kube.NewClient(ctx, env.Spec)
+	client, err := kube.NewClient(ctx, env.Spec, kube.ServiceAccountDir(s.ServiceAccountDir))
 	spec := env.Spec
 	if k := spec.Kubeconfig; k != nil && k.Inline != "" {
 		// Callers need the settings, never the credentials.

@@ -70,11 +70,15 @@ type Client struct {
 // An inline kubeconfig comes from an API user, so it may not run exec or
 // auth-provider plugins nor read files of the Fledge server. Errors never
 // quote the kubeconfig's content.
-func NewClient(ctx context.Context, spec v1alpha1.EnvironmentSpec) (*Client, error) {
+func NewClient(ctx context.Context, spec v1alpha1.EnvironmentSpec, opts ...Option) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := restConfig(spec)
+	o := clientOptions{serviceAccountDir: DefaultServiceAccountDir}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := restConfig(spec, o)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +86,7 @@ func NewClient(ctx context.Context, spec v1alpha1.EnvironmentSpec) (*Client, err
 }
 
 // restConfig resolves an EnvironmentSpec into a REST config.
-func restConfig(spec v1alpha1.EnvironmentSpec) (*rest.Config, error) {
+func restConfig(spec v1alpha1.EnvironmentSpec, o clientOptions) (*rest.Config, error) {
 	kc := spec.Kubeconfig
 	hasPath := kc != nil && kc.Path != ""
 	hasInline := kc != nil && kc.Inline != ""
@@ -92,11 +96,7 @@ func restConfig(spec v1alpha1.EnvironmentSpec) (*rest.Config, error) {
 	case hasPath && hasInline:
 		return nil, errors.New("environment kubeconfig sets both path and inline: choose one")
 	case spec.InCluster:
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster config: %w", err)
-		}
-		return cfg, nil
+		return inClusterConfig(o.serviceAccountDir)
 	case hasPath:
 		raw, err := clientcmd.LoadFromFile(kc.Path)
 		if err != nil {

@@ -49,6 +49,11 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 
+	// ServiceAccountDir holds the pod's service account token and CA
+	// certificate, which environments with inCluster: true use; empty is
+	// kube.DefaultServiceAccountDir.
+	ServiceAccountDir string
+
 	// Hook, when set, is called by the executor at every step boundary
 	// (see executor.Config.Hook); fault-injection builds set it.
 	Hook func(point string)

@@ -19,6 +19,7 @@ import (
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
 	"fledge.dev/fledge/internal/service"
+	"fledge.dev/fledge/internal/version"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/web"
 )
@@ -87,7 +88,7 @@ func (s *server) build(ctx context.Context) error {
 		return err
 	}
 	hook, wrap := faultInjection(s.log)
-	source := &clusters.StoreSource{Store: st, Secrets: box}
+	source := &clusters.StoreSource{Store: st, Secrets: box, ServiceAccountDir: s.cfg.ServiceAccountDir}
 	s.executor, err = executor.New(executor.Config{
 		Store: st, Clusters: source, Logger: s.log,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
@@ -186,7 +187,7 @@ func (s *server) run(ctx context.Context) error {
 		scheme = "https"
 	}
 	addr := scheme + "://" + s.listener.Addr().String()
-	s.log.Info("fledge serving", "address", addr, "store", s.storeName, "executor", s.executor.Owner(), "auth", s.cfg.Auth)
+	s.log.Info("fledge serving", "version", version.Get().String(), "address", addr, "store", s.storeName, "executor", s.executor.Owner(), "auth", s.cfg.Auth)
 	fmt.Fprintf(s.cfg.Stderr, "fledge: serving on %s (store: %s)\n", addr, s.storeName)
 
 	select {
