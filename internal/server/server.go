@@ -19,8 +19,8 @@ import (
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
 	"fledge.dev/fledge/internal/service"
-	"fledge.dev/fledge/internal/version"
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/version"
 	"fledge.dev/fledge/internal/web"
 )
 
