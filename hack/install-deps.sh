@@ -4,6 +4,9 @@ set -euo pipefail
 need=()
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+# prometheus: the metrics test scrapes a running server with the real
+# Prometheus, and promtool checks the example alert rules.
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || need+=(prometheus)
 if [[ "${FLEDGE_NEED_CHROMIUM:-1}" == 1 ]] && ! command -v chromium >/dev/null; then
   need+=(chromium)
 fi

@@ -44,7 +44,31 @@ type Config struct {
 	// yet recorded) or "after:ApplyCanary" (recorded); fault-injection
 	// tests use it to stop the process at an exact point.
 	Hook func(point string)
+	// Observer, when set, is told of claims, lease losses, steps and
+	// recorded events (the server's metrics).
+	Observer Observer
 }
+
+// Observer is told what the executor does. Its methods are called on the
+// executor's goroutines and must not block.
+type Observer interface {
+	// Claimed: the executor took d's lease (d.StartedAt set: a resume).
+	Claimed(d store.Deployment)
+	// LeaseLost: a run stopped because another executor holds its lease.
+	LeaseLost(id int64)
+	// Step: one step ran for took and ended with result "ok", "error" or
+	// "wait" (not done yet).
+	Step(step, result string, took time.Duration)
+	// Recorded: d's new state was stored with events, in one transaction.
+	Recorded(d store.Deployment, events []store.Event)
+}
+
+type noObserver struct{}
+
+func (noObserver) Claimed(store.Deployment)                 {}
+func (noObserver) LeaseLost(int64)                          {}
+func (noObserver) Step(string, string, time.Duration)       {}
+func (noObserver) Recorded(store.Deployment, []store.Event) {}
 
 // WithDefaults returns c with defaults filled in.
 func (c Config) WithDefaults() Config {
@@ -53,6 +77,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	if c.Owner == "" {
 		host, _ := os.Hostname()
@@ -212,6 +239,7 @@ func (e *Executor) claimAll(ctx context.Context) {
 		if !ok {
 			return
 		}
+		e.cfg.Observer.Claimed(d)
 		wake := make(chan struct{}, 1)
 		e.mu.Lock()
 		e.running[d.ID] = wake

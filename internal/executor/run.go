@@ -52,15 +52,18 @@ func (e *Executor) execute(ctx context.Context, d store.Deployment, wake chan st
 
 	r := &run{e: e, d: d, log: log, wake: wake}
 	err := r.loop(ctx)
+	// What ended the run, read before the run's own cancel below.
+	stopped, leaseLost := stopping(ctx), errors.Is(context.Cause(ctx), errLeaseLost)
 	cancel(nil)
 	<-renewDone
 	switch {
 	case err == nil:
-	case errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost):
+	case errors.Is(err, errLeaseLost) || leaseLost:
+		e.cfg.Observer.LeaseLost(d.ID)
 		log.Warn("lease lost; another executor continues the deployment")
 		return
-	case errors.Is(context.Cause(ctx), errStopped):
-		log.Info("paused by shutdown; it resumes at the recorded step")
+	case stopped:
+		log.Info("paused by shutdown; its lease is released and it resumes at the recorded step")
 	default:
 		log.Error("deployment execution interrupted; it resumes after the lease expires", "error", err)
 	}
@@ -127,6 +130,7 @@ func (r *run) save(ctx context.Context) error {
 	for attempt := 0; attempt < 8; attempt++ {
 		nd, err := r.e.cfg.Store.UpdateDeployment(ctx, d, r.e.cfg.Owner, r.pending...)
 		if err == nil {
+			r.e.cfg.Observer.Recorded(nd, r.pending)
 			r.d = nd
 			r.pending = nil
 			return nil
@@ -189,7 +193,9 @@ func (r *run) loop(ctx context.Context) error {
 			r.event(a.StageName, "StageStarted", "stage %s (%s) started", a.StageName, plan.StageType(a.StageIndex))
 		}
 		r.hook("before:" + string(a.Step))
+		started := time.Now()
 		res, err := r.do(ctx, a)
+		r.e.cfg.Observer.Step(string(a.Step), stepOutcome(res, err), time.Since(started))
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -341,6 +347,24 @@ func (r *run) sleep(ctx context.Context, until time.Time) error {
 	case <-t.C:
 	}
 	return nil
+}
+
+// stopping reports whether ctx ended because the executor is stopping (a
+// Stop, or the server's context ending on a signal), not because of a
+// failure.
+func stopping(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return errors.Is(cause, errStopped) || errors.Is(cause, context.Canceled)
+}
+
+func stepOutcome(res stepResult, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case res.wait:
+		return "wait"
+	}
+	return "ok"
 }
 
 func backoff(attempt int) time.Duration {

@@ -38,6 +38,8 @@ type Handler struct {
 	// X-Fledge-User header and every caller is admin.
 	authDisabled bool
 	routes       []Route
+	// observe, when set, is told of every request but event streams.
+	observe func(route string, code int, took time.Duration)
 }
 
 // Option configures a Handler.
@@ -46,6 +48,13 @@ type Option func(*Handler)
 // WithoutAuth turns authentication off: every caller is an admin named by
 // the X-Fledge-User header. It exists for local experiments only.
 func WithoutAuth() Option { return func(h *Handler) { h.authDisabled = true } }
+
+// WithRequestObserver has observe told of every request but event streams
+// (which last as long as a deployment): the route pattern it matched, the
+// status code, and how long it took. The server's metrics use it.
+func WithRequestObserver(observe func(route string, code int, took time.Duration)) Option {
+	return func(h *Handler) { h.observe = observe }
+}
 
 // New returns the API handler. Every route but the health checks and the
 // webhooks (which verify a signature instead) requires a bearer token.
@@ -122,6 +131,9 @@ func (h *Handler) RouteTable() []Route { return append([]Route(nil), h.routes...
 func (h *Handler) handle(pattern string, acc Access, action string, fn func(w http.ResponseWriter, r *http.Request) error) {
 	h.routes = append(h.routes, Route{Pattern: pattern, Access: acc, Action: action})
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if h.observe != nil && r.URL.Query().Get("watch") != "true" {
+			defer h.observed(pattern, w, time.Now())
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		p, err := h.authorize(r, acc)
 		if err != nil {
@@ -144,6 +156,15 @@ func (h *Handler) handle(pattern string, acc Access, action string, fn func(w ht
 			h.recordAudit(r, p.Name, rec, err)
 		}
 	})
+}
+
+// observed tells the observer of a request served on w since start.
+func (h *Handler) observed(pattern string, w http.ResponseWriter, start time.Time) {
+	code := http.StatusOK
+	if sw, ok := w.(*statusWriter); ok {
+		code = sw.code
+	}
+	h.observe(pattern, code, time.Since(start))
 }
 
 func (h *Handler) register() {

@@ -29,6 +29,10 @@ type Config struct {
 
 	// PprofListen, if set, serves Go's profiles on their own listener.
 	PprofListen string
+	// MetricsListen, if set, also serves /metrics on its own listener,
+	// without a token (for a scraper inside the network); on Listen,
+	// /metrics always needs a token of any role.
+	MetricsListen string
 
 	// Auth is "token" (API tokens) or "none" (everyone is an admin).
 	Auth string

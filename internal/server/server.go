@@ -18,6 +18,7 @@ import (
 	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
+	"fledge.dev/fledge/internal/metrics"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/version"
@@ -50,8 +51,11 @@ type server struct {
 	store     store.Store
 	storeName string
 	executor  *executor.Executor
-	service   *service.Service
-	listener  net.Listener
+	metrics   *metrics.Metrics
+	// metricsAddr is where --metrics-listen listens, once it does.
+	metricsAddr string
+	service     *service.Service
+	listener    net.Listener
 	// newKeyFile and newKey are a key generated for a store without a key
 	// file, written only once the store is known to be fresh.
 	newKeyFile string
@@ -80,8 +84,13 @@ func (s *server) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	s.store, s.storeName = st, name
 	s.closers = append(s.closers, func() { st.Close() })
+	s.metrics = metrics.New()
+	st = s.metrics.InstrumentStore(st)
+	s.store, s.storeName = st, name
+	if err := s.metrics.Register(&metrics.StoreCollector{Store: st}); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
+	}
 
 	box, err := s.secretKey()
 	if err != nil {
@@ -92,6 +101,7 @@ func (s *server) build(ctx context.Context) error {
 	s.executor, err = executor.New(executor.Config{
 		Store: st, Clusters: source, Logger: s.log,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
+		Observer: s.metrics,
 	})
 	if err != nil {
 		return configErr(err)
@@ -103,7 +113,7 @@ func (s *server) build(ctx context.Context) error {
 	if err := s.service.CheckSecretKey(ctx); err != nil {
 		return configErr(err)
 	}
-	var apiOpts []httpapi.Option
+	apiOpts := []httpapi.Option{httpapi.WithRequestObserver(s.metrics.ObserveRequest)}
 	if s.cfg.Auth == "none" {
 		apiOpts = append(apiOpts, httpapi.WithoutAuth())
 		s.log.Warn("authentication is OFF (--auth=none): anyone who can reach the server is an admin")
@@ -120,7 +130,7 @@ func (s *server) build(ctx context.Context) error {
 	s.listener = ln
 	s.closers = append(s.closers, func() { ln.Close() })
 
-	var handler http.Handler = httpapi.SecurityHeaders(routes(api))
+	var handler http.Handler = httpapi.SecurityHeaders(routes(api, s.metricsHandler()))
 	if wrap != nil {
 		handler = wrap(handler)
 	}
@@ -128,14 +138,24 @@ func (s *server) build(ctx context.Context) error {
 	if s.cfg.PprofListen != "" {
 		s.components = append(s.components, pprofComponent(s.cfg.PprofListen, s.log))
 	}
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen %s: %w", s.cfg.MetricsListen, err)
+		}
+		s.closers = append(s.closers, func() { mln.Close() })
+		s.metricsAddr = mln.Addr().String()
+		s.components = append(s.components, metricsComponent(mln, s.metrics.Handler(), s.log))
+	}
 	s.components = append(s.components, s.httpComponent(handler))
 	return nil
 }
 
-// routes mounts the API and the console on one handler.
-func routes(api http.Handler) http.Handler {
+// routes mounts the API, the metrics and the console on one handler.
+func routes(api, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
+	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
 	mux.Handle("/", consoleHandler())
@@ -189,6 +209,9 @@ func (s *server) run(ctx context.Context) error {
 	addr := scheme + "://" + s.listener.Addr().String()
 	s.log.Info("fledge serving", "version", version.Get().String(), "address", addr, "store", s.storeName, "executor", s.executor.Owner(), "auth", s.cfg.Auth)
 	fmt.Fprintf(s.cfg.Stderr, "fledge: serving on %s (store: %s)\n", addr, s.storeName)
+	if s.metricsAddr != "" {
+		fmt.Fprintf(s.cfg.Stderr, "fledge: serving metrics on http://%s/metrics\n", s.metricsAddr)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -226,6 +249,11 @@ func (s *server) httpComponent(handler http.Handler) component {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 	}
+	// Requests' contexts end when the server stops, so that event streams
+	// end at once (their clients reconnect to another replica or after a
+	// restart) instead of holding the shutdown.
+	base, endRequests := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	done := make(chan struct{})
 	return component{
 		name: "http server",
@@ -245,7 +273,16 @@ func (s *server) httpComponent(handler http.Handler) component {
 			return nil
 		},
 		stop: func(ctx context.Context) {
-			_ = srv.Shutdown(ctx)
+			// Shutdown first closes the listener (no new connection) and
+			// the idle ones; ending the requests' contexts then lets the
+			// streams return while Shutdown waits for the active ones.
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				_ = srv.Shutdown(ctx)
+			}()
+			endRequests()
+			<-stopped
 			<-done
 		},
 	}
