@@ -117,9 +117,9 @@ func (i *instrumented) ListEvents(ctx context.Context, id int64, afterSeq int64)
 	return i.Store.ListEvents(ctx, id, afterSeq)
 }
 
-func (i *instrumented) AddDecision(ctx context.Context, d store.Decision, e store.Event) (err error) {
+func (i *instrumented) AddDecision(ctx context.Context, d store.Decision, need int, e store.Event) (err error) {
 	defer i.timed("AddDecision")(&err)
-	return i.Store.AddDecision(ctx, d, e)
+	return i.Store.AddDecision(ctx, d, need, e)
 }
 
 func (i *instrumented) ListDecisions(ctx context.Context, id int64) (_ []store.Decision, err error) {
