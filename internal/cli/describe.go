@@ -134,7 +134,7 @@ func (d *describer) table(headers []string, rows [][]string) {
 func (d *describer) meta(m v1alpha1.ObjectMeta) {
 	d.kv(0, "Name", m.Name)
 	d.kv(0, "Description", m.Description)
-	labels := formatParams(m.Labels)
+	labels := v1alpha1.FormatParameters(m.Labels, ",")
 	d.kv(0, "Labels", labels)
 	d.kv(0, "Generation", strconv.FormatInt(m.Generation, 10))
 	d.kv(0, "Created", timestamp(d.now, m.CreatedAt))
@@ -210,7 +210,7 @@ func (d *describer) pipeline(p *v1alpha1.Pipeline, recent v1alpha1.DeploymentLis
 	for _, x := range recent.Items {
 		rows = append(rows, []string{
 			strconv.FormatInt(x.ID, 10), fmt.Sprintf("#%d", x.Number), kindOf(x), string(x.Status),
-			orDash(formatParams(x.Parameters)), age(d.now, x.StartedAt), liveMark(x.Live),
+			orDash(v1alpha1.FormatParameters(x.Parameters, ",")), age(d.now, x.StartedAt), liveMark(x.Live),
 		})
 	}
 	d.table([]string{"ID", "NUMBER", "KIND", "STATUS", "PARAMETERS", "STARTED", "LIVE"}, rows)
@@ -309,7 +309,7 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	d.kv(0, "Status", status)
 	d.kv(0, "Message", dep.Message)
 	d.kv(0, "Current stage", dep.CurrentStage)
-	d.kv(0, "Parameters", formatParams(dep.Parameters))
+	d.kv(0, "Parameters", v1alpha1.FormatParameters(dep.Parameters, ","))
 	d.kv(0, "Triggered by", dep.TriggeredBy)
 	d.kv(0, "Canary weight", fmt.Sprintf("%d%%", dep.CanaryWeight))
 	if dep.Traffic != nil {

@@ -363,7 +363,7 @@ func getDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o
 			orDash(d.CurrentStage), fmt.Sprintf("%d%%", d.CanaryWeight), age(now, &d.CreatedAt),
 		}
 		if wide {
-			row = append(row, orDash(formatParams(d.Parameters)), orDash(d.TriggeredBy), liveMark(d.Live))
+			row = append(row, orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), liveMark(d.Live))
 		}
 		t.row(row...)
 	}

@@ -75,7 +75,7 @@ func runHistory(ctx context.Context, streams Streams, g *globalOptions, o *histo
 	for _, d := range list.Items {
 		row := []string{
 			strconv.FormatInt(d.ID, 10), fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
-			orDash(formatParams(d.Parameters)), orDash(d.TriggeredBy), orDash(approvers(d)),
+			orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), orDash(approvers(d)),
 			age(now, d.StartedAt), age(now, d.EndedAt), liveMark(d.Live),
 		}
 		if wide {

@@ -113,7 +113,7 @@ func printRollbackPreview(w io.Writer, now time.Time, pipeline string, p v1alpha
 	d := &describer{w: w, now: now}
 	d.printf("Rollback of %s to deployment %d (#%d):\n", pipeline, t.ID, t.Number)
 	d.kv(2, "Kind", kindOf(t))
-	d.kv(2, "Parameters", formatParams(t.Parameters))
+	d.kv(2, "Parameters", v1alpha1.FormatParameters(t.Parameters, ","))
 	d.kv(2, "Status", string(t.Status))
 	d.kv(2, "Triggered by", t.TriggeredBy)
 	d.kv(2, "Approved by", approvers(t))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -170,7 +169,7 @@ func (r *run) loop(ctx context.Context) error {
 			return r.save(ctx)
 		}
 		r.d.StartedAt = &now
-		r.event("", "DeploymentStarted", "deployment %s#%d (id %d) started (%s)", r.d.Pipeline, r.d.Number, r.d.ID, formatParams(r.d.Parameters))
+		r.event("", "DeploymentStarted", "deployment %s#%d (id %d) started (%s)", r.d.Pipeline, r.d.Number, r.d.ID, v1alpha1.DescribeParameters(r.d.Parameters))
 		if err := r.save(ctx); err != nil {
 			return err
 		}
@@ -384,20 +383,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func formatParams(p map[string]string) string {
-	if len(p) == 0 {
-		return "no parameters"
-	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + p[k]
-	}
-	return strings.Join(parts, ", ")
 }

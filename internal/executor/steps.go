@@ -124,7 +124,7 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		}
 		now := r.now()
 		r.d.ProductionAt = &now
-		what := formatParams(r.d.Parameters)
+		what := v1alpha1.DescribeParameters(r.d.Parameters)
 		if p.Kind == v1alpha1.KindRollback {
 			what = fmt.Sprintf("the manifests of deployment %d", p.RollbackTo)
 		}
@@ -448,7 +448,7 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	if err := r.waitRollout(ctx, "", ns, objs, r.plan.ProductionRolloutTimeout); err != nil {
 		return fmt.Errorf("restore deployment %s#%d: %w", live.Pipeline, live.Number, err)
 	}
-	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", ns, live.Pipeline, live.Number, formatParams(live.Parameters))
+	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", ns, live.Pipeline, live.Number, v1alpha1.DescribeParameters(live.Parameters))
 	return nil
 }
 

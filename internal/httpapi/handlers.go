@@ -78,7 +78,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	note(r, "", fmt.Sprintf("deployment %d (%s) with %s", d.ID, d.Ref(), service.FormatParams(d.Parameters)))
+	note(r, "", fmt.Sprintf("deployment %d (%s) with %s", d.ID, d.Ref(), v1alpha1.DescribeParameters(d.Parameters)))
 	return writeJSON(w, http.StatusCreated, d)
 }
 

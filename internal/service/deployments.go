@@ -423,7 +423,7 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 	}
 	rt := plan.Routing()
 	rb.Traffic = &rt
-	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, FormatParams(d.Parameters)))
+	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, v1alpha1.DescribeParameters(d.Parameters)))
 }
 
 // decisionEvent is the event type recorded for a decision.

@@ -172,7 +172,7 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		hold := pr.PromotionHold.Or(v1alpha1.DefaultPromotionHold)
 		plan.PromotionHold = &hold
 	}
-	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, FormatParams(values)))
+	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, v1alpha1.DescribeParameters(values)))
 }
 
 // resolveParams merges defaults, and reports unknown and missing values.
@@ -249,21 +249,4 @@ func joinFields(fes []v1alpha1.FieldError) string {
 		parts[i] = f.Error()
 	}
 	return strings.Join(parts, "; ")
-}
-
-// FormatParams writes parameters as NAME=value, sorted by name.
-func FormatParams(p map[string]string) string {
-	if len(p) == 0 {
-		return "no parameters"
-	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + p[k]
-	}
-	return strings.Join(parts, ", ")
 }

@@ -5,12 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/migration"
 )
 
 // Config configures Open.
@@ -113,45 +109,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNNN_name.sql files in version order.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var out []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and '_'", e.Name())
-		}
-		b, err := fs.ReadFile(migrationFS, path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
-}
-
 // migrate applies the pending migrations in one transaction that first
 // takes a transaction-scoped advisory lock: replicas starting together
 // queue on it, and the later ones find nothing left to do.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -180,21 +142,21 @@ func (s *Store) migrate(ctx context.Context) error {
 			newest = max(newest, int(v))
 		}
 		for _, m := range ms {
-			if done[m.version] {
+			if done[m.Version] {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, s.now()); err != nil {
-				return fmt.Errorf("record %s: %w", m.name, err)
+				m.Version, m.Name, s.now()); err != nil {
+				return fmt.Errorf("record %s: %w", m.Name, err)
 			}
-			s.log.InfoContext(ctx, "applied migration", "driver", "postgres", "migration", m.name)
+			s.log.InfoContext(ctx, "applied migration", "driver", "postgres", "migration", m.Name)
 		}
-		if len(ms) > 0 && newest > ms[len(ms)-1].version {
+		if len(ms) > 0 && newest > ms[len(ms)-1].Version {
 			s.log.WarnContext(ctx, "database schema is newer than this binary",
-				"driver", "postgres", "schema_version", newest, "known_version", ms[len(ms)-1].version)
+				"driver", "postgres", "schema_version", newest, "known_version", ms[len(ms)-1].Version)
 		}
 		return nil
 	})

@@ -6,12 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
-	"path"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/migration"
 )
 
 // Config configures Open.
@@ -166,44 +164,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNNN_name.sql files in version order.
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var out []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and '_'", e.Name())
-		}
-		b, err := fs.ReadFile(migrationFS, path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
-}
-
 // migrate applies the pending migrations, each in its own IMMEDIATE
 // transaction, which also keeps two processes from applying one twice.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -217,32 +181,32 @@ func (s *Store) migrate(ctx context.Context) error {
 		err := s.writeTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx,
-				`SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				`SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx,
 				`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, micros(s.now())); err != nil {
+				m.Version, m.Name, micros(s.now())); err != nil {
 				return err
 			}
-			s.log.InfoContext(ctx, "applied migration", "driver", "sqlite", "migration", m.name)
+			s.log.InfoContext(ctx, "applied migration", "driver", "sqlite", "migration", m.Name)
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
 	}
 	var newest int
 	if err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
-	if known := ms[len(ms)-1].version; newest > known { // loadMigrations never returns none: the embed needs a match
+	if known := ms[len(ms)-1].Version; newest > known { // migration.Load never returns none here: the embed needs a match
 		s.log.WarnContext(ctx, "database schema is newer than this binary",
 			"driver", "sqlite", "schema_version", newest, "known_version", known)
 	}
