@@ -41,10 +41,9 @@ func bearer(r *http.Request, acc Access) (string, error) {
 	q := r.URL.Query()
 	if q.Has(v1alpha1.AccessTokenQuery) {
 		if !acc.QueryToken || q.Get("watch") != "true" {
-			return "", &service.Error{
-				Code: http.StatusUnauthorized, Reason: "Unauthorized",
-				Message: "the access_token query parameter is accepted only on the events watch stream; send Authorization: Bearer TOKEN",
-			}
+			return "", service.Errorf(service.Unauthorized,
+				"the access_token query parameter is accepted only on the events watch stream; send Authorization: Bearer TOKEN",
+			)
 		}
 		return q.Get(v1alpha1.AccessTokenQuery), nil
 	}
@@ -54,7 +53,7 @@ func bearer(r *http.Request, acc Access) (string, error) {
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "malformed Authorization header: want Bearer TOKEN"}
+		return "", service.Errorf(service.Unauthorized, "malformed Authorization header: want Bearer TOKEN")
 	}
 	return strings.TrimSpace(tok), nil
 }
@@ -76,23 +75,21 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 	}
 	tok, err := bearer(r, acc)
 	if err == nil && tok == "" {
-		err = &service.Error{
-			Code: http.StatusUnauthorized, Reason: "Unauthorized",
-			Message: "authentication required: send Authorization: Bearer TOKEN (an admin creates tokens with: fledge token create NAME --role ROLE)",
-		}
+		err = service.Errorf(service.Unauthorized,
+			"authentication required: send Authorization: Bearer TOKEN (an admin creates tokens with: fledge token create NAME --role ROLE)",
+		)
 	}
 	var p auth.Principal
 	if err == nil {
 		p, err = h.svc.Authenticate(r.Context(), tok)
 		if errors.Is(err, service.ErrUnauthenticated) {
 			h.audit(r, p.Name, "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, err.Error())
-			return p, &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "invalid or expired token"}
+			return p, service.Errorf(service.Unauthorized, "invalid or expired token")
 		}
 	}
 	if err != nil {
-		var se *service.Error
-		if errors.As(err, &se) && se.Code == http.StatusUnauthorized {
-			h.audit(r, "", "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, se.Message)
+		if service.KindOf(err) == service.Unauthorized {
+			h.audit(r, "", "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, err.Error())
 		}
 		return p, err
 	}
@@ -112,7 +109,7 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 		msg += fmt.Sprintf(" (it has: %s)", auth.FormatGrants(p.Grants))
 	}
 	h.audit(r, p.Name, "auth.forbidden", routeLabel(r), service.OutcomeDenied, msg)
-	return p, &service.Error{Code: http.StatusForbidden, Reason: "Forbidden", Message: msg}
+	return p, &service.Error{Kind: service.Forbidden, Message: msg}
 }
 
 func (h *Handler) tellName(r *http.Request, name string) {
@@ -182,13 +179,9 @@ func (h *Handler) recordAudit(r *http.Request, actor string, rec *auditRecord, e
 	outcome, detail := service.OutcomeOK, rec.detail
 	if err != nil {
 		outcome = service.OutcomeFailed
-		code := http.StatusInternalServerError
-		var se *service.Error
-		if errors.As(err, &se) {
-			code = se.Code
-			if code == http.StatusUnauthorized || code == http.StatusForbidden {
-				outcome = service.OutcomeDenied
-			}
+		code := statusOf(err)
+		if code == http.StatusUnauthorized || code == http.StatusForbidden {
+			outcome = service.OutcomeDenied
 		}
 		detail = strconv.Itoa(code) + ": " + err.Error()
 	}

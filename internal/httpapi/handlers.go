@@ -89,7 +89,7 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.To < 1 {
 		return &service.Error{
-			Code: http.StatusUnprocessableEntity, Reason: "Invalid", Message: "field to: the id of the deployment to roll back to is required",
+			Kind: service.Invalid, Message: "field to: the id of the deployment to roll back to is required",
 			Details: []v1alpha1.FieldError{{Field: "to", Message: "is required"}},
 		}
 	}
@@ -119,12 +119,12 @@ func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) error 
 	var err error
 	if s := q.Get("limit"); s != "" {
 		if o.Limit, err = strconv.Atoi(s); err != nil || o.Limit < 1 {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query limit: %q is not a positive integer", s)}
+			return service.Errorf(service.BadRequest, "query limit: %q is not a positive integer", s)
 		}
 	}
 	if s := q.Get("before"); s != "" {
 		if o.Before, err = strconv.ParseInt(s, 10, 64); err != nil || o.Before < 1 {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query before: %q is not a positive integer", s)}
+			return service.Errorf(service.BadRequest, "query before: %q is not a positive integer", s)
 		}
 	}
 	list, err := h.svc.ListDeployments(r.Context(), o)
@@ -205,7 +205,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 	var after int64
 	if s := q.Get("after"); s != "" {
 		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query after: %q is not a non-negative integer", s)}
+			return service.Errorf(service.BadRequest, "query after: %q is not a non-negative integer", s)
 		}
 	}
 	if s := r.Header.Get("Last-Event-ID"); s != "" {

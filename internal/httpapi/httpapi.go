@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -176,7 +177,7 @@ func (h *Handler) register() {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.svc.Ping(ctx); err != nil {
-			return &service.Error{Code: http.StatusServiceUnavailable, Reason: "NotReady", Message: "store: " + err.Error()}
+			return service.Errorf(service.NotReady, "store: %v", err)
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
@@ -216,7 +217,7 @@ func (h *Handler) register() {
 			h.writeError(w, r, err)
 			return
 		}
-		h.writeError(w, r, &service.Error{Code: http.StatusNotFound, Reason: "NotFound", Message: fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path)})
+		h.writeError(w, r, service.Errorf(service.NotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
 }
 
@@ -274,7 +275,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &se):
-		st = v1alpha1.Status{Code: se.Code, Reason: se.Reason, Message: se.Message, Details: se.Details}
+		st = v1alpha1.Status{Code: statusOf(se), Reason: string(se.Kind), Message: se.Message, Details: se.Details}
 	case errors.As(err, &mbe):
 		st = v1alpha1.Status{Code: http.StatusRequestEntityTooLarge, Reason: "TooLarge", Message: fmt.Sprintf("request body over %d bytes", mbe.Limit)}
 	case errors.Is(err, context.Canceled):
@@ -293,7 +294,7 @@ func kindOf(r *http.Request) (string, error) {
 			return k, nil
 		}
 	}
-	return "", &service.Error{Code: http.StatusNotFound, Reason: "NotFound", Message: fmt.Sprintf("unknown resource type %q (want environments, artifacts or pipelines)", plural)}
+	return "", service.Errorf(service.NotFound, "unknown resource type %q (want environments, artifacts or pipelines)", plural)
 }
 
 // idOf resolves the deployment the path names: its id (42) or
@@ -301,11 +302,14 @@ func kindOf(r *http.Request) (string, error) {
 func (h *Handler) idOf(r *http.Request) (int64, error) {
 	ref, err := v1alpha1.ParseDeploymentRef(r.PathValue("id"))
 	if err != nil {
-		return 0, &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: err.Error()}
+		return 0, &service.Error{Kind: service.BadRequest, Message: err.Error()}
 	}
 	return h.svc.ResolveDeployment(r.Context(), ref)
 }
 
+// readBody reads a request body: a body that is there must be declared
+// JSON (Content-Type application/json, or a +json type); its content is
+// checked by the decoder.
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -313,9 +317,32 @@ func readBody(r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, err
 		}
-		return nil, &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: "read body: " + err.Error()}
+		return nil, service.Errorf(service.BadRequest, "read body: %v", err)
+	}
+	if len(b) > 0 {
+		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// checkJSONContentType refuses a body not declared as JSON, with 415.
+func checkJSONContentType(ct string) error {
+	if ct == "" {
+		return service.Errorf(service.UnsupportedMediaType, "a request body needs Content-Type: application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return service.Errorf(service.UnsupportedMediaType, "Content-Type %q: %v; want application/json", ct, err)
+	}
+	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return service.Errorf(service.UnsupportedMediaType, "Content-Type %s is not supported: the body must be JSON (Content-Type: application/json)", mt)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return service.Errorf(service.UnsupportedMediaType, "Content-Type charset %s is not supported: JSON bodies are UTF-8", cs)
+	}
+	return nil
 }
 
 // decodeBody decodes an optional JSON body strictly into v.
@@ -327,13 +354,5 @@ func decodeBody(r *http.Request, v any) error {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil
 	}
-	if err := service.CheckDuplicateKeys(b); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: "invalid JSON body: " + strings.TrimPrefix(err.Error(), "json: ")}
-	}
-	return nil
+	return service.DecodeJSON(b, v)
 }

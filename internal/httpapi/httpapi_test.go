@@ -124,6 +124,10 @@ func send(t testing.TB, a *testAPI, token, method, path, body string, headers ..
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != "" {
+		// As every client does (apiclient, the console, curl -H in the docs).
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

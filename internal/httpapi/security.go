@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,18 +94,18 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
 			aq.Since = t
 		} else {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query since: %q is neither an RFC 3339 time nor a duration like 1h", s)}
+			return service.Errorf(service.BadRequest, "query since: %q is neither an RFC 3339 time nor a duration like 1h", s)
 		}
 	}
 	var err error
 	if s := q.Get("limit"); s != "" {
 		if aq.Limit, err = strconv.Atoi(s); err != nil || aq.Limit < 1 {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query limit: %q is not a positive integer", s)}
+			return service.Errorf(service.BadRequest, "query limit: %q is not a positive integer", s)
 		}
 	}
 	if s := q.Get("before"); s != "" {
 		if aq.Before, err = strconv.ParseInt(s, 10, 64); err != nil || aq.Before < 1 {
-			return &service.Error{Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("query before: %q is not a positive integer", s)}
+			return service.Errorf(service.BadRequest, "query before: %q is not a positive integer", s)
 		}
 	}
 	list, err := h.svc.ListAudit(r.Context(), aq)
@@ -123,7 +121,7 @@ func (h *Handler) webhook(kind string) func(http.ResponseWriter, *http.Request) 
 	return func(w http.ResponseWriter, r *http.Request) error {
 		rec := record(r)
 		rec.actor = "webhook:" + kind
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r)
 		if err != nil {
 			return err
 		}

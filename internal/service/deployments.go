@@ -288,8 +288,8 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	ap := approvalStage(d, v.CurrentStage)
 	if kind == v1alpha1.DecisionApprove {
 		if ap != nil && ap.RequireDistinctFromTrigger && sameIdentity(user, d.TriggeredBy) {
-			return v, &Error{Code: 403, Reason: "Forbidden", Message: fmt.Sprintf(
-				"%s triggered deployment %d and cannot approve it: stage %s requires an approver other than who triggered the run (four eyes)", user, id, v.CurrentStage)}
+			return v, Errorf(Forbidden,
+				"%s triggered deployment %d and cannot approve it: stage %s requires an approver other than who triggered the run (four eyes)", user, id, v.CurrentStage)
 		}
 	}
 	need := v1alpha1.DefaultApprovalsRequired

@@ -1,12 +1,10 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -15,116 +13,20 @@ import (
 	"fledge.dev/fledge/internal/store"
 )
 
-// decodeStrict decodes JSON refusing unknown fields, duplicate keys and
-// trailing data, and names the field on error.
-func decodeStrict(data []byte, v any) error {
-	if err := CheckDuplicateKeys(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var ute *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &ute):
-			return badRequest("field %s: cannot use a JSON %s as %s", ute.Field, ute.Value, ute.Type)
-		case errors.As(err, &se):
-			return badRequest("malformed JSON at byte %d: %v", se.Offset, err)
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		}
-		return badRequest("invalid body: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("invalid body: unexpected data after the JSON object")
-	}
-	return nil
-}
-
-// CheckDuplicateKeys refuses an object with the same key twice, which
-// encoding/json would silently resolve to the last one: a reviewer (or a
-// proxy) reading the first would see another document than the server.
-// Malformed JSON is left to the decoder to report.
-func CheckDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	type frame struct {
-		object  bool
-		keys    map[string]bool
-		wantKey bool
-		path    string
-		key     string
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.wantKey {
-			if k, ok := tok.(string); ok {
-				if top.keys[k] {
-					where := top.path
-					if where == "" {
-						where = "the top-level object"
-					}
-					return badRequest("duplicate key %q in %s", k, where)
-				}
-				top.keys[k] = true
-				top.key, top.wantKey = k, false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			path := ""
-			if top != nil {
-				path = top.path
-				if top.object {
-					path = joinPath(path, top.key)
-				} else {
-					path += "[]"
-				}
-			}
-			stack = append(stack, &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, wantKey: true, path: path})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			if len(stack) == 0 {
-				return nil
-			}
-		}
-		if len(stack) > 0 {
-			stack[len(stack)-1].wantKey = true
-		}
-	}
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
 // typed decodes a resource of kind from JSON.
 func typed(kind string, data []byte) (any, v1alpha1.ObjectMeta, error) {
 	switch kind {
 	case v1alpha1.KindEnvironment:
 		var v v1alpha1.Environment
-		err := decodeStrict(data, &v)
+		err := DecodeJSON(data, &v)
 		return &v, v.Metadata, err
 	case v1alpha1.KindArtifact:
 		var v v1alpha1.Artifact
-		err := decodeStrict(data, &v)
+		err := DecodeJSON(data, &v)
 		return &v, v.Metadata, err
 	case v1alpha1.KindPipeline:
 		var v v1alpha1.Pipeline
-		err := decodeStrict(data, &v)
+		err := DecodeJSON(data, &v)
 		return &v, v.Metadata, err
 	}
 	return nil, v1alpha1.ObjectMeta{}, notFound("unknown resource kind %q", kind)

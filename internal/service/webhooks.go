@@ -41,7 +41,7 @@ type Delivery struct {
 var deliveryID = regexp.MustCompile(`^[A-Za-z0-9-]{1,100}$`)
 
 func unauthorized(format string, args ...any) *Error {
-	return &Error{Code: 401, Reason: "Unauthorized", Message: fmt.Sprintf(format, args...)}
+	return Errorf(Unauthorized, format, args...)
 }
 
 // Trigger verifies a webhook delivery and, when it matches one of the

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"fledge.dev/fledge/internal/strictjson"
+
 	"fledge.dev/fledge/api/v1alpha1"
 )
 
@@ -137,6 +139,9 @@ type Payload struct {
 func ParsePayload(body []byte) (Payload, error) {
 	if err := checkDepth(body); err != nil {
 		return Payload{}, err
+	}
+	if err := strictjson.CheckUTF8(body); err != nil {
+		return Payload{}, fmt.Errorf("payload is not JSON: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

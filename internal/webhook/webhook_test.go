@@ -135,7 +135,7 @@ func TestPayload(t *testing.T) {
 	if _, err := long.Expand("{{ .v }}"); err == nil {
 		t.Error("a value over the limit was accepted")
 	}
-	for _, bad := range []string{`[1,2]`, `"x"`, `{"a":1} {}`, `{`, strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)} {
+	for _, bad := range []string{`[1,2]`, `"x"`, `{"a":1} {}`, `{`, "{\"ref\":\"v\xff\"}", strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)} {
 		if _, err := ParsePayload([]byte(bad)); err == nil {
 			t.Errorf("ParsePayload(%.40q) accepted", bad)
 		}
