@@ -23,8 +23,9 @@ type decideOptions struct {
 func newApproveCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &decideOptions{}
 	cmd := &cobra.Command{
-		Use:   "approve ID|PIPELINE#NUMBER [--reason TEXT] [--wait [--timeout DURATION]]",
-		Short: "Approve a deployment waiting for approval, releasing it to production",
+		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn(v1alpha1.StatusWaitingForApproval))),
+		Use:               "approve ID|PIPELINE#NUMBER [--reason TEXT] [--wait [--timeout DURATION]]",
+		Short:             "Approve a deployment waiting for approval, releasing it to production",
 		Long: `Approve a deployment waiting at an approval stage. The answer says what the
 approval did: how many of the stage's required approvals are recorded, or that
 the release continues. With --wait, follow the release until it ends (or
@@ -46,9 +47,10 @@ waits at a later approval stage); the exit code is 0 if it succeeded.`,
 func newRejectCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &decideOptions{}
 	cmd := &cobra.Command{
-		Use:     "reject ID|PIPELINE#NUMBER --reason TEXT [--wait [--timeout DURATION]]",
-		Short:   "Reject a deployment waiting for approval; production is left as it is",
-		Example: `  fledge reject 43 --reason "checkout page renders red"`,
+		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn(v1alpha1.StatusWaitingForApproval))),
+		Use:               "reject ID|PIPELINE#NUMBER --reason TEXT [--wait [--timeout DURATION]]",
+		Short:             "Reject a deployment waiting for approval; production is left as it is",
+		Example:           `  fledge reject 43 --reason "checkout page renders red"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(o.reason) == "" {
 				return usageErrorf("reject needs --reason: say why, it is recorded with the decision")
@@ -176,8 +178,9 @@ func deploymentName(d v1alpha1.Deployment) string {
 // deployment.
 func newCancelCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "cancel ID|PIPELINE#NUMBER",
-		Short: "Cancel a queued or running deployment",
+		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn(v1alpha1.StatusQueued, v1alpha1.StatusRunning, v1alpha1.StatusWaitingForApproval))),
+		Use:               "cancel ID|PIPELINE#NUMBER",
+		Short:             "Cancel a queued or running deployment",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseDeploymentRef(args[0])
 			if err != nil {

@@ -12,9 +12,10 @@ import (
 // pipeline uses or that a running deployment needs.
 func newDeleteCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "delete environment|artifact|pipeline NAME [NAME ...]",
-		Short:   "Delete environments, artifacts or pipelines",
-		Example: `  fledge delete pipeline webpage-canary-deployment-pipeline`,
+		ValidArgsFunction: completeArgs(g, kindsOf(false), namesOfKindArg),
+		Use:               "delete environment|artifact|pipeline NAME [NAME ...]",
+		Short:             "Delete environments, artifacts or pipelines",
+		Example:           `  fledge delete pipeline webpage-canary-deployment-pipeline`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDelete(cmd.Context(), streams, g, args)
 		},

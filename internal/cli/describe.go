@@ -22,38 +22,58 @@ const describeEvents = 10
 // newDescribeCommand shows one resource or deployment in detail, for
 // people.
 func newDescribeCommand(streams Streams, g *globalOptions) *cobra.Command {
+	var output string
 	cmd := &cobra.Command{
-		Use:   "describe pipeline|environment|artifact NAME | describe deployment ID",
-		Short: "Show a pipeline, resource or deployment in detail",
+		ValidArgsFunction: completeArgs(g, kindsOf(true), namesOfKindArg),
+		Use:               "describe pipeline|environment|artifact NAME | describe deployment ID",
+		Short:             "Show a pipeline, resource or deployment in detail",
+		Long: `Show a pipeline, resource or deployment in detail, for people. With -o json
+or -o yaml, print the same facts as data: the object, and for a deployment
+its events too (as {"deployment": ..., "events": [...]}).`,
 		Example: `  fledge describe pipeline webpage-canary-deployment-pipeline
-  fledge describe deployment 42`,
+  fledge describe deployment 42
+  fledge describe deployment webpage-canary-deployment-pipeline#6 -o yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			if output != "" {
+				return describeData(cmd.Context(), streams, g, args, output)
+			}
 			return runDescribe(cmd.Context(), streams, g, args)
 		},
 	}
+	addOutputFlag(cmd.Flags(), &output, outputJSON, outputYAML)
 	return clientCommand(cmd, argsBetween(2, 2, "the kind and the name: describe pipeline NAME, or describe deployment ID"))
 }
 
-func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []string) error {
-	kind, err := resolveKind(args[0], true)
-	if err != nil {
-		return err
+// describeTarget reads describe's arguments: the kind, a client, and for
+// a deployment its id.
+func describeTarget(ctx context.Context, g *globalOptions, args []string) (kind string, c *apiclient.Client, id int64, err error) {
+	if kind, err = resolveKind(args[0], true); err != nil {
+		return "", nil, 0, err
 	}
 	var ref v1alpha1.DeploymentRef
 	if kind == kindDeployment {
 		if ref, err = parseDeploymentRef(args[1]); err != nil {
-			return err
+			return "", nil, 0, err
 		}
 	}
-	c, err := g.client()
-	if err != nil {
-		return err
+	if c, err = g.client(); err != nil {
+		return "", nil, 0, err
 	}
-	var id int64
 	if kind == kindDeployment {
 		if id, err = c.DeploymentID(ctx, ref); err != nil {
-			return err
+			return "", nil, 0, err
 		}
+	}
+	return kind, c, id, nil
+}
+
+func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []string) error {
+	kind, c, id, err := describeTarget(ctx, g, args)
+	if err != nil {
+		return err
 	}
 	now := nowFrom(ctx)
 	d := &describer{w: streams.Out, now: now}
@@ -91,6 +111,49 @@ func runDescribe(ctx context.Context, streams Streams, g *globalOptions, args []
 		}
 		return d.artifact(&a)
 	}
+}
+
+// deploymentDescription is describe deployment -o json|yaml: the
+// deployment and its whole event log.
+type deploymentDescription struct {
+	Deployment v1alpha1.Deployment `json:"deployment"`
+	Events     []v1alpha1.Event    `json:"events"`
+}
+
+// describeData prints what describe shows as JSON or YAML.
+func describeData(ctx context.Context, streams Streams, g *globalOptions, args []string, output string) error {
+	kind, c, id, err := describeTarget(ctx, g, args)
+	if err != nil {
+		return err
+	}
+	if kind != kindDeployment {
+		var obj map[string]any
+		if err := c.GetResource(ctx, kind, args[1], &obj); err != nil {
+			return err
+		}
+		return printData(streams.Out, output, obj)
+	}
+	desc, err := readDeploymentDescription(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	return printData(streams.Out, output, desc)
+}
+
+// readDeploymentDescription reads a deployment and its events.
+func readDeploymentDescription(ctx context.Context, c *apiclient.Client, id int64) (deploymentDescription, error) {
+	dep, err := c.GetDeployment(ctx, id)
+	if err != nil {
+		return deploymentDescription{}, err
+	}
+	events, err := c.Events(ctx, id, 0)
+	if err != nil {
+		return deploymentDescription{}, err
+	}
+	if events == nil {
+		events = []v1alpha1.Event{}
+	}
+	return deploymentDescription{Deployment: dep, Events: events}, nil
 }
 
 // describer writes "Label: value" blocks and sections.
@@ -286,14 +349,11 @@ func (d *describer) traffic(in int, rt *v1alpha1.TrafficRouting) {
 }
 
 func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, id int64) error {
-	dep, err := c.GetDeployment(ctx, id)
+	desc, err := readDeploymentDescription(ctx, c, id)
 	if err != nil {
 		return err
 	}
-	events, err := c.Events(ctx, id, 0)
-	if err != nil {
-		return err
-	}
+	dep, events := desc.Deployment, desc.Events
 	d.kv(0, "ID", strconv.FormatInt(dep.ID, 10))
 	d.kv(0, "Pipeline", fmt.Sprintf("%s (generation %d)", dep.Pipeline, dep.PipelineGeneration))
 	d.kv(0, "Number", fmt.Sprintf("#%d", dep.Number))

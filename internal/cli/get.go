@@ -39,6 +39,7 @@ func resolveKind(s string, deployments bool) (string, error) {
 }
 
 type getOptions struct {
+	watch    bool
 	output   string
 	pipeline string
 	statuses []string
@@ -49,8 +50,9 @@ type getOptions struct {
 func newGetCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &getOptions{}
 	cmd := &cobra.Command{
-		Use:   "get environments|artifacts|pipelines|deployments [NAME|ID]",
-		Short: "List resources or deployments, or show one",
+		ValidArgsFunction: completeArgs(g, kindsOf(true), namesOfKindArg),
+		Use:               "get environments|artifacts|pipelines|deployments [NAME|ID]",
+		Short:             "List resources or deployments, or show one",
 		Example: `  fledge get pipelines
   fledge get pipeline webpage-canary-deployment-pipeline -o yaml
   fledge get deployments --pipeline webpage-canary-deployment-pipeline --status WaitingForApproval
@@ -64,6 +66,7 @@ func newGetCommand(streams Streams, g *globalOptions) *cobra.Command {
 	f.StringVar(&o.pipeline, "pipeline", "", "deployments: only those of this pipeline")
 	f.StringSliceVar(&o.statuses, "status", nil, "deployments: only those in these statuses (comma-separated, e.g. Running,WaitingForApproval)")
 	f.IntVar(&o.limit, "limit", 50, "deployments: how many to list, newest first (1 to 500)")
+	f.BoolVarP(&o.watch, "watch", "w", false, "deployments: after the list, print a row each time a deployment starts or changes status, stage or weight (until interrupted)")
 	return clientCommand(cmd, argsBetween(1, 2, "the kind to get: environments, artifacts, pipelines or deployments"))
 }
 
@@ -79,8 +82,11 @@ func runGet(ctx context.Context, streams Streams, g *globalOptions, o *getOption
 	if len(args) == 2 {
 		name = args[1]
 	}
-	if kind != kindDeployment && (o.pipeline != "" || len(o.statuses) > 0) {
-		return usageErrorf("--pipeline and --status apply to deployments only")
+	if kind != kindDeployment && (o.pipeline != "" || len(o.statuses) > 0 || o.watch) {
+		return usageErrorf("--pipeline, --status and --watch apply to deployments only")
+	}
+	if o.watch && (o.output == outputJSON || o.output == outputYAML) {
+		return usageErrorf("--watch prints table rows: use -o wide or no -o")
 	}
 	if kind == kindDeployment {
 		statuses, err := parseStatuses(o.statuses)
@@ -341,7 +347,7 @@ func getDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o
 			list.Items = nonNil(list.Items)
 			return printData(streams.Out, o.output, list)
 		}
-		if len(list.Items) == 0 {
+		if len(list.Items) == 0 && !o.watch {
 			fmt.Fprintln(streams.ErrOut, "No deployments found.")
 			return nil
 		}
@@ -358,16 +364,79 @@ func getDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o
 	}
 	t := newTable(streams.Out, h...)
 	for _, d := range items {
-		row := []string{
-			strconv.FormatInt(d.ID, 10), d.Pipeline, fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
-			orDash(d.CurrentStage), fmt.Sprintf("%d%%", d.CanaryWeight), age(now, &d.CreatedAt),
-		}
-		if wide {
-			row = append(row, orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), liveMark(d.Live))
-		}
-		t.row(row...)
+		t.row(deploymentRow(d, now, wide)...)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil || !o.watch {
+		return err
+	}
+	return watchDeployments(ctx, streams, c, o, name, statuses, items)
+}
+
+func deploymentRow(d v1alpha1.Deployment, now time.Time, wide bool) []string {
+	row := []string{
+		strconv.FormatInt(d.ID, 10), d.Pipeline, fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
+		orDash(d.CurrentStage), fmt.Sprintf("%d%%", d.CanaryWeight), age(now, &d.CreatedAt),
+	}
+	if wide {
+		row = append(row, orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), liveMark(d.Live))
+	}
+	return row
+}
+
+// watchDeployments follows get deployments --watch: every waitPoll it reads
+// the same selection again and prints a row for each deployment that is new
+// or changed status, stage or weight, as kubectl get --watch does. It ends,
+// without an error, when interrupted.
+func watchDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o *getOptions, name string, statuses []v1alpha1.DeploymentStatus, seen []v1alpha1.Deployment) error {
+	state := func(d v1alpha1.Deployment) string {
+		return fmt.Sprintf("%s|%s|%d|%v", d.Status, d.CurrentStage, d.CanaryWeight, d.Live)
+	}
+	last := map[int64]string{}
+	for _, d := range seen {
+		last[d.ID] = state(d)
+	}
+	tick := time.NewTicker(waitPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		var items []v1alpha1.Deployment
+		if name != "" {
+			d, err := c.GetDeployment(ctx, seen[0].ID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			items = []v1alpha1.Deployment{d}
+		} else {
+			list, err := c.ListDeployments(ctx, apiclient.ListOptions{Pipeline: o.pipeline, Statuses: statuses, Limit: o.limit})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			items = list.Items
+		}
+		now := nowFrom(ctx)
+		t := newTable(streams.Out)
+		// Oldest first, as the changes happened.
+		for i := len(items) - 1; i >= 0; i-- {
+			d := items[i]
+			if st := state(d); last[d.ID] != st {
+				last[d.ID] = st
+				t.row(deploymentRow(d, now, o.output == outputWide)...)
+			}
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
 }
 
 // kindOf writes a deployment's kind; a rollback names its target.

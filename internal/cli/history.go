@@ -23,8 +23,9 @@ type historyOptions struct {
 func newHistoryCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &historyOptions{}
 	cmd := &cobra.Command{
-		Use:   "history PIPELINE [--limit N] [-o table|wide|json|yaml]",
-		Short: "List a pipeline's deployments, newest first; * marks the one live in production",
+		ValidArgsFunction: completeArgs(g, fixed(namesOf(v1alpha1.KindPipeline))),
+		Use:               "history PIPELINE [--limit N] [-o table|wide|json|yaml]",
+		Short:             "List a pipeline's deployments, newest first; * marks the one live in production",
 		Example: `  fledge history webpage-canary-deployment-pipeline
   fledge rollback webpage-canary-deployment-pipeline --to 42 --dry-run`,
 		RunE: func(cmd *cobra.Command, args []string) error {

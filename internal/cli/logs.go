@@ -21,8 +21,9 @@ type logsOptions struct {
 func newLogsCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &logsOptions{}
 	cmd := &cobra.Command{
-		Use:   "logs ID [-f]",
-		Short: "Print a deployment's events; -f follows them until the deployment ends",
+		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn())),
+		Use:               "logs ID [-f]",
+		Short:             "Print a deployment's events; -f follows them until the deployment ends",
 		Long: `Print a deployment's events, one a line: TIME  STAGE  TYPE  MESSAGE.
 With -f, keep printing new events as they happen until the deployment ends;
 a dropped connection to the server is resumed where it stopped.`,

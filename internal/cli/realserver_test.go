@@ -326,3 +326,87 @@ func TestLoginAndTokens(t *testing.T) {
 		t.Fatalf("whoami after logout: %v", err)
 	}
 }
+
+// Shell completion offers the kinds, the names the server has, and the
+// deployments by id and PIPELINE#NUMBER (only those waiting, for approve).
+func TestCompletion(t *testing.T) {
+	a := startRealAPI(t)
+	a.baseline(t)
+	for range 2 {
+		if out, err := a.cli(t, a.admin, "", "run", "p", "-p", "TAG=1"); err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+	}
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"get", ""}, []string{"environments", "artifacts", "pipelines", "deployments"}, nil},
+		{[]string{"delete", ""}, []string{"pipelines"}, []string{"deployments"}},
+		{[]string{"get", "pipelines", ""}, []string{"p\tPipeline"}, []string{"local"}},
+		{[]string{"describe", "env", ""}, []string{"local\tEnvironment"}, nil},
+		{[]string{"run", ""}, []string{"p\tPipeline"}, nil},
+		{[]string{"get", "deployments", ""}, []string{"1\tp#1 Queued", "p#2\tid 2 Queued"}, nil},
+		{[]string{"cancel", ""}, []string{"p#1\t", "p#2\t"}, nil},
+		{[]string{"approve", ""}, nil, []string{"p#1", "p#2"}},
+		{[]string{"get", "pipelines", "p", ""}, nil, []string{"p\t"}},
+	} {
+		out, err := a.cli(t, a.admin, "", append([]string{"__complete"}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("complete %q: %v\n%s", tc.args, err, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("complete %q: %q missing from\n%s", tc.args, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("complete %q: %q offered in\n%s", tc.args, w, out)
+			}
+		}
+	}
+}
+
+// get deployments --watch prints the list, then a row for each new or
+// changed deployment, and ends cleanly when interrupted.
+func TestGetDeploymentsWatch(t *testing.T) {
+	a := startRealAPI(t)
+	a.baseline(t)
+	if out, err := a.cli(t, a.admin, "", "run", "p", "-p", "TAG=1"); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"--server", a.url, "--token", a.admin, "--config", filepath.Join(a.dir, "no-config.yaml"), "get", "deployments", "--watch"}
+		done <- Run(ctx, args, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	}()
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		for !ok(out.String()) {
+			select {
+			case err := <-done:
+				t.Fatalf("watch ended before %s: %v\n%s", what, err, out.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("the list", func(s string) bool { return strings.Contains(s, "STATUS") && strings.Contains(s, "Queued") })
+	if o, err := a.cli(t, a.admin, "", "run", "p", "-p", "TAG=2"); err != nil {
+		t.Fatalf("run: %v\n%s", err, o)
+	}
+	waitFor("the new deployment's row", func(s string) bool { return strings.Contains(s, "\n2 ") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("interrupted watch: %v", err)
+	}
+	if n := strings.Count(out.String(), "STATUS"); n != 1 {
+		t.Errorf("the header printed %d times, want once:\n%s", n, out.String())
+	}
+	if n := strings.Count(out.String(), "\n1 "); n != 1 {
+		t.Errorf("the unchanged deployment 1 printed %d times, want once:\n%s", n, out.String())
+	}
+}

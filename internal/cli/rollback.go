@@ -24,8 +24,9 @@ type rollbackOptions struct {
 func newRollbackCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &rollbackOptions{}
 	cmd := &cobra.Command{
-		Use:   "rollback PIPELINE --to ID [--dry-run] [--yes]",
-		Short: "Roll production back to an earlier deployment, after showing what would change",
+		ValidArgsFunction: completeArgs(g, fixed(namesOf(v1alpha1.KindPipeline))),
+		Use:               "rollback PIPELINE --to ID [--dry-run] [--yes]",
+		Short:             "Roll production back to an earlier deployment, after showing what would change",
 		Long: `Roll a pipeline's production back to what an earlier deployment deployed.
 
 The target's version, parameters, approvers and the diff against what is

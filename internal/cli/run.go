@@ -37,8 +37,9 @@ type runOptions struct {
 func newRunCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run PIPELINE [--param NAME=VALUE ...] [--wait [--timeout DURATION]]",
-		Short: "Start a deployment of a pipeline",
+		ValidArgsFunction: completeArgs(g, fixed(namesOf(v1alpha1.KindPipeline))),
+		Use:               "run PIPELINE [--param NAME=VALUE ...] [--wait [--timeout DURATION]]",
+		Short:             "Start a deployment of a pipeline",
 		Long: `Start a deployment of a pipeline with parameters, such as the image tag a
 build produced. With --wait, print its events until it ends or waits for
 approval; the exit code is 0 if it succeeded or waits for approval, 1 otherwise
