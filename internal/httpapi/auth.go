@@ -15,6 +15,9 @@ import (
 
 type (
 	principalKey struct{}
+	// tokenKey holds the bearer token of an authenticated request, which
+	// a long-lived watch stream checks again while it runs.
+	tokenKey     struct{}
 	auditKey     struct{}
 	// nameSink receives the caller's name for the request log.
 	nameSink struct{}
@@ -94,6 +97,9 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 		return p, err
 	}
 	h.tellName(r, p.Name)
+	if sink, ok := r.Context().Value(tokenKey{}).(*string); ok {
+		*sink = tok
+	}
 	if p.Can(acc.Role, "") {
 		return p, nil
 	}
@@ -230,4 +236,25 @@ func SecurityHeaders(next http.Handler) http.Handler {
 		setSecurityHeaders(w, r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// stillAuthorized checks a long-lived request's token again (a cheap
+// lookup by hash in the shared store): a token revoked or expired since
+// the request began, on this replica or another, ends it. It is nil when
+// authentication is off.
+func (h *Handler) stillAuthorized(r *http.Request) error {
+	if h.authDisabled {
+		return nil
+	}
+	tok, _ := r.Context().Value(tokenKey{}).(*string)
+	if tok == nil || *tok == "" {
+		return &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "the stream has no token to check"}
+	}
+	if _, err := h.svc.Authenticate(r.Context(), *tok); err != nil {
+		if errors.Is(err, service.ErrUnauthenticated) {
+			return &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "the token of this stream was revoked or has expired"}
+		}
+		return err
+	}
+	return nil
 }

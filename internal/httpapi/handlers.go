@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -234,9 +235,24 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	t := time.NewTicker(h.EventPoll)
 	defer t.Stop()
-	keepalive := time.Now()
+	keepalive, checked := time.Now(), time.Now()
 	for {
 		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		// A revoked or expired token ends the stream: checked before any
+		// event is sent, and every TokenRecheck while idle.
+		if len(evs) > 0 || time.Since(checked) >= h.TokenRecheck {
+			if err := h.stillAuthorized(r); err != nil {
+				var se *service.Error
+				if !errors.As(err, &se) {
+					return nil
+				}
+				b, _ := json.Marshal(v1alpha1.Status{Code: se.Code, Reason: se.Reason, Message: se.Message})
+				fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+				flusher.Flush()
+				return nil
+			}
+			checked = time.Now()
+		}
 		for _, e := range evs {
 			b, _ := json.Marshal(e)
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n\n", e.Seq, b); err != nil {

@@ -35,6 +35,9 @@ type Handler struct {
 	mux *http.ServeMux
 	// EventPoll is how often a watch stream looks for new events.
 	EventPoll time.Duration
+	// TokenRecheck is how often an idle watch stream checks that its token
+	// is still valid; it also checks before sending any event.
+	TokenRecheck time.Duration
 	// authDisabled trusts every caller (--auth=none): the identity is the
 	// X-Fledge-User header and every caller is admin.
 	authDisabled bool
@@ -63,7 +66,7 @@ func New(svc *service.Service, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), EventPoll: 250 * time.Millisecond}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), EventPoll: 250 * time.Millisecond, TokenRecheck: time.Second}
 	for _, o := range opts {
 		o(h)
 	}
@@ -136,6 +139,8 @@ func (h *Handler) handle(pattern string, acc Access, action string, fn func(w ht
 			defer h.observed(pattern, w, time.Now())
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		var tok string
+		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, &tok))
 		p, err := h.authorize(r, acc)
 		if err != nil {
 			h.writeError(w, r, err)
