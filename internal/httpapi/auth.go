@@ -17,8 +17,8 @@ type (
 	principalKey struct{}
 	// tokenKey holds the bearer token of an authenticated request, which
 	// a long-lived watch stream checks again while it runs.
-	tokenKey     struct{}
-	auditKey     struct{}
+	tokenKey struct{}
+	auditKey struct{}
 	// nameSink receives the caller's name for the request log.
 	nameSink struct{}
 )
