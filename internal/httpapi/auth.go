@@ -248,11 +248,11 @@ func (h *Handler) stillAuthorized(r *http.Request) error {
 	}
 	tok, _ := r.Context().Value(tokenKey{}).(*string)
 	if tok == nil || *tok == "" {
-		return &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "the stream has no token to check"}
+		return service.Errorf(service.Unauthorized, "the stream has no token to check")
 	}
 	if _, err := h.svc.Authenticate(r.Context(), *tok); err != nil {
 		if errors.Is(err, service.ErrUnauthenticated) {
-			return &service.Error{Code: http.StatusUnauthorized, Reason: "Unauthorized", Message: "the token of this stream was revoked or has expired"}
+			return service.Errorf(service.Unauthorized, "the token of this stream was revoked or has expired")
 		}
 		return err
 	}

@@ -246,7 +246,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 				if !errors.As(err, &se) {
 					return nil
 				}
-				b, _ := json.Marshal(v1alpha1.Status{Code: se.Code, Reason: se.Reason, Message: se.Message})
+				b, _ := json.Marshal(v1alpha1.Status{Code: statusOf(se), Reason: string(se.Kind), Message: se.Message})
 				fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
 				flusher.Flush()
 				return nil
