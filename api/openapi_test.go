@@ -13,6 +13,7 @@ import (
 
 	"fledge.dev/fledge/api"
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/apischema"
 )
 
 func loadDoc(t *testing.T) *openapi3.T {
@@ -146,24 +147,6 @@ func jsonFields(t reflect.Type) []jsonField {
 	return out
 }
 
-// properties merges the properties and required names of a schema and of
-// everything in its allOf.
-func properties(s *openapi3.Schema) (map[string]*openapi3.SchemaRef, []string) {
-	props := map[string]*openapi3.SchemaRef{}
-	req := slices.Clone(s.Required)
-	for name, p := range s.Properties {
-		props[name] = p
-	}
-	for _, sub := range s.AllOf {
-		p, r := properties(sub.Value)
-		for name, v := range p {
-			props[name] = v
-		}
-		req = append(req, r...)
-	}
-	return props, req
-}
-
 func (c *typeCheck) compare(where string, t reflect.Type, s *openapi3.Schema) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -214,7 +197,7 @@ func (c *typeCheck) compare(where string, t reflect.Type, s *openapi3.Schema) {
 			return
 		}
 		c.seen[s] = true
-		props, required := properties(s)
+		props, required := apischema.Properties(s)
 		fields := jsonFields(t)
 		names := map[string]bool{}
 		for _, f := range fields {

@@ -79,6 +79,7 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newApplyCommand(streams, g),
 		newGetCommand(streams, g),
 		newDescribeCommand(streams, g),
+		newExplainCommand(streams),
 		newDeleteCommand(streams, g),
 		newRunCommand(streams, g),
 		newApproveCommand(streams, g),
