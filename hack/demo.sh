@@ -143,7 +143,15 @@ say "fledge history ${pipeline}"
 step "Rollback to the first release (2.0): preview the change against what is live, then roll back"
 say "fledge rollback ${pipeline} --to ${first} --dry-run"
 "${fledge}" rollback "${pipeline}" --to "${first}" --dry-run
-say "fledge rollback ${pipeline} --to ${first} --yes"
+# A rollback changes production with no approval stage, so it needs the
+# approver role unless the pipeline says otherwise (spec.rollback): the
+# build's deployer token is refused, alice (approver and deployer) may.
+say "fledge --token CI_TOKEN rollback ${pipeline} --to ${first} --yes   # refused: deployer only"
+if "${fledge}" --token "${ci_token}" rollback "${pipeline}" --to "${first}" --yes; then
+  echo "a deployer-only token rolled production back" >&2
+  exit 1
+fi
+say "fledge --token ALICE_TOKEN rollback ${pipeline} --to ${first} --yes"
 "${fledge}" --token "${alice_token}" rollback "${pipeline}" --to "${first}" --yes
 rb="$("${fledge}" get deployments --pipeline "${pipeline}" -o json | jq -r '.items[0].id')"
 wait_status "$rb" Succeeded

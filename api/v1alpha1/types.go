@@ -134,6 +134,33 @@ type PipelineSpec struct {
 	// Triggers are the signed webhooks that start a run (see
 	// docs/ci-triggers.md); a run can always be started through the API.
 	Triggers []Trigger `json:"triggers,omitempty" yaml:"triggers,omitempty"`
+	// Rollback says who may roll production back; by default a person
+	// with the approver role.
+	Rollback *RollbackPolicy `json:"rollback,omitempty" yaml:"rollback,omitempty"`
+}
+
+// RollbackPolicy says who may roll a pipeline's production back. A
+// rollback changes production at once, with no approval stage, so by
+// default it takes the approver role (on the pipeline or globally) beside
+// deployer's.
+type RollbackPolicy struct {
+	// RequiredRole is the role a rollback needs: approver (the default:
+	// a human gate) or deployer (anyone who may start runs, CI included).
+	RequiredRole string `json:"requiredRole,omitempty" yaml:"requiredRole,omitempty"`
+}
+
+// The roles RollbackPolicy.RequiredRole may name.
+const (
+	RollbackByApprover = "approver"
+	RollbackByDeployer = "deployer"
+)
+
+// RollbackRole is the role a rollback of the pipeline needs.
+func (s PipelineSpec) RollbackRole() string {
+	if s.Rollback == nil || s.Rollback.RequiredRole == "" {
+		return RollbackByApprover
+	}
+	return s.Rollback.RequiredRole
 }
 
 // Parameter is a value a run supplies to the artifacts' placeholders.

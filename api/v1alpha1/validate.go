@@ -340,6 +340,13 @@ func (p *Pipeline) Validate(refs *References) error {
 		l.add(prodField, "production namespace %q must differ from the canary namespace (%s)", prodNS, canaryField)
 	}
 	checkTriggers(&l, p.Spec.Triggers, seenParam, refs)
+	if rb := p.Spec.Rollback; rb != nil {
+		switch rb.RequiredRole {
+		case "", RollbackByApprover, RollbackByDeployer:
+		default:
+			l.add("spec.rollback.requiredRole", "must be %q or %q, got %q", RollbackByApprover, RollbackByDeployer, rb.RequiredRole)
+		}
+	}
 	return l.result(KindPipeline, p.Metadata.Name)
 }
 

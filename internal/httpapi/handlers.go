@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/service"
 )
 
@@ -103,11 +104,22 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, p)
 	}
+	// The route lets deployers in (a preview only reads); the rollback
+	// itself takes the role the pipeline's policy requires.
+	need, err := h.svc.RollbackRole(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if p := principal(r); !p.Can(need, name) {
+		msg := fmt.Sprintf("pipeline %q lets only role %s roll production back (spec.rollback.requiredRole); token %q has: %s",
+			name, auth.Need(need, name), p.Name, auth.FormatGrants(p.Grants))
+		return service.Errorf(service.Forbidden, "%s", msg)
+	}
 	d, err := h.svc.Rollback(r.Context(), name, req.To, caller(r))
 	if err != nil {
 		return err
 	}
-	note(r, "", fmt.Sprintf("deployment %d rolls production back to deployment %d", d.ID, req.To))
+	note(r, "", fmt.Sprintf("deployment %d rolls production back to deployment %d (policy: role %s)", d.ID, req.To, need))
 	return writeJSON(w, http.StatusCreated, d)
 }
 

@@ -404,6 +404,16 @@ func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to i
 	return out, nil
 }
 
+// RollbackRole is the role the pipeline's rollback policy requires of who
+// rolls it back (spec.rollback.requiredRole; approver by default).
+func (s *Service) RollbackRole(ctx context.Context, pipelineName string) (auth.Role, error) {
+	p, _, err := s.loadPipeline(ctx, pipelineName)
+	if err != nil {
+		return "", err
+	}
+	return auth.Role(p.Spec.RollbackRole()), nil
+}
+
 // Rollback starts a deployment that re-applies deployment `to`'s stored
 // manifests to production and sets the canary weight to 0.
 func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, user string) (v1alpha1.Deployment, error) {
