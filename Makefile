@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 export GOTOOLCHAIN := local
 
-.PHONY: help demo test build image controlplane cluster-up cluster-down bench
+.PHONY: help demo test check build image controlplane cluster-up cluster-down bench
 
 # What `fledge version` reports. The build date defaults to the commit's
 # time (UTC), so that the same commit builds the same binary and image.
@@ -19,6 +19,9 @@ demo: ## Build everything and run the canary walkthrough on a local control plan
 
 test: ## Quality gates and every test (installs and builds what is missing)
 	hack/test.sh
+
+check: ## Fast loop while coding: format, vet, staticcheck, unit tests (no cluster)
+	hack/check.sh
 
 build: ## Build the fledge binary into bin/
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/fledge ./cmd/fledge
