@@ -349,3 +349,26 @@ func TestDeploymentByPipelineAndNumber(t *testing.T) {
 		t.Errorf("cancel p#2: %d %s", code, body)
 	}
 }
+
+// A manifest naming a namespace other than the stages' is refused when
+// the run is created, naming the object and the namespace; no deployment
+// is created.
+func TestRunRefusesForeignNamespace(t *testing.T) {
+	a := setup(t)
+	art := `{"apiVersion":"fledge.dev/v1alpha1","kind":"Artifact","metadata":{"name":"web"},"spec":{"manifests":"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  labels:\n    v: \"${TAG}\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: kube-system\n"}}`
+	if code, body := do(t, a, "PUT", "/api/v1/artifacts/web", art); code != http.StatusOK {
+		t.Fatalf("PUT artifact: %d %s", code, body)
+	}
+	code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1"}}`)
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("run: %d %s, want 422", code, body)
+	}
+	for _, want := range []string{"ConfigMap/settings", `names namespace \"kube-system\"`, `\"canary\" and \"prod\"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("error %s lacks %s", body, want)
+		}
+	}
+	if code, body := do(t, a, "GET", "/api/v1/deployments", ""); code != http.StatusOK || !strings.Contains(body, `"total":0`) {
+		t.Errorf("deployments after the refused run: %d %s", code, body)
+	}
+}

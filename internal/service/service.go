@@ -141,6 +141,18 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	if err != nil {
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("rendered manifests of pipeline %q are invalid: %v", pipelineName, err))
 	}
+	// An object naming another namespace is refused, never moved.
+	namespaces := []string{canary.Namespace}
+	if pr := p.ProductionStage(); pr != nil {
+		namespaces = append(namespaces, pr.Namespace)
+	}
+	if err := kube.CheckNamespaces(objs, namespaces...); err != nil {
+		var fes []v1alpha1.FieldError
+		for _, e := range unjoin(err) {
+			fes = append(fes, v1alpha1.FieldError{Field: "manifests", Message: e.Error()})
+		}
+		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("rendered manifests of pipeline %q: %v", pipelineName, strings.ReplaceAll(err.Error(), "\n", "; ")), fes...)
+	}
 	rt := canary.Routing(canary.Environment, env.Spec)
 	provider, err := routing.New(rt, routing.Namespaces{Canary: canary.Namespace})
 	if err == nil {
