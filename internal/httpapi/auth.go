@@ -86,13 +86,13 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 	if err == nil {
 		p, err = h.svc.Authenticate(r.Context(), tok)
 		if errors.Is(err, service.ErrUnauthenticated) {
-			h.audit(r, p.Name, "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, err.Error())
+			h.refused(r, p.Name, "auth.unauthenticated", err.Error(), routeLabel(r), err.Error())
 			return p, service.Errorf(service.Unauthorized, "invalid or expired token")
 		}
 	}
 	if err != nil {
 		if service.KindOf(err) == service.Unauthorized {
-			h.audit(r, "", "auth.unauthenticated", routeLabel(r), service.OutcomeDenied, err.Error())
+			h.refused(r, "", "auth.unauthenticated", err.Error(), routeLabel(r), err.Error())
 		}
 		return p, err
 	}
@@ -114,7 +114,7 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 	if len(p.Grants) > 0 {
 		msg += fmt.Sprintf(" (it has: %s)", auth.FormatGrants(p.Grants))
 	}
-	h.audit(r, p.Name, "auth.forbidden", routeLabel(r), service.OutcomeDenied, msg)
+	h.refused(r, p.Name, "auth.forbidden", "lacks role "+auth.Need(acc.Role, scope), routeLabel(r), msg)
 	return p, &service.Error{Kind: service.Forbidden, Message: msg}
 }
 
@@ -186,10 +186,13 @@ func (h *Handler) recordAudit(r *http.Request, actor string, rec *auditRecord, e
 	if err != nil {
 		outcome = service.OutcomeFailed
 		code := statusOf(err)
-		if code == http.StatusUnauthorized || code == http.StatusForbidden {
-			outcome = service.OutcomeDenied
-		}
 		detail = strconv.Itoa(code) + ": " + err.Error()
+		if code == http.StatusUnauthorized || code == http.StatusForbidden {
+			// A refusal (a webhook with a bad signature, a rule that
+			// forbids this caller) is rate-limited like the others.
+			h.refused(r, actor, rec.action, truncateText(detail, refusalTargetMax), rec.target, detail)
+			return
+		}
 	}
 	h.audit(r, actor, rec.action, rec.target, outcome, detail)
 }

@@ -44,10 +44,18 @@ type Handler struct {
 	routes       []Route
 	// observe, when set, is told of every request but event streams.
 	observe func(route string, code int, took time.Duration)
+	// refusals rate-limits the audit entries of refused requests.
+	refusals *refusals
 }
 
 // Option configures a Handler.
 type Option func(*Handler)
+
+// WithRefusalWindow sets the window in which refused requests from one
+// source are counted into one audit entry (a minute by default).
+func WithRefusalWindow(d time.Duration) Option {
+	return func(h *Handler) { h.refusals = newRefusals(d) }
+}
 
 // WithoutAuth turns authentication off: every caller is an admin named by
 // the X-Fledge-User header. It exists for local experiments only.
@@ -66,7 +74,7 @@ func New(svc *service.Service, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), EventPoll: 250 * time.Millisecond, TokenRecheck: time.Second}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), EventPoll: 250 * time.Millisecond, TokenRecheck: time.Second, refusals: newRefusals(refusalWindow)}
 	for _, o := range opts {
 		o(h)
 	}
