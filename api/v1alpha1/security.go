@@ -71,17 +71,47 @@ type AuditList struct {
 	NextBefore int64 `json:"nextBefore,omitempty"`
 }
 
-// SecretRequest sets a webhook secret's value.
+// Types of Fledge secrets.
+const (
+	// SecretTypeWebhook signs webhook deliveries (the default).
+	SecretTypeWebhook = "webhook"
+	// SecretTypeRegistry is a container registry login that environments
+	// provision as a kubernetes.io/dockerconfigjson Secret.
+	SecretTypeRegistry = "registry"
+)
+
+// SecretRequest sets a secret: a webhook secret's value, or a registry
+// secret's login.
 type SecretRequest struct {
-	Value string `json:"value"`
+	// Type is SecretTypeWebhook (default) or SecretTypeRegistry.
+	Type  string `json:"type,omitempty"`
+	Value string `json:"value,omitempty"`
+	// Registry is the login of a registry secret.
+	Registry *RegistryLogin `json:"registry,omitempty"`
 }
 
-// Secret describes a webhook secret; its value is never returned.
+// RegistryLogin is what a registry secret holds.
+type RegistryLogin struct {
+	Server   string `json:"server"`
+	Username string `json:"username"`
+	// Password is a password or access token; it is never returned.
+	Password string `json:"password"`
+}
+
+// Secret describes a secret; its value is never returned.
 type Secret struct {
-	Name      string    `json:"name" yaml:"name"`
+	Name string `json:"name" yaml:"name"`
+	// Type is webhook or registry.
+	Type string `json:"type" yaml:"type"`
+	// Server is a registry secret's registry.
+	Server string `json:"server,omitempty" yaml:"server,omitempty"`
+	// Username is a registry secret's user name.
+	Username  string    `json:"username,omitempty" yaml:"username,omitempty"`
 	CreatedAt time.Time `json:"createdAt" yaml:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt" yaml:"updatedAt"`
-	// UsedBy lists the pipelines whose triggers name the secret.
+	// UsedBy lists the pipelines whose triggers name the secret
+	// ("pipeline/NAME") and the environments that provision it
+	// ("environment/NAME").
 	UsedBy []string `json:"usedBy,omitempty" yaml:"usedBy,omitempty"`
 }
 

@@ -60,7 +60,33 @@ type EnvironmentSpec struct {
 	// IngressLayoutBesideProduction. It depends on the ingress controller
 	// the cluster runs, hence a setting of the environment.
 	IngressLayout string `json:"ingressLayout,omitempty" yaml:"ingressLayout,omitempty"`
+	// RegistryCredentials name Fledge secrets of type registry (fledge
+	// secret create NAME --type registry). Every apply into a namespace of
+	// this cluster (canary, production, rollback) first applies a
+	// kubernetes.io/dockerconfigjson Secret "fledge-registry-NAME" there
+	// from the credential as it is at that moment, and names it in the
+	// manifests' pod templates.
+	RegistryCredentials []RegistryCredential `json:"registryCredentials,omitempty" yaml:"registryCredentials,omitempty"`
 }
+
+// RegistryCredential names a registry secret an environment provisions.
+type RegistryCredential struct {
+	// SecretRef names the Fledge secret of type registry.
+	SecretRef string `json:"secretRef" yaml:"secretRef"`
+	// InjectImagePullSecrets adds the Secret to the imagePullSecrets of
+	// every pod template that does not name it yet (default true). With
+	// false the Secret is still applied, for manifests that name it
+	// themselves.
+	InjectImagePullSecrets *bool `json:"injectImagePullSecrets,omitempty" yaml:"injectImagePullSecrets,omitempty"`
+}
+
+// Injects reports whether pod templates get the credential's Secret.
+func (r RegistryCredential) Injects() bool {
+	return r.InjectImagePullSecrets == nil || *r.InjectImagePullSecrets
+}
+
+// MaxRegistryCredentials bounds an environment's registryCredentials.
+const MaxRegistryCredentials = 16
 
 // Layouts of the NGINX provider's canary Ingress.
 const (

@@ -162,6 +162,18 @@ func (e *Environment) Validate() error {
 	default:
 		l.add("spec.ingressLayout", "must be %q or %q, got %q", IngressLayoutCanaryNamespace, IngressLayoutBesideProduction, s.IngressLayout)
 	}
+	if len(s.RegistryCredentials) > MaxRegistryCredentials {
+		l.add("spec.registryCredentials", "must have at most %d entries, got %d", MaxRegistryCredentials, len(s.RegistryCredentials))
+	}
+	seen := map[string]bool{}
+	for i, r := range s.RegistryCredentials {
+		f := fmt.Sprintf("spec.registryCredentials[%d].secretRef", i)
+		checkName(&l, f, r.SecretRef)
+		if seen[r.SecretRef] {
+			l.add(f, "names secret %q twice", r.SecretRef)
+		}
+		seen[r.SecretRef] = true
+	}
 	return l.result(KindEnvironment, e.Metadata.Name)
 }
 

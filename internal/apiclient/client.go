@@ -180,6 +180,8 @@ type request struct {
 	query  url.Values
 	body   any
 	accept string
+	// ifNoneMatch, when set, is sent as If-None-Match ("*": create only).
+	ifNoneMatch string
 }
 
 // url builds the full URL of a request.
@@ -216,6 +218,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		accept = "application/json"
 	}
 	req.Header.Set("Accept", accept)
+	if r.ifNoneMatch != "" {
+		req.Header.Set("If-None-Match", r.ifNoneMatch)
+	}
 	switch {
 	case c.token != "":
 		req.Header.Set(v1alpha1.AuthorizationHeader, "Bearer "+c.token)
@@ -582,17 +587,22 @@ func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	return nil
 }
 
-// SetSecret creates or replaces a webhook secret; it reports whether it
-// was created.
-func (c *Client) SetSecret(ctx context.Context, name, value string) (bool, error) {
-	code, err := c.do(ctx, request{method: http.MethodPut, path: "/secrets/" + url.PathEscape(name), body: v1alpha1.SecretRequest{Value: value}}, nil)
+// SetSecret creates or replaces a secret (a webhook secret's value or a
+// registry login); it reports whether it was created. With createOnly an
+// existing secret is a conflict.
+func (c *Client) SetSecret(ctx context.Context, name string, req v1alpha1.SecretRequest, createOnly bool) (bool, error) {
+	r := request{method: http.MethodPut, path: "/secrets/" + url.PathEscape(name), body: req}
+	if createOnly {
+		r.ifNoneMatch = "*"
+	}
+	code, err := c.do(ctx, r, nil)
 	if err != nil {
 		return false, fmt.Errorf("set secret %s: %w", name, err)
 	}
 	return code == http.StatusCreated, nil
 }
 
-// ListSecrets lists the webhook secrets (never their values).
+// ListSecrets lists the secrets (never their values).
 func (c *Client) ListSecrets(ctx context.Context) (v1alpha1.SecretList, error) {
 	var out v1alpha1.SecretList
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/secrets"}, &out); err != nil {

@@ -290,72 +290,125 @@ func newTokenRevokeCommand(streams Streams, g *globalOptions) *cobra.Command {
 	return clientCommand(cmd, argsBetween(1, 1, "the token's NAME"))
 }
 
-// newSecretCommand manages webhook secrets (admin only).
+// newSecretCommand manages webhook and registry secrets (admin only).
 func newSecretCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secret",
-		Short: "Set, list and delete webhook secrets (admin)",
-		Long: `Manage the secrets that sign webhook deliveries (see docs/ci-triggers.md).
-A pipeline's trigger names one with secretRef. Secrets are stored encrypted
-and never shown again by the server.`,
+		Short: "Create, set, list and delete webhook and registry secrets (admin)",
+		Long: `Manage secrets. A webhook secret signs webhook deliveries (see
+docs/ci-triggers.md); a pipeline's trigger names one with secretRef. A
+registry secret is a container registry login that an environment names in
+spec.registryCredentials: Fledge applies it as a kubernetes.io/dockerconfigjson
+Secret into every namespace it deploys to. Secrets are stored encrypted and
+never shown again by the server.`,
 	}
-	cmd.AddCommand(newSecretSetCommand(streams, g), newSecretListCommand(streams, g), newSecretDeleteCommand(streams, g))
+	cmd.AddCommand(newSecretWriteCommand(streams, g, true), newSecretWriteCommand(streams, g, false),
+		newSecretListCommand(streams, g), newSecretDeleteCommand(streams, g))
 	return clientCommand(cmd, nil)
 }
 
-type secretSetOptions struct {
-	file     string
-	stdin    bool
-	generate bool
+type secretWriteOptions struct {
+	typ           string
+	file          string
+	stdin         bool
+	generate      bool
+	server        string
+	username      string
+	passwordFile  string
+	passwordStdin bool
 }
 
-func newSecretSetCommand(streams Streams, g *globalOptions) *cobra.Command {
-	o := &secretSetOptions{}
+// request builds the secret request from the flags; generated is the
+// value to print once when --generate made it.
+func (o *secretWriteOptions) request(streams Streams) (req v1alpha1.SecretRequest, generated string, err error) {
+	webhookFlags := o.file != "" || o.stdin || o.generate
+	registryFlags := o.server != "" || o.username != "" || o.passwordFile != "" || o.passwordStdin
+	switch o.typ {
+	case v1alpha1.SecretTypeWebhook:
+		if registryFlags {
+			return req, "", usageErrorf("--registry-server, --username and --password-* are for --type registry")
+		}
+		req.Type = v1alpha1.SecretTypeWebhook
+		if o.generate {
+			if o.file != "" || o.stdin {
+				return req, "", usageErrorf("--generate cannot be combined with --value-file or --value-stdin")
+			}
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return req, "", err
+			}
+			req.Value = base64.RawURLEncoding.EncodeToString(b)
+			return req, req.Value, nil
+		}
+		req.Value, err = readSecret(streams, o.file, o.stdin, "value")
+		return req, "", err
+	case v1alpha1.SecretTypeRegistry:
+		if webhookFlags {
+			return req, "", usageErrorf("--value-file, --value-stdin and --generate are for --type webhook; a registry secret takes --registry-server, --username and --password-stdin or --password-file")
+		}
+		if o.server == "" || o.username == "" {
+			return req, "", usageErrorf("--type registry needs --registry-server and --username")
+		}
+		pw, err := readSecret(streams, o.passwordFile, o.passwordStdin, "password")
+		if err != nil {
+			return req, "", err
+		}
+		return v1alpha1.SecretRequest{Type: v1alpha1.SecretTypeRegistry, Registry: &v1alpha1.RegistryLogin{Server: o.server, Username: o.username, Password: pw}}, "", nil
+	}
+	return req, "", usageErrorf("--type must be %s or %s, got %q", v1alpha1.SecretTypeWebhook, v1alpha1.SecretTypeRegistry, o.typ)
+}
+
+// newSecretWriteCommand is "secret create" (refuses an existing secret)
+// or "secret set" (creates or replaces: rotation).
+func newSecretWriteCommand(streams Streams, g *globalOptions, create bool) *cobra.Command {
+	o := &secretWriteOptions{}
 	cmd := &cobra.Command{
-		Use:   "set NAME (--value-file FILE | --value-stdin | --generate)",
-		Short: "Create or replace a webhook secret",
+		Use:   "set NAME [--type webhook] (--value-file FILE | --value-stdin | --generate) | set NAME --type registry --registry-server HOST --username USER (--password-stdin | --password-file FILE)",
+		Short: "Create or replace a secret (rotation)",
 		Example: `  fledge secret set github --generate        # prints the new secret once
-  fledge secret set github --value-file secret.txt`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var value string
-			var err error
-			if o.generate {
-				if o.file != "" || o.stdin {
-					return usageErrorf("--generate cannot be combined with --value-file or --value-stdin")
-				}
-				b := make([]byte, 32)
-				if _, err := rand.Read(b); err != nil {
-					return err
-				}
-				value = base64.RawURLEncoding.EncodeToString(b)
-			} else if value, err = readSecret(streams, o.file, o.stdin, "value"); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			created, err := c.SetSecret(cmd.Context(), args[0], value)
-			if err != nil {
-				return err
-			}
-			action := "configured"
-			if created {
-				action = "created"
-			}
-			if o.generate {
-				fmt.Fprintln(streams.Out, value)
-				fmt.Fprintf(streams.ErrOut, "secret/%s %s; the value above is shown only once: give it to the webhook's sender\n", args[0], action)
-				return nil
-			}
-			fmt.Fprintf(streams.Out, "secret/%s %s\n", args[0], action)
+  fledge secret set github --value-file secret.txt
+  printf '%s' "$NEW_TOKEN" | fledge secret set ghcr --type registry --registry-server ghcr.io --username robot --password-stdin`,
+	}
+	if create {
+		cmd.Use = strings.ReplaceAll(cmd.Use, "set NAME", "create NAME")
+		cmd.Short = "Create a secret; an existing one is refused (replace it with set)"
+		cmd.Example = `  printf '%s' "$REGISTRY_TOKEN" | fledge secret create ghcr --type registry --registry-server ghcr.io --username robot --password-stdin
+  fledge secret create github --generate      # a webhook secret, printed once`
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		req, generated, err := o.request(streams)
+		if err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		created, err := c.SetSecret(cmd.Context(), args[0], req, create)
+		if err != nil {
+			return err
+		}
+		action := "configured"
+		if created {
+			action = "created"
+		}
+		if generated != "" {
+			fmt.Fprintln(streams.Out, generated)
+			fmt.Fprintf(streams.ErrOut, "secret/%s %s; the value above is shown only once: give it to the webhook's sender\n", args[0], action)
 			return nil
-		},
+		}
+		fmt.Fprintf(streams.Out, "secret/%s %s\n", args[0], action)
+		return nil
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.file, "value-file", "", "file holding the secret")
-	f.BoolVar(&o.stdin, "value-stdin", false, "read the secret from standard input")
-	f.BoolVar(&o.generate, "generate", false, "generate a random secret and print it once")
+	f.StringVar(&o.typ, "type", v1alpha1.SecretTypeWebhook, "the secret's type: webhook (signs webhook deliveries) or registry (a container registry login)")
+	f.StringVar(&o.file, "value-file", "", "file holding a webhook secret")
+	f.BoolVar(&o.stdin, "value-stdin", false, "read a webhook secret from standard input")
+	f.BoolVar(&o.generate, "generate", false, "generate a random webhook secret and print it once")
+	f.StringVar(&o.server, "registry-server", "", "registry: the registry host images are pulled from (ghcr.io, registry.example.com:5000); --server names the Fledge server")
+	f.StringVar(&o.username, "username", "", "registry: the user name")
+	f.StringVar(&o.passwordFile, "password-file", "", "registry: file holding the password or access token")
+	f.BoolVar(&o.passwordStdin, "password-stdin", false, "registry: read the password or access token from standard input")
 	return clientCommand(cmd, argsBetween(1, 1, "the secret's NAME"))
 }
 
@@ -363,7 +416,7 @@ func newSecretListCommand(streams Streams, g *globalOptions) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List webhook secrets and the pipelines using them (never values)",
+		Short: "List secrets, their type and what uses them (never values)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
 				return err
@@ -380,10 +433,10 @@ func newSecretListCommand(streams Streams, g *globalOptions) *cobra.Command {
 				return printData(streams.Out, output, list)
 			}
 			now := nowFrom(cmd.Context())
-			t := newTable(streams.Out, "NAME", "USED BY", "UPDATED")
+			t := newTable(streams.Out, "NAME", "TYPE", "SERVER", "USED BY", "UPDATED")
 			for _, s := range list.Items {
 				u := s.UpdatedAt
-				t.row(s.Name, orDash(strings.Join(s.UsedBy, ",")), age(now, &u))
+				t.row(s.Name, s.Type, orDash(s.Server), orDash(strings.Join(s.UsedBy, ",")), age(now, &u))
 			}
 			return t.flush()
 		},
@@ -395,7 +448,7 @@ func newSecretListCommand(streams Streams, g *globalOptions) *cobra.Command {
 func newSecretDeleteCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete a webhook secret that no pipeline uses",
+		Short: "Delete a secret that no pipeline or environment uses",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {

@@ -109,7 +109,7 @@ func (s *StoreSource) Cluster(ctx context.Context, name string) (Target, v1alpha
 	if err != nil {
 		return nil, spec, fmt.Errorf("connect: %w", err)
 	}
-	t := kubeTarget{client}
+	t := withRegistry(kubeTarget{client}, spec, s.Store, s.Secrets)
 	s.mu.Lock()
 	if s.cache == nil {
 		s.cache = map[string]cachedCluster{}

@@ -63,7 +63,9 @@ func (h *Handler) setSecret(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	created, err := h.svc.SetSecret(r.Context(), name, req.Value)
+	// If-None-Match: * creates only, as in HTTP's conditional requests.
+	createOnly := r.Header.Get("If-None-Match") == "*"
+	created, err := h.svc.SetSecret(r.Context(), name, req, createOnly)
 	if err != nil {
 		return err
 	}

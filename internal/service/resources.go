@@ -46,6 +46,9 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 	switch v := obj.(type) {
 	case *v1alpha1.Environment:
 		if err = v.Validate(); err == nil {
+			if err := s.checkRegistryCredentials(ctx, v); err != nil {
+				return v1alpha1.ApplyResponse{}, err
+			}
 			if err := s.sealEnvironment(ctx, v); err != nil {
 				return v1alpha1.ApplyResponse{}, err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/clusters"
+	"fledge.dev/fledge/internal/registry"
 	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
 )
@@ -70,20 +71,43 @@ func (s *Service) HasSealedSecrets(ctx context.Context) (bool, error) {
 
 func secretContext(name string) string { return "secret/" + name }
 
-// SetSecret creates or replaces a webhook secret; the value is sealed
-// before it reaches the store.
-func (s *Service) SetSecret(ctx context.Context, name, value string) (created bool, err error) {
+// SetSecret creates or replaces a secret: a webhook secret's value or a
+// registry secret's login, sealed before it reaches the store. With
+// createOnly an existing secret is a conflict. A secret keeps its type: a
+// webhook secret is not replaced by a registry login or the other way
+// round.
+func (s *Service) SetSecret(ctx context.Context, name string, req v1alpha1.SecretRequest, createOnly bool) (created bool, err error) {
 	var fes []v1alpha1.FieldError
 	if err := checkResourceName(name); err != nil {
 		fes = append(fes, v1alpha1.FieldError{Field: "name", Message: err.Error()})
 	}
-	switch {
-	case len(value) < MinSecretBytes:
-		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: fmt.Sprintf("must be at least %d bytes (use --generate for a random one)", MinSecretBytes)})
-	case len(value) > MaxSecretBytes:
-		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: fmt.Sprintf("must be at most %d bytes", MaxSecretBytes)})
-	case !utf8.ValidString(value):
-		fes = append(fes, v1alpha1.FieldError{Field: "value", Message: "must be valid UTF-8 text"})
+	var plain []byte
+	typ := req.Type
+	switch typ {
+	case "", v1alpha1.SecretTypeWebhook:
+		typ = v1alpha1.SecretTypeWebhook
+		if req.Registry != nil {
+			fes = append(fes, v1alpha1.FieldError{Field: "registry", Message: "is only for secrets of type registry"})
+		}
+		fes = append(fes, checkWebhookValue(req.Value)...)
+		plain = []byte(req.Value)
+	case v1alpha1.SecretTypeRegistry:
+		if req.Value != "" {
+			fes = append(fes, v1alpha1.FieldError{Field: "value", Message: "is only for secrets of type webhook; a registry secret takes registry.server, registry.username and registry.password"})
+		}
+		if req.Registry == nil {
+			fes = append(fes, v1alpha1.FieldError{Field: "registry", Message: "is required for a secret of type registry"})
+			break
+		}
+		c := registry.Credential{Server: req.Registry.Server, Username: req.Registry.Username, Password: req.Registry.Password}
+		for _, fe := range c.Validate() {
+			fes = append(fes, v1alpha1.FieldError{Field: "registry." + fe.Field, Message: fe.Message})
+		}
+		if plain, err = c.Marshal(); err != nil {
+			return false, err
+		}
+	default:
+		fes = append(fes, v1alpha1.FieldError{Field: "type", Message: fmt.Sprintf("must be %q or %q, got %q", v1alpha1.SecretTypeWebhook, v1alpha1.SecretTypeRegistry, req.Type)})
 	}
 	if len(fes) > 0 {
 		return false, invalid("invalid secret: "+joinFields(fes), fes...)
@@ -91,7 +115,23 @@ func (s *Service) SetSecret(ctx context.Context, name, value string) (created bo
 	if s.box == nil {
 		return false, errNoKey
 	}
-	sealed, err := s.box.Seal([]byte(value), secretContext(name))
+	prev, err := s.store.GetSecret(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return false, fmt.Errorf("read secret %s: %w", name, err)
+	case createOnly:
+		return false, conflict("secret %q already exists; replace it with fledge secret set", name)
+	default:
+		if was := s.secretType(prev); was != typ {
+			return false, conflict("secret %q is of type %s, not %s; delete it first to change its type", name, was, typ)
+		}
+	}
+	ctxName := secretContext(name)
+	if typ == v1alpha1.SecretTypeRegistry {
+		ctxName = registry.SealContext(name)
+	}
+	sealed, err := s.box.Seal(plain, ctxName)
 	if err != nil {
 		return false, err
 	}
@@ -99,8 +139,31 @@ func (s *Service) SetSecret(ctx context.Context, name, value string) (created bo
 	if err != nil {
 		return false, fmt.Errorf("store secret %s: %w", name, err)
 	}
-	s.log.Info("webhook secret set", "secret", name, "created", created)
+	s.log.Info("secret set", "secret", name, "type", typ, "created", created)
 	return created, nil
+}
+
+func checkWebhookValue(value string) []v1alpha1.FieldError {
+	switch {
+	case len(value) < MinSecretBytes:
+		return []v1alpha1.FieldError{{Field: "value", Message: fmt.Sprintf("must be at least %d bytes (use --generate for a random one)", MinSecretBytes)}}
+	case len(value) > MaxSecretBytes:
+		return []v1alpha1.FieldError{{Field: "value", Message: fmt.Sprintf("must be at most %d bytes", MaxSecretBytes)}}
+	case !utf8.ValidString(value):
+		return []v1alpha1.FieldError{{Field: "value", Message: "must be valid UTF-8 text"}}
+	}
+	return nil
+}
+
+// secretType tells a stored secret's type by the context it was sealed
+// under: a registry login opens only under registry.SealContext.
+func (s *Service) secretType(sec store.Secret) string {
+	if s.box != nil {
+		if _, err := s.box.Open(string(sec.Sealed), registry.SealContext(sec.Name)); err == nil {
+			return v1alpha1.SecretTypeRegistry
+		}
+	}
+	return v1alpha1.SecretTypeWebhook
 }
 
 // secretValue opens a webhook secret.
@@ -114,6 +177,9 @@ func (s *Service) secretValue(ctx context.Context, name string) ([]byte, error) 
 	}
 	v, err := s.box.Open(string(sec.Sealed), secretContext(name))
 	if err != nil {
+		if s.secretType(sec) == v1alpha1.SecretTypeRegistry {
+			return nil, fmt.Errorf("secret %q is a registry secret, not a webhook secret", name)
+		}
 		return nil, fmt.Errorf("webhook secret %q: %w", name, err)
 	}
 	return v, nil
@@ -135,7 +201,16 @@ func (s *Service) ListSecrets(ctx context.Context) (v1alpha1.SecretList, error) 
 		if r.Name == keyCheckName {
 			continue
 		}
-		out.Items = append(out.Items, v1alpha1.Secret{Name: r.Name, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UsedBy: users[r.Name]})
+		item := v1alpha1.Secret{Name: r.Name, Type: v1alpha1.SecretTypeWebhook, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UsedBy: users[r.Name]}
+		if s.box != nil {
+			if plain, err := s.box.Open(string(r.Sealed), registry.SealContext(r.Name)); err == nil {
+				item.Type = v1alpha1.SecretTypeRegistry
+				if c, err := registry.Parse(plain); err == nil {
+					item.Server, item.Username = c.Server, c.Username
+				}
+			}
+		}
+		out.Items = append(out.Items, item)
 	}
 	return out, nil
 }
@@ -150,7 +225,7 @@ func (s *Service) DeleteSecret(ctx context.Context, name string) error {
 		return err
 	}
 	if u := users[name]; len(u) > 0 {
-		return conflict("secret %q is used by the triggers of pipeline(s) %s; change or delete them first", name, strings.Join(u, ", "))
+		return conflict("secret %q is used by %s; change or delete them first", name, strings.Join(u, ", "))
 	}
 	err = s.store.DeleteSecret(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -162,13 +237,28 @@ func (s *Service) DeleteSecret(ctx context.Context, name string) error {
 	return nil
 }
 
-// secretUsers maps each secret name to the pipelines whose triggers use it.
+// secretUsers maps each secret name to the pipelines whose triggers use it
+// and the environments that provision it, as "pipeline/NAME" and
+// "environment/NAME".
 func (s *Service) secretUsers(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	envs, err := s.store.ListResources(ctx, v1alpha1.KindEnvironment)
+	if err != nil {
+		return nil, fmt.Errorf("list environments: %w", err)
+	}
+	for _, r := range envs {
+		var e v1alpha1.Environment
+		if err := json.Unmarshal(r.Spec, &e); err != nil {
+			return nil, fmt.Errorf("decode environment %s: %w", r.Name, err)
+		}
+		for _, rc := range e.Spec.RegistryCredentials {
+			out[rc.SecretRef] = append(out[rc.SecretRef], "environment/"+e.Metadata.Name)
+		}
+	}
 	rows, err := s.store.ListResources(ctx, v1alpha1.KindPipeline)
 	if err != nil {
 		return nil, fmt.Errorf("list pipelines: %w", err)
 	}
-	out := map[string][]string{}
 	for _, r := range rows {
 		var p v1alpha1.Pipeline
 		if err := json.Unmarshal(r.Spec, &p); err != nil {
@@ -178,7 +268,7 @@ func (s *Service) secretUsers(ctx context.Context) (map[string][]string, error) 
 		for _, tr := range p.Spec.Triggers {
 			if w := triggerOf(tr); w != nil && !seen[w.SecretRef] {
 				seen[w.SecretRef] = true
-				out[w.SecretRef] = append(out[w.SecretRef], p.Metadata.Name)
+				out[w.SecretRef] = append(out[w.SecretRef], "pipeline/"+p.Metadata.Name)
 			}
 		}
 	}
@@ -253,5 +343,27 @@ func (s *Service) sealEnvironment(ctx context.Context, e *v1alpha1.Environment) 
 		return err
 	}
 	k.Inline = sealed
+	return nil
+}
+
+// checkRegistryCredentials refuses an environment naming a secret that
+// does not exist or is not of type registry.
+func (s *Service) checkRegistryCredentials(ctx context.Context, e *v1alpha1.Environment) error {
+	var fes []v1alpha1.FieldError
+	for i, rc := range e.Spec.RegistryCredentials {
+		f := fmt.Sprintf("spec.registryCredentials[%d].secretRef", i)
+		sec, err := s.store.GetSecret(ctx, rc.SecretRef)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || rc.SecretRef == keyCheckName:
+			fes = append(fes, v1alpha1.FieldError{Field: f, Message: fmt.Sprintf("secret %q does not exist (fledge secret create %s --type registry ...)", rc.SecretRef, rc.SecretRef)})
+		case err != nil:
+			return fmt.Errorf("read secret %s: %w", rc.SecretRef, err)
+		case s.secretType(sec) != v1alpha1.SecretTypeRegistry:
+			fes = append(fes, v1alpha1.FieldError{Field: f, Message: fmt.Sprintf("secret %q is not of type registry", rc.SecretRef)})
+		}
+	}
+	if len(fes) > 0 {
+		return invalid(fmt.Sprintf("Environment %q is invalid: %s", e.Metadata.Name, joinFields(fes)), fes...)
+	}
 	return nil
 }
