@@ -279,7 +279,9 @@ func (r *run) waitRollout(ctx context.Context, stage, ns string, objs []*unstruc
 			return context.Cause(ctx)
 		}
 		if errors.Is(wctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("rollout in %s did not complete within %s: %w", ns, timeout, err)
+			// The error says first which pods are not ready and why,
+			// then how long the wait lasted.
+			return err
 		}
 		return fmt.Errorf("rollout in %s: %w", ns, err)
 	}

@@ -444,11 +444,23 @@ spec:
 	if len(rerr.Workloads) != 1 || rerr.Workloads[0].Ref != "deployment/stuck" {
 		t.Fatalf("workloads = %+v", rerr.Workloads)
 	}
+	// What is wrong comes first (the new pods and why), then the rollout
+	// status, then the timeout, in words.
 	msg := err.Error()
-	for _, want := range []string{"namespace " + s.ns, "deployment/stuck: 0 of 2 updated replicas are available", "pod/stuck-", "not ready", "context deadline exceeded"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("error %q does not contain %q", msg, want)
+	prefix := "deployment/stuck in namespace " + s.ns + ": 2 new pods not ready: pod/stuck-"
+	if !strings.HasPrefix(msg, prefix) {
+		t.Errorf("error %q does not start with %q", msg, prefix)
+	}
+	last := 0
+	for _, want := range []string{"not ready", "rollout status: 0 of 2 updated replicas are available", "still not ready after 5s, when the wait timed out"} {
+		i := strings.Index(msg, want)
+		if i < last {
+			t.Errorf("error %q does not contain %q after byte %d", msg, want, last)
 		}
+		last = max(i, last)
+	}
+	if strings.Contains(msg, "context deadline exceeded") {
+		t.Errorf("error %q shows the context's error", msg)
 	}
 	t.Log(msg)
 }
@@ -560,4 +572,61 @@ func TestIntegrationWaitEndpointsSettled(t *testing.T) {
 			t.Errorf("%s: %d ready endpoints, want 3", tag, ready)
 		}
 	}
+}
+
+// A rolling update whose new pods never get ready: the error names those
+// new pods first, not the old replicas waiting for them.
+func TestIntegrationWaitRolloutNewPodsFirst(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	manifest := func(version, annotations string) []*unstructured.Unstructured {
+		return decode(t, `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  strategy:
+    rollingUpdate: {maxSurge: 2, maxUnavailable: 0}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web, version: "`+version+`"}
+      annotations: {`+annotations+`}
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:`+version+`
+`)
+	}
+	v1 := manifest("1", "")
+	if _, err := s.client.Apply(s.ctx, s.ns, v1, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.client.WaitRollout(s.ctx, s.ns, v1, nil); err != nil {
+		t.Fatalf("first version: %v", err)
+	}
+	// kwok leaves the status of the new pods alone: they never get ready.
+	v2 := manifest("2", "kwok.x-k8s.io/status: custom")
+	if _, err := s.client.Apply(s.ctx, s.ns, v2, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	err := s.client.WaitRollout(ctx, s.ns, v2, nil)
+	var rerr *RolloutError
+	if !errors.As(err, &rerr) || len(rerr.Workloads) != 1 {
+		t.Fatalf("WaitRollout = %v, want a *RolloutError for deployment/web", err)
+	}
+	w := rerr.Workloads[0]
+	if !w.NewPods || len(w.Pods) != 2 {
+		t.Fatalf("pods described = %q (new: %v), want the 2 new pods", w.Pods, w.NewPods)
+	}
+	msg := err.Error()
+	if want := "deployment/web in namespace " + s.ns + ": 2 new pods not ready: pod/web-"; !strings.HasPrefix(msg, want) {
+		t.Errorf("error %q does not start with %q", msg, want)
+	}
+	t.Log(msg)
 }

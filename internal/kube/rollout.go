@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -31,6 +32,8 @@ type RolloutError struct {
 	// Err is the context's cause when the wait ran out of time, or wraps
 	// ErrRolloutFailed when a workload can no longer progress.
 	Err error
+	// Waited is how long the wait lasted when it timed out.
+	Waited time.Duration
 }
 
 // WorkloadStatus is the last seen rollout status of one workload.
@@ -39,20 +42,55 @@ type WorkloadStatus struct {
 	// "daemonset/<name>".
 	Ref    string
 	Status string
-	// Pods describes up to three of its pods that are not ready.
-	Pods []string `json:",omitempty"`
+	// Pods describes up to three of its pods that are not ready: those of
+	// the current revision when they could be told apart (NewPods).
+	Pods    []string `json:",omitempty"`
+	NewPods bool     `json:",omitempty"`
 }
 
-// Error names each workload with its status.
+// Error says what is wrong first: for each workload, its new pods that
+// are not ready and why, then its rollout status, then why the wait
+// stopped (a deadline is said in words, never as the context's error).
 func (e *RolloutError) Error() string {
 	parts := make([]string, len(e.Workloads))
 	for i, w := range e.Workloads {
-		parts[i] = w.Ref + ": " + w.Status
-		if len(w.Pods) > 0 {
-			parts[i] += " (" + strings.Join(w.Pods, "; ") + ")"
+		switch {
+		case len(w.Pods) > 0:
+			parts[i] = fmt.Sprintf("%s in namespace %s: %s not ready: %s (rollout status: %s)", w.Ref, e.Namespace, podCount(w), strings.Join(w.Pods, "; "), w.Status)
+		default:
+			parts[i] = fmt.Sprintf("%s in namespace %s: %s", w.Ref, e.Namespace, w.Status)
 		}
 	}
-	return fmt.Sprintf("rollout in namespace %s not complete: %s: %v", e.Namespace, strings.Join(parts, "; "), e.Err)
+	msg := strings.Join(parts, "; ")
+	switch {
+	case errors.Is(e.Err, context.DeadlineExceeded) && e.Waited > 0:
+		return fmt.Sprintf("%s; still not ready after %s, when the wait timed out", msg, e.Waited)
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		return msg + "; still not ready when the wait timed out"
+	case errors.Is(e.Err, ErrRolloutFailed):
+		return msg + ": " + ErrRolloutFailed.Error()
+	case e.Err != nil:
+		return msg + "; stopped waiting: " + e.Err.Error()
+	}
+	return msg
+}
+
+// podCount names the pods described: "pod" or "3 new pods".
+func podCount(w WorkloadStatus) string {
+	n := len(w.Pods)
+	more := ""
+	if n > 0 && w.Pods[n-1] == "…" {
+		n--
+		more = "more than "
+	}
+	what := "pods"
+	if w.NewPods {
+		what = "new pods"
+	}
+	if n == 1 && more == "" {
+		what = strings.TrimSuffix(what, "s")
+	}
+	return fmt.Sprintf("%s%d %s", more, n, what)
 }
 
 // Unwrap returns Err.
@@ -79,6 +117,7 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 	if progress == nil {
 		progress = func(string) {}
 	}
+	start := time.Now()
 	var ws []*workload
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
@@ -116,7 +155,7 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 			live, err := getObject(ctx, w.ri, w.name)
 			switch {
 			case ctx.Err() != nil:
-				return c.rolloutError(ctx, ns, ws, context.Cause(ctx))
+				return c.rolloutError(ctx, ns, ws, context.Cause(ctx), start)
 			case apierrors.IsNotFound(err):
 				w.live, w.status = nil, "not found"
 			case err != nil:
@@ -127,7 +166,7 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 				if failed {
 					w.status = msg
 					progress(w.ref + ": " + msg)
-					return c.rolloutError(ctx, ns, []*workload{w}, ErrRolloutFailed)
+					return c.rolloutError(ctx, ns, []*workload{w}, ErrRolloutFailed, start)
 				}
 				if msg != w.status {
 					progress(w.ref + ": " + msg)
@@ -143,7 +182,7 @@ func (c *Client) WaitRollout(ctx context.Context, ns string, objs []*unstructure
 		}
 		select {
 		case <-ctx.Done():
-			return c.rolloutError(ctx, ns, ws, context.Cause(ctx))
+			return c.rolloutError(ctx, ns, ws, context.Cause(ctx), start)
 		case <-changed:
 		case <-t.C:
 		}
@@ -194,46 +233,59 @@ func isWorkloadKind(kind string) bool {
 // rolloutError builds the error for the workloads not done, describing a
 // few of their pods. It may be called after ctx ended, so it reads the pods
 // with a short context of its own.
-func (c *Client) rolloutError(ctx context.Context, ns string, ws []*workload, cause error) error {
+func (c *Client) rolloutError(ctx context.Context, ns string, ws []*workload, cause error, start time.Time) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	e := &RolloutError{Namespace: ns, Err: cause}
+	if dl, ok := ctx.Deadline(); ok && errors.Is(cause, context.DeadlineExceeded) {
+		e.Waited = dl.Sub(start).Round(time.Second)
+	}
 	for _, w := range ws {
 		if w.done {
 			continue
 		}
-		e.Workloads = append(e.Workloads, WorkloadStatus{Ref: w.ref, Status: w.status, Pods: c.podHints(dctx, ns, w.live)})
+		pods, fresh := c.podHints(dctx, ns, w.live)
+		e.Workloads = append(e.Workloads, WorkloadStatus{Ref: w.ref, Status: w.status, Pods: pods, NewPods: fresh})
 	}
 	return e
 }
 
 // podHints describes up to maxPodHints pods of a workload that are not
-// ready. It is best effort: on any error it says nothing.
-func (c *Client) podHints(ctx context.Context, ns string, live *unstructured.Unstructured) []string {
+// ready, with their conditions. For a Deployment it describes only the
+// pods of its current revision (newPods), when that revision's ReplicaSet
+// can be found: old pods that wait for their replacements are not the
+// problem. It is best effort: on any error it says nothing.
+func (c *Client) podHints(ctx context.Context, ns string, live *unstructured.Unstructured) (hints []string, newPods bool) {
 	if live == nil {
-		return nil
+		return nil, false
 	}
 	raw, ok, _ := unstructured.NestedMap(live.Object, "spec", "selector")
 	if !ok {
-		return nil
+		return nil, false
 	}
 	var sel metav1.LabelSelector
 	if runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &sel) != nil {
-		return nil
+		return nil, false
 	}
 	selector, err := metav1.LabelSelectorAsSelector(&sel)
 	if err != nil {
-		return nil
+		return nil, false
+	}
+	hash := ""
+	if live.GetKind() == "Deployment" {
+		hash = c.currentTemplateHash(ctx, ns, live, selector.String())
 	}
 	list, err := c.dyn.Resource(podsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].GetName() < list.Items[j].GetName() })
-	var hints []string
 	for _, item := range list.Items {
 		var pod corev1.Pod
 		if runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &pod) != nil || podReady(&pod) {
+			continue
+		}
+		if hash != "" && pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != hash {
 			continue
 		}
 		if len(hints) == maxPodHints {
@@ -242,8 +294,35 @@ func (c *Client) podHints(ctx context.Context, ns string, live *unstructured.Uns
 		}
 		hints = append(hints, "pod/"+pod.Name+": "+podProblem(&pod))
 	}
-	return hints
+	return hints, hash != ""
 }
+
+// currentTemplateHash returns the pod-template-hash of the Deployment's
+// ReplicaSet of its current revision, or "" when it cannot be told.
+func (c *Client) currentTemplateHash(ctx context.Context, ns string, d *unstructured.Unstructured, selector string) string {
+	rev := d.GetAnnotations()[revisionAnnotation]
+	if rev == "" {
+		return ""
+	}
+	list, err := c.dyn.Resource(replicaSetsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return ""
+	}
+	for _, rs := range list.Items {
+		owned := false
+		for _, ref := range rs.GetOwnerReferences() {
+			owned = owned || ref.UID == d.GetUID()
+		}
+		if owned && rs.GetAnnotations()[revisionAnnotation] == rev {
+			return rs.GetLabels()[appsv1.DefaultDeploymentUniqueLabelKey]
+		}
+	}
+	return ""
+}
+
+// revisionAnnotation is the revision the Deployment controller gives a
+// Deployment and its ReplicaSets.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // rolloutStatus judges a workload like `kubectl rollout status`: a message,
 // whether the rollout is done, and whether it has failed for good.
