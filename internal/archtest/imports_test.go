@@ -92,6 +92,11 @@ var rules = []struct {
 	},
 	{
 		pkgs:   []string{"internal/...", "api/...", "cmd/..."},
+		banned: []string{"helm.sh/", "github.com/google/go-containerregistry/"},
+		why:    "the Helm library and go-containerregistry are for the chart tests and the image builder (deploy, hack/image), never in the fledge binary",
+	},
+	{
+		pkgs:   []string{"internal/...", "api/...", "cmd/..."},
 		banned: []string{module + "test/", module + "hack/"},
 		why:    "production code never imports tests or scripts",
 	},
@@ -178,7 +183,7 @@ func banned(imp string, list []string) bool {
 func TestImportRules(t *testing.T) {
 	t.Parallel()
 	for _, p := range listPackages(t) {
-		if strings.HasPrefix(p.path, "test/") || strings.HasPrefix(p.path, "hack/") || strings.HasPrefix(p.path, "internal/archtest") {
+		if strings.HasPrefix(p.path, "test/") || strings.HasPrefix(p.path, "hack/") || strings.HasPrefix(p.path, "internal/archtest") || p.path == "deploy" {
 			continue
 		}
 		layer, known := layers[p.path]

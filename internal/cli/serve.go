@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/server"
 )
 
@@ -79,7 +78,7 @@ server on SQLite creates a key file next to the database.`,
 	f.StringVar(&o.secretKeyFile, "secret-key-file", "", "file holding the 32-byte key (64 hex digits) that encrypts secrets in the store ($FLEDGE_SECRET_KEY holds the key itself)")
 	f.StringVar(&o.tlsCertFile, "tls-cert-file", "", "serve HTTPS with this certificate (PEM); needs --tls-key-file")
 	f.StringVar(&o.tlsKeyFile, "tls-key-file", "", "the private key (PEM) of --tls-cert-file")
-	f.StringVar(&o.serviceAccountDir, "service-account-dir", envOr("FLEDGE_SERVICE_ACCOUNT_DIR", kube.DefaultServiceAccountDir), "directory of the pod's service account token and ca.crt, used by environments with inCluster: true (the API server is $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+	f.StringVar(&o.serviceAccountDir, "service-account-dir", envOr("FLEDGE_SERVICE_ACCOUNT_DIR", server.DefaultServiceAccountDir), "directory of the pod's service account token and ca.crt, used by environments with inCluster: true (the API server is $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
 	return cmd
 }
 

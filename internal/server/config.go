@@ -7,7 +7,13 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"fledge.dev/fledge/internal/kube"
 )
+
+// DefaultServiceAccountDir is where a pod's service account token and CA
+// certificate are mounted.
+const DefaultServiceAccountDir = kube.DefaultServiceAccountDir
 
 // Config is what a Fledge server needs to run. The command line fills it
 // from flags and the environment; tests fill it directly.
