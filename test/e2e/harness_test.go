@@ -387,6 +387,9 @@ type fixture struct {
 	Unready bool
 	// NoApproval leaves the approval stage out.
 	NoApproval bool
+	// RegistrySecret, when set, is the registry secret the environment
+	// provisions.
+	RegistrySecret string
 }
 
 func writeFixture(t *testing.T, f fixture) string {
@@ -423,6 +426,10 @@ func writeFixture(t *testing.T, f fixture) string {
 	if f.NoApproval {
 		approval = ""
 	}
+	registry := ""
+	if f.RegistrySecret != "" {
+		registry = "  registryCredentials:\n    - secretRef: " + f.RegistrySecret + "\n"
+	}
 	files := map[string]string{
 		"manifests.yaml": m,
 		"environment.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
@@ -432,7 +439,7 @@ metadata:
 spec:
   kubeconfig:
     path: %s
-`, f.Environment, cluster.Kubeconfig()),
+%s`, f.Environment, cluster.Kubeconfig(), registry),
 		"artifact.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
 kind: Artifact
 metadata:
