@@ -191,3 +191,23 @@ func (i *instrumented) Ping(ctx context.Context) (err error) {
 	defer i.timed("Ping")(&err)
 	return i.Store.Ping(ctx)
 }
+
+func (i *instrumented) ClaimNotifications(ctx context.Context, owner string, ttl time.Duration, limit int) (_ []store.Notification, err error) {
+	defer i.timed("ClaimNotifications")(&err)
+	return i.Store.ClaimNotifications(ctx, owner, ttl, limit)
+}
+
+func (i *instrumented) FinishNotification(ctx context.Context, id int64, owner string, attempts []store.NotificationAttempt, done bool, next time.Time) (err error) {
+	defer i.timed("FinishNotification")(&err)
+	return i.Store.FinishNotification(ctx, id, owner, attempts, done, next)
+}
+
+func (i *instrumented) ListNotifications(ctx context.Context, deploymentID int64) (_ []store.Notification, _ []store.NotificationAttempt, err error) {
+	defer i.timed("ListNotifications")(&err)
+	return i.Store.ListNotifications(ctx, deploymentID)
+}
+
+func (i *instrumented) PendingNotifications(ctx context.Context) (_ int, err error) {
+	defer i.timed("PendingNotifications")(&err)
+	return i.Store.PendingNotifications(ctx)
+}

@@ -96,6 +96,43 @@ type Event struct {
 	Stage        string
 	Type         string
 	Message      string
+	// Notify, when set, is the notification this event raises
+	// (v1alpha1.NotificationEvent): the store writes it to the outbox in the
+	// same transaction as the event, so it is never lost. Not read back.
+	Notify string
+}
+
+// Notification is an outbox row: an event whose receivers must be told.
+// The sender claims due rows under a lease (one replica sends each),
+// delivers, and records every attempt.
+type Notification struct {
+	ID           int64
+	DeploymentID int64
+	// EventSeq is the Seq of the event that raised it.
+	EventSeq int64
+	// Event is the v1alpha1.NotificationEvent.
+	Event     string
+	CreatedAt time.Time
+	// Done is set once every receiver was told or given up on.
+	Done bool
+	// Attempts counts the delivery rounds so far.
+	Attempts int
+	// NextAttemptAt is when the row is due (again).
+	NextAttemptAt time.Time
+}
+
+// NotificationAttempt is one delivery of a notification to one receiver.
+type NotificationAttempt struct {
+	NotificationID int64
+	// Receiver names the pipeline's notification entry; Sink is its type
+	// (slack, webhook, email).
+	Receiver string
+	Sink     string
+	Attempt  int
+	At       time.Time
+	// Result is "sent", "failed" (tried again later) or "gave_up".
+	Result string
+	Detail string
 }
 
 // Decision is an approval or rejection of a deployment at a stage.
@@ -272,6 +309,20 @@ type Store interface {
 	// id, a generic delivery's signature); ErrConflict if it was seen
 	// before, which makes a replay fail.
 	RecordDelivery(ctx context.Context, key string, at time.Time) error
+
+	// ClaimNotifications leases up to limit due notifications (not done,
+	// NextAttemptAt passed, unleased or with an expired lease) to owner
+	// until now+ttl, oldest first; replicas never get the same row.
+	ClaimNotifications(ctx context.Context, owner string, ttl time.Duration, limit int) ([]Notification, error)
+	// FinishNotification records a delivery round of owner's claimed
+	// notification: its attempts, then either done or due again at next;
+	// the lease is released. ErrLeaseLost if owner no longer holds it.
+	FinishNotification(ctx context.Context, id int64, owner string, attempts []NotificationAttempt, done bool, next time.Time) error
+	// ListNotifications returns a deployment's notifications, oldest
+	// first, and their attempts in the order they were made.
+	ListNotifications(ctx context.Context, deploymentID int64) ([]Notification, []NotificationAttempt, error)
+	// PendingNotifications counts the notifications not done.
+	PendingNotifications(ctx context.Context) (int, error)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

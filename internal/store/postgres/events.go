@@ -37,6 +37,16 @@ func insertEvents(ctx context.Context, tx pgx.Tx, id, first int64, now time.Time
 		id, first, times, stages, types, messages); err != nil {
 		return fmt.Errorf("insert events of deployment %d: %w", id, err)
 	}
+	for i, e := range events {
+		if e.Notify == "" {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO notification_outbox
+			(deployment_id, event_seq, event, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)`,
+			id, first+int64(i), e.Notify, now); err != nil {
+			return fmt.Errorf("write notification %s of deployment %d to the outbox: %w", e.Notify, id, err)
+		}
+	}
 	return nil
 }
 

@@ -32,6 +32,13 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id, first int64, now time.Tim
 		if _, err := stmt.ExecContext(ctx, id, first+int64(i), micros(t), e.Stage, e.Type, e.Message); err != nil {
 			return fmt.Errorf("insert event %d of deployment %d: %w", first+int64(i), id, err)
 		}
+		if e.Notify != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO notification_outbox
+				(deployment_id, event_seq, event, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)`,
+				id, first+int64(i), e.Notify, micros(now)); err != nil {
+				return fmt.Errorf("write notification %s of deployment %d to the outbox: %w", e.Notify, id, err)
+			}
+		}
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, eventTests()...)
 	cases = append(cases, concurrencyTests()...)
 	cases = append(cases, securityTests()...)
+	cases = append(cases, notificationTests()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
