@@ -163,6 +163,9 @@ type PipelineSpec struct {
 	// Rollback says who may roll production back; by default a person
 	// with the approver role.
 	Rollback *RollbackPolicy `json:"rollback,omitempty" yaml:"rollback,omitempty"`
+	// Notifications tell people and systems about the pipeline's
+	// deployments (see docs/operations.md).
+	Notifications []Notification `json:"notifications,omitempty" yaml:"notifications,omitempty"`
 }
 
 // RollbackPolicy says who may roll a pipeline's production back. A

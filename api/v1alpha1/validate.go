@@ -359,6 +359,7 @@ func (p *Pipeline) Validate(refs *References) error {
 			l.add("spec.rollback.requiredRole", "must be %q or %q, got %q", RollbackByApprover, RollbackByDeployer, rb.RequiredRole)
 		}
 	}
+	checkNotifications(&l, p.Spec.Notifications, refs)
 	return l.result(KindPipeline, p.Metadata.Name)
 }
 

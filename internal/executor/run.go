@@ -107,8 +107,19 @@ func (r *run) event(stage, typ, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.pending = append(r.pending, store.Event{
 		DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: typ, Message: msg,
+		Notify: string(r.notification(typ)),
 	})
 	r.log.Info(msg, "stage", stage, "event", typ)
+}
+
+// notification is what an event of type typ notifies; the store writes it
+// to the outbox with the event. A batch delay of zero is no pause.
+func (r *run) notification(typ string) v1alpha1.NotificationEvent {
+	n := v1alpha1.NotificationFor(v1alpha1.DeploymentKind(r.d.Kind), typ)
+	if n == v1alpha1.NotifyPaused && (r.state == nil || r.state.NextBatchAt == nil || !r.state.NextBatchAt.After(r.now())) {
+		return ""
+	}
+	return n
 }
 
 // save persists the state and queued events atomically.
