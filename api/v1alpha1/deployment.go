@@ -80,6 +80,31 @@ type Deployment struct {
 	// for deployments made before Fledge recorded it (they used NGINX in
 	// the canary-namespace layout).
 	Traffic *TrafficRouting `json:"traffic,omitempty" yaml:"traffic,omitempty"`
+	// Notifications are what the deployment's events notified and each
+	// delivery attempt (only when one deployment is read).
+	Notifications []NotificationStatus `json:"notifications,omitempty" yaml:"notifications,omitempty"`
+}
+
+// NotificationStatus is one notification of a deployment and its delivery.
+type NotificationStatus struct {
+	Event NotificationEvent `json:"event" yaml:"event"`
+	// EventSeq is the event that raised it.
+	EventSeq  int64     `json:"eventSeq" yaml:"eventSeq"`
+	CreatedAt time.Time `json:"createdAt" yaml:"createdAt"`
+	// Done is true once every receiver was told or given up on.
+	Done     bool                  `json:"done" yaml:"done"`
+	Attempts []NotificationAttempt `json:"attempts,omitempty" yaml:"attempts,omitempty"`
+}
+
+// NotificationAttempt is one delivery to one receiver.
+type NotificationAttempt struct {
+	Receiver string    `json:"receiver" yaml:"receiver"`
+	Sink     string    `json:"sink" yaml:"sink"`
+	Attempt  int       `json:"attempt" yaml:"attempt"`
+	At       time.Time `json:"at" yaml:"at"`
+	// Result is sent, failed (tried again later) or gave_up.
+	Result string `json:"result" yaml:"result"`
+	Detail string `json:"detail,omitempty" yaml:"detail,omitempty"`
 }
 
 // Traffic providers.

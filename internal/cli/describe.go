@@ -405,6 +405,7 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 		}
 		d.table([]string{"STAGE", "USER", "DECISION", "AGE", "REASON"}, rows)
 	}
+	d.notifications(dep.Notifications)
 
 	if len(events) == 0 {
 		d.kv(0, "Events", "none")
@@ -423,4 +424,42 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	}
 	d.table([]string{"AGE", "STAGE", "TYPE", "MESSAGE"}, rows)
 	return d.err
+}
+
+// notifications prints each notification's deliveries: one row per
+// receiver with its latest attempt, and a pending row for a notification
+// not yet tried.
+func (d *describer) notifications(ns []v1alpha1.NotificationStatus) {
+	if len(ns) == 0 {
+		return
+	}
+	d.printf("Notifications:\n")
+	var rows [][]string
+	for _, n := range ns {
+		latest := map[string]v1alpha1.NotificationAttempt{}
+		var order []string
+		for _, a := range n.Attempts {
+			if _, ok := latest[a.Receiver]; !ok {
+				order = append(order, a.Receiver)
+			}
+			latest[a.Receiver] = a
+		}
+		if len(order) == 0 {
+			result := "pending"
+			if n.Done {
+				result = "no receivers"
+			}
+			rows = append(rows, []string{string(n.Event), "-", "-", result, "-", "-", "-"})
+			continue
+		}
+		for _, r := range order {
+			a := latest[r]
+			result := a.Result
+			if !n.Done && a.Result == "failed" {
+				result = "failed, retrying"
+			}
+			rows = append(rows, []string{string(n.Event), orDash(a.Receiver), orDash(a.Sink), result, strconv.Itoa(a.Attempt), age(d.now, &a.At), orDash(a.Detail)})
+		}
+	}
+	d.table([]string{"EVENT", "RECEIVER", "SINK", "RESULT", "ATTEMPTS", "AGE", "DETAIL"}, rows)
 }

@@ -24,6 +24,7 @@ type serveOptions struct {
 	stepTimeout   time.Duration
 	pprofListen   string
 	metricsListen string
+	externalURL   string
 
 	auth               string
 	bootstrapTokenOut  string
@@ -72,6 +73,7 @@ server on SQLite creates a key file next to the database.`,
 	f.DurationVar(&o.pollInterval, "poll-interval", 500*time.Millisecond, "how often the store is polled for work and decisions")
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "if set, serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060); for profiling only, never expose it")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "if set, also serve Prometheus /metrics on this address without a token (on --listen, /metrics needs a token of any role)")
+	f.StringVar(&o.externalURL, "external-url", os.Getenv("FLEDGE_EXTERNAL_URL"), "the console's URL as people reach it, for the links in notifications (default: the --listen address)")
 	f.StringVar(&o.auth, "auth", "token", "authentication: token (API tokens), or none (trust everyone; local experiments only)")
 	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "on a store without tokens, create the admin token from the token in this file instead of generating one")
 	f.StringVar(&o.bootstrapTokenOut, "bootstrap-token-out", "", "on a store without tokens, write the generated admin token to this file (mode 0600); default: admin.token next to an SQLite store")
@@ -129,6 +131,7 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		LeaseTTL:           o.leaseTTL,
 		PollInterval:       o.pollInterval,
 		MetricsListen:      o.metricsListen,
+		ExternalURL:        o.externalURL,
 		StepTimeout:        o.stepTimeout,
 		PprofListen:        o.pprofListen,
 		Auth:               o.auth,

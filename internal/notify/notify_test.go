@@ -64,14 +64,14 @@ func newReceiver(t *testing.T, secret string) *receiver {
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
-		http.Error(w, err.Error(), 400)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if _, err := webhook.VerifyGeneric(body, req.Header.Get(SignatureHeader), req.Header.Get(TimestampHeader), r.secret, time.Now()); err != nil {
 		if !r.badSignatureExpected {
 			r.t.Errorf("delivery with a bad signature: %v", err)
 		}
-		http.Error(w, err.Error(), 401)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var m Message
@@ -373,13 +373,13 @@ func TestEmailSinkUsesSTARTTLS(t *testing.T) {
 // bundle is a store with a pipeline whose notifications go to receivers,
 // and a sender on it.
 type bundle struct {
-	ctx   context.Context
-	store store.Store
-	hook  *receiver
-	smtp  *smtpServer
-	slack *httptest.Server
+	ctx        context.Context
+	store      store.Store
+	hook       *receiver
+	smtp       *smtpServer
+	slack      *httptest.Server
 	slackCalls func() int
-	cfg   Config
+	cfg        Config
 }
 
 const hookSecret = "hook-signing-secret-0123456789ab"

@@ -25,7 +25,7 @@ func (s *SlackSink) Send(ctx context.Context, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, &body)
 	if err != nil {
-		return fmt.Errorf("Slack request: %w", err)
+		return fmt.Errorf("slack request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return post(s.Client, req)

@@ -33,6 +33,10 @@ type Config struct {
 	PollInterval time.Duration
 	StepTimeout  time.Duration
 
+	// ExternalURL is the console's address as people reach it, for the
+	// links in notifications; default the listener's own address.
+	ExternalURL string
+
 	// PprofListen, if set, serves Go's profiles on their own listener.
 	PprofListen string
 	// MetricsListen, if set, also serves /metrics on its own listener,

@@ -19,6 +19,7 @@ import (
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
 	"fledge.dev/fledge/internal/metrics"
+	"fledge.dev/fledge/internal/notify"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/version"
@@ -52,6 +53,7 @@ type server struct {
 	storeName string
 	executor  *executor.Executor
 	metrics   *metrics.Metrics
+	sender    *notify.Sender
 	// metricsAddr is where --metrics-listen listens, once it does.
 	metricsAddr string
 	service     *service.Service
@@ -88,7 +90,7 @@ func (s *server) build(ctx context.Context) error {
 	s.metrics = metrics.New()
 	st = s.metrics.InstrumentStore(st)
 	s.store, s.storeName = st, name
-	if err := s.metrics.Register(&metrics.StoreCollector{Store: st}); err != nil {
+	if err := s.metrics.Register(&metrics.StoreCollector{Store: st, Pending: st.PendingNotifications}); err != nil {
 		return fmt.Errorf("register store metrics: %w", err)
 	}
 
@@ -101,7 +103,7 @@ func (s *server) build(ctx context.Context) error {
 	s.executor, err = executor.New(executor.Config{
 		Store: st, Clusters: source, Logger: s.log,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
-		Observer: s.metrics,
+		Observer: &executorObserver{Metrics: s.metrics, wake: s.wakeSender},
 	})
 	if err != nil {
 		return configErr(err)
@@ -135,6 +137,9 @@ func (s *server) build(ctx context.Context) error {
 		handler = wrap(handler)
 	}
 	s.components = append(s.components, executorComponent(s.executor))
+	if err := s.buildSender(); err != nil {
+		return err
+	}
 	if s.cfg.PprofListen != "" {
 		s.components = append(s.components, pprofComponent(s.cfg.PprofListen, s.log))
 	}

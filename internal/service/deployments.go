@@ -57,7 +57,34 @@ func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deploym
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
-	return s.view(ctx, d, nil)
+	v, err := s.view(ctx, d, nil)
+	if err != nil {
+		return v, err
+	}
+	v.Notifications, err = s.notifications(ctx, id)
+	return v, err
+}
+
+// notifications lists what a deployment's events notified and how each
+// delivery went.
+func (s *Service) notifications(ctx context.Context, id int64) ([]v1alpha1.NotificationStatus, error) {
+	ns, as, err := s.store.ListNotifications(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("notifications of deployment %d: %w", id, err)
+	}
+	out := make([]v1alpha1.NotificationStatus, len(ns))
+	at := map[int64]int{}
+	for i, n := range ns {
+		out[i] = v1alpha1.NotificationStatus{Event: v1alpha1.NotificationEvent(n.Event), EventSeq: n.EventSeq, CreatedAt: n.CreatedAt, Done: n.Done}
+		at[n.ID] = i
+	}
+	for _, a := range as {
+		i := at[a.NotificationID]
+		out[i].Attempts = append(out[i].Attempts, v1alpha1.NotificationAttempt{
+			Receiver: a.Receiver, Sink: a.Sink, Attempt: a.Attempt, At: a.At, Result: a.Result, Detail: a.Detail,
+		})
+	}
+	return out, nil
 }
 
 // ListOptions selects a page of deployments.

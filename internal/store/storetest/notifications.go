@@ -60,8 +60,8 @@ func testOutboxWrittenWithEvents(t *testing.T, newStore NewStore) {
 // events nor their notifications.
 func testOutboxRolledBack(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
-	d := b.create(t, "web")
-	d = b.claim(t, "a")
+	b.create(t, "web")
+	d := b.claim(t, "a")
 	_, err := b.s.UpdateDeployment(b.ctx, d, "intruder", store.Event{DeploymentID: d.ID, Type: "DeploymentFailed", Notify: "Failed"})
 	wantErr(t, err, store.ErrLeaseLost, "UpdateDeployment by another owner")
 	ns, _, err := b.s.ListNotifications(b.ctx, d.ID)
@@ -77,8 +77,8 @@ func testOutboxRolledBack(t *testing.T, newStore NewStore) {
 // the first owner out.
 func testNotificationClaimLease(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
-	d := b.create(t, "web")
-	d = b.claim(t, "a")
+	b.create(t, "web")
+	d := b.claim(t, "a")
 	d, err := b.s.UpdateDeployment(b.ctx, d, "a",
 		store.Event{DeploymentID: d.ID, Type: "DeploymentSucceeded", Notify: "Succeeded"},
 		store.Event{DeploymentID: d.ID, Type: "Other", Notify: "Failed"})
@@ -147,8 +147,8 @@ func testNotificationClaimLease(t *testing.T, newStore NewStore) {
 // notification, and together get all.
 func testNotificationClaimedOnce(t *testing.T, newStore NewStore) {
 	b := setup(t, newStore)
-	d := b.create(t, "web")
-	d = b.claim(t, "a")
+	b.create(t, "web")
+	d := b.claim(t, "a")
 	var events []store.Event
 	const total = 40
 	for range total {
