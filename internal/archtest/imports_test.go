@@ -49,6 +49,7 @@ var layers = map[string]int{
 	"internal/executor": 4,
 	"internal/service":  4,
 	"internal/metrics":  4,
+	"internal/notify":   4,
 	// 5: the HTTP API and its client.
 	"internal/httpapi":   5,
 	"internal/apiclient": 5,

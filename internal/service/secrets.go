@@ -143,7 +143,6 @@ func (s *Service) SetSecret(ctx context.Context, name string, req v1alpha1.Secre
 	return created, nil
 }
 
-<<<<<<< HEAD
 func checkWebhookValue(value string) []v1alpha1.FieldError {
 	switch {
 	case len(value) < MinSecretBytes:
@@ -165,12 +164,12 @@ func (s *Service) secretType(sec store.Secret) string {
 		}
 	}
 	return v1alpha1.SecretTypeWebhook
-=======
+}
+
 // SecretValue opens a secret for the server's own use (a notification's
 // webhook URL, signing key or SMTP password); it is never shown.
 func (s *Service) SecretValue(ctx context.Context, name string) ([]byte, error) {
 	return s.secretValue(ctx, name)
->>>>>>> 621981b (Notifications wired: the server runs the sender (woken by the executor's recorded events, --external-url for links), describe deployment and the API show each notification's deliveries, secrets used by notifications are in use; docs with the receiver's verification, tested verbatim)
 }
 
 // secretValue opens a webhook secret.
@@ -282,7 +281,7 @@ func (s *Service) secretUsers(ctx context.Context) (map[string][]string, error) 
 			for _, name := range n.Secrets() {
 				if !seen[name] {
 					seen[name] = true
-					out[name] = append(out[name], p.Metadata.Name)
+					out[name] = append(out[name], "pipeline/"+p.Metadata.Name)
 				}
 			}
 		}
