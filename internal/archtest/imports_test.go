@@ -40,6 +40,7 @@ var layers = map[string]int{
 	"internal/store/storetest": 1,
 	"internal/kube":            1,
 	"internal/localcluster":    1,
+	"internal/testenv":         1,
 	// 2: traffic providers and their choice per plan; clusters of environments.
 	"internal/traffic/nginx":      2,
 	"internal/traffic/gatewayapi": 2,
@@ -98,8 +99,8 @@ var rules = []struct {
 	},
 	{
 		pkgs:   []string{"internal/...", "api/...", "cmd/..."},
-		banned: []string{module + "test/", module + "hack/"},
-		why:    "production code never imports tests or scripts",
+		banned: []string{module + "test/", module + "hack/", module + "internal/testenv"},
+		why:    "production code never imports tests, their harness or scripts",
 	},
 }
 
@@ -225,6 +226,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"internal/cli", module + "internal/apiclient", false},
 		{"internal/service", module + "internal/executor", true},
 		{"internal/executor", module + "test/dataplane", true},
+		{"internal/server", module + "internal/testenv", true},
 	}
 	for _, tt := range tests {
 		got := false

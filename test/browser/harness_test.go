@@ -6,16 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,16 +25,16 @@ import (
 	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/service"
 	"fledge.dev/fledge/internal/store/sqlite"
+	"fledge.dev/fledge/internal/testenv"
 )
 
-// server is a `fledge serve` subprocess (the same way test/e2e runs it).
+// server is a `fledge serve` subprocess (testenv.Process, as test/e2e
+// runs it).
 type server struct {
-	t       *testing.T
-	url     string
-	store   string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	*testenv.Process
+	t     *testing.T
+	url   string
+	store string
 	// token is the admin token the test's own API calls use; empty on a
 	// server without authentication.
 	token string
@@ -76,73 +73,14 @@ func bootstrap(t *testing.T, svc *service.Service) string {
 // its admin token (see newStore); args are extra flags.
 func startServer(t *testing.T, store, admin string, args ...string) *server {
 	t.Helper()
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &server{t: t, url: "http://" + addr, store: store, logPath: filepath.Join(dir, "serve.log"), token: admin}
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(fledgeBin, append([]string{
-		"serve", "--listen", addr, "--store", store,
+	p := testenv.NewProcess(t, fledgeBin)
+	s := &server{Process: p, t: t, url: p.URL(), store: store, token: admin}
+	t.Cleanup(func() { s.Stop(t) })
+	s.Start(t, append([]string{
+		"--store", store,
 		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "info",
-	}, args...)...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start fledge serve: %v", err)
-	}
-	s.done = make(chan struct{})
-	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
-	t.Cleanup(s.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
+	}, args...))
 	return s
-}
-
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.done
-	}
-	if s.t.Failed() {
-		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
-	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // api calls the HTTP API with the admin token (or as user on a server

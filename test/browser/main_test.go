@@ -6,15 +6,14 @@ package browser
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"fledge.dev/fledge/internal/localcluster"
+	"fledge.dev/fledge/internal/testenv"
 )
 
 var (
@@ -28,17 +27,6 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
-}
-
-// skipOrFail ends the run when something it needs is missing: with CI=true
-// that is a failure, elsewhere a skip.
-func skipOrFail(err error) int {
-	if os.Getenv("CI") == "true" {
-		fmt.Fprintf(os.Stderr, "browser: %v (CI=true: failing, not skipping)\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "browser: skipped: %v\n", err)
-	return 0
 }
 
 // findChromium returns the browser to drive: $FLEDGE_CHROMIUM, else the
@@ -59,15 +47,14 @@ func findChromium() (string, error) {
 }
 
 func run(m *testing.M) int {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	repoRoot = testenv.RepoRoot()
 	var err error
 	if chromium, err = findChromium(); err != nil {
-		return skipOrFail(err)
+		return testenv.NotReady("browser", err)
 	}
-	opts := localcluster.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}.WithDefaults()
-	if err := opts.Validate(); err != nil {
-		return skipOrFail(err)
+	opts, err := testenv.ClusterOptions()
+	if err != nil {
+		return testenv.NotReady("browser", err)
 	}
 	shotDir = os.Getenv("FLEDGE_SCREENSHOTS")
 	if shotDir == "" {
@@ -83,12 +70,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	fledgeBin = filepath.Join(tmp, "fledge")
-	build := exec.Command("go", "build", "-o", fledgeBin, "./cmd/fledge")
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "browser: build fledge: %v\n", err)
+	if fledgeBin, err = testenv.Build(tmp, "./cmd/fledge", "fledge"); err != nil {
+		fmt.Fprintf(os.Stderr, "browser: %v\n", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

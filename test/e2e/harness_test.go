@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,17 +19,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/testenv"
 )
 
-// server is a `fledge serve` subprocess.
+// server is a `fledge serve` subprocess (testenv.Process) and what the
+// tests know of it.
 type server struct {
+	*testenv.Process
 	t       *testing.T
 	url     string
-	listen  string
 	store   string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
 	args    []string
 }
 
@@ -49,14 +47,8 @@ func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
 // postgres:// URL); several servers may share one PostgreSQL store.
 func startServerOn(t *testing.T, storeURL string, args []string, extraEnv ...string) *server {
 	t.Helper()
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &server{t: t, args: args, url: "http://" + addr, listen: addr, store: storeURL, logPath: filepath.Join(dir, "serve.log")}
+	p := testenv.NewProcess(t, fledgeBin)
+	s := &server{Process: p, t: t, args: args, url: p.URL(), store: storeURL, logPath: p.LogPath}
 	s.start(extraEnv...)
 	t.Cleanup(s.stop)
 	return s
@@ -64,93 +56,22 @@ func startServerOn(t *testing.T, storeURL string, args []string, extraEnv ...str
 
 // start runs the server (again) on the same address and store.
 func (s *server) start(extraEnv ...string) {
-	t := s.t
-	t.Helper()
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.t.Helper()
 	args := append([]string{
-		"serve", "--listen", s.listen, "--store", s.store,
+		"--store", s.store,
 		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug",
 		"--bootstrap-token-file", adminTokenFile, "--secret-key-file", secretKeyFile,
 	}, s.args...)
-	s.cmd = exec.Command(fledgeBin, args...)
-	s.cmd.Env = append(os.Environ(), extraEnv...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start fledge serve: %v", err)
-	}
-	s.done = make(chan struct{})
-	cmd := s.cmd
-	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
+	s.Start(s.t, args, extraEnv...)
 }
 
 // kill stops the server with SIGKILL, as a crash would.
-func (s *server) kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
+func (s *server) kill() { s.Kill() }
 
 // exited waits for the server to end by itself (fault injection).
-func (s *server) exited(timeout time.Duration) bool {
-	select {
-	case <-s.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
+func (s *server) exited(timeout time.Duration) bool { return s.Exited(timeout) }
 
-func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		s.kill()
-	}
-	if s.t.Failed() {
-		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
-	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.Contains(l, "msg=request") {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *server) stop() { s.Stop(s.t) }
 
 // roles are the grants of the test users' tokens: ci starts and cancels
 // runs; people approve, reject and roll back; admin (the bootstrap token)
@@ -302,7 +223,7 @@ func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.De
 	for _, e := range s.events(id) {
 		evs = append(evs, fmt.Sprintf("  %d %s %s %s", e.Seq, e.Stage, e.Type, e.Message))
 	}
-	s.t.Fatalf("deployment %d: status %s (%s), want %v\nevents:\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, strings.Join(evs, "\n"), s.logPath, tail(s.logPath))
+	s.t.Fatalf("deployment %d: status %s (%s), want %v\nevents:\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, strings.Join(evs, "\n"), s.logPath, s.Tail())
 	return d
 }
 

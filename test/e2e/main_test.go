@@ -5,17 +5,15 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/localcluster"
 	"fledge.dev/fledge/internal/secretbox"
+	"fledge.dev/fledge/internal/testenv"
 )
 
 var (
@@ -35,16 +33,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-	opts := localcluster.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}.WithDefaults()
-	if err := opts.Validate(); err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "e2e: %v (CI=true: failing, not skipping)\n", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "e2e: skipped: %v\n", err)
-		return 0
+	repoRoot = testenv.RepoRoot()
+	opts, err := testenv.ClusterOptions()
+	if err != nil {
+		return testenv.NotReady("e2e", err)
 	}
 	tmp, err := os.MkdirTemp("", "fledge-e2e-")
 	if err != nil {
@@ -56,12 +48,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	fledgeBin = filepath.Join(tmp, "fledge")
-	build := exec.Command("go", "build", "-tags", "faultinject", "-o", fledgeBin, "./cmd/fledge")
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: build fledge: %v\n", err)
+	// The crash tests stop the server at step boundaries
+	// (FLEDGE_FAULT_KILL_AT), which only a faultinject build can do.
+	if fledgeBin, err = testenv.Build(tmp, "./cmd/fledge", "fledge", "faultinject"); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

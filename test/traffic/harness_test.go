@@ -5,49 +5,37 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/testenv"
 	"fledge.dev/fledge/test/dataplane"
 )
 
 // The harness of test/e2e, trimmed: a `fledge serve` subprocess and the
 // CLI.
 
-// server is a `fledge serve` subprocess.
+// server is a `fledge serve` subprocess (testenv.Process).
 type server struct {
+	*testenv.Process
 	t       *testing.T
 	url     string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
 }
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &server{t: t, url: "http://" + addr, logPath: filepath.Join(dir, "serve.log")}
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testenv.NewProcess(t, fledgeBin)
+	s := &server{Process: p, t: t, url: p.URL(), logPath: p.LogPath}
 	args := []string{
-		"serve", "--listen", addr, "--store", filepath.Join(dir, "fledge.db"),
+		"--store", filepath.Join(t.TempDir(), "fledge.db"),
 		"--lease-ttl", "3s", "--poll-interval", "200ms", "--log-level", "debug",
 	}
 	if serveHasAuth() {
@@ -55,32 +43,9 @@ func startServer(t *testing.T) *server {
 		// authentication.
 		args = append(args, "--auth=none")
 	}
-	s.cmd = exec.Command(fledgeBin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start fledge serve: %v", err)
-	}
-	s.done = make(chan struct{})
-	cmd := s.cmd
-	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
 	t.Cleanup(s.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("fledge serve exited at start; log %s:\n%s", s.logPath, tail(s.logPath))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("fledge serve not ready after 20s; log %s:\n%s", s.logPath, tail(s.logPath))
-	return nil
+	s.Start(t, args)
+	return s
 }
 
 var (
@@ -97,37 +62,7 @@ func serveHasAuth() bool {
 	return hasAuth
 }
 
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.done
-	}
-	if s.t.Failed() {
-		s.t.Logf("fledge serve log (%s):\n%s", s.logPath, tail(s.logPath))
-	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.Contains(l, "msg=request") {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *server) stop() { s.Stop(s.t) }
 
 // fledge runs the CLI as user and returns stdout; it fails the test on a
 // non-zero exit.
@@ -236,7 +171,7 @@ func (s *server) waitStatus(id int64, timeout time.Duration, want ...v1alpha1.De
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("deployment %d: status %s (%s), want %v\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, s.eventLog(id), s.logPath, tail(s.logPath))
+	s.t.Fatalf("deployment %d: status %s (%s), want %v\n%s\nserver log %s:\n%s", id, d.Status, d.Message, want, s.eventLog(id), s.logPath, s.Tail())
 	return d
 }
 

@@ -14,15 +14,13 @@ package traffic
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"fledge.dev/fledge/internal/localcluster"
+	"fledge.dev/fledge/internal/testenv"
 	"fledge.dev/fledge/test/dataplane"
 )
 
@@ -42,22 +40,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	_, file, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-	notReady := func(err error) int {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "traffic: %v (CI=true: failing, not skipping)\n", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "traffic: skipped: %v\n", err)
-		return 0
-	}
-	opts := localcluster.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}.WithDefaults()
-	if err := opts.Validate(); err != nil {
-		return notReady(err)
+	repoRoot = testenv.RepoRoot()
+	opts, err := testenv.ClusterOptions()
+	if err != nil {
+		return testenv.NotReady("traffic", err)
 	}
 	if err := dataplane.Check(); err != nil {
-		return notReady(err)
+		return testenv.NotReady("traffic", err)
 	}
 	tmp, err := os.MkdirTemp("", "fledge-traffic-")
 	if err != nil {
@@ -65,16 +54,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	fledgeBin = filepath.Join(tmp, "fledge")
-	agentBin := filepath.Join(tmp, "agent")
-	for bin, pkg := range map[string]string{fledgeBin: "./cmd/fledge", agentBin: "./test/dataplane/agent"} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Dir = repoRoot
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "traffic: build %s: %v\n", pkg, err)
-			return 1
-		}
+	if fledgeBin, err = testenv.Build(tmp, "./cmd/fledge", "fledge"); err != nil {
+		fmt.Fprintf(os.Stderr, "traffic: %v\n", err)
+		return 1
+	}
+	agentBin, err := testenv.Build(tmp, "./test/dataplane/agent", "agent")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "traffic: %v\n", err)
+		return 1
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
