@@ -41,6 +41,7 @@ var layers = map[string]int{
 	"internal/kube":            1,
 	"internal/localcluster":    1,
 	"internal/testenv":         1,
+	"internal/golden":          1,
 	// 2: traffic providers and their choice per plan; clusters of environments.
 	"internal/traffic/nginx":      2,
 	"internal/traffic/gatewayapi": 2,
@@ -99,7 +100,7 @@ var rules = []struct {
 	},
 	{
 		pkgs:   []string{"internal/...", "api/...", "cmd/..."},
-		banned: []string{module + "test/", module + "hack/", module + "internal/testenv"},
+		banned: []string{module + "test/", module + "hack/", module + "internal/testenv", module + "internal/golden"},
 		why:    "production code never imports tests, their harness or scripts",
 	},
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,12 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"fledge.dev/fledge/internal/golden"
+
 	"github.com/spf13/pflag"
 
 	"fledge.dev/fledge/api/v1alpha1"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of testdata/ with the current output")
 
 // fakeTerminal is standard input that says it is a terminal.
 type fakeTerminal struct{ io.Reader }
@@ -68,24 +67,6 @@ func transcript(args []string, stdout, stderr string, err error, changes []strin
 		fmt.Fprintf(&b, "--- requests\n%s\n", strings.Join(changes, "\n"))
 	}
 	return b.String()
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *updateGolden {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run go test -update to accept it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 func TestGolden(t *testing.T) {
@@ -222,7 +203,7 @@ func TestGolden(t *testing.T) {
 			f.mu.Lock()
 			changes := f.changes
 			f.mu.Unlock()
-			checkGolden(t, tt.name, transcript(tt.args, stdout, stderr, err, changes))
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), transcript(tt.args, stdout, stderr, err, changes))
 		})
 	}
 }

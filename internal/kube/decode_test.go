@@ -1,50 +1,16 @@
 package kube
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"fledge.dev/fledge/internal/golden"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// render writes objects as a multi-document YAML file, the form golden
-// files use.
-func render(t *testing.T, objs []*unstructured.Unstructured) string {
-	t.Helper()
-	var docs []string
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Object)
-		if err != nil {
-			t.Fatalf("marshal %s/%s: %v", o.GetKind(), o.GetName(), err)
-		}
-		docs = append(docs, string(b))
-	}
-	return strings.Join(docs, "---\n")
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
@@ -74,7 +40,7 @@ func TestDecodeWebpage(t *testing.T) {
 	if err != nil || !found || replicas != 3 {
 		t.Errorf("spec.replicas = %d, %v, %v; want 3", replicas, found, err)
 	}
-	golden(t, "webpage.decoded.golden.yaml", render(t, objs))
+	golden.Check(t, filepath.Join("testdata", "webpage.decoded.golden.yaml"), golden.YAML(t, objs...))
 }
 
 func TestDecodeSkipsEmptyDocumentsAndExpandsLists(t *testing.T) {
@@ -254,5 +220,5 @@ func TestDiffObject(t *testing.T) {
 	if same.Action != DiffUnchanged || same.Diff != "" {
 		t.Errorf("unchanged object: action %s, diff %q", same.Action, same.Diff)
 	}
-	golden(t, "webpage.diff.golden", changed.Diff+added.Diff)
+	golden.Check(t, filepath.Join("testdata", "webpage.diff.golden"), changed.Diff+added.Diff)
 }

@@ -1,21 +1,19 @@
 package gatewayapi
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"fledge.dev/fledge/internal/golden"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/traffic"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func decodeFile(t *testing.T, name string) []*unstructured.Unstructured {
 	t.Helper()
@@ -45,36 +43,6 @@ func route(t *testing.T, file, ns string) *unstructured.Unstructured {
 	return nil
 }
 
-func render(t *testing.T, objs ...*unstructured.Unstructured) string {
-	t.Helper()
-	var docs []string
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, string(b))
-	}
-	return strings.Join(docs, "---\n")
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 var tester = &traffic.HeaderRoute{Name: "redirect-to-canary", Value: "always"}
 
 func TestCanary(t *testing.T) {
@@ -97,15 +65,15 @@ func TestCanary(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			in := route(t, tt.file, "ns-canary-prod")
-			before := render(t, in)
+			before := golden.YAML(t, in)
 			out, err := Canary(in, "ns-canary-stage", tt.state)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if render(t, in) != before {
+			if golden.YAML(t, in) != before {
 				t.Error("Canary changed its input")
 			}
-			golden(t, tt.golden, render(t, out))
+			golden.Check(t, filepath.Join("testdata", tt.golden), golden.YAML(t, out))
 
 			// What Canary builds, Observe reads back and Production undoes.
 			got := Observe(out, "ns-canary-stage")
@@ -116,7 +84,7 @@ func TestCanary(t *testing.T) {
 			}
 			// (up to the weight 1 the API server writes when none is set)
 			if back := Production(out, "ns-canary-stage"); !sameSpec(dropDefaultWeights(back), dropDefaultWeights(in)) {
-				t.Errorf("Production(Canary(r)) differs from r:\n%s", render(t, back))
+				t.Errorf("Production(Canary(r)) differs from r:\n%s", golden.YAML(t, back))
 			}
 			// Canary is idempotent: applied to its own output, nothing moves.
 			again, err := Canary(out, "ns-canary-stage", tt.state)
@@ -124,7 +92,7 @@ func TestCanary(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !sameSpec(again, out) {
-				t.Errorf("Canary(Canary(r)) differs:\n%s", render(t, again))
+				t.Errorf("Canary(Canary(r)) differs:\n%s", golden.YAML(t, again))
 			}
 		})
 	}
@@ -166,7 +134,7 @@ func TestManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(canary) != 2 || canary[0].GetKind() != "Deployment" || canary[1].GetKind() != "Service" {
-		t.Errorf("canary manifests = %s, want the Deployment and the Service", render(t, canary...))
+		t.Errorf("canary manifests = %s, want the Deployment and the Service", golden.YAML(t, canary...))
 	}
 	services, err := Check(objs, "webpage")
 	if err != nil || !reflect.DeepEqual(services, []string{"webpage-service"}) {
@@ -200,7 +168,7 @@ func TestManifests(t *testing.T) {
 
 func TestGrant(t *testing.T) {
 	t.Parallel()
-	golden(t, "grant.golden.yaml", render(t, Grant("webpage", "ns-canary-prod", "ns-canary-stage", []string{"webpage-service"})))
+	golden.Check(t, filepath.Join("testdata", "grant.golden.yaml"), golden.YAML(t, Grant("webpage", "ns-canary-prod", "ns-canary-stage", []string{"webpage-service"})))
 	if n := GrantName(strings.Repeat("r", 300), "prod"); len(n) > 253 {
 		t.Errorf("grant name of %d characters", len(n))
 	}

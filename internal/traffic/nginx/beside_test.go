@@ -2,8 +2,11 @@ package nginx
 
 import (
 	"maps"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"fledge.dev/fledge/internal/golden"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -58,12 +61,12 @@ func TestBesideProduction(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			in := webpage(t)
-			before := render(t, in)
+			before := golden.YAML(t, in...)
 			out, err := BesideProduction(in, "webpage-ingress", "ns-canary-stage", tt.header, tt.weight)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if render(t, in) != before {
+			if golden.YAML(t, in...) != before {
 				t.Error("BesideProduction changed its input")
 			}
 			if len(out) != 2 {
@@ -84,7 +87,7 @@ func TestBesideProduction(t *testing.T) {
 			if miss := unmatched(in[2].Object, ing.Object); len(miss) > 0 {
 				t.Errorf("canary paths not in the main ingress: %v", miss)
 			}
-			golden(t, tt.golden, render(t, out))
+			golden.Check(t, filepath.Join("testdata", tt.golden), golden.YAML(t, out...))
 		})
 	}
 }
@@ -135,7 +138,7 @@ func TestWithoutIngress(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(out) != 2 || out[0].GetKind() != "Deployment" || out[1].GetKind() != "Service" {
-		t.Errorf("got %s, want the Deployment and the Service", render(t, out))
+		t.Errorf("got %s, want the Deployment and the Service", golden.YAML(t, out...))
 	}
 	if _, err := WithoutIngress(webpage(t), "web"); err == nil {
 		t.Error("WithoutIngress of a missing ingress succeeded")

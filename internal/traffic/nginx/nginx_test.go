@@ -1,19 +1,17 @@
 package nginx
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"fledge.dev/fledge/internal/golden"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"fledge.dev/fledge/internal/kube"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // webpage decodes the walkthrough's manifests.
 func webpage(t *testing.T) []*unstructured.Unstructured {
@@ -27,38 +25,6 @@ func webpage(t *testing.T) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return objs
-}
-
-// render writes objects as one multi-document YAML file.
-func render(t *testing.T, objs []*unstructured.Unstructured) string {
-	t.Helper()
-	var docs []string
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, string(b))
-	}
-	return strings.Join(docs, "---\n")
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 func annotations(t *testing.T, objs []*unstructured.Unstructured, name string) map[string]string {
@@ -75,12 +41,12 @@ func annotations(t *testing.T, objs []*unstructured.Unstructured, name string) m
 func TestMarkCanary(t *testing.T) {
 	t.Parallel()
 	in := webpage(t)
-	before := render(t, in)
+	before := golden.YAML(t, in...)
 	out, err := MarkCanary(in, "webpage-ingress")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if render(t, in) != before {
+	if golden.YAML(t, in...) != before {
 		t.Error("MarkCanary changed its input")
 	}
 	want := map[string]string{
@@ -99,7 +65,7 @@ func TestMarkCanary(t *testing.T) {
 			t.Errorf("annotation %s = %q, want %q", k, got[k], v)
 		}
 	}
-	golden(t, "webpage.canary.golden.yaml", render(t, out))
+	golden.Check(t, filepath.Join("testdata", "webpage.canary.golden.yaml"), golden.YAML(t, out...))
 }
 
 func TestStripCanary(t *testing.T) {
@@ -123,10 +89,10 @@ func TestStripCanary(t *testing.T) {
 	if len(annotations(t, canary, "webpage-ingress")) != 6 {
 		t.Error("StripCanary changed its input")
 	}
-	got := render(t, out)
-	golden(t, "webpage.production.golden.yaml", got)
+	got := golden.YAML(t, out...)
+	golden.Check(t, filepath.Join("testdata", "webpage.production.golden.yaml"), got)
 	// Production is the manifests as written.
-	if want := render(t, webpage(t)); got != want {
+	if want := golden.YAML(t, webpage(t)...); got != want {
 		t.Errorf("StripCanary(MarkCanary(m)) differs from m:\n%s\nwant\n%s", got, want)
 	}
 
