@@ -357,20 +357,21 @@ func getDeployments(ctx context.Context, streams Streams, c *apiclient.Client, o
 		}
 	}
 	now := nowFrom(ctx)
-	wide := o.output == outputWide
-	h := []string{"ID", "PIPELINE", "NUMBER", "KIND", "STATUS", "STAGE", "WEIGHT", "AGE"}
-	if wide {
-		h = append(h, "PARAMETERS", "TRIGGERED BY", "LIVE")
-	}
-	t := newTable(streams.Out, h...)
-	for _, d := range items {
-		t.row(deploymentRow(d, now, wide)...)
-	}
-	if err := t.flush(); err != nil || !o.watch {
+	if err := printList(streams.Out, o.output, nil, items, columns[v1alpha1.Deployment]{
+		headers: deploymentHeaders,
+		wide:    deploymentWideHeaders,
+		row:     func(d v1alpha1.Deployment, wide bool) []string { return deploymentRow(d, now, wide) },
+	}); err != nil || !o.watch {
 		return err
 	}
 	return watchDeployments(ctx, streams, c, o, name, statuses, items)
 }
+
+// The columns of `get deployments`, and of its -o wide.
+var (
+	deploymentHeaders     = []string{"ID", "PIPELINE", "NUMBER", "KIND", "STATUS", "STAGE", "WEIGHT", "AGE"}
+	deploymentWideHeaders = []string{"PARAMETERS", "TRIGGERED BY", "LIVE"}
+)
 
 func deploymentRow(d v1alpha1.Deployment, now time.Time, wide bool) []string {
 	row := []string{

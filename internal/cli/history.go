@@ -67,24 +67,21 @@ func runHistory(ctx context.Context, streams Streams, g *globalOptions, o *histo
 		return nil
 	}
 	now := nowFrom(ctx)
-	wide := o.output == outputWide
-	h := []string{"ID", "NUMBER", "KIND", "STATUS", "PARAMETERS", "TRIGGERED BY", "APPROVED BY", "STARTED", "ENDED", "LIVE"}
-	if wide {
-		h = append(h, "MESSAGE")
-	}
-	t := newTable(streams.Out, h...)
-	for _, d := range list.Items {
-		row := []string{
-			strconv.FormatInt(d.ID, 10), fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
-			orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), orDash(approvers(d)),
-			age(now, d.StartedAt), age(now, d.EndedAt), liveMark(d.Live),
-		}
-		if wide {
-			row = append(row, orDash(d.Message))
-		}
-		t.row(row...)
-	}
-	if err := t.flush(); err != nil {
+	if err := printList(streams.Out, o.output, list, list.Items, columns[v1alpha1.Deployment]{
+		headers: []string{"ID", "NUMBER", "KIND", "STATUS", "PARAMETERS", "TRIGGERED BY", "APPROVED BY", "STARTED", "ENDED", "LIVE"},
+		wide:    []string{"MESSAGE"},
+		row: func(d v1alpha1.Deployment, wide bool) []string {
+			row := []string{
+				strconv.FormatInt(d.ID, 10), fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
+				orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), orDash(approvers(d)),
+				age(now, d.StartedAt), age(now, d.EndedAt), liveMark(d.Live),
+			}
+			if wide {
+				row = append(row, orDash(d.Message))
+			}
+			return row
+		},
+	}); err != nil {
 		return err
 	}
 	if list.NextBefore != 0 {

@@ -170,3 +170,29 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// columns is how a list command prints its items as a table: the headers,
+// the extra headers of -o wide, and one row per item.
+type columns[T any] struct {
+	headers []string
+	wide    []string
+	row     func(item T, wide bool) []string
+}
+
+// printList prints a list as kubectl does: the whole list (data) as JSON
+// or YAML with -o json|yaml, else a table of items.
+func printList[T any](w io.Writer, output string, data any, items []T, c columns[T]) error {
+	if output == outputJSON || output == outputYAML {
+		return printData(w, output, data)
+	}
+	wide := output == outputWide
+	headers := c.headers
+	if wide {
+		headers = append(append([]string(nil), headers...), c.wide...)
+	}
+	t := newTable(w, headers...)
+	for _, it := range items {
+		t.row(c.row(it, wide)...)
+	}
+	return t.flush()
+}

@@ -248,23 +248,21 @@ func newTokenListCommand(streams Streams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return printData(streams.Out, output, list)
-			}
 			now := nowFrom(cmd.Context())
-			t := newTable(streams.Out, "NAME", "ROLES", "CREATED BY", "AGE", "EXPIRES")
-			for _, tok := range list.Items {
-				expires := "never"
-				if tok.ExpiresAt != nil {
-					expires = tok.ExpiresAt.In(now.Location()).Format(time.RFC3339)
-					if !now.Before(*tok.ExpiresAt) {
-						expires += " (expired)"
+			return printList(streams.Out, output, list, list.Items, columns[v1alpha1.Token]{
+				headers: []string{"NAME", "ROLES", "CREATED BY", "AGE", "EXPIRES"},
+				row: func(tok v1alpha1.Token, _ bool) []string {
+					expires := "never"
+					if tok.ExpiresAt != nil {
+						expires = tok.ExpiresAt.In(now.Location()).Format(time.RFC3339)
+						if !now.Before(*tok.ExpiresAt) {
+							expires += " (expired)"
+						}
 					}
-				}
-				created := tok.CreatedAt
-				t.row(tok.Name, strings.Join(tok.Roles, ","), orDash(tok.CreatedBy), age(now, &created), expires)
-			}
-			return t.flush()
+					created := tok.CreatedAt
+					return []string{tok.Name, strings.Join(tok.Roles, ","), orDash(tok.CreatedBy), age(now, &created), expires}
+				},
+			})
 		},
 	}
 	addOutputFlag(cmd.Flags(), &output, outputJSON, outputYAML)
@@ -429,16 +427,14 @@ func newSecretListCommand(streams Streams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return printData(streams.Out, output, list)
-			}
 			now := nowFrom(cmd.Context())
-			t := newTable(streams.Out, "NAME", "TYPE", "SERVER", "USED BY", "UPDATED")
-			for _, s := range list.Items {
-				u := s.UpdatedAt
-				t.row(s.Name, s.Type, orDash(s.Server), orDash(strings.Join(s.UsedBy, ",")), age(now, &u))
-			}
-			return t.flush()
+			return printList(streams.Out, output, list, list.Items, columns[v1alpha1.Secret]{
+				headers: []string{"NAME", "TYPE", "SERVER", "USED BY", "UPDATED"},
+				row: func(s v1alpha1.Secret, _ bool) []string {
+					u := s.UpdatedAt
+					return []string{s.Name, s.Type, orDash(s.Server), orDash(strings.Join(s.UsedBy, ",")), age(now, &u)}
+				},
+			})
 		},
 	}
 	addOutputFlag(cmd.Flags(), &output, outputJSON, outputYAML)
@@ -496,24 +492,19 @@ tokens, secrets, webhook deliveries) and every refused request (401, 403).`,
 			if err != nil {
 				return err
 			}
-			if o.output == outputJSON || o.output == outputYAML {
-				return printData(streams.Out, o.output, list)
-			}
 			now := nowFrom(cmd.Context())
-			headers := []string{"TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"}
-			if o.output == outputWide {
-				headers = append(headers, "FROM", "DETAIL")
-			}
-			t := newTable(streams.Out, headers...)
-			for _, e := range list.Items {
-				at := e.At
-				cells := []string{timestamp(now, &at), orDash(e.Actor), e.Action, orDash(e.Target), e.Outcome}
-				if o.output == outputWide {
-					cells = append(cells, orDash(e.RemoteAddr), orDash(oneLine(e.Detail)))
-				}
-				t.row(cells...)
-			}
-			return t.flush()
+			return printList(streams.Out, o.output, list, list.Items, columns[v1alpha1.AuditEntry]{
+				headers: []string{"TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"},
+				wide:    []string{"FROM", "DETAIL"},
+				row: func(e v1alpha1.AuditEntry, wide bool) []string {
+					at := e.At
+					cells := []string{timestamp(now, &at), orDash(e.Actor), e.Action, orDash(e.Target), e.Outcome}
+					if wide {
+						cells = append(cells, orDash(e.RemoteAddr), orDash(oneLine(e.Detail)))
+					}
+					return cells
+				},
+			})
 		},
 	}
 	f := cmd.Flags()
