@@ -25,6 +25,7 @@ var layers = map[string]int{
 	"internal/render":          0,
 	"internal/resourcefile":    0,
 	"internal/apischema":       0,
+	"internal/registry":        0,
 	"internal/auth":            0,
 	"internal/secretbox":       0,
 	"internal/strictjson":      0,
