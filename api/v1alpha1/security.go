@@ -69,6 +69,22 @@ type AuditList struct {
 	Items []AuditEntry `json:"items"`
 	// NextBefore, when non-zero, is the `before` value of the next page.
 	NextBefore int64 `json:"nextBefore,omitempty"`
+	// NextAfter, when non-zero, is the `after` value of the next page of
+	// a list oldest first (order=oldest).
+	NextAfter int64 `json:"nextAfter,omitempty"`
+}
+
+// AuditPruneRequest removes the audit entries older than Before with an
+// ID up to ThroughID: the newest entry the caller archived, so that
+// nothing is removed unseen.
+type AuditPruneRequest struct {
+	Before    time.Time `json:"before"`
+	ThroughID int64     `json:"throughId"`
+}
+
+// AuditPruneResult says how many entries a prune removed.
+type AuditPruneResult struct {
+	Deleted int64 `json:"deleted"`
 }
 
 // Types of Fledge secrets.

@@ -627,13 +627,18 @@ type AuditOptions struct {
 	Since  string
 	Limit  int
 	Before int64
+	// Until (RFC 3339) keeps entries strictly before it; Oldest lists
+	// oldest first, paged with After.
+	Until  string
+	Oldest bool
+	After  int64
 }
 
 // ListAudit returns a page of the audit log, newest first.
 func (c *Client) ListAudit(ctx context.Context, o AuditOptions) (v1alpha1.AuditList, error) {
 	var out v1alpha1.AuditList
 	q := url.Values{}
-	for k, v := range map[string]string{"actor": o.Actor, "action": o.Action, "since": o.Since} {
+	for k, v := range map[string]string{"actor": o.Actor, "action": o.Action, "since": o.Since, "until": o.Until} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -644,8 +649,25 @@ func (c *Client) ListAudit(ctx context.Context, o AuditOptions) (v1alpha1.AuditL
 	if o.Before > 0 {
 		q.Set("before", strconv.FormatInt(o.Before, 10))
 	}
+	if o.Oldest {
+		q.Set("order", "oldest")
+	}
+	if o.After > 0 {
+		q.Set("after", strconv.FormatInt(o.After, 10))
+	}
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/audit", query: q}, &out); err != nil {
 		return out, fmt.Errorf("audit log: %w", err)
+	}
+	return out, nil
+}
+
+// PruneAudit removes the audit entries older than before with an ID up to
+// throughID (the newest one archived).
+func (c *Client) PruneAudit(ctx context.Context, before time.Time, throughID int64) (v1alpha1.AuditPruneResult, error) {
+	var out v1alpha1.AuditPruneResult
+	body := v1alpha1.AuditPruneRequest{Before: before, ThroughID: throughID}
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/audit/prune", body: body}, &out); err != nil {
+		return out, fmt.Errorf("prune audit log: %w", err)
 	}
 	return out, nil
 }

@@ -513,6 +513,7 @@ tokens, secrets, webhook deliveries) and every refused request (401, 403).`,
 	f.StringVar(&o.since, "since", "", "only entries since a time (RFC 3339) or for a duration back from now (1h)")
 	f.IntVar(&o.limit, "limit", 100, "at most this many entries (up to 1000)")
 	addOutputFlag(f, &o.output, outputWide, outputJSON, outputYAML)
+	cmd.AddCommand(newAuditExportCommand(streams, g), newAuditPruneCommand(streams, g))
 	return clientCommand(cmd, cobra.NoArgs)
 }
 

@@ -223,6 +223,7 @@ func (h *Handler) register() {
 	h.handle("PUT "+p+"/secrets/{name}", admin, "secret.set", h.setSecret)
 	h.handle("DELETE "+p+"/secrets/{name}", admin, "secret.delete", h.deleteSecret)
 	h.handle("GET "+p+"/audit", admin, "", h.listAudit)
+	h.handle("POST "+p+"/audit/prune", admin, "audit.prune", h.pruneAudit)
 	h.handle("POST "+p+"/webhooks/github/{pipeline}", public, "webhook.trigger", h.webhook(service.WebhookGitHub))
 	h.handle("POST "+p+"/webhooks/generic/{pipeline}", public, "webhook.trigger", h.webhook(service.WebhookGeneric))
 	h.mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {

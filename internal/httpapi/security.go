@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -110,11 +111,43 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 			return service.Errorf(service.BadRequest, "query before: %q is not a positive integer", s)
 		}
 	}
+	if s := q.Get("after"); s != "" {
+		if aq.After, err = strconv.ParseInt(s, 10, 64); err != nil || aq.After < 1 {
+			return service.Errorf(service.BadRequest, "query after: %q is not a positive integer", s)
+		}
+	}
+	if s := q.Get("until"); s != "" {
+		if aq.Until, err = time.Parse(time.RFC3339, s); err != nil {
+			return service.Errorf(service.BadRequest, "query until: %q is not an RFC 3339 time", s)
+		}
+	}
+	switch o := q.Get("order"); o {
+	case "", "newest":
+	case "oldest":
+		aq.Oldest = true
+	default:
+		return service.Errorf(service.BadRequest, "query order: want newest or oldest, got %q", o)
+	}
 	list, err := h.svc.ListAudit(r.Context(), aq)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, list)
+}
+
+// pruneAudit removes old audit entries the caller has archived; the prune
+// itself is audited (audit.prune) and recorded in the store.
+func (h *Handler) pruneAudit(w http.ResponseWriter, r *http.Request) error {
+	var req v1alpha1.AuditPruneRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	n, err := h.svc.PruneAudit(r.Context(), req.Before, req.ThroughID, caller(r))
+	if err != nil {
+		return err
+	}
+	note(r, "audit", fmt.Sprintf("deleted %d entries older than %s, through id %d", n, req.Before.UTC().Format(time.RFC3339), req.ThroughID))
+	return writeJSON(w, http.StatusOK, v1alpha1.AuditPruneResult{Deleted: n})
 }
 
 // webhook receives a signed delivery. The body is read whole (within

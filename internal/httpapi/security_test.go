@@ -66,6 +66,7 @@ func TestRouteRoles(t *testing.T) {
 		"PUT /api/v1/secrets/{name}":               {"/api/v1/secrets/s", `{}`, "admin"},
 		"DELETE /api/v1/secrets/{name}":            {"/api/v1/secrets/nothing", "", "admin"},
 		"GET /api/v1/audit":                        {"/api/v1/audit", "", "admin"},
+		"POST /api/v1/audit/prune":                 {"/api/v1/audit/prune", `{}`, "admin"},
 		"POST /api/v1/webhooks/github/{pipeline}":  {"/api/v1/webhooks/github/p", `{}`, "public"},
 		"POST /api/v1/webhooks/generic/{pipeline}": {"/api/v1/webhooks/generic/p", `{}`, "public"},
 	}

@@ -46,6 +46,11 @@ type AuditQuery struct {
 	Since  time.Time
 	Before int64
 	Limit  int
+	// Until keeps entries strictly before it; Oldest lists oldest first,
+	// paged with After (an export).
+	Until  time.Time
+	Oldest bool
+	After  int64
 }
 
 // ListAudit returns a page of the audit log, newest first.
@@ -56,14 +61,21 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery) (v1alpha1.AuditLi
 	if q.Limit > 1000 {
 		return v1alpha1.AuditList{}, badRequest("limit must be at most 1000, got %d", q.Limit)
 	}
-	rows, err := s.store.ListAudit(ctx, store.AuditFilter{Actor: auth.Canonical(q.Actor), Action: q.Action, Since: q.Since, BeforeID: q.Before, Limit: q.Limit + 1})
+	rows, err := s.store.ListAudit(ctx, store.AuditFilter{
+		Actor: auth.Canonical(q.Actor), Action: q.Action, Since: q.Since, BeforeID: q.Before, Limit: q.Limit + 1,
+		Until: q.Until, Oldest: q.Oldest, AfterID: q.After,
+	})
 	if err != nil {
 		return v1alpha1.AuditList{}, fmt.Errorf("list audit log: %w", err)
 	}
 	out := v1alpha1.AuditList{Items: []v1alpha1.AuditEntry{}}
 	if len(rows) > q.Limit {
 		rows = rows[:q.Limit]
-		out.NextBefore = rows[len(rows)-1].ID
+		if q.Oldest {
+			out.NextAfter = rows[len(rows)-1].ID
+		} else {
+			out.NextBefore = rows[len(rows)-1].ID
+		}
 	}
 	for _, r := range rows {
 		out.Items = append(out.Items, v1alpha1.AuditEntry{
@@ -72,4 +84,28 @@ func (s *Service) ListAudit(ctx context.Context, q AuditQuery) (v1alpha1.AuditLi
 		})
 	}
 	return out, nil
+}
+
+// PruneAudit removes the audit entries older than before with an ID up to
+// throughID (the newest one archived), recording the prune in the store.
+// The newest day is never pruned: what just happened stays visible.
+func (s *Service) PruneAudit(ctx context.Context, before time.Time, throughID int64, by string) (int64, error) {
+	var fes []v1alpha1.FieldError
+	if before.IsZero() {
+		fes = append(fes, v1alpha1.FieldError{Field: "before", Message: "is required"})
+	} else if limit := s.now().Add(-24 * time.Hour); before.After(limit) {
+		fes = append(fes, v1alpha1.FieldError{Field: "before", Message: fmt.Sprintf("must be at least 24h ago (%s or earlier), got %s", limit.UTC().Format(time.RFC3339), before.UTC().Format(time.RFC3339))})
+	}
+	if throughID < 1 {
+		fes = append(fes, v1alpha1.FieldError{Field: "throughId", Message: "is required: the id of the newest entry archived"})
+	}
+	if len(fes) > 0 {
+		return 0, invalid("invalid audit prune: "+joinFields(fes), fes...)
+	}
+	n, err := s.store.PruneAudit(ctx, store.AuditPrune{At: s.now(), Actor: by, Before: before, ThroughID: throughID})
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("audit log pruned", "before", before, "through_id", throughID, "deleted", n, "user", by)
+	return n, nil
 }

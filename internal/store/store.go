@@ -181,8 +181,23 @@ type AuditFilter struct {
 	Since time.Time
 	// BeforeID pages: only IDs lower than it (0: no bound).
 	BeforeID int64
+	// Until keeps entries strictly before it (zero: no bound).
+	Until time.Time
+	// AfterID pages oldest first: only IDs higher than it.
+	AfterID int64
+	// Oldest lists oldest first instead of newest first (for an export).
+	Oldest bool
 	// Limit caps the result (0: 100).
 	Limit int
+}
+
+// AuditPrune is a recorded removal of old audit entries: those strictly
+// older than Before with an ID up to ThroughID (the newest one archived).
+type AuditPrune struct {
+	At        time.Time
+	Actor     string
+	Before    time.Time
+	ThroughID int64
 }
 
 // Secret is a named secret sealed by the server's key (secretbox); the
@@ -292,8 +307,13 @@ type Store interface {
 	// AppendAudit appends an entry to the audit log and returns it with
 	// its ID. The log has no update or delete.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
-	// ListAudit returns entries newest first.
+	// ListAudit returns entries newest first (oldest first with
+	// f.Oldest).
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// PruneAudit records p and deletes the entries it covers, in one
+	// transaction, and returns how many it deleted. The database refuses
+	// any other delete from the audit log.
+	PruneAudit(ctx context.Context, p AuditPrune) (int64, error)
 
 	// PutSecret creates or replaces a secret and says whether it was
 	// created.

@@ -100,6 +100,27 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 }
 
 // ListAudit returns entries newest first.
+// PruneAudit records the prune and deletes what it covers.
+func (s *Store) PruneAudit(ctx context.Context, p store.AuditPrune) (int64, error) {
+	if p.At.IsZero() {
+		p.At = s.now()
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_prunes (at, actor, before, through_id) VALUES ($1, $2, $3, $4)`,
+			p.At, p.Actor, p.Before, p.ThroughID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE at < $1 AND id <= $2`, p.Before, p.ThroughID)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log: %w", err)
+	}
+	return n, nil
+}
+
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	var where []string
 	var args []any
@@ -119,6 +140,12 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
+	if !f.Until.IsZero() {
+		add("at < ?", f.Until)
+	}
+	if f.AfterID > 0 {
+		add("id > ?", f.AfterID)
+	}
 	q := `SELECT id, at, actor, action, target, remote_addr, outcome, detail FROM audit_log`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -128,7 +155,11 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		limit = 100
 	}
 	args = append(args, limit)
-	q += " ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args))
+	order := " ORDER BY id DESC"
+	if f.Oldest {
+		order = " ORDER BY id"
+	}
+	q += order + " LIMIT $" + strconv.Itoa(len(args))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)

@@ -135,6 +135,12 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if f.BeforeID > 0 {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
 	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, micros(f.Until))
+	}
+	if f.AfterID > 0 {
+		where, args = append(where, "id > ?"), append(args, f.AfterID)
+	}
 	q := `SELECT id, at, actor, action, target, remote_addr, outcome, detail FROM audit_log`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -143,7 +149,11 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	if limit <= 0 {
 		limit = 100
 	}
-	q += " ORDER BY id DESC LIMIT ?"
+	if f.Oldest {
+		q += " ORDER BY id LIMIT ?"
+	} else {
+		q += " ORDER BY id DESC LIMIT ?"
+	}
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -164,6 +174,30 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
 	return out, nil
+}
+
+// PruneAudit records the prune and deletes what it covers.
+func (s *Store) PruneAudit(ctx context.Context, p store.AuditPrune) (int64, error) {
+	if p.At.IsZero() {
+		p.At = s.now()
+	}
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_prunes (at, actor, before, through_id) VALUES (?, ?, ?, ?)`,
+			micros(p.At), p.Actor, micros(p.Before), p.ThroughID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE at < ? AND id <= ?`, micros(p.Before), p.ThroughID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log: %w", err)
+	}
+	return n, nil
 }
 
 // PutSecret creates or replaces a secret.

@@ -17,6 +17,7 @@ func securityTests() []testCase {
 		{"Token/NameAndHashAreUnique", testTokenUnique},
 		{"Audit/AppendAndFilter", testAudit},
 		{"Audit/ConcurrentAppendsKeepEveryEntry", testAuditConcurrent},
+		{"Audit/ExportOldestFirstAndPrune", testAuditPrune},
 		{"Secret/PutGetListDelete", testSecrets},
 		{"Delivery/SecondRecordIsAConflict", testDeliveries},
 	}
@@ -232,5 +233,46 @@ func testDeliveries(t *testing.T, newStore NewStore) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d concurrent records of one key succeeded, want 1", ok)
+	}
+}
+
+// testAuditPrune: entries are listed oldest first before a time (an
+// export), and a prune deletes exactly those older than its time up to its
+// id, leaving the rest.
+func testAuditPrune(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	var ids []int64
+	for i := range 6 {
+		e, err := b.s.AppendAudit(b.ctx, store.AuditEntry{At: start.Add(time.Duration(i) * time.Hour), Actor: "alice", Action: fmt.Sprintf("a%d", i)})
+		must(t, err, "AppendAudit")
+		ids = append(ids, e.ID)
+	}
+	cut := start.Add(3 * time.Hour)
+	page, err := b.s.ListAudit(b.ctx, store.AuditFilter{Until: cut, Oldest: true, Limit: 2})
+	must(t, err, "ListAudit oldest first")
+	if len(page) != 2 || page[0].ID != ids[0] || page[1].ID != ids[1] {
+		t.Fatalf("first page oldest first before %s: %+v", cut, page)
+	}
+	page, err = b.s.ListAudit(b.ctx, store.AuditFilter{Until: cut, Oldest: true, AfterID: page[1].ID, Limit: 2})
+	must(t, err, "ListAudit next page")
+	if len(page) != 1 || page[0].ID != ids[2] {
+		t.Fatalf("second page: %+v", page)
+	}
+	// Up to the second entry only, although three are older than cut: an
+	// entry appended after an export is never pruned unseen.
+	n, err := b.s.PruneAudit(b.ctx, store.AuditPrune{Actor: "admin", Before: cut, ThroughID: ids[1]})
+	must(t, err, "PruneAudit")
+	if n != 2 {
+		t.Fatalf("PruneAudit deleted %d, want 2", n)
+	}
+	left, err := b.s.ListAudit(b.ctx, store.AuditFilter{Oldest: true})
+	must(t, err, "ListAudit")
+	if len(left) != 4 || left[0].ID != ids[2] {
+		t.Fatalf("after the prune: %+v", left)
+	}
+	n, err = b.s.PruneAudit(b.ctx, store.AuditPrune{Actor: "admin", Before: cut, ThroughID: ids[5]})
+	must(t, err, "PruneAudit")
+	if n != 1 {
+		t.Fatalf("second PruneAudit deleted %d, want 1", n)
 	}
 }
