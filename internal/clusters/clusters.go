@@ -36,6 +36,9 @@ type Target interface {
 	// EnsureNamespace creates ns when it is missing and create allows it;
 	// it returns whether it created it.
 	EnsureNamespace(ctx context.Context, ns string, create bool) (created bool, err error)
+	// DeleteNamespace deletes ns (used only for a namespace a step created
+	// for manifests that were then refused).
+	DeleteNamespace(ctx context.Context, ns string) error
 	// Apply server-side applies objs to ns.
 	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) ([]kube.Result, error)
 	// WaitRollout waits until the workloads among objs are available in

@@ -139,8 +139,15 @@ func (r *run) do(ctx context.Context, a pipeline.Action) (stepResult, error) {
 		if err != nil {
 			return done, err
 		}
+		// Say only what was done: a canary whose route was never
+		// created (its manifests were refused) had no weight to reset.
+		_, werr := router.Weight(ctx)
 		if err := router.Reset(ctx); err != nil {
 			return done, fmt.Errorf("send all requests to production: %w", err)
+		}
+		if errors.Is(werr, traffic.ErrRouteNotFound) {
+			r.event("", "WeightUnchanged", "%s does not exist: no request was sent to the canary, there is no weight to reset", r.routeName())
+			return done, nil
 		}
 		r.event("", "WeightSet", "canary weight set to 0%% on %s, read back 0", r.routeName())
 		return done, nil
@@ -238,10 +245,20 @@ func (r *run) apply(ctx context.Context, stage, ns string, objs []*unstructured.
 	if err != nil {
 		return fmt.Errorf("%s namespace %s: %w", role, ns, err)
 	}
+	results, err := c.Apply(ctx, ns, objs, kube.ApplyOptions{})
+	if err != nil && created && kube.NothingApplied(err) {
+		// The objects of a namespace can only be dry-run once it exists:
+		// a namespace created for manifests the API server refuses is
+		// deleted again, so that a refused run leaves nothing behind.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.e.cfg.FinishTimeout)
+		defer cancel()
+		if derr := c.DeleteNamespace(dctx, ns); derr == nil {
+			return fmt.Errorf("apply %s manifests to %s: %w; namespace %s, created for them, was deleted again", role, ns, err, ns)
+		}
+	}
 	if created {
 		r.event(stage, "NamespaceCreated", "created namespace %s (it did not exist)", ns)
 	}
-	results, err := c.Apply(ctx, ns, objs, kube.ApplyOptions{})
 	if err != nil {
 		return fmt.Errorf("apply %s manifests to %s: %w", role, ns, err)
 	}

@@ -86,7 +86,10 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	}
 	targets, err := c.targets(ctx, ns, objs)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &NotAppliedError{Err: err}
 	}
 
 	// Read and dry-run every object; nothing is written yet.
@@ -122,7 +125,7 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 		}
 	}
 	if len(rejected) > 0 {
-		return nil, &RejectedError{Namespace: ns, Total: len(targets), Objects: rejected}
+		return nil, &NotAppliedError{Err: &RejectedError{Namespace: ns, Total: len(targets), Objects: rejected}}
 	}
 
 	results := make([]*Result, len(targets))

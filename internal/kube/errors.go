@@ -95,3 +95,20 @@ func joinList(items []string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
+
+// NotAppliedError is an error of Apply before it wrote anything: an object
+// of an unknown kind or cluster-scoped, one given twice, or the API
+// server's refusal in the dry run.
+type NotAppliedError struct{ Err error }
+
+func (e *NotAppliedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error.
+func (e *NotAppliedError) Unwrap() error { return e.Err }
+
+// NothingApplied reports whether err comes from Apply before it wrote
+// anything.
+func NothingApplied(err error) bool {
+	var na *NotAppliedError
+	return errors.As(err, &na)
+}

@@ -26,7 +26,7 @@ func TestCanaryNeverReady(t *testing.T) {
 	s.fledge("admin", "apply", "-f", dir)
 	d = s.run("ci", bad, "IMAGE_TAG=1.1")
 	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusFailed)
-	if !strings.Contains(d.Message, "canary-deploy-stage") || !strings.Contains(d.Message, "within 4s") || !strings.Contains(d.Message, "webpage-deployment") {
+	if !strings.Contains(d.Message, "canary-deploy-stage") || !strings.Contains(d.Message, "after 4s") || !strings.Contains(d.Message, "webpage-deployment") {
 		t.Fatalf("failure message should say what, where and why: %q", d.Message)
 	}
 	if d.Stages[0].Status != v1alpha1.StageFailed || d.Stages[1].Status != v1alpha1.StageSkipped || d.Stages[3].Status != v1alpha1.StageSkipped {

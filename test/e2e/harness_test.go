@@ -311,6 +311,8 @@ type fixture struct {
 	// RegistrySecret, when set, is the registry secret the environment
 	// provisions.
 	RegistrySecret string
+	// Edit, when set, changes the manifests.
+	Edit func(manifests string) string
 }
 
 func writeFixture(t *testing.T, f fixture) string {
@@ -324,6 +326,9 @@ func writeFixture(t *testing.T, f fixture) string {
 	if f.Unready {
 		m = strings.Replace(m, "    metadata:\n      labels:\n        app: webpage\n",
 			"    metadata:\n      annotations:\n        kwok.x-k8s.io/status: custom\n      labels:\n        app: webpage\n", 1)
+	}
+	if f.Edit != nil {
+		m = f.Edit(m)
 	}
 	if f.Ramp == 0 {
 		f.Ramp = 25
