@@ -25,6 +25,8 @@ type serveOptions struct {
 	pprofListen   string
 	metricsListen string
 	externalURL   string
+	notifyBackoff time.Duration
+	notifyMax     time.Duration
 
 	auth               string
 	bootstrapTokenOut  string
@@ -74,6 +76,8 @@ server on SQLite creates a key file next to the database.`,
 	f.StringVar(&o.pprofListen, "pprof-listen", "", "if set, serve Go's net/http/pprof profiles on this address (e.g. 127.0.0.1:6060); for profiling only, never expose it")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "if set, also serve Prometheus /metrics on this address without a token (on --listen, /metrics needs a token of any role)")
 	f.StringVar(&o.externalURL, "external-url", os.Getenv("FLEDGE_EXTERNAL_URL"), "the console's URL as people reach it, for the links in notifications (default: the --listen address)")
+	f.DurationVar(&o.notifyBackoff, "notification-backoff", 5*time.Second, "wait after a failed notification delivery; it doubles after each failed round")
+	f.DurationVar(&o.notifyMax, "notification-max-backoff", 30*time.Minute, "the longest wait between notification delivery rounds")
 	f.StringVar(&o.auth, "auth", "token", "authentication: token (API tokens), or none (trust everyone; local experiments only)")
 	f.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "on a store without tokens, create the admin token from the token in this file instead of generating one")
 	f.StringVar(&o.bootstrapTokenOut, "bootstrap-token-out", "", "on a store without tokens, write the generated admin token to this file (mode 0600); default: admin.token next to an SQLite store")
@@ -124,24 +128,26 @@ func runServe(ctx context.Context, streams Streams, o *serveOptions) error {
 		return err
 	}
 	err = server.Run(ctx, server.Config{
-		Listen:             o.listen,
-		Store:              o.storeURL,
-		Logger:             log,
-		Stderr:             streams.ErrOut,
-		LeaseTTL:           o.leaseTTL,
-		PollInterval:       o.pollInterval,
-		MetricsListen:      o.metricsListen,
-		ExternalURL:        o.externalURL,
-		StepTimeout:        o.stepTimeout,
-		PprofListen:        o.pprofListen,
-		Auth:               o.auth,
-		BootstrapTokenFile: o.bootstrapTokenFile,
-		BootstrapTokenOut:  o.bootstrapTokenOut,
-		SecretKeyFile:      o.secretKeyFile,
-		SecretKey:          os.Getenv("FLEDGE_SECRET_KEY"),
-		TLSCertFile:        o.tlsCertFile,
-		TLSKeyFile:         o.tlsKeyFile,
-		ServiceAccountDir:  o.serviceAccountDir,
+		Listen:                 o.listen,
+		Store:                  o.storeURL,
+		Logger:                 log,
+		Stderr:                 streams.ErrOut,
+		LeaseTTL:               o.leaseTTL,
+		PollInterval:           o.pollInterval,
+		MetricsListen:          o.metricsListen,
+		ExternalURL:            o.externalURL,
+		NotificationBackoff:    o.notifyBackoff,
+		NotificationMaxBackoff: o.notifyMax,
+		StepTimeout:            o.stepTimeout,
+		PprofListen:            o.pprofListen,
+		Auth:                   o.auth,
+		BootstrapTokenFile:     o.bootstrapTokenFile,
+		BootstrapTokenOut:      o.bootstrapTokenOut,
+		SecretKeyFile:          o.secretKeyFile,
+		SecretKey:              os.Getenv("FLEDGE_SECRET_KEY"),
+		TLSCertFile:            o.tlsCertFile,
+		TLSKeyFile:             o.tlsKeyFile,
+		ServiceAccountDir:      o.serviceAccountDir,
 	})
 	if ce := (*server.ConfigError)(nil); errors.As(err, &ce) {
 		return &ExitError{Code: 2, Err: err}

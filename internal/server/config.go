@@ -33,6 +33,11 @@ type Config struct {
 	PollInterval time.Duration
 	StepTimeout  time.Duration
 
+	// NotificationBackoff and NotificationMaxBackoff are the wait after a
+	// failed delivery round and its bound (defaults 5s and 30m).
+	NotificationBackoff    time.Duration
+	NotificationMaxBackoff time.Duration
+
 	// ExternalURL is the console's address as people reach it, for the
 	// links in notifications; default the listener's own address.
 	ExternalURL string

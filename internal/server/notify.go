@@ -23,6 +23,7 @@ func (s *server) buildSender() error {
 	sender, err := notify.New(notify.Config{
 		Store: s.store, Secret: s.service.SecretValue, Logger: s.log,
 		Owner: s.executor.Owner(), ConsoleURL: console, Observe: s.metrics.ObserveNotification,
+		Backoff: s.cfg.NotificationBackoff, MaxBackoff: s.cfg.NotificationMaxBackoff,
 	})
 	if err != nil {
 		return configErr(err)
