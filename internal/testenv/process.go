@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -88,6 +89,14 @@ func (p *Process) Kill() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
+}
+
+// Terminate sends SIGTERM and returns at once (Exited waits for the end).
+func (p *Process) Terminate() error {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return errors.New("the server is not running")
+	}
+	return p.cmd.Process.Signal(syscall.SIGTERM)
 }
 
 // Exited waits up to timeout for the server to end by itself.

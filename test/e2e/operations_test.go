@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,7 +96,9 @@ func TestOperations(t *testing.T) {
 	stream := openStream(t, s, second.ID)
 	logBefore := fileSize(t, s.logPath)
 	stopped := time.Now()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.Terminate(); err != nil {
+		t.Fatal(err)
+	}
 	if !s.exited(2 * time.Second) {
 		t.Fatalf("the server did not exit within 2s of SIGTERM with a stream open")
 	}
@@ -232,7 +233,7 @@ scrape_configs:
 		_ = cmd.Wait()
 		logf.Close()
 		if t.Failed() {
-			t.Logf("prometheus log:\n%s", tail(logf.Name()))
+			t.Logf("prometheus log:\n%s", lastLines(logf.Name(), 40))
 		}
 	})
 	base := "http://" + addr
@@ -244,7 +245,7 @@ scrape_configs:
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 30s:\n%s", tail(logf.Name()))
+			t.Fatalf("prometheus not ready after 30s:\n%s", lastLines(logf.Name(), 40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -398,4 +399,14 @@ func (r *receiver) messages() []notify.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]notify.Message(nil), r.msgs...)
+}
+
+// lastLines returns the last n lines of a file.
+func lastLines(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
