@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -85,6 +87,20 @@ func NewClient(ctx context.Context, spec v1alpha1.EnvironmentSpec, opts ...Optio
 	return NewClientFromConfig(cfg)
 }
 
+// expandHome reads a leading "~/" of a kubeconfig path as the server's
+// home directory, where `fledge dev cluster up` keeps its kubeconfig.
+func expandHome(path string) (string, error) {
+	rest, ok := strings.CutPrefix(path, "~/")
+	if !ok {
+		return path, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig %s: the server has no home directory: %w", path, err)
+	}
+	return filepath.Join(home, rest), nil
+}
+
 // restConfig resolves an EnvironmentSpec into a REST config.
 func restConfig(spec v1alpha1.EnvironmentSpec, o clientOptions) (*rest.Config, error) {
 	kc := spec.Kubeconfig
@@ -98,7 +114,11 @@ func restConfig(spec v1alpha1.EnvironmentSpec, o clientOptions) (*rest.Config, e
 	case spec.InCluster:
 		return inClusterConfig(o.serviceAccountDir)
 	case hasPath:
-		raw, err := clientcmd.LoadFromFile(kc.Path)
+		path, err := expandHome(kc.Path)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := clientcmd.LoadFromFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("load kubeconfig %s: %w", kc.Path, sanitizeKubeconfigError(err))
 		}
