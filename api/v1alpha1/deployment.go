@@ -131,6 +131,9 @@ type TrafficRouting struct {
 	LayoutReason string `json:"layoutReason,omitempty" yaml:"layoutReason,omitempty"`
 	// TesterHeader sends a request to the canary whatever the weight.
 	TesterHeader TesterHeader `json:"testerHeader" yaml:"testerHeader"`
+	// TesterCookie, when set, is the cookie that sends a request to the
+	// canary when its value is "always".
+	TesterCookie string `json:"testerCookie,omitempty" yaml:"testerCookie,omitempty"`
 }
 
 // StageState is one stage of a deployment.
@@ -210,7 +213,7 @@ type Status struct {
 // environment envName: the provider the stage names, the environment's
 // ingress layout and why, and the tester header.
 func (c *CanaryDeploymentStage) Routing(envName string, env EnvironmentSpec) TrafficRouting {
-	t := TrafficRouting{TesterHeader: c.Header()}
+	t := TrafficRouting{TesterHeader: c.Header(), TesterCookie: c.TesterCookie}
 	if c.HTTPRouteName != "" {
 		t.Provider = TrafficProviderGatewayAPI
 		t.HTTPRoute = c.HTTPRouteName

@@ -260,6 +260,12 @@ type CanaryDeploymentStage struct {
 	// TesterHeader is the request header that sends a request to the canary
 	// whatever the weight (default "redirect-to-canary: always").
 	TesterHeader *TesterHeader `json:"testerHeader,omitempty" yaml:"testerHeader,omitempty"`
+	// TesterCookie, when set, names a cookie that sends a request to the
+	// canary whatever the weight when its value is "always", for testers
+	// in a browser, which cannot easily add a header. NGINX: the
+	// canary-by-cookie annotation (where "never" keeps a request away from
+	// the canary); Gateway API: a rule matching the Cookie header.
+	TesterCookie string `json:"testerCookie,omitempty" yaml:"testerCookie,omitempty"`
 	// RolloutTimeout bounds the wait for workloads to become available
 	// (default 5m).
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`

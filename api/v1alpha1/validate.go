@@ -113,6 +113,10 @@ func checkMeta(l *errs, kind string, tm TypeMeta, m ObjectMeta) {
 	}
 }
 
+// cookieName is a tester cookie's name: a subset of RFC 6265's token
+// that needs no quoting in a regular expression.
+var cookieName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 var (
 	labelKey   = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$`)
 	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
@@ -297,6 +301,9 @@ func (p *Pipeline) Validate(refs *References) error {
 				case !headerValue.MatchString(h.Value):
 					l.add(f+".testerHeader.value", "%q must be printable ASCII without spaces", h.Value)
 				}
+			}
+			if c.TesterCookie != "" && !cookieName.MatchString(c.TesterCookie) {
+				l.add(f+".testerCookie", "%q must be 1 to 64 ASCII letters, digits, '-' or '_'", c.TesterCookie)
 			}
 			checkPositive(&l, f+".rolloutTimeout", c.RolloutTimeout)
 			canaryNS, canaryField = c.Namespace, f+".namespace"

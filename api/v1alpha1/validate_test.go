@@ -427,6 +427,15 @@ func TestPipelineValidate(t *testing.T) {
 			want: []v1alpha1.FieldError{fe(canary+".testerHeader.value", `"a b" must be printable ASCII without spaces`)},
 		},
 		{
+			name:   "tester cookie",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.TesterCookie = "fledge_canary-1" },
+		},
+		{
+			name:   "tester cookie that needs quoting",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.TesterCookie = "a=b" },
+			want:   []v1alpha1.FieldError{fe(canary+".testerCookie", `"a=b" must be 1 to 64 ASCII letters, digits, '-' or '_'`)},
+		},
+		{
 			name:   "zero canary rolloutTimeout",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.RolloutTimeout = dur(0) },
 			want:   []v1alpha1.FieldError{fe(canary+".rolloutTimeout", "must be positive, got 0s")},

@@ -346,6 +346,9 @@ func (d *describer) traffic(in int, rt *v1alpha1.TrafficRouting) {
 		d.kv(in, "Ingress layout", layout)
 	}
 	d.kv(in, "Tester header", rt.TesterHeader.Name+": "+rt.TesterHeader.Value)
+	if rt.TesterCookie != "" {
+		d.kv(in, "Tester cookie", rt.TesterCookie+"=always")
+	}
 }
 
 func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, id int64) error {

@@ -213,7 +213,7 @@ func (r *run) openHeaderRoute(ctx context.Context, stage string) error {
 		return err
 	}
 	rt := r.plan.Routing()
-	h := traffic.HeaderRoute{Name: rt.TesterHeader.Name, Value: rt.TesterHeader.Value}
+	h := traffic.HeaderRoute{Name: rt.TesterHeader.Name, Value: rt.TesterHeader.Value, Cookie: rt.TesterCookie}
 	err = router.SetHeaderRoute(ctx, &h)
 	if errors.Is(err, traffic.ErrNoProduction) {
 		r.event(stage, "HeaderRouteNotSet", "tester header %s not routed to the canary yet: %v", h, err)

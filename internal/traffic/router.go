@@ -30,13 +30,25 @@ type Router interface {
 	Reset(ctx context.Context) error
 }
 
-// HeaderRoute is a request header that sends a request to the canary.
+// HeaderRoute is a request header that sends a request to the canary,
+// and optionally a cookie that does too when its value is CookieAlways.
 type HeaderRoute struct {
 	Name  string
 	Value string
+	// Cookie, when set, names the tester cookie.
+	Cookie string
 }
 
-func (h HeaderRoute) String() string { return h.Name + ": " + h.Value }
+// CookieAlways is the tester cookie's value that sends a request to the
+// canary (ingress-nginx's keyword, kept for every provider).
+const CookieAlways = "always"
+
+func (h HeaderRoute) String() string {
+	if h.Cookie != "" {
+		return h.Name + ": " + h.Value + " (or cookie " + h.Cookie + "=" + CookieAlways + ")"
+	}
+	return h.Name + ": " + h.Value
+}
 
 // Event is something a router did or found that the deployment's history
 // should show, such as a ReferenceGrant created or a route's status.

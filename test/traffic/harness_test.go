@@ -308,6 +308,7 @@ spec:
         artifacts: [webpage-manifest]
         namespace: %s
         %s
+        testerCookie: %s
         rolloutTimeout: 90s
     - name: shift-traffic-stage
       shiftTraffic:
@@ -320,7 +321,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 90s
-`, f.pipeline(), f.canaryNS(), route, f.ramp, f.batches, f.delay, f.prodNS()),
+`, f.pipeline(), f.canaryNS(), route, testerCookie, f.ramp, f.batches, f.delay, f.prodNS()),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {

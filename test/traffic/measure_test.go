@@ -21,6 +21,9 @@ const tolerance = 0.03
 // TesterHeader is the walkthrough's tester header.
 const testerHeader = "redirect-to-canary: always"
 
+// testerCookie is the tester cookie of every pipeline of these tests.
+const testerCookie = "fledge-canary"
+
 // report collects the measurements of a test, printed at its end.
 type report struct {
 	t     *testing.T

@@ -74,6 +74,14 @@ func walkthrough(t *testing.T, f fixture) {
 	converge(t, f, "", 10*time.Second, "canary 2.1 reached", some("2.1"))
 	measure(t, rep, f, "", "ramp 25", "2.1", 0.25)
 	measure(t, rep, f, testerHeader, "tester header ("+testerHeader+")", "2.1", 1)
+	// The tester cookie, among other cookies, reaches the canary too.
+	cookie := "Cookie: theme=dark; " + testerCookie + "=always; lang=en"
+	measure(t, rep, f, cookie, "tester cookie ("+testerCookie+"=always)", "2.1", 1)
+	measure(t, rep, f, "Cookie: not-"+testerCookie+"=always", "another cookie", "2.1", 0.25)
+	if !gateway {
+		// ingress-nginx's "never" keeps a request away from the canary.
+		measure(t, rep, f, "Cookie: "+testerCookie+"=never", "tester cookie ("+testerCookie+"=never)", "2.0", 1)
+	}
 
 	// Approval: production becomes 2.1.
 	approved := time.Now()
@@ -92,7 +100,7 @@ func walkthrough(t *testing.T, f fixture) {
 		s.inOrder(d2.ID,
 			[2]string{"ReferenceGrantCreated", f.canaryNS()},
 			[2]string{"RouteStatus", "canary backend added at weight 0): Accepted and ResolvedRefs=True"},
-			[2]string{"RouteStatus", "canary weight 0%, tester header redirect-to-canary: always to the canary"},
+			[2]string{"RouteStatus", "canary weight 0%, tester header redirect-to-canary: always (or cookie " + testerCookie + "=always) to the canary"},
 			[2]string{"HeaderRouteSet", "redirect-to-canary: always"},
 			[2]string{"RouteStatus", "canary weight 25%"},
 			[2]string{"WeightSet", "canary weight set to 25%"},

@@ -281,11 +281,19 @@ func Canary(route *unstructured.Unstructured, canaryNS string, st State) (*unstr
 		prod := backendRefs(rule)[0]
 		canary := canaryRef(prod, canaryNS)
 		if st.Header != nil {
-			hr, err := headerRule(rule, canary, *st.Header, split)
+			h := *st.Header
+			hr, err := headerRule(rule, canary, ruleName(HeaderRuleName, split), map[string]any{"type": "Exact", "name": h.Name, "value": h.Value})
 			if err != nil {
 				return nil, err
 			}
 			headerRules = append(headerRules, hr)
+			if h.Cookie != "" {
+				cr, err := headerRule(rule, canary, ruleName(CookieRuleName, split), map[string]any{"type": "RegularExpression", "name": "Cookie", "value": cookiePattern(h.Cookie)})
+				if err != nil {
+					return nil, err
+				}
+				headerRules = append(headerRules, cr)
+			}
 		}
 		if st.Weight == 0 && !st.Probe {
 			continue
@@ -318,16 +326,46 @@ func canaryRef(prod map[string]any, canaryNS string) map[string]any {
 	return c
 }
 
-// headerRule copies a split rule into the rule that sends the tester
-// header to the canary: every match also requires the header.
-func headerRule(rule, canary map[string]any, h traffic.HeaderRoute, n int) (map[string]any, error) {
-	hr := copyMap(rule)
-	name := HeaderRuleName
+// CookieRuleName names the rules that send the tester cookie to the
+// canary. It starts with HeaderRuleName, so that everything that leaves
+// the tester header's rules alone leaves these alone too.
+const CookieRuleName = HeaderRuleName + "-cookie"
+
+// ruleName is base for the first split rule, base-N for the Nth.
+func ruleName(base string, n int) string {
 	if n > 1 {
-		name = fmt.Sprintf("%s-%d", HeaderRuleName, n)
+		return fmt.Sprintf("%s-%d", base, n)
 	}
+	return base
+}
+
+// cookiePattern matches a Cookie header that holds cookie=always among
+// its cookies. Cookie names are validated to need no quoting.
+func cookiePattern(cookie string) string {
+	return `(^|;\s*)` + cookie + `=` + traffic.CookieAlways + `(;|$)`
+}
+
+// cookieOf reads the cookie name back from cookiePattern's pattern, "" when
+// p is not one.
+func cookieOf(p string) string {
+	rest, ok := strings.CutPrefix(p, `(^|;\s*)`)
+	if !ok {
+		return ""
+	}
+	name, ok := strings.CutSuffix(rest, `=`+traffic.CookieAlways+`(;|$)`)
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// headerRule copies a split rule into a rule named name that sends the
+// requests matching header (a Gateway API header match) to the canary:
+// every match also requires it.
+func headerRule(rule, canary map[string]any, name string, header map[string]any) (map[string]any, error) {
+	hr := copyMap(rule)
 	hr["name"] = name
-	header := map[string]any{"type": "Exact", "name": h.Name, "value": h.Value}
+	hname, _ := header["name"].(string)
 	matches, _ := hr["matches"].([]any)
 	if len(matches) == 0 {
 		matches = []any{map[string]any{}}
@@ -342,7 +380,7 @@ func headerRule(rule, canary map[string]any, h traffic.HeaderRoute, n int) (map[
 		hs, _ := mm["headers"].([]any)
 		kept := make([]any, 0, len(hs)+1)
 		for _, x := range hs {
-			if xm, ok := x.(map[string]any); ok && strings.EqualFold(fmt.Sprint(xm["name"]), h.Name) {
+			if xm, ok := x.(map[string]any); ok && strings.EqualFold(fmt.Sprint(xm["name"]), hname) {
 				continue // ours replaces a match on the same header
 			}
 			kept = append(kept, x)
@@ -364,11 +402,18 @@ func headerRule(rule, canary map[string]any, h traffic.HeaderRoute, n int) (map[
 // the first header rule.
 func Observe(route *unstructured.Unstructured, canaryNS string) State {
 	var st State
+	cookie := ""
 	ns := route.GetNamespace()
 	weightFound := false
 	for _, rule := range rules(route) {
 		if isHeaderRule(rule) {
-			if st.Header == nil {
+			if n, _ := rule["name"].(string); strings.HasPrefix(n, CookieRuleName) {
+				if cookie == "" {
+					if h := ruleHeader(rule); h != nil {
+						cookie = cookieOf(h.Value)
+					}
+				}
+			} else if st.Header == nil {
 				st.Header = ruleHeader(rule)
 			}
 			continue
@@ -398,6 +443,9 @@ func Observe(route *unstructured.Unstructured, canaryNS string) State {
 			st.Weight = int((canaryW*100 + total/2) / total)
 		}
 		st.Probe = st.Weight == 0
+	}
+	if st.Header != nil {
+		st.Header.Cookie = cookie
 	}
 	return st
 }

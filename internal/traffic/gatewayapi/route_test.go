@@ -60,6 +60,8 @@ func TestCanary(t *testing.T) {
 		{"header only", "webpage.yaml", State{Header: tester}, "webpage.header.golden.yaml"},
 		{"all to the canary", "webpage.yaml", State{Weight: 100}, "webpage.w100.golden.yaml"},
 		{"live route, two split rules, header with value", "live-route.yaml", State{Weight: 10, Header: &traffic.HeaderRoute{Name: "X-Beta", Value: "beta"}}, "live.w10-header.golden.yaml"},
+		{"weight 25, tester header and cookie", "webpage.yaml", State{Weight: 25, Header: &traffic.HeaderRoute{Name: "redirect-to-canary", Value: "always", Cookie: "fledge-canary"}}, "webpage.w25-header-cookie.golden.yaml"},
+		{"live route, two split rules, header and cookie", "live-route.yaml", State{Weight: 10, Header: &traffic.HeaderRoute{Name: "X-Beta", Value: "beta", Cookie: "beta_cookie"}}, "live.w10-header-cookie.golden.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

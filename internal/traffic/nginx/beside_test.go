@@ -158,6 +158,9 @@ func TestMarkCanaryHeader(t *testing.T) {
 		{"another value", traffic.HeaderRoute{Name: "X-Canary", Value: "beta"}, map[string]string{
 			AnnotationCanaryByHeader: "X-Canary", AnnotationCanaryByHeaderValue: "beta",
 		}},
+		{"tester cookie", traffic.HeaderRoute{Name: "X-Canary", Value: "always", Cookie: "fledge-canary"}, map[string]string{
+			AnnotationCanaryByHeader: "X-Canary", AnnotationCanaryByCookie: "fledge-canary",
+		}},
 	}
 	for _, tt := range tests {
 		out, err := MarkCanaryHeader(webpage(t), "webpage-ingress", tt.h)
@@ -165,7 +168,7 @@ func TestMarkCanaryHeader(t *testing.T) {
 			t.Fatal(err)
 		}
 		ann := annotations(t, out, "webpage-ingress")
-		for _, k := range []string{AnnotationCanaryByHeader, AnnotationCanaryByHeaderValue} {
+		for _, k := range []string{AnnotationCanaryByHeader, AnnotationCanaryByHeaderValue, AnnotationCanaryByCookie} {
 			if ann[k] != tt.want[k] {
 				t.Errorf("%s: %s = %q, want %q", tt.name, k, ann[k], tt.want[k])
 			}

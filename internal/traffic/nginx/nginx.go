@@ -44,6 +44,9 @@ const (
 	// AnnotationCanaryByHeaderValue is the value of that header that sends
 	// a request to the canary, when it is not "always".
 	AnnotationCanaryByHeaderValue = "nginx.ingress.kubernetes.io/canary-by-header-value"
+	// AnnotationCanaryByCookie names the cookie that sends a request to the
+	// canary when its value is "always" (and keeps it away with "never").
+	AnnotationCanaryByCookie = "nginx.ingress.kubernetes.io/canary-by-cookie"
 	// AnnotationCanaryWeight is the percentage of the other requests sent
 	// to the canary, as a decimal string.
 	AnnotationCanaryWeight = "nginx.ingress.kubernetes.io/canary-weight"
@@ -61,6 +64,7 @@ var DefaultHeader = traffic.HeaderRoute{Name: CanaryHeader, Value: HeaderAlways}
 // value annotation.
 func setHeader(ann map[string]string, h *traffic.HeaderRoute) {
 	delete(ann, AnnotationCanaryByHeaderValue)
+	delete(ann, AnnotationCanaryByCookie)
 	if h == nil {
 		delete(ann, AnnotationCanaryByHeader)
 		return
@@ -68,6 +72,9 @@ func setHeader(ann map[string]string, h *traffic.HeaderRoute) {
 	ann[AnnotationCanaryByHeader] = h.Name
 	if h.Value != HeaderAlways {
 		ann[AnnotationCanaryByHeaderValue] = h.Value
+	}
+	if h.Cookie != "" {
+		ann[AnnotationCanaryByCookie] = h.Cookie
 	}
 }
 
@@ -78,7 +85,7 @@ func headerOf(ann map[string]string) *traffic.HeaderRoute {
 	if name == "" {
 		return nil
 	}
-	h := &traffic.HeaderRoute{Name: name, Value: ann[AnnotationCanaryByHeaderValue]}
+	h := &traffic.HeaderRoute{Name: name, Value: ann[AnnotationCanaryByHeaderValue], Cookie: ann[AnnotationCanaryByCookie]}
 	if h.Value == "" {
 		h.Value = HeaderAlways
 	}

@@ -161,7 +161,7 @@ func patchHeader(ctx context.Context, c *kube.Client, ns string, live *unstructu
 	}
 	want := map[string]string{}
 	setHeader(want, h)
-	ann := map[string]any{AnnotationCanaryByHeader: nil, AnnotationCanaryByHeaderValue: nil}
+	ann := map[string]any{AnnotationCanaryByHeader: nil, AnnotationCanaryByHeaderValue: nil, AnnotationCanaryByCookie: nil}
 	for k, v := range want {
 		ann[k] = v
 	}

@@ -135,6 +135,7 @@ func header(t v1alpha1.TrafficRouting) traffic.HeaderRoute {
 	if h.Name == "" {
 		h = nginx.DefaultHeader
 	}
+	h.Cookie = t.TesterCookie
 	if h.Value == "" {
 		h.Value = v1alpha1.DefaultTesterHeaderValue
 	}
