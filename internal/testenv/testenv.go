@@ -145,3 +145,14 @@ func Namespace(t testing.TB) string {
 	}
 	return fmt.Sprintf("%s-%d", strings.Trim(name, "-"), nsCounter.Add(1))
 }
+
+// StartCluster starts a suite's control plane within ctx and says on
+// stderr how long it took and where its logs are.
+func StartCluster(ctx context.Context, suite string, opts localcluster.Options) (*localcluster.Cluster, error) {
+	c, err := localcluster.Start(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: control plane up in %s, logs in %s\n", suite, c.StartupDuration().Round(time.Millisecond), c.LogDir())
+	return c, nil
+}

@@ -76,14 +76,13 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cluster, err = localcluster.Start(ctx, opts)
+	cluster, err = testenv.StartCluster(ctx, "browser", opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "browser: start control plane: %v\n", err)
+		fmt.Fprintf(os.Stderr, "browser: %v\n", err)
 		return 1
 	}
 	defer cluster.Stop()
-	fmt.Fprintf(os.Stderr, "browser: control plane up in %s; chromium %s; screenshots in %s\n",
-		cluster.StartupDuration().Round(time.Millisecond), chromium, shotDir)
+	fmt.Fprintf(os.Stderr, "browser: chromium %s; screenshots in %s\n", chromium, shotDir)
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "browser: screenshots in %s\n", shotDir)
 	return code

@@ -56,13 +56,12 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cluster, err = localcluster.Start(ctx, opts)
+	cluster, err = testenv.StartCluster(ctx, "e2e", opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: start control plane: %v\n", err)
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	defer cluster.Stop()
-	fmt.Fprintf(os.Stderr, "e2e: control plane up in %s, logs in %s\n", cluster.StartupDuration().Round(time.Millisecond), cluster.LogDir())
 	return m.Run()
 }
 

@@ -66,13 +66,12 @@ func run(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, err = localcluster.Start(ctx, opts)
+	cluster, err = testenv.StartCluster(ctx, "traffic", opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "traffic: start control plane: %v\n", err)
+		fmt.Fprintf(os.Stderr, "traffic: %v\n", err)
 		return 1
 	}
 	defer cluster.Stop()
-	fmt.Fprintf(os.Stderr, "traffic: control plane up in %s, logs in %s\n", cluster.StartupDuration().Round(time.Millisecond), cluster.LogDir())
 
 	if err := dataplane.InstallGatewayAPI(ctx, cluster.KubectlPath(), cluster.Kubeconfig()); err != nil {
 		fmt.Fprintf(os.Stderr, "traffic: install Gateway API %s: %v\n", dataplane.GatewayAPIVersion, err)
