@@ -3,6 +3,8 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"fledge.dev/fledge/internal/service"
 )
@@ -31,4 +33,22 @@ func statusOf(err error) int {
 		return code
 	}
 	return http.StatusInternalServerError
+}
+
+// queryInt reads the integer query parameter name, at least min (0 or 1);
+// absent, it is 0.
+func queryInt(q url.Values, name string, min int64) (int64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < min {
+		what := "a positive integer"
+		if min == 0 {
+			what = "a non-negative integer"
+		}
+		return 0, service.Errorf(service.BadRequest, "query %s: %q is not %s", name, s, what)
+	}
+	return v, nil
 }

@@ -129,16 +129,13 @@ func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) error 
 	if s := q.Get("status"); s != "" {
 		o.Statuses = strings.Split(s, ",")
 	}
-	var err error
-	if s := q.Get("limit"); s != "" {
-		if o.Limit, err = strconv.Atoi(s); err != nil || o.Limit < 1 {
-			return service.Errorf(service.BadRequest, "query limit: %q is not a positive integer", s)
-		}
+	limit, err := queryInt(q, "limit", 1)
+	if err != nil {
+		return err
 	}
-	if s := q.Get("before"); s != "" {
-		if o.Before, err = strconv.ParseInt(s, 10, 64); err != nil || o.Before < 1 {
-			return service.Errorf(service.BadRequest, "query before: %q is not a positive integer", s)
-		}
+	o.Limit = int(limit)
+	if o.Before, err = queryInt(q, "before", 1); err != nil {
+		return err
 	}
 	list, err := h.svc.ListDeployments(r.Context(), o)
 	if err != nil {
@@ -215,11 +212,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	var after int64
-	if s := q.Get("after"); s != "" {
-		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
-			return service.Errorf(service.BadRequest, "query after: %q is not a non-negative integer", s)
-		}
+	after, err := queryInt(q, "after", 0)
+	if err != nil {
+		return err
 	}
 	if s := r.Header.Get("Last-Event-ID"); s != "" {
 		if v, err := strconv.ParseInt(s, 10, 64); err == nil && v > after {

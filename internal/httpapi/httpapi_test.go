@@ -170,6 +170,8 @@ func TestBadInput(t *testing.T) {
 		{"approve missing", "POST", "/api/v1/deployments/99/approve", `{}`, 404, []string{"not found"}},
 		{"reject without reason", "POST", "/api/v1/deployments/99/reject", `{}`, 422, []string{"reason is required"}},
 		{"bad limit", "GET", "/api/v1/deployments?limit=x", "", 400, []string{"query limit"}},
+		{"bad before", "GET", "/api/v1/deployments?before=0", "", 400, []string{`query before: \"0\" is not a positive integer`}},
+		{"bad audit limit", "GET", "/api/v1/audit?limit=-3", "", 400, []string{`query limit: \"-3\" is not a positive integer`}},
 		{"bad status", "GET", "/api/v1/deployments?status=Bogus", "", 400, []string{`unknown status \"Bogus\"`}},
 		{"rollback without target", "POST", "/api/v1/pipelines/p/rollback", `{}`, 422, []string{"to: the id of the deployment"}},
 		{"rollback to missing", "POST", "/api/v1/pipelines/p/rollback", `{"to":42,"dryRun":true}`, 404, []string{"deployment 42 not found"}},

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -100,16 +99,13 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 			return service.Errorf(service.BadRequest, "query since: %q is neither an RFC 3339 time nor a duration like 1h", s)
 		}
 	}
-	var err error
-	if s := q.Get("limit"); s != "" {
-		if aq.Limit, err = strconv.Atoi(s); err != nil || aq.Limit < 1 {
-			return service.Errorf(service.BadRequest, "query limit: %q is not a positive integer", s)
-		}
+	limit, err := queryInt(q, "limit", 1)
+	if err != nil {
+		return err
 	}
-	if s := q.Get("before"); s != "" {
-		if aq.Before, err = strconv.ParseInt(s, 10, 64); err != nil || aq.Before < 1 {
-			return service.Errorf(service.BadRequest, "query before: %q is not a positive integer", s)
-		}
+	aq.Limit = int(limit)
+	if aq.Before, err = queryInt(q, "before", 1); err != nil {
+		return err
 	}
 	if s := q.Get("after"); s != "" {
 		if aq.After, err = strconv.ParseInt(s, 10, 64); err != nil || aq.After < 1 {
