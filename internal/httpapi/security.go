@@ -107,10 +107,8 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if aq.Before, err = queryInt(q, "before", 1); err != nil {
 		return err
 	}
-	if s := q.Get("after"); s != "" {
-		if aq.After, err = strconv.ParseInt(s, 10, 64); err != nil || aq.After < 1 {
-			return service.Errorf(service.BadRequest, "query after: %q is not a positive integer", s)
-		}
+	if aq.After, err = queryInt(q, "after", 1); err != nil {
+		return err
 	}
 	if s := q.Get("until"); s != "" {
 		if aq.Until, err = time.Parse(time.RFC3339, s); err != nil {
