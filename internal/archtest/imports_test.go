@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"internal/resourcefile":    0,
 	"internal/apischema":       0,
 	"internal/registry":        0,
+	"internal/redact":          0,
 	"internal/auth":            0,
 	"internal/secretbox":       0,
 	"internal/strictjson":      0,

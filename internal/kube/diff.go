@@ -117,15 +117,22 @@ func (c *Client) namespaceExists(ctx context.Context, ns string) (bool, error) {
 // state.
 func diffObject(ns, kind, name string, live, planned *unstructured.Unstructured) (ObjectDiff, error) {
 	od := ObjectDiff{Kind: kind, Namespace: ns, Name: name}
+	planned = normalize(planned)
+	if live != nil {
+		live = normalize(live)
+	}
+	if kind == "Secret" {
+		hideSecretData(live, planned)
+	}
 	var from string
 	if live != nil {
-		b, err := yaml.Marshal(normalize(live).Object)
+		b, err := yaml.Marshal(live.Object)
 		if err != nil {
 			return od, fmt.Errorf("diff %s/%s: render live object: %w", kind, name, err)
 		}
 		from = string(b)
 	}
-	b, err := yaml.Marshal(normalize(planned).Object)
+	b, err := yaml.Marshal(planned.Object)
 	if err != nil {
 		return od, fmt.Errorf("diff %s/%s: render planned object: %w", kind, name, err)
 	}
@@ -165,6 +172,31 @@ func splitLines(text string) []string {
 
 // normalize returns a copy of obj without the fields the server maintains,
 // so that two states of an object compare by what a user declared.
+// hideSecretData replaces the values of a Secret's data and stringData in
+// the (normalized copies of the) live and planned objects, so that a diff
+// says which keys are added, removed or changed without showing a value.
+func hideSecretData(live, planned *unstructured.Unstructured) {
+	for _, field := range []string{"data", "stringData"} {
+		var was map[string]any
+		if live != nil {
+			was, _ = live.Object[field].(map[string]any)
+		}
+		now, _ := planned.Object[field].(map[string]any)
+		for k, v := range now {
+			old, ok := was[k]
+			switch {
+			case ok && fmt.Sprint(old) != fmt.Sprint(v):
+				now[k] = "(redacted, changed)"
+			default:
+				now[k] = "(redacted)"
+			}
+		}
+		for k := range was {
+			was[k] = "(redacted)"
+		}
+	}
+}
+
 func normalize(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	out := obj.DeepCopy()
 	delete(out.Object, "status")

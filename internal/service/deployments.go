@@ -11,6 +11,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic/routing"
 )
@@ -282,7 +283,9 @@ func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
 	if err := json.Unmarshal(d.Plan, &plan); err != nil {
 		return "", fmt.Errorf("decode plan of deployment %d: %w", id, err)
 	}
-	return plan.Manifests, nil
+	// The data of Secrets is never shown (see internal/redact).
+	m, _ := redact.Secrets(plan.Manifests)
+	return m, nil
 }
 
 // Decide records an approval or rejection by user at the stage the

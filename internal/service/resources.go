@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/render"
 	"fledge.dev/fledge/internal/store"
 )
@@ -54,7 +55,9 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 			}
 		}
 	case *v1alpha1.Artifact:
-		err = v.Validate()
+		if err = s.restoreSecrets(ctx, v); err == nil {
+			err = v.Validate()
+		}
 	case *v1alpha1.Pipeline:
 		err = s.validatePipeline(ctx, v)
 	}
@@ -81,6 +84,30 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 	}
 	s.log.Info("resource applied", "kind", kind, "name", name, "action", action, "generation", res.Generation)
 	return v1alpha1.ApplyResponse{Kind: kind, Name: name, Action: action, Generation: res.Generation}, nil
+}
+
+// restoreSecrets puts the stored values back where an applied artifact
+// holds the placeholder the API shows instead of a Secret's data (a get
+// then apply), and refuses a placeholder with nothing stored to keep: the
+// placeholder is never stored.
+func (s *Service) restoreSecrets(ctx context.Context, a *v1alpha1.Artifact) error {
+	var stored string
+	if prev, err := s.store.GetResource(ctx, v1alpha1.KindArtifact, a.Metadata.Name); err == nil {
+		var old v1alpha1.Artifact
+		if err := json.Unmarshal(prev.Spec, &old); err != nil {
+			return fmt.Errorf("decode stored artifact %s: %w", a.Metadata.Name, err)
+		}
+		stored = old.Spec.Manifests
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("get artifact %s: %w", a.Metadata.Name, err)
+	}
+	m, err := redact.Restore(a.Spec.Manifests, stored)
+	if err != nil {
+		return invalid(fmt.Sprintf("invalid Artifact %q: spec.manifests: %v", a.Metadata.Name, err),
+			v1alpha1.FieldError{Field: "spec.manifests", Message: err.Error()})
+	}
+	a.Spec.Manifests = m
+	return nil
 }
 
 func clearMeta(obj any) {
@@ -211,6 +238,7 @@ func present(r store.Resource) (json.RawMessage, error) {
 		}
 	case *v1alpha1.Artifact:
 		m = &v.Metadata
+		v.Spec.Manifests, _ = redact.Secrets(v.Spec.Manifests)
 	case *v1alpha1.Pipeline:
 		m = &v.Metadata
 	}
