@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/apiclient"
 	"fledge.dev/fledge/internal/resourcefile"
 )
 
@@ -79,6 +80,11 @@ func runApply(ctx context.Context, streams Streams, g *globalOptions, o *applyOp
 	slices.SortStableFunc(objs, func(a, b resourcefile.Object) int {
 		return slices.Index(v1alpha1.Kinds, a.Kind) - slices.Index(v1alpha1.Kinds, b.Kind)
 	})
+	// A resource referring to one that is neither applied here nor on
+	// the server fails the whole apply before anything is sent.
+	if err := checkReferences(ctx, c, objs); err != nil {
+		return failedf("%v; nothing was applied", err)
+	}
 	failed := 0
 	for _, obj := range objs {
 		res, err := c.ApplyResource(ctx, obj.Kind, obj.Name, obj.Value)
@@ -94,6 +100,67 @@ func runApply(ctx context.Context, streams Streams, g *globalOptions, o *applyOp
 	}
 	if failed > 0 {
 		return failedf("%d of %d resources were not applied", failed, len(objs))
+	}
+	return nil
+}
+
+// checkReferences makes sure every environment and artifact a pipeline
+// names is among objs or exists on the server, and names each that is
+// missing with the file and field that refers to it.
+func checkReferences(ctx context.Context, c *apiclient.Client, objs []resourcefile.Object) error {
+	applied := map[string]bool{}
+	for _, o := range objs {
+		applied[o.Kind+"/"+o.Name] = true
+	}
+	exists := map[string]bool{}
+	var missing []string
+	need := func(source, field, kind, name string) error {
+		key := kind + "/" + name
+		if applied[key] {
+			return nil
+		}
+		ok, seen := exists[key]
+		if !seen {
+			var discard map[string]any
+			err := c.GetResource(ctx, kind, name, &discard)
+			switch {
+			case err == nil:
+				ok = true
+			case apiclient.IsNotFound(err):
+				ok = false
+			default:
+				return err
+			}
+			exists[key] = ok
+		}
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%s: %s: %s %q is neither in the files nor on the server", source, field, strings.ToLower(kind), name))
+		}
+		return nil
+	}
+	for _, o := range objs {
+		p, ok := o.Value.(*v1alpha1.Pipeline)
+		if !ok {
+			continue
+		}
+		for i, st := range p.Spec.Stages {
+			cd := st.CanaryDeployment
+			if cd == nil {
+				continue
+			}
+			field := fmt.Sprintf("spec.stages[%d].canaryDeployment", i)
+			if err := need(o.Source, field+".environment", v1alpha1.KindEnvironment, cd.Environment); err != nil {
+				return err
+			}
+			for j, a := range cd.Artifacts {
+				if err := need(o.Source, fmt.Sprintf("%s.artifacts[%d]", field, j), v1alpha1.KindArtifact, a); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%d missing reference(s):\n%s", len(missing), strings.Join(missing, "\n"))
 	}
 	return nil
 }

@@ -410,3 +410,51 @@ func TestGetDeploymentsWatch(t *testing.T) {
 		t.Errorf("the unchanged deployment 1 printed %d times, want once:\n%s", n, out.String())
 	}
 }
+
+// A directory whose pipeline refers to an environment or artifact that is
+// neither in the directory nor on the server is refused whole: nothing is
+// applied, and the error names the file, the field and the missing one.
+func TestApplyRefusesDanglingReferences(t *testing.T) {
+	a := startRealAPI(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"art.yaml": "apiVersion: fledge.dev/v1alpha1\nkind: Artifact\nmetadata:\n  name: web\nspec:\n  manifests: |\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: web\n",
+		"pl.yaml": "apiVersion: fledge.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n  stages:\n" +
+			"    - name: canary\n      canaryDeployment: {environment: local, artifacts: [web, extra], namespace: c, ingressName: web}\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := a.snapshot(t)
+	out, err := a.cli(t, a.admin, "", "apply", "-f", dir)
+	if err == nil {
+		t.Fatalf("apply with dangling references succeeded:\n%s", out)
+	}
+	for _, want := range []string{
+		"2 missing reference(s)",
+		`pl.yaml:1: spec.stages[0].canaryDeployment.environment: environment "local" is neither in the files nor on the server`,
+		`spec.stages[0].canaryDeployment.artifacts[1]: artifact "extra" is neither`,
+		"nothing was applied",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if after := a.snapshot(t); after != before {
+		t.Errorf("the refused apply changed the store:\nbefore %s\nafter %s", before, after)
+	}
+	// With the environment on the server and the artifact in the files,
+	// the same directory applies.
+	env := "apiVersion: fledge.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    path: /nonexistent\n"
+	if out, err := a.cli(t, a.admin, env, "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply environment: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "extra.yaml"), []byte(strings.ReplaceAll(files["art.yaml"], "name: web\nspec", "name: extra\nspec")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.cli(t, a.admin, "", "apply", "-f", dir); err != nil {
+		t.Fatalf("apply with every reference resolved: %v\n%s", err, out)
+	}
+}
