@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -35,7 +36,8 @@ type run struct {
 	// wakeAt, when set, is written as the deployment's WakeAt by the next
 	// save (see park); otherwise save clears WakeAt.
 	wakeAt *time.Time
-	// decisionsSeen is how many decisions awaitApproval last read.
+	// decisionsSeen is how many decisions the last step read (an
+	// approval's; see park).
 	decisionsSeen int
 }
 
@@ -157,6 +159,27 @@ func (r *run) save(ctx context.Context) error {
 }
 
 func (r *run) loop(ctx context.Context) error {
+	if err := r.load(); err != nil {
+		return err
+	}
+	if r.d.StartedAt == nil {
+		if err := r.begin(ctx); err != nil {
+			return err
+		}
+	} else {
+		r.log.Info("resuming deployment", "step", r.state.Next(r.plan).Step, "stage", r.state.CurrentStageName())
+	}
+	for r.state.Final == nil {
+		stop, err := r.step(ctx)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// load decodes the deployment's plan and state.
+func (r *run) load() error {
 	plan := &pipeline.Plan{}
 	if err := json.Unmarshal(r.d.Plan, plan); err != nil {
 		return fmt.Errorf("decode plan of deployment %d: %w", r.d.ID, err)
@@ -165,96 +188,125 @@ func (r *run) loop(ctx context.Context) error {
 	r.routing, r.routingErr = routing.For(plan)
 	if len(r.d.State) == 0 {
 		r.state = pipeline.NewState(plan)
-	} else {
-		r.state = &pipeline.State{}
-		if err := json.Unmarshal(r.d.State, r.state); err != nil {
-			return fmt.Errorf("decode state of deployment %d: %w", r.d.ID, err)
-		}
+		return nil
 	}
-	if r.d.StartedAt == nil {
-		now := r.now()
-		if r.d.CancelRequested {
-			// Never started: nothing to undo, and it keeps no start time.
-			r.state.Finish(v1alpha1.StatusCancelled, "cancelled before it started", now)
-			r.event("", "DeploymentCancelled", "deployment %s#%d cancelled before it started", r.d.Pipeline, r.d.Number)
-			return r.save(ctx)
-		}
-		r.d.StartedAt = &now
-		r.event("", "DeploymentStarted", "deployment %s#%d (id %d) started (%s)", r.d.Pipeline, r.d.Number, r.d.ID, v1alpha1.DescribeParameters(r.d.Parameters))
-		if err := r.save(ctx); err != nil {
-			return err
-		}
-	} else {
-		r.log.Info("resuming deployment", "step", r.state.Next(plan).Step, "stage", r.state.CurrentStageName())
-	}
-
-	for r.state.Final == nil {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		if err := r.checkCancel(ctx); err != nil {
-			return err
-		}
-		a := r.state.Next(plan)
-		if a.Step == pipeline.StepDone {
-			break
-		}
-		if r.state.Start(r.now()) {
-			r.event(a.StageName, "StageStarted", "stage %s (%s) started", a.StageName, plan.StageType(a.StageIndex))
-		}
-		r.hook("before:" + string(a.Step))
-		started := time.Now()
-		res, err := r.do(ctx, a)
-		r.e.cfg.Observer.Step(string(a.Step), stepOutcome(res, err), time.Since(started))
-		if err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if errors.Is(err, errLeaseLost) {
-				return err
-			}
-			r.fail(a, err)
-			if err := r.save(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if res.wait {
-			if a.Step == pipeline.StepAwaitApproval && r.state.Final == nil && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
-				parked, err := r.park(ctx, res.until)
-				if err != nil || parked {
-					return err
-				}
-				continue
-			}
-			// The step is not done: persist what changed, then sleep until
-			// woken, polled, or the wait's own deadline.
-			if len(r.pending) > 0 || res.dirty {
-				if err := r.save(ctx); err != nil {
-					return err
-				}
-			}
-			if err := r.sleep(ctx, res.until); err != nil {
-				return err
-			}
-			continue
-		}
-		r.hook("done:" + string(a.Step))
-		if r.state.Complete(plan, a, r.now()) {
-			r.event(a.StageName, "StageSucceeded", "stage %s succeeded", a.StageName)
-		}
-		if res.weight != nil {
-			r.state.Weight = *res.weight
-		}
-		if r.state.Final != nil {
-			r.finalEvent()
-		}
-		if err := r.save(ctx); err != nil {
-			return err
-		}
-		r.hook("after:" + string(a.Step))
+	r.state = &pipeline.State{}
+	if err := json.Unmarshal(r.d.State, r.state); err != nil {
+		return fmt.Errorf("decode state of deployment %d: %w", r.d.ID, err)
 	}
 	return nil
+}
+
+// begin records the start of a deployment, or its end when it was
+// cancelled before it started.
+func (r *run) begin(ctx context.Context) error {
+	now := r.now()
+	if r.d.CancelRequested {
+		// Never started: nothing to undo, and it keeps no start time.
+		r.state.Finish(v1alpha1.StatusCancelled, "cancelled before it started", now)
+		r.event("", "DeploymentCancelled", "deployment %s#%d cancelled before it started", r.d.Pipeline, r.d.Number)
+		return r.save(ctx)
+	}
+	r.d.StartedAt = &now
+	r.event("", "DeploymentStarted", "deployment %s#%d (id %d) started (%s)", r.d.Pipeline, r.d.Number, r.d.ID, v1alpha1.DescribeParameters(r.d.Parameters))
+	return r.save(ctx)
+}
+
+// step performs the next step and records its result. stop says the run
+// ends here: there is nothing left to do, or it parked.
+func (r *run) step(ctx context.Context) (stop bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, context.Cause(ctx)
+	}
+	if err := r.checkCancel(ctx); err != nil {
+		return false, err
+	}
+	a := r.state.Next(r.plan)
+	if a.Step == pipeline.StepDone {
+		return true, nil
+	}
+	if r.state.Start(r.now()) {
+		r.event(a.StageName, "StageStarted", "stage %s (%s) started", a.StageName, r.plan.StageType(a.StageIndex))
+	}
+	r.hook("before:" + string(a.Step))
+	started := time.Now()
+	res, err := r.perform(ctx, a)
+	r.e.cfg.Observer.Step(string(a.Step), stepOutcome(res, err), time.Since(started))
+	if err != nil && ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
+	if errors.Is(err, errLeaseLost) {
+		return false, err
+	}
+	return r.record(ctx, a, res, err)
+}
+
+// record is the one place where a step's outcome becomes the run's state:
+// a failure ends the run (or the finishing step), a finished run goes on
+// to its finishing steps, a waiting step is saved and waited for (or the
+// run parks), and a completed step moves the state machine on.
+func (r *run) record(ctx context.Context, a pipeline.Action, res result, stepErr error) (stop bool, err error) {
+	switch {
+	case stepErr != nil:
+		r.update(res)
+		r.fail(a, stepErr)
+		return false, r.save(ctx)
+	case res.finish != nil:
+		r.update(res)
+		return false, r.save(ctx)
+	case res.wait:
+		return r.wait(ctx, a, res)
+	}
+	r.hook("done:" + string(a.Step))
+	if r.state.Complete(r.plan, a, r.now()) {
+		r.event(a.StageName, "StageSucceeded", "stage %s succeeded", a.StageName)
+	}
+	r.update(res)
+	if r.state.Final != nil {
+		r.finalEvent()
+	}
+	if err := r.save(ctx); err != nil {
+		return false, err
+	}
+	r.hook("after:" + string(a.Step))
+	return false, nil
+}
+
+// update writes what a step changed into the state and the deployment;
+// the next save persists it.
+func (r *run) update(res result) {
+	r.decisionsSeen = res.decisions
+	if res.weight != nil {
+		r.state.Weight = *res.weight
+	}
+	if res.nextBatchAt != nil {
+		r.state.NextBatchAt = res.nextBatchAt
+	}
+	if res.approvalDeadline != nil {
+		r.state.Wait(*res.approvalDeadline)
+	}
+	if res.productionAt != nil {
+		r.d.ProductionAt = res.productionAt
+	}
+	if res.finish != nil {
+		r.state.Finish(res.finish.Status, res.finish.Message, r.now())
+	}
+}
+
+// wait handles a step that is not done: an approval that is far off parks
+// the run; otherwise what changed is saved and the run sleeps until woken,
+// polled, or the wait's own deadline.
+func (r *run) wait(ctx context.Context, a pipeline.Action, res result) (stop bool, err error) {
+	r.update(res)
+	if a.Step == pipeline.StepAwaitApproval && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
+		return r.park(ctx, res.until)
+	}
+	if len(r.pending) > 0 || res.changes() {
+		if err := r.save(ctx); err != nil {
+			return false, err
+		}
+	}
+	return false, r.sleep(ctx, res.until)
 }
 
 func (r *run) finalEvent() {
@@ -367,7 +419,7 @@ func stopping(ctx context.Context) bool {
 	return errors.Is(cause, errStopped) || errors.Is(cause, context.Canceled)
 }
 
-func stepOutcome(res stepResult, err error) string {
+func stepOutcome(res result, err error) string {
 	switch {
 	case err != nil:
 		return "error"
@@ -375,6 +427,13 @@ func stepOutcome(res stepResult, err error) string {
 		return "wait"
 	}
 	return "ok"
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
 }
 
 func backoff(attempt int) time.Duration {
