@@ -1,0 +1,197 @@
+package executor_test
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+)
+
+// crashScenario is a deployment whose server is killed at each of its step
+// boundaries in turn.
+type crashScenario struct {
+	name string
+	// prepare runs before the deployment (earlier releases, faults).
+	prepare func(b *bundle)
+	plan    func() *pipeline.Plan
+	// steps are the deployment's steps in the order they run; a server is
+	// killed at the first time a step is reached.
+	steps []pipeline.Step
+	// failing is the step that fails: it has no done: or after: boundary.
+	failing pipeline.Step
+	status  v1alpha1.DeploymentStatus
+}
+
+// outcome is what a deployment leaves behind.
+type outcome struct {
+	status      string
+	events      map[string]int
+	generations map[string]int64
+	weight      int
+	image       string
+}
+
+func (b *bundle) outcome(id int64) outcome {
+	d := b.get(id)
+	ev := b.eventCounts(id)
+	// A first release has no production Ingress to promote the canary
+	// against until its production apply: promotion is skipped or, when
+	// the server died after that apply and repeats it, done; once either
+	// way.
+	if n := ev["PromotionSkipped"] + ev["WeightSet100%"]; n > 0 {
+		delete(ev, "PromotionSkipped")
+		delete(ev, "WeightSet100%")
+		ev["Promotion"] = n
+	}
+	// A namespace is said to be created when it is; a step repeated after
+	// a crash finds it there.
+	delete(ev, "NamespaceCreated")
+	return outcome{
+		status: d.Status, events: ev, generations: b.cluster.Generations(),
+		weight: b.cluster.Weight(), image: b.cluster.Image(prodNS, "web"),
+	}
+}
+
+var crashScenarios = []crashScenario{
+	{
+		name: "release",
+		plan: func() *pipeline.Plan { return walkthrough("1") },
+		steps: []pipeline.Step{
+			pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepSetWeight, pipeline.StepBatchDelay,
+			pipeline.StepSetWeight, pipeline.StepOpenApproval, pipeline.StepAwaitApproval, pipeline.StepApplyProduction,
+			pipeline.StepWaitProduction, pipeline.StepResetWeight,
+		},
+		status: v1alpha1.StatusSucceeded,
+	},
+	{
+		name: "failed release restored",
+		prepare: func(b *bundle) {
+			id := b.create(release("1", 0, canaryStage(), productionStage()))
+			s := b.start("")
+			b.waitStatus(id, v1alpha1.StatusSucceeded)
+			s.stop()
+			b.cluster.rolloutErr = func(ns string, objs []*unstructured.Unstructured) error {
+				if ns == prodNS && b.cluster.imageOf(objs) == "web:2" {
+					return errors.New("deployment web: 0 of 2 updated replicas are available")
+				}
+				return nil
+			}
+		},
+		plan: func() *pipeline.Plan { return release("2", 0, canaryStage(), productionStage()) },
+		steps: []pipeline.Step{
+			pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepApplyProduction,
+			pipeline.StepWaitProduction, pipeline.StepRestoreProduction, pipeline.StepResetWeight,
+		},
+		failing: pipeline.StepWaitProduction,
+		status:  v1alpha1.StatusFailed,
+	},
+}
+
+// crashRun runs the scenario with a server killed at point ("" for none)
+// and returns what it left and the boundaries the restarted server passed.
+func crashRun(t *testing.T, sc crashScenario, point string) (outcome, []string) {
+	b := setup(t)
+	if sc.prepare != nil {
+		sc.prepare(b)
+	}
+	id := b.create(sc.plan())
+	first := b.start(point)
+	last := b.drive(first, id)
+	if point != "" && !first.dead.Load() {
+		t.Fatalf("the server was not killed at %s", point)
+	}
+	b.waitStatus(id, sc.status)
+	var resumed []string
+	if last != first {
+		resumed = last.Points()
+	}
+	return b.outcome(id), resumed
+}
+
+// The server is killed at every step boundary of a deployment in turn and
+// another started once its lease expired: the deployment ends as it does
+// without a crash, every object written as often (a repeated apply changes
+// nothing), every event recorded once, and the new server resumes at the
+// recorded step.
+func TestKillAtEveryStepBoundary(t *testing.T) {
+	t.Parallel()
+	for _, sc := range crashScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			want, _ := crashRun(t, sc, "")
+			for i, step := range sc.steps {
+				if slices.Index(sc.steps, step) < i {
+					continue
+				}
+				for _, when := range []string{"before", "done", "after"} {
+					if step == sc.failing && when != "before" {
+						continue
+					}
+					point := when + ":" + string(step)
+					resume := "before:" + string(step)
+					if when == "after" {
+						resume = ""
+						if i+1 < len(sc.steps) {
+							resume = "before:" + string(sc.steps[i+1])
+						}
+					}
+					t.Run(point, func(t *testing.T) {
+						t.Parallel()
+						got, points := crashRun(t, sc, point)
+						if got.status != want.status || got.weight != want.weight || got.image != want.image {
+							t.Errorf("ended %s, weight %d, production %s; want %s, %d, %s",
+								got.status, got.weight, got.image, want.status, want.weight, want.image)
+						}
+						if !maps.Equal(got.generations, want.generations) {
+							t.Errorf("object generations %v, want %v: an object was written again", got.generations, want.generations)
+						}
+						if !maps.Equal(got.events, want.events) {
+							t.Errorf("events %v, want %v", got.events, want.events)
+						}
+						switch {
+						case resume == "" && len(points) > 0:
+							t.Errorf("the deployment had ended; the new server still passed %v", points)
+						case resume != "" && (len(points) == 0 || points[0] != resume):
+							t.Errorf("the new server resumed at %v, want %s", first(points), resume)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+func first(points []string) string {
+	if len(points) == 0 {
+		return "(nothing)"
+	}
+	return points[0]
+}
+
+// A run that loses its lease to another server stops; the other finishes
+// the deployment, without either writing twice.
+func TestLeaseLostMidRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.create(walkthrough("1"))
+	// The first server stalls at its batch delay, as a server cut off
+	// from the store would, and its lease expires.
+	b.start("")
+	b.waitFor(id, "in its batch delay", func(d store.Deployment) bool { return b.state(d).NextBatchAt != nil })
+	b.clock.Advance(leaseTTL + time.Second)
+	b.drive(b.start(""), id)
+	b.waitStatus(id, v1alpha1.StatusSucceeded)
+	ev := b.eventCounts(id)
+	for _, typ := range []string{"DeploymentStarted", "BatchDelay", "WeightSet50%", "ProductionReleased", "DeploymentSucceeded"} {
+		if ev[typ] != 1 {
+			t.Errorf("%s recorded %d times: %v", typ, ev[typ], ev)
+		}
+	}
+}

@@ -1,0 +1,378 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/clusters"
+	"fledge.dev/fledge/internal/kube"
+	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/traffic"
+	"fledge.dev/fledge/internal/traffic/routing"
+)
+
+// errKilled is what a killed server's store and cluster calls get: after a
+// kill point nothing it does reaches either, as after a SIGKILL.
+var errKilled = errors.New("the server was killed")
+
+// fakeCluster is one environment's cluster, kept in memory: the objects
+// applied with a generation that grows only when an object's content
+// changes (as a server-side apply's spec changes do), the canary weight and
+// tester header of the NGINX canary Ingress, and a log of every call in
+// order. It outlives the servers that use it, as a real cluster does.
+type fakeCluster struct {
+	mu         sync.Mutex
+	namespaces map[string]bool
+	objects    map[string]*fakeObject // "ns/Kind/name"
+	weight     int
+	header     *traffic.HeaderRoute
+	calls      []string
+
+	// noProduction makes a weight above 0 fail with
+	// traffic.ErrNoProduction, as the Gateway API and beside-production
+	// routers do on a first release.
+	noProduction bool
+	// rolloutErr, when set, decides how a rollout ends.
+	rolloutErr func(ns string, objs []*unstructured.Unstructured) error
+	// endpointsErr is what waiting for production's endpoints returns.
+	endpointsErr error
+}
+
+type fakeObject struct {
+	obj        *unstructured.Unstructured
+	generation int64
+}
+
+func newFakeCluster() *fakeCluster {
+	return &fakeCluster{namespaces: map[string]bool{}, objects: map[string]*fakeObject{}}
+}
+
+func objectKey(ns string, o *unstructured.Unstructured) string {
+	return ns + "/" + o.GetKind() + "/" + o.GetName()
+}
+
+func (c *fakeCluster) log(format string, args ...any) {
+	c.calls = append(c.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the calls so far.
+func (c *fakeCluster) Calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.calls...)
+}
+
+// Generations returns each object's generation.
+func (c *fakeCluster) Generations() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int64{}
+	for k, o := range c.objects {
+		out[k] = o.generation
+	}
+	return out
+}
+
+// Weight returns the canary weight in place.
+func (c *fakeCluster) Weight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.weight
+}
+
+// Image returns the first container image of Deployment name in ns.
+func (c *fakeCluster) Image(ns, name string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.objects[ns+"/Deployment/"+name]
+	if o == nil {
+		return ""
+	}
+	return c.imageOf([]*unstructured.Unstructured{o.obj})
+}
+
+// imageOf returns the first container image of the first Deployment
+// among objs.
+func (c *fakeCluster) imageOf(objs []*unstructured.Unstructured) string {
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		if len(cs) > 0 {
+			img, _, _ := unstructured.NestedString(cs[0].(map[string]any), "image")
+			return img
+		}
+	}
+	return ""
+}
+
+// fakeSource hands out one server's view of the cluster.
+type fakeSource struct {
+	c    *fakeCluster
+	dead *atomic.Bool
+}
+
+func (s fakeSource) Cluster(_ context.Context, env string) (clusters.Target, v1alpha1.EnvironmentSpec, error) {
+	if s.dead.Load() {
+		return nil, v1alpha1.EnvironmentSpec{}, errKilled
+	}
+	if env != "local" {
+		return nil, v1alpha1.EnvironmentSpec{}, fmt.Errorf("load environment: %w", store.ErrNotFound)
+	}
+	create := true
+	return target(s), v1alpha1.EnvironmentSpec{CreateNamespaces: &create}, nil
+}
+
+// target is a server's view of the fake cluster: once the server is
+// killed, every call fails.
+type target fakeSource
+
+var _ clusters.Target = target{}
+
+func (t target) lock() error {
+	if t.dead.Load() {
+		return errKilled
+	}
+	t.c.mu.Lock()
+	return nil
+}
+
+func (t target) EnsureNamespace(_ context.Context, ns string, create bool) (bool, error) {
+	if err := t.lock(); err != nil {
+		return false, err
+	}
+	defer t.c.mu.Unlock()
+	if t.c.namespaces[ns] {
+		return false, nil
+	}
+	if !create {
+		return false, fmt.Errorf("namespace %s does not exist", ns)
+	}
+	t.c.namespaces[ns] = true
+	t.c.log("create namespace %s", ns)
+	return true, nil
+}
+
+func (t target) Apply(_ context.Context, ns string, objs []*unstructured.Unstructured, _ kube.ApplyOptions) ([]kube.Result, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.c.mu.Unlock()
+	t.c.log("apply %s", ns)
+	out := make([]kube.Result, len(objs))
+	for i, o := range objs {
+		k := objectKey(ns, o)
+		res := kube.Result{Kind: o.GetKind(), Namespace: ns, Name: o.GetName(), Action: kube.ActionUnchanged}
+		switch cur := t.c.objects[k]; {
+		case cur == nil:
+			t.c.objects[k] = &fakeObject{obj: o.DeepCopy(), generation: 1}
+			res.Action = kube.ActionCreated
+		case !reflect.DeepEqual(cur.obj.Object, o.Object):
+			cur.obj, cur.generation = o.DeepCopy(), cur.generation+1
+			res.Action = kube.ActionConfigured
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+func (t target) WaitRollout(_ context.Context, ns string, objs []*unstructured.Unstructured, progress func(string)) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	t.c.log("rollout %s", ns)
+	fail := t.c.rolloutErr
+	t.c.mu.Unlock()
+	progress("1 of 1 updated replicas are available")
+	if fail != nil {
+		return fail(ns, objs)
+	}
+	return nil
+}
+
+func (t target) WaitEndpointsSettled(_ context.Context, ns string, _ []*unstructured.Unstructured) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.c.mu.Unlock()
+	t.c.log("endpoints %s", ns)
+	return t.c.endpointsErr
+}
+
+func (t target) Get(_ context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.c.mu.Unlock()
+	cur := t.c.objects[objectKey(ns, obj)]
+	if cur == nil {
+		gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
+		return nil, apierrors.NewNotFound(gv.WithResource(strings.ToLower(obj.GetKind())+"s").GroupResource(), obj.GetName())
+	}
+	return cur.obj.DeepCopy(), nil
+}
+
+// Diff counts the objects that applying objs would add or change.
+func (t target) Diff(_ context.Context, ns string, objs []*unstructured.Unstructured) (kube.DiffResult, error) {
+	if err := t.lock(); err != nil {
+		return kube.DiffResult{}, err
+	}
+	defer t.c.mu.Unlock()
+	var res kube.DiffResult
+	var names []string
+	for _, o := range objs {
+		if cur := t.c.objects[objectKey(ns, o)]; cur == nil || !reflect.DeepEqual(cur.obj.Object, o.Object) {
+			res.Changed++
+			names = append(names, o.GetKind()+"/"+o.GetName())
+		}
+	}
+	sort.Strings(names)
+	res.Text = strings.Join(names, "\n")
+	return res, nil
+}
+
+// Router returns the router of the canary Ingress: its weight and header
+// live in the fake cluster, and a weight needs the canary Ingress applied,
+// as nginx.Router does.
+func (t target) Router(p routing.Provider, _ routing.Target) traffic.Router {
+	return fakeRouter{t: t, name: p.RouteName()}
+}
+
+type fakeRouter struct {
+	t    target
+	name string
+}
+
+func (r fakeRouter) canaryIngress() bool {
+	for k, o := range r.t.c.objects {
+		if strings.Contains(k, "/Ingress/") && o.obj.GetAnnotations()["nginx.ingress.kubernetes.io/canary"] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r fakeRouter) SetWeight(_ context.Context, percent int) error {
+	if err := r.t.lock(); err != nil {
+		return err
+	}
+	defer r.t.c.mu.Unlock()
+	switch {
+	case percent > 0 && r.t.c.noProduction:
+		return fmt.Errorf("%s: %w", r.name, traffic.ErrNoProduction)
+	case !r.canaryIngress():
+		if percent == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", r.name, traffic.ErrRouteNotFound)
+	}
+	if r.t.c.weight != percent {
+		r.t.c.weight = percent
+		r.t.c.log("weight %d", percent)
+	}
+	return nil
+}
+
+func (r fakeRouter) Weight(context.Context) (int, error) {
+	if err := r.t.lock(); err != nil {
+		return 0, err
+	}
+	defer r.t.c.mu.Unlock()
+	return r.t.c.weight, nil
+}
+
+func (r fakeRouter) SetHeaderRoute(_ context.Context, h *traffic.HeaderRoute) error {
+	if err := r.t.lock(); err != nil {
+		return err
+	}
+	defer r.t.c.mu.Unlock()
+	if !r.canaryIngress() {
+		return fmt.Errorf("%s: %w", r.name, traffic.ErrRouteNotFound)
+	}
+	r.t.c.header = h
+	r.t.c.log("header %v", h)
+	return nil
+}
+
+func (r fakeRouter) Reset(ctx context.Context) error { return r.SetWeight(ctx, 0) }
+
+// procStore is one server's connection to the shared store: once the
+// server is killed, nothing it does reaches the store. beforeUpdate, when
+// set, runs before each update, to interleave another server's writes.
+type procStore struct {
+	store.Store
+	dead         *atomic.Bool
+	beforeUpdate func(d store.Deployment)
+}
+
+func (s procStore) ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (store.Deployment, bool, error) {
+	if s.dead.Load() {
+		return store.Deployment{}, false, errKilled
+	}
+	return s.Store.ClaimDeployment(ctx, owner, ttl)
+}
+
+func (s procStore) GetDeployment(ctx context.Context, id int64) (store.Deployment, error) {
+	if s.dead.Load() {
+		return store.Deployment{}, errKilled
+	}
+	return s.Store.GetDeployment(ctx, id)
+}
+
+func (s procStore) UpdateDeployment(ctx context.Context, d store.Deployment, owner string, events ...store.Event) (store.Deployment, error) {
+	if s.dead.Load() {
+		return store.Deployment{}, errKilled
+	}
+	if s.beforeUpdate != nil {
+		s.beforeUpdate(d)
+	}
+	return s.Store.UpdateDeployment(ctx, d, owner, events...)
+}
+
+func (s procStore) RenewLease(ctx context.Context, id int64, owner string, ttl time.Duration) error {
+	if s.dead.Load() {
+		return errKilled
+	}
+	return s.Store.RenewLease(ctx, id, owner, ttl)
+}
+
+func (s procStore) ReleaseLease(ctx context.Context, id int64, owner string) error {
+	if s.dead.Load() {
+		return errKilled
+	}
+	return s.Store.ReleaseLease(ctx, id, owner)
+}
+
+func (s procStore) AppendEvents(ctx context.Context, events ...store.Event) error {
+	if s.dead.Load() {
+		return errKilled
+	}
+	return s.Store.AppendEvents(ctx, events...)
+}
+
+func (s procStore) ListDecisions(ctx context.Context, id int64) ([]store.Decision, error) {
+	if s.dead.Load() {
+		return nil, errKilled
+	}
+	return s.Store.ListDecisions(ctx, id)
+}
+
+func (s procStore) LiveDeployment(ctx context.Context, pipeline string) (store.Deployment, error) {
+	if s.dead.Load() {
+		return store.Deployment{}, errKilled
+	}
+	return s.Store.LiveDeployment(ctx, pipeline)
+}
