@@ -209,10 +209,19 @@ func (b *bundle) create(plan *pipeline.Plan) int64 {
 func (b *bundle) decide(s *server, id int64, user string, kind v1alpha1.DecisionKind, reason string) {
 	b.t.Helper()
 	ctx := b.t.Context()
-	st := b.state(b.get(id))
+	d := b.get(id)
+	st := b.state(d)
+	var plan pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &plan); err != nil {
+		b.t.Fatal(err)
+	}
+	need := plan.Stages[st.Stage].Approval.ApprovalsRequired
+	if need < 1 {
+		need = v1alpha1.DefaultApprovalsRequired
+	}
 	err := b.st.AddDecision(ctx, store.Decision{
 		DeploymentID: id, Stage: st.CurrentStageName(), User: user, Decision: string(kind), Reason: reason, At: b.clock.Now(),
-	}, store.Event{DeploymentID: id, Time: b.clock.Now(), Stage: st.CurrentStageName(), Type: string(kind) + "d", Message: user})
+	}, need, store.Event{DeploymentID: id, Time: b.clock.Now(), Stage: st.CurrentStageName(), Type: string(kind) + "d", Message: user})
 	if err != nil {
 		b.t.Fatal(err)
 	}
