@@ -423,7 +423,7 @@ func stepOutcome(res result, err error) string {
 	switch {
 	case err != nil:
 		return "error"
-	case res.wait:
+	case res.wait || res.finish != nil:
 		return "wait"
 	}
 	return "ok"
