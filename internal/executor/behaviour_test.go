@@ -165,7 +165,7 @@ func TestParkRace(t *testing.T) {
 				racerErr error
 			)
 			b.start("", func(ps *procStore) {
-				ps.beforeUpdate = func(d store.Deployment) {
+				ps.beforeUpdate = func(d store.Deployment, _ []store.Event) {
 					mu.Lock()
 					defer mu.Unlock()
 					if d.WakeAt != nil && !raced {
@@ -417,7 +417,7 @@ func TestPromotion(t *testing.T) {
 			)
 			id := b.create(release("2", hold, tt.stages...))
 			s := b.start("", func(ps *procStore) {
-				ps.beforeUpdate = func(d store.Deployment) {
+				ps.beforeUpdate = func(d store.Deployment, _ []store.Event) {
 					var st pipeline.State
 					if json.Unmarshal(d.State, &st) == nil && st.ProductionTouched && !st.ProductionDone {
 						mu.Lock()
@@ -449,6 +449,55 @@ func TestPromotion(t *testing.T) {
 			}
 			if img := b.cluster.Image(prodNS, "web"); img != "web:2" {
 				t.Errorf("production runs %q, want web:2", img)
+			}
+		})
+	}
+}
+
+// Events that notify say so when they are recorded: a batch delay is a
+// pause only when it lasts.
+func TestNotifications(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		plan *pipeline.Plan
+		want map[string]string // event type: notification
+	}{
+		{
+			name: "walkthrough", plan: walkthrough("1"),
+			want: map[string]string{"BatchDelay": "Paused", "WaitingForApproval": "ApprovalNeeded", "DeploymentSucceeded": "Succeeded", "WeightSet": ""},
+		},
+		{
+			name: "batches without a delay", plan: release("1", 0, canaryStage(), shiftStage(50, 2, 0), productionStage()),
+			want: map[string]string{"BatchDelay": "", "DeploymentSucceeded": "Succeeded"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			var (
+				mu     sync.Mutex
+				notify = map[string]string{}
+			)
+			id := b.create(tt.plan)
+			s := b.start("", func(ps *procStore) {
+				ps.beforeUpdate = func(_ store.Deployment, events []store.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, e := range events {
+						notify[e.Type] = e.Notify
+					}
+				}
+			})
+			b.drive(s, id)
+			b.waitStatus(id, v1alpha1.StatusSucceeded)
+			s.stop()
+			for typ, want := range tt.want {
+				got, ok := notify[typ]
+				if !ok || got != want {
+					t.Errorf("%s recorded %v with notification %q, want %q", typ, ok, got, want)
+				}
 			}
 		})
 	}

@@ -311,11 +311,12 @@ func (r fakeRouter) Reset(ctx context.Context) error { return r.SetWeight(ctx, 0
 
 // procStore is one server's connection to the shared store: once the
 // server is killed, nothing it does reaches the store. beforeUpdate, when
-// set, runs before each update, to interleave another server's writes.
+// set, runs before each update with its events, to see what is recorded
+// or interleave another server's writes.
 type procStore struct {
 	store.Store
 	dead         *atomic.Bool
-	beforeUpdate func(d store.Deployment)
+	beforeUpdate func(d store.Deployment, events []store.Event)
 }
 
 func (s procStore) ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (store.Deployment, bool, error) {
@@ -337,7 +338,7 @@ func (s procStore) UpdateDeployment(ctx context.Context, d store.Deployment, own
 		return store.Deployment{}, errKilled
 	}
 	if s.beforeUpdate != nil {
-		s.beforeUpdate(d)
+		s.beforeUpdate(d, events)
 	}
 	return s.Store.UpdateDeployment(ctx, d, owner, events...)
 }

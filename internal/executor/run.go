@@ -109,13 +109,13 @@ func (r *run) event(stage, typ, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.pending = append(r.pending, store.Event{
 		DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: typ, Message: msg,
-		Notify: string(r.notification(typ)),
 	})
 	r.log.Info(msg, "stage", stage, "event", typ)
 }
 
 // notification is what an event of type typ notifies; the store writes it
-// to the outbox with the event. A batch delay of zero is no pause.
+// to the outbox with the event. A batch delay of zero is no pause. It is
+// decided when the event is saved, with the state the step's result made.
 func (r *run) notification(typ string) v1alpha1.NotificationEvent {
 	n := v1alpha1.NotificationFor(v1alpha1.DeploymentKind(r.d.Kind), typ)
 	if n == v1alpha1.NotifyPaused && (r.state == nil || r.state.NextBatchAt == nil || !r.state.NextBatchAt.After(r.now())) {
@@ -137,6 +137,11 @@ func (r *run) save(ctx context.Context) error {
 	if r.state.Final != nil && d.EndedAt == nil {
 		now := r.now()
 		d.EndedAt = &now
+	}
+	for i := range r.pending {
+		if r.pending[i].Notify == "" {
+			r.pending[i].Notify = string(r.notification(r.pending[i].Type))
+		}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 8; attempt++ {
