@@ -502,3 +502,28 @@ func TestNotifications(t *testing.T) {
 		})
 	}
 }
+
+// Manifests the API server refuses leave nothing behind: the namespace
+// created for them is deleted again, and the finishing step says there was
+// no weight to reset.
+func TestRefusedManifests(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.cluster.mu.Lock()
+	b.cluster.refuse = canaryNS
+	b.cluster.mu.Unlock()
+	id := b.create(walkthrough("1"))
+	b.start("")
+	d := b.waitStatus(id, v1alpha1.StatusFailed)
+	want := "namespace web-canary, created for them, was deleted again"
+	if msg := b.finalMessage(d); !strings.Contains(msg, "spec.selector: does not match") || !strings.Contains(msg, want) {
+		t.Errorf("outcome %q, want the refusal and %q", msg, want)
+	}
+	if calls := b.cluster.Calls(); !inOrder(calls, "create namespace web-canary", "apply web-canary", "delete namespace web-canary") {
+		t.Errorf("cluster calls %v", calls)
+	}
+	events := b.eventTypes(id)
+	if !inOrder(events, "StageFailed", "WeightUnchanged", "DeploymentFailed") || inOrder(events, "NamespaceCreated") {
+		t.Errorf("events %v", events)
+	}
+}

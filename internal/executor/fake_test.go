@@ -48,6 +48,9 @@ type fakeCluster struct {
 	rolloutErr func(ns string, objs []*unstructured.Unstructured) error
 	// endpointsErr is what waiting for production's endpoints returns.
 	endpointsErr error
+	// refuse, when set, names a namespace whose applies the API server
+	// refuses before anything is written (as an invalid object is).
+	refuse string
 }
 
 type fakeObject struct {
@@ -166,12 +169,30 @@ func (t target) EnsureNamespace(_ context.Context, ns string, create bool) (bool
 	return true, nil
 }
 
+func (t target) DeleteNamespace(_ context.Context, ns string) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.c.mu.Unlock()
+	delete(t.c.namespaces, ns)
+	for k := range t.c.objects {
+		if strings.HasPrefix(k, ns+"/") {
+			delete(t.c.objects, k)
+		}
+	}
+	t.c.log("delete namespace %s", ns)
+	return nil
+}
+
 func (t target) Apply(_ context.Context, ns string, objs []*unstructured.Unstructured, _ kube.ApplyOptions) ([]kube.Result, error) {
 	if err := t.lock(); err != nil {
 		return nil, err
 	}
 	defer t.c.mu.Unlock()
 	t.c.log("apply %s", ns)
+	if ns == t.c.refuse {
+		return nil, &kube.NotAppliedError{Err: errors.New(`Deployment.apps "web" is invalid: spec.selector: does not match template labels`)}
+	}
 	out := make([]kube.Result, len(objs))
 	for i, o := range objs {
 		k := objectKey(ns, o)
@@ -291,6 +312,9 @@ func (r fakeRouter) Weight(context.Context) (int, error) {
 		return 0, err
 	}
 	defer r.t.c.mu.Unlock()
+	if !r.canaryIngress() {
+		return 0, fmt.Errorf("%s: %w", r.name, traffic.ErrRouteNotFound)
+	}
 	return r.t.c.weight, nil
 }
 
