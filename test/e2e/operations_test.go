@@ -410,3 +410,77 @@ func lastLines(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestShutdownReleasesLeases: SIGTERM while a deployment's step runs (a
+// canary rollout wait that cannot complete) with its event stream open: the
+// server exits within 2s without an ERROR, the run is paused at its
+// recorded step and its lease released, so the next server resumes it at
+// once instead of after the 30s lease.
+func TestShutdownReleasesLeases(t *testing.T) {
+	const p = "shutdown"
+	s := startServerArgs(t, []string{"--lease-ttl", "30s"})
+	s.fledge("admin", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p", Unready: true, CanaryTimeout: "20s", NoApproval: true}))
+	d := s.run("ci", p, "IMAGE_TAG=1.0")
+	s.waitEvent(d.ID, time.Minute, "Applied", "canary namespace")
+	stream := openStream(t, s, d.ID)
+
+	logBefore := fileSize(t, s.logPath)
+	if err := s.Terminate(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if !s.exited(2 * time.Second) {
+		t.Fatal("the server did not exit within 2s of SIGTERM while a step ran")
+	}
+	t.Logf("SIGTERM to exit with a running step and a stream open: %s", time.Since(stopped).Round(time.Millisecond))
+	select {
+	case <-stream:
+	case <-time.After(time.Second):
+		t.Error("the event stream was not ended by the stop")
+	}
+	log := logSince(t, s.logPath, logBefore)
+	if strings.Contains(log, "level=ERROR") {
+		t.Errorf("a clean stop logged an ERROR:\n%s", log)
+	}
+	if !strings.Contains(log, "paused by shutdown") {
+		t.Errorf("the running deployment was not paused by the stop:\n%s", log)
+	}
+
+	s.start()
+	resumed := time.Now()
+	for {
+		if metricValue(t, s, "fledge_executor_resumes_total") == "1" {
+			break
+		}
+		if time.Since(resumed) > 10*time.Second {
+			t.Fatal("the deployment was not resumed within 10s of the restart: its lease was not released (it lasts 30s)")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("resumed %s after the restart", time.Since(resumed).Round(time.Millisecond))
+	if st := s.deployment(d.ID).Status; st != v1alpha1.StatusRunning {
+		t.Errorf("status after the restart: %s, want Running", st)
+	}
+	// The resumed wait runs out (the pods never become ready) and the
+	// release fails as it would have without the restart.
+	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusFailed)
+}
+
+// metricValue reads one unlabelled sample from the server's /metrics.
+func metricValue(t *testing.T, s *server, name string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
