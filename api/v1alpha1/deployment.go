@@ -56,8 +56,12 @@ type Deployment struct {
 	Pipeline string         `json:"pipeline" yaml:"pipeline"`
 	Number   int64          `json:"number" yaml:"number"`
 	Kind     DeploymentKind `json:"kind" yaml:"kind"`
-	// RollbackTo is the deployment whose manifests a rollback re-applies.
-	RollbackTo  int64             `json:"rollbackTo,omitempty" yaml:"rollbackTo,omitempty"`
+	// RollbackTo is the deployment whose manifests a rollback re-applies,
+	// and RollbackToNumber its number in the pipeline.
+	RollbackTo       int64 `json:"rollbackTo,omitempty" yaml:"rollbackTo,omitempty"`
+	RollbackToNumber int64 `json:"rollbackToNumber,omitempty" yaml:"rollbackToNumber,omitempty"`
+	// Reason is why whoever started a rollback did so.
+	Reason      string            `json:"reason,omitempty" yaml:"reason,omitempty"`
 	Parameters  map[string]string `json:"parameters" yaml:"parameters"`
 	Status      DeploymentStatus  `json:"status" yaml:"status"`
 	Message     string            `json:"message,omitempty" yaml:"message,omitempty"`
@@ -186,7 +190,13 @@ type RunRequest struct {
 type RollbackRequest struct {
 	To     int64 `json:"to"`
 	DryRun bool  `json:"dryRun,omitempty"`
+	// Reason is recorded with the rollback deployment and in the audit
+	// log, like an approver's reason (at most MaxReasonLength bytes).
+	Reason string `json:"reason,omitempty"`
 }
+
+// MaxReasonLength bounds the reason of a decision or a rollback.
+const MaxReasonLength = 2000
 
 // RollbackPreview is what a rollback would change in production.
 type RollbackPreview struct {
@@ -194,6 +204,41 @@ type RollbackPreview struct {
 	Live    *int64     `json:"live,omitempty"`
 	Diff    string     `json:"diff"`
 	Changed int        `json:"changed"`
+}
+
+// ProductionDiff is what releasing a deployment would change in
+// production: the diff of its manifests, as production would get them,
+// against the objects live in the production namespace.
+type ProductionDiff struct {
+	// Namespace is the production namespace the deployment releases to.
+	Namespace string `json:"namespace"`
+	// Live is the deployment production runs now, if any.
+	Live    *int64 `json:"live,omitempty"`
+	Diff    string `json:"diff"`
+	Changed int    `json:"changed"`
+}
+
+// PipelineOverview says, for one pipeline, what production runs and what
+// is under way.
+type PipelineOverview struct {
+	Pipeline string `json:"pipeline"`
+	// Live is the deployment production runs now; absent before the first
+	// release.
+	Live *Deployment `json:"live,omitempty"`
+	// Active are the unfinished deployments, newest first (at most
+	// OverviewActiveLimit).
+	Active []Deployment `json:"active"`
+	// ActiveTotal counts every unfinished deployment.
+	ActiveTotal int `json:"activeTotal"`
+}
+
+// OverviewActiveLimit bounds the unfinished deployments an overview lists
+// per pipeline.
+const OverviewActiveLimit = 5
+
+// Overview is the pipelines' overview, ordered by pipeline name.
+type Overview struct {
+	Items []PipelineOverview `json:"items"`
 }
 
 // DecisionRequest approves or rejects a deployment waiting for approval.

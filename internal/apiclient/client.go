@@ -523,10 +523,12 @@ type RollbackResult struct {
 	Deployment *v1alpha1.Deployment
 }
 
-// Rollback rolls a pipeline's production back to an earlier deployment, or
-// with dryRun only previews what would change.
-func (c *Client) Rollback(ctx context.Context, pipeline string, to int64, dryRun bool) (RollbackResult, error) {
+// Rollback rolls a pipeline's production back to an earlier deployment
+// (req.To) with req.Reason, or with req.DryRun only previews what would
+// change.
+func (c *Client) Rollback(ctx context.Context, pipeline string, req v1alpha1.RollbackRequest) (RollbackResult, error) {
 	var res RollbackResult
+	to, dryRun := req.To, req.DryRun
 	p := "/pipelines/" + url.PathEscape(pipeline) + "/rollback"
 	var out any
 	if dryRun {
@@ -536,7 +538,7 @@ func (c *Client) Rollback(ctx context.Context, pipeline string, to int64, dryRun
 		res.Deployment = &v1alpha1.Deployment{}
 		out = res.Deployment
 	}
-	if _, err := c.do(ctx, request{method: http.MethodPost, path: p, body: v1alpha1.RollbackRequest{To: to, DryRun: dryRun}}, out); err != nil {
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: p, body: req}, out); err != nil {
 		return RollbackResult{}, fmt.Errorf("roll back pipeline %s to deployment %d: %w", pipeline, to, err)
 	}
 	return res, nil

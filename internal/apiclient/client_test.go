@@ -196,7 +196,7 @@ func TestRequests(t *testing.T) {
 			name: "rollback preview", code: 200,
 			answer: v1alpha1.RollbackPreview{Target: dep, Diff: "-a\n+b\n", Changed: 1},
 			call: func(ctx context.Context, c *Client) (any, error) {
-				r, err := c.Rollback(ctx, "web", 7, true)
+				r, err := c.Rollback(ctx, "web", v1alpha1.RollbackRequest{To: 7, DryRun: true})
 				return *r.Preview, err
 			},
 			want:   recorded{method: "POST", path: "/api/v1/pipelines/web/rollback", body: `{"to":7,"dryRun":true}`},
@@ -205,10 +205,10 @@ func TestRequests(t *testing.T) {
 		{
 			name: "rollback", code: 201, answer: dep,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				r, err := c.Rollback(ctx, "web", 7, false)
+				r, err := c.Rollback(ctx, "web", v1alpha1.RollbackRequest{To: 7, Reason: "2.1 breaks checkout"})
 				return *r.Deployment, err
 			},
-			want:   recorded{method: "POST", path: "/api/v1/pipelines/web/rollback", body: `{"to":7}`},
+			want:   recorded{method: "POST", path: "/api/v1/pipelines/web/rollback", body: `{"to":7,"reason":"2.1 breaks checkout"}`},
 			result: dep,
 		},
 	}

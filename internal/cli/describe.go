@@ -365,6 +365,9 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 		kind += fmt.Sprintf(" (to deployment %d)", dep.RollbackTo)
 	}
 	d.kv(0, "Kind", kind)
+	if dep.Reason != "" {
+		d.kv(0, "Reason", dep.Reason)
+	}
 	status := string(dep.Status)
 	if dep.CancelRequested && !dep.Status.Final() {
 		status += " (cancellation requested)"

@@ -15,6 +15,7 @@ import (
 
 type rollbackOptions struct {
 	to     string
+	reason string
 	dryRun bool
 	yes    bool
 }
@@ -25,24 +26,26 @@ func newRollbackCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &rollbackOptions{}
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeArgs(g, fixed(namesOf(v1alpha1.KindPipeline))),
-		Use:               "rollback PIPELINE --to ID [--dry-run] [--yes]",
+		Use:               "rollback PIPELINE --to ID [--reason TEXT] [--dry-run] [--yes]",
 		Short:             "Roll production back to an earlier deployment, after showing what would change",
 		Long: `Roll a pipeline's production back to what an earlier deployment deployed.
 
 The target's version, parameters, approvers and the diff against what is
 live are shown first. With --dry-run nothing more happens; otherwise you are
 asked to confirm on the terminal, or pass --yes (required when standard
-input is not a terminal, as in CI). Find the deployment ids with
+input is not a terminal, as in CI). The --reason is recorded with the
+rollback deployment and in the audit log. Find the deployment ids with
 "fledge history PIPELINE".`,
 		Example: `  fledge history webpage-canary-deployment-pipeline
   fledge rollback webpage-canary-deployment-pipeline --to 42 --dry-run
-  fledge rollback webpage-canary-deployment-pipeline --to 42 --yes`,
+  fledge rollback webpage-canary-deployment-pipeline --to 42 --reason "2.1 breaks checkout" --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRollback(cmd.Context(), streams, g, o, args[0])
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.to, "to", "", "the earlier deployment (its ID, #NUMBER or PIPELINE#NUMBER) whose version production should run again (required)")
+	f.StringVar(&o.reason, "reason", "", "why, recorded with the rollback and in the audit log")
 	f.BoolVar(&o.dryRun, "dry-run", false, "only show what would change")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
 	return clientCommand(cmd, argsBetween(1, 1, "the PIPELINE"))
@@ -61,6 +64,9 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 	if err != nil {
 		return err
 	}
+	if len(o.reason) > v1alpha1.MaxReasonLength {
+		return usageErrorf("--reason is %d characters; at most %d are recorded", len(o.reason), v1alpha1.MaxReasonLength)
+	}
 	c, err := g.client()
 	if err != nil {
 		return err
@@ -69,7 +75,7 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 	if err != nil {
 		return err
 	}
-	res, err := c.Rollback(ctx, pipeline, to, true)
+	res, err := c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, DryRun: true})
 	if err != nil {
 		return err
 	}
@@ -89,7 +95,7 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 			return failedf("rollback aborted; nothing was changed")
 		}
 	}
-	res, err = c.Rollback(ctx, pipeline, to, false)
+	res, err = c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, Reason: o.reason})
 	if err != nil {
 		return err
 	}

@@ -115,12 +115,40 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 			name, auth.Need(need, name), p.Name, auth.FormatGrants(p.Grants))
 		return service.Errorf(service.Forbidden, "%s", msg)
 	}
-	d, err := h.svc.Rollback(r.Context(), name, req.To, caller(r))
+	d, err := h.svc.Rollback(r.Context(), name, req.To, caller(r), req.Reason)
 	if err != nil {
 		return err
 	}
-	note(r, "", fmt.Sprintf("deployment %d rolls production back to deployment %d (policy: role %s)", d.ID, req.To, need))
+	detail := fmt.Sprintf("deployment %d rolls production back to deployment %d (policy: role %s)", d.ID, req.To, need)
+	if req.Reason != "" {
+		detail += ": " + req.Reason
+	}
+	note(r, "", detail)
 	return writeJSON(w, http.StatusCreated, d)
+}
+
+// productionDiff answers what releasing a deployment would change in
+// production; it only reads.
+func (h *Handler) productionDiff(w http.ResponseWriter, r *http.Request) error {
+	id, err := h.idOf(r)
+	if err != nil {
+		return err
+	}
+	diff, err := h.svc.ProductionDiff(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, diff)
+}
+
+// overview answers what production runs and what is under way, for every
+// pipeline or the one the query names.
+func (h *Handler) overview(w http.ResponseWriter, r *http.Request) error {
+	o, err := h.svc.Overview(r.Context(), r.URL.Query().Get("pipeline"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, o)
 }
 
 func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) error {

@@ -175,6 +175,9 @@ func TestBadInput(t *testing.T) {
 		{"bad status", "GET", "/api/v1/deployments?status=Bogus", "", 400, []string{`unknown status \"Bogus\"`}},
 		{"rollback without target", "POST", "/api/v1/pipelines/p/rollback", `{}`, 422, []string{"to: the id of the deployment"}},
 		{"rollback to missing", "POST", "/api/v1/pipelines/p/rollback", `{"to":42,"dryRun":true}`, 404, []string{"deployment 42 not found"}},
+		{"rollback reason too long", "POST", "/api/v1/pipelines/p/rollback", `{"to":42,"reason":"` + strings.Repeat("r", 2001) + `"}`, 422, []string{"reason", "at most 2000 characters, got 2001"}},
+		{"diff of a missing deployment", "GET", "/api/v1/deployments/99/diff", "", 404, []string{"deployment 99 not found"}},
+		{"overview of a missing pipeline", "GET", "/api/v1/overview?pipeline=nope", "", 404, []string{`pipeline \"nope\" not found`}},
 		{"delete used environment", "DELETE", "/api/v1/environments/local", "", 409, []string{"used by pipeline(s) p"}},
 		{"unknown route", "GET", "/api/v1/nothing/here/at/all", "", 404, []string{"no API route"}},
 		{"huge body", "PUT", "/api/v1/artifacts/big", `{"x":"` + strings.Repeat("a", MaxBodyBytes+10) + `"}`, 413, []string{"request body over"}},
@@ -372,5 +375,32 @@ func TestRunRefusesForeignNamespace(t *testing.T) {
 	}
 	if code, body := do(t, a, "GET", "/api/v1/deployments", ""); code != http.StatusOK || !strings.Contains(body, `"total":0`) {
 		t.Errorf("deployments after the refused run: %d %s", code, body)
+
+// The overview names, per pipeline, what runs in production (nothing yet
+// here) and the unfinished deployments, newest first.
+func TestOverview(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	for _, tag := range []string{"1", "2"} {
+		if code, body := do(t, srv, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"`+tag+`"}}`); code != 201 {
+			t.Fatalf("run: %d %s", code, body)
+		}
+	}
+	for _, path := range []string{"/api/v1/overview", "/api/v1/overview?pipeline=p"} {
+		code, body := do(t, srv, "GET", path, "")
+		if code != 200 {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		var o v1alpha1.Overview
+		if err := json.Unmarshal([]byte(body), &o); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		if len(o.Items) != 1 || o.Items[0].Pipeline != "p" {
+			t.Fatalf("GET %s: items %+v, want pipeline p only", path, o.Items)
+		}
+		po := o.Items[0]
+		if po.Live != nil || po.ActiveTotal != 2 || len(po.Active) != 2 || po.Active[0].Number != 2 || po.Active[1].Number != 1 {
+			t.Fatalf("GET %s: live %v, %d active (total %d), want none live and #2, #1 active", path, po.Live, len(po.Active), po.ActiveTotal)
+		}
 	}
 }

@@ -56,6 +56,8 @@ func TestRouteRoles(t *testing.T) {
 		"GET /api/v1/deployments/{id}":             {"/api/v1/deployments/1", "", "viewer"},
 		"GET /api/v1/deployments/{id}/events":      {"/api/v1/deployments/1/events", "", "viewer"},
 		"GET /api/v1/deployments/{id}/manifests":   {"/api/v1/deployments/1/manifests", "", "viewer"},
+		"GET /api/v1/deployments/{id}/diff":        {"/api/v1/deployments/999/diff", "", "viewer"},
+		"GET /api/v1/overview":                     {"/api/v1/overview", "", "viewer"},
 		"POST /api/v1/deployments/{id}/approve":    {"/api/v1/deployments/1/approve", `{}`, "approver"},
 		"POST /api/v1/deployments/{id}/reject":     {"/api/v1/deployments/1/reject", `{}`, "approver"},
 		"POST /api/v1/deployments/{id}/cancel":     {"/api/v1/deployments/1/cancel", "", "deployer"},

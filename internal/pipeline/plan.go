@@ -22,8 +22,12 @@ type Plan struct {
 	ProductionNamespace string `json:"productionNamespace,omitempty"`
 	// Stages are the pipeline's stages; a rollback has one synthetic stage.
 	Stages []v1alpha1.Stage `json:"stages"`
-	// RollbackTo is the deployment whose manifests a rollback re-applies.
-	RollbackTo int64 `json:"rollbackTo,omitempty"`
+	// RollbackTo is the deployment whose manifests a rollback re-applies,
+	// RollbackToNumber its number in the pipeline, and Reason why the
+	// rollback was started.
+	RollbackTo       int64  `json:"rollbackTo,omitempty"`
+	RollbackToNumber int64  `json:"rollbackToNumber,omitempty"`
+	Reason           string `json:"reason,omitempty"`
 	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
 	CanaryRolloutTimeout     time.Duration `json:"canaryRolloutTimeout"`
 	ProductionRolloutTimeout time.Duration `json:"productionRolloutTimeout"`

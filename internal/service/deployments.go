@@ -185,7 +185,10 @@ func (s *Service) decode(d store.Deployment) (decoded, error) {
 		if err := json.Unmarshal(d.Plan, &h); err != nil {
 			return decoded{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
 		}
-		dec.plan = pipeline.Plan{PipelineGeneration: h.PipelineGeneration, Kind: h.Kind, IngressName: h.IngressName, Traffic: h.Traffic}
+		dec.plan = pipeline.Plan{
+			PipelineGeneration: h.PipelineGeneration, Kind: h.Kind, IngressName: h.IngressName, Traffic: h.Traffic,
+			RollbackToNumber: h.RollbackToNumber, Reason: h.Reason,
+		}
 		dec.state = &pipeline.State{}
 		if err := json.Unmarshal(d.State, dec.state); err != nil {
 			return decoded{}, fmt.Errorf("decode state of deployment %d: %w", d.ID, err)
@@ -208,6 +211,8 @@ type planHead struct {
 	Kind               v1alpha1.DeploymentKind  `json:"kind"`
 	IngressName        string                   `json:"ingressName"`
 	Traffic            *v1alpha1.TrafficRouting `json:"traffic,omitempty"`
+	RollbackToNumber   int64                    `json:"rollbackToNumber,omitempty"`
+	Reason             string                   `json:"reason,omitempty"`
 }
 
 // viewWith is view with the row's decisions already read (nil: read them).
@@ -228,6 +233,13 @@ func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[st
 		CancelRequested: d.CancelRequested, CreatedAt: d.CreatedAt, StartedAt: d.StartedAt,
 		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
 		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),
+		RollbackToNumber: plan.RollbackToNumber, Reason: plan.Reason,
+	}
+	if out.Kind == v1alpha1.KindRollback && out.RollbackToNumber == 0 && out.RollbackTo != 0 {
+		// Rollbacks recorded before the plan kept the target's number.
+		if t, err := s.store.GetDeployment(ctx, out.RollbackTo); err == nil {
+			out.RollbackToNumber = t.Number
+		}
 	}
 	rt := plan.Routing()
 	out.Traffic = &rt
@@ -298,8 +310,8 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	if kind == v1alpha1.DecisionReject && strings.TrimSpace(reason) == "" {
 		return v1alpha1.Deployment{}, invalid("a reason is required to reject", v1alpha1.FieldError{Field: "reason", Message: "is required to reject"})
 	}
-	if len(reason) > 2000 {
-		return v1alpha1.Deployment{}, invalid("reason is too long", v1alpha1.FieldError{Field: "reason", Message: fmt.Sprintf("must be at most 2000 characters, got %d", len(reason))})
+	if err := checkReason(reason); err != nil {
+		return v1alpha1.Deployment{}, err
 	}
 	if msg := v1alpha1.CheckText(reason); msg != "" {
 		return v1alpha1.Deployment{}, invalid("reason "+msg, v1alpha1.FieldError{Field: "reason", Message: msg})
@@ -352,6 +364,17 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	s.log.Info("decision recorded", "deployment_id", id, "user", user, "decision", kind)
 	s.wake(id)
 	return s.GetDeployment(ctx, id)
+}
+
+// checkReason refuses a decision's or a rollback's reason over
+// v1alpha1.MaxReasonLength.
+func checkReason(reason string) error {
+	if len(reason) > v1alpha1.MaxReasonLength {
+		return invalid("reason is too long", v1alpha1.FieldError{
+			Field: "reason", Message: fmt.Sprintf("must be at most %d characters, got %d", v1alpha1.MaxReasonLength, len(reason)),
+		})
+	}
+	return nil
 }
 
 // Cancel asks for a queued or running deployment to be cancelled.
@@ -407,28 +430,58 @@ func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to i
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
-	rp, err := routing.For(plan)
+	diff, err := s.diffProduction(ctx, d, plan)
 	if err != nil {
-		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
-	}
-	objs, err := rp.ProductionObjects()
-	if err != nil {
-		return v1alpha1.RollbackPreview{}, fmt.Errorf("manifests of deployment %d: %w", to, err)
-	}
-	c, _, err := s.clusters.Cluster(ctx, plan.Environment)
-	if err != nil {
-		return v1alpha1.RollbackPreview{}, fmt.Errorf("environment %q: %w", plan.Environment, err)
-	}
-	diff, err := c.Diff(ctx, plan.ProductionNamespace, objs)
-	if err != nil {
-		return v1alpha1.RollbackPreview{}, fmt.Errorf("diff production against deployment %d: %w", to, err)
+		return v1alpha1.RollbackPreview{}, err
 	}
 	target, err := s.view(ctx, d, nil)
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
-	out := v1alpha1.RollbackPreview{Target: target, Diff: diff.Text, Changed: diff.Changed}
-	if live := s.liveID(ctx, pipelineName); live != 0 {
+	return v1alpha1.RollbackPreview{Target: target, Live: diff.Live, Diff: diff.Diff, Changed: diff.Changed}, nil
+}
+
+// ProductionDiff shows what releasing deployment id would change in
+// production: its manifests as production would get them against the
+// objects there now. It reads the cluster and changes nothing; the console
+// shows it before an approval.
+func (s *Service) ProductionDiff(ctx context.Context, id int64) (v1alpha1.ProductionDiff, error) {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return v1alpha1.ProductionDiff{}, err
+	}
+	var plan pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &plan); err != nil {
+		return v1alpha1.ProductionDiff{}, fmt.Errorf("decode plan of deployment %d: %w", id, err)
+	}
+	if plan.ProductionNamespace == "" {
+		return v1alpha1.ProductionDiff{}, invalid(fmt.Sprintf("deployment %d has no production release stage, so nothing to compare with production", id))
+	}
+	return s.diffProduction(ctx, d, &plan)
+}
+
+// diffProduction diffs deployment d's manifests (plan), as production
+// would get them, against the live production namespace.
+func (s *Service) diffProduction(ctx context.Context, d store.Deployment, plan *pipeline.Plan) (v1alpha1.ProductionDiff, error) {
+	id := d.ID
+	rp, err := routing.For(plan)
+	if err != nil {
+		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)
+	}
+	objs, err := rp.ProductionObjects()
+	if err != nil {
+		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)
+	}
+	c, _, err := s.clusters.Cluster(ctx, plan.Environment)
+	if err != nil {
+		return v1alpha1.ProductionDiff{}, fmt.Errorf("environment %q: %w", plan.Environment, err)
+	}
+	diff, err := c.Diff(ctx, plan.ProductionNamespace, objs)
+	if err != nil {
+		return v1alpha1.ProductionDiff{}, fmt.Errorf("diff production against deployment %d: %w", id, err)
+	}
+	out := v1alpha1.ProductionDiff{Namespace: plan.ProductionNamespace, Diff: diff.Text, Changed: diff.Changed}
+	if live := s.liveID(ctx, d.Pipeline); live != 0 {
 		out.Live = &live
 	}
 	return out, nil
@@ -445,8 +498,12 @@ func (s *Service) RollbackRole(ctx context.Context, pipelineName string) (auth.R
 }
 
 // Rollback starts a deployment that re-applies deployment `to`'s stored
-// manifests to production and sets the canary weight to 0.
-func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, user string) (v1alpha1.Deployment, error) {
+// manifests to production and sets the canary weight to 0. The reason
+// (optional) is recorded with it and in its first event.
+func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, user, reason string) (v1alpha1.Deployment, error) {
+	if err := checkReason(reason); err != nil {
+		return v1alpha1.Deployment{}, err
+	}
 	d, plan, err := s.rollbackTarget(ctx, pipelineName, to)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
@@ -459,11 +516,16 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 		Pipeline: pipelineName, PipelineGeneration: gen, Kind: v1alpha1.KindRollback,
 		Environment: plan.Environment, Manifests: plan.Manifests, IngressName: plan.IngressName,
 		CanaryNamespace: plan.CanaryNamespace, ProductionNamespace: plan.ProductionNamespace,
-		RollbackTo: to, CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
+		RollbackTo: to, RollbackToNumber: d.Number, Reason: reason,
+		CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
 	}
 	rt := plan.Routing()
 	rb.Traffic = &rt
-	return s.create(ctx, rb, d.Parameters, user, fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, v1alpha1.DescribeParameters(d.Parameters)))
+	why := fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, v1alpha1.DescribeParameters(d.Parameters))
+	if reason != "" {
+		why += ": " + reason
+	}
+	return s.create(ctx, rb, d.Parameters, user, why)
 }
 
 // decisionEvent is the event type recorded for a decision.
