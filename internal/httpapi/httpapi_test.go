@@ -375,6 +375,8 @@ func TestRunRefusesForeignNamespace(t *testing.T) {
 	}
 	if code, body := do(t, a, "GET", "/api/v1/deployments", ""); code != http.StatusOK || !strings.Contains(body, `"total":0`) {
 		t.Errorf("deployments after the refused run: %d %s", code, body)
+	}
+}
 
 // The overview names, per pipeline, what runs in production (nothing yet
 // here) and the unfinished deployments, newest first.

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,22 +44,36 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("GET /: %s, CSP %q, X-Content-Type-Options %q", resp.Status, csp, resp.Header.Get("X-Content-Type-Options"))
 	}
 
-	// Without a token the API answers 401, and the page says so and how
-	// to sign in.
-	b.open("/", "pipelines")
-	if e := b.text("main .error"); !strings.Contains(e, "401") || !strings.Contains(e, "authentication required") {
-		t.Fatalf("without a token the page should show the API's 401, shows %q", e)
+	// Without a token the console shows a sign-in card in plain words, not
+	// a failed page; a refused token is said plainly, next to the field.
+	b.open("/", "sign-in")
+	card := b.text("main .signin-card")
+	if !strings.Contains(card, "Sign in to Fledge") || !strings.Contains(card, "fledge token create") || strings.Contains(card, "401") || b.text("main .error") != "" {
+		t.Fatalf("without a token the page should be the sign-in card, shows:\n%s", b.text("main"))
 	}
-	b.shot("00-sign-in-needed")
+	if lab := eval[string](b, `document.querySelector('.signin input[name="remember"]').nextElementSibling.textContent`); lab != "Remember on this device" {
+		t.Fatalf("the remember checkbox should sit right before its label, next is %q", lab)
+	}
+	b.shot("00-sign-in")
+	b.click(`.signin button[type="submit"]`)
+	if e := b.text(".signin .field-error"); !strings.Contains(e, "Paste your API token") {
+		t.Fatalf("an empty token should be refused before any request, shows %q", e)
+	}
+	b.typeInto(`.signin input[name="token"]`, "not-a-token")
+	b.click(`.signin button[type="submit"]`)
+	b.waitJS("token refused", 10*time.Second, `!document.querySelector('.signin .field-error').hidden && document.querySelector('.signin .field-error').textContent.includes('not accepted')`)
+	b.shot("00-sign-in-refused")
 
 	// Pipelines: the stage graph with its settings.
-	b.signIn(alice, "alice", "pipelines")
+	b.typeInto(`.signin input[name="token"]`, alice)
+	b.click(`.signin button[type="submit"]`)
+	b.waitJS("signed in as alice", 15*time.Second, `(document.querySelector('#identity .who') || {}).textContent === 'alice' && document.documentElement.dataset.ready === 'pipelines'`)
 	// The footer names the server's build, from GET /api/v1/version.
 	b.waitJS("the footer's version", 10*time.Second, `(document.getElementById('build') || {}).textContent.startsWith('Fledge ')`)
 	if foot := b.text("#build"); !strings.Contains(foot, runtime.Version()) {
 		t.Fatalf("footer %q lacks the Go version %s", foot, runtime.Version())
 	}
-	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
+	card = fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
 	stages := b.text(card + " .stages")
 	for _, want := range []string{"Canary deployment", "canary-deploy-stage", f.CanaryNS, "webpage-ingress", "Shift traffic", "25% of requests", "Approval", "24h", "Production release", f.ProdNS} {
 		if !strings.Contains(stages, want) {
@@ -82,8 +98,11 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.shot("02-pipeline-run-form")
 	d1 := startRun(b)
 	waitApproval(t, b, d1)
-	if got := b.text(".weight-value"); got != "25%" {
-		t.Fatalf("deployment page: canary weight %q, want 25%%", got)
+	if got := b.text(".page-head .weight-value"); got != "25%" {
+		t.Fatalf("deployment page: canary weight in the header %q, want 25%%", got)
+	}
+	if why := b.text(".page-head .weight-reason"); !strings.Contains(why, "25% of requests go to the canary in "+f.CanaryNS) || !strings.Contains(why, "redirect-to-canary: always") {
+		t.Fatalf("the weight should say why it is 25%%: %q", why)
 	}
 	objects := b.text(fmt.Sprintf(`.ns-group[data-namespace=%q]`, f.CanaryNS))
 	for _, want := range []string{"deployment/webpage-deployment", "service/webpage-service", "ingress/webpage-ingress"} {
@@ -101,19 +120,35 @@ func TestConsoleWalkthrough(t *testing.T) {
 	if by := s.deployment(d1).TriggeredBy; by != "alice" {
 		t.Fatalf("deployment %d triggered by %q, want alice", d1, by)
 	}
+	checkTimeline(t, b)
+	// Approving says what it does, shows the diff against production
+	// (nothing there yet: all objects are new) and needs a confirmation.
+	if eff := b.text(".attention .effect"); !strings.Contains(eff, "Promote IMAGE_TAG=2.0 to "+f.ProdNS+", its first release there") {
+		t.Fatalf("the approval box should say what approving does, says %q", eff)
+	}
+	b.waitJS("diff against production", 30*time.Second, `!!document.querySelector('.approval-diff .changed')`)
 	b.shot("03-deployment-waiting-for-approval")
-	b.phone(func() { b.shot("03-deployment-waiting-for-approval-phone") })
 
 	b.typeInto(".approval-form textarea", "blue looks good")
 	b.click(".approval-form button.approve")
+	b.waitJS("confirmation", 5*time.Second, `!document.querySelector('.approval-form .confirm').hidden`)
+	if q := b.text(".approval-form .confirm-q"); !strings.Contains(q, "Promote IMAGE_TAG=2.0 to "+f.ProdNS) {
+		t.Fatalf("the confirmation should repeat what approving does, says %q", q)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := s.deployment(d1).Status; st != v1alpha1.StatusWaitingForApproval || len(s.deployment(d1).Decisions) != 0 {
+		t.Fatalf("a click on Approve without the confirmation changed deployment %d: %s", d1, st)
+	}
+	b.shot("03-deployment-approve-confirmation")
+	b.click(".approval-form button.confirm-approve")
 	waitStatus(b, "Succeeded", 90*time.Second)
 	sameDocument(t, b)
 	decisions := b.text(".decision-list")
 	if !strings.Contains(decisions, "Approved by alice") || !strings.Contains(decisions, "blue looks good") {
 		t.Fatalf("the approver should be shown after approval:\n%s", decisions)
 	}
-	if got := b.text(".weight-value"); got != "0%" {
-		t.Fatalf("after release the canary weight shows %q, want 0%%", got)
+	if got, why := b.text(".weight-value"), b.text(".weight-reason"); got != "0%" || !strings.Contains(why, "Released") {
+		t.Fatalf("after release the canary weight shows %q (%q), want 0%% and why", got, why)
 	}
 	waitImage(t, f.ProdNS, image+"2.0")
 	b.shot("04-deployment-succeeded")
@@ -123,9 +158,48 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.1")
 	d2 := startRun(b)
 	waitApproval(t, b, d2)
+	// The waiting deployment names what production runs, and approving it
+	// would replace 2.0 by 2.1: the diff says so.
+	if facts := b.text(".page-head .facts"); !strings.Contains(facts, "Production runs") || !strings.Contains(facts, "#1 (2.0)") {
+		t.Fatalf("the waiting deployment should name the live version:\n%s", facts)
+	}
+	if eff := b.text(".attention .effect"); !strings.Contains(eff, "Promote IMAGE_TAG=2.1 to "+f.ProdNS+", replacing #1 (2.0)") {
+		t.Fatalf("the approval box should say what approving replaces, says %q", eff)
+	}
+	b.waitJS("diff against production", 30*time.Second, `!!document.querySelector('.approval-diff pre.diff')`)
+	del := eval[string](b, `[...document.querySelectorAll('.approval-diff .diff .del')].map(e => e.textContent).join('\n')`)
+	add := eval[string](b, `[...document.querySelectorAll('.approval-diff .diff .add')].map(e => e.textContent).join('\n')`)
+	if !strings.Contains(del, image+"2.0") || !strings.Contains(add, image+"2.1") {
+		t.Fatalf("the approval diff should remove 2.0 and add 2.1:\nremoved:\n%s\nadded:\n%s", del, add)
+	}
+	// The pipelines page says, at a glance, what production runs and what
+	// waits where, and the graph marks the stage it waits at.
+	b.open("/pipelines", "pipelines")
+	ov := b.text(card + " .overview")
+	if !strings.Contains(ov, "Production #1 (2.0)") || !strings.Contains(ov, "canary #2 (2.1) at 25%, waiting for approval") {
+		t.Fatalf("the pipeline overview should name production and the waiting deployment: %q", ov)
+	}
+	if href := eval[string](b, `document.querySelector('`+card+` .overview .ov-active a').getAttribute('href')`); href != fmt.Sprintf("/deployments/%d", d2) {
+		t.Fatalf("the waiting deployment should link to its page, links %q", href)
+	}
+	if cur := eval[string](b, `(document.querySelector('`+card+` .stage.current') || {dataset: {}}).dataset.stage || ''`); cur != "approval-stage" {
+		t.Fatalf("the pipeline graph should highlight the approval stage, highlights %q", cur)
+	}
+	b.shot("01-pipelines-waiting")
+	b.click(card + " h2 a")
+	b.waitReady("pipeline")
+	if ov := b.text(".page-head .overview"); !strings.Contains(ov, "canary #2 (2.1)") {
+		t.Fatalf("the pipeline page should name the waiting deployment: %q", ov)
+	}
+	if n := eval[int](b, `[...document.querySelectorAll('table.data tbody td[data-label="Deployment"]')].filter(td => td.textContent.includes('`+f.Pipeline+`')).length`); n != 0 {
+		t.Fatalf("the pipeline's own page repeats its name in %d rows", n)
+	}
+	b.shot("02-pipeline-waiting")
+	b.open(fmt.Sprintf("/deployments/%d", d2), "deployment")
 	b.signIn(bob, "bob", "deployment")
 	b.waitJS("approve button", 10*time.Second, `!!document.querySelector('.approval-form button.approve')`)
 	b.click(".approval-form button.approve")
+	b.click(".approval-form button.confirm-approve")
 	waitStatus(b, "Succeeded", 90*time.Second)
 	waitImage(t, f.ProdNS, image+"2.1")
 
@@ -140,18 +214,21 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.typeInto(".approval-form textarea", "not my call")
 	b.click(".approval-form button.reject")
 	b.waitJS("forbidden error", 10*time.Second, `!!document.querySelector('.approval-form .error')`)
-	if e := b.text(".approval-form .error"); !strings.Contains(e, "403") || !strings.Contains(e, "lacks role approver") {
-		t.Fatalf("a viewer's rejection should show the API's 403, shows %q", e)
+	if e := b.text(".approval-form .error"); !strings.Contains(e, "Could not reject") || !strings.Contains(e, "does not allow this") || !strings.Contains(e, "lacks role approver") || strings.Contains(e, "HTTP") {
+		t.Fatalf("a viewer's rejection should be refused in plain words, shows %q", e)
 	}
 	b.signIn(bob, "bob", "deployment")
+	// A rejection without a reason is stopped before any request.
 	b.click(".approval-form button.reject")
-	b.waitJS("rejection error", 10*time.Second, `!!document.querySelector('.approval-form .error')`)
-	errText := b.text(".approval-form .error")
-	if !strings.Contains(errText, "a reason is required to reject") || !strings.Contains(errText, "reason") || !strings.Contains(errText, "422") {
-		t.Fatalf("the API's error should be shown with its details, got:\n%s", errText)
+	errText := b.text(".approval-form .field-error")
+	if !strings.Contains(errText, "Say why you reject") {
+		t.Fatalf("an empty reason should be refused in the form, got %q", errText)
 	}
 	if inv := eval[string](b, `document.querySelector('.approval-form textarea').getAttribute('aria-invalid') || ''`); inv != "true" {
 		t.Fatalf("the reason field should be marked invalid, aria-invalid=%q", inv)
+	}
+	if st := s.deployment(d3).Status; st != v1alpha1.StatusWaitingForApproval {
+		t.Fatalf("a refused rejection changed deployment %d: %s", d3, st)
 	}
 	b.shot("05-reject-needs-reason")
 	// The reason carries markup: the console must show it as text.
@@ -168,6 +245,11 @@ func TestConsoleWalkthrough(t *testing.T) {
 	if img := productionImage(t, f.ProdNS); img != image+"2.1" {
 		t.Fatalf("production must keep 2.1 after the rejection, runs %s", img)
 	}
+	// One word for one thing: the approval stage of a rejected deployment
+	// says Rejected, as the header does.
+	if st := eval[string](b, `document.querySelector('.stage[data-stage="approval-stage"]').dataset.status`); st != "Rejected" {
+		t.Fatalf("the approval stage of a rejected deployment says %q, want Rejected", st)
+	}
 	b.shot("06-deployment-rejected")
 
 	// The deployments list.
@@ -183,7 +265,6 @@ func TestConsoleWalkthrough(t *testing.T) {
 		}
 	}
 	b.shot("07-deployments")
-	b.phone(func() { b.shot("07-deployments-phone") })
 
 	// History and rollback to #1 (2.0): the diff shows 2.1 going, 2.0 coming.
 	b.open("/pipelines/"+f.Pipeline+"/history", "history")
@@ -201,8 +282,8 @@ func TestConsoleWalkthrough(t *testing.T) {
 	if e := b.text("#preview .error"); e != "" {
 		t.Fatalf("rollback preview failed: %s", e)
 	}
-	del := eval[string](b, `[...document.querySelectorAll('#preview .diff .del')].map(e => e.textContent).join('\n')`)
-	add := eval[string](b, `[...document.querySelectorAll('#preview .diff .add')].map(e => e.textContent).join('\n')`)
+	del = eval[string](b, `[...document.querySelectorAll('#preview .diff .del')].map(e => e.textContent).join('\n')`)
+	add = eval[string](b, `[...document.querySelectorAll('#preview .diff .add')].map(e => e.textContent).join('\n')`)
 	if !strings.Contains(del, image+"2.1") || !strings.Contains(add, image+"2.0") {
 		t.Fatalf("the diff should remove 2.1 and add 2.0:\nremoved:\n%s\nadded:\n%s", del, add)
 	}
@@ -214,14 +295,24 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("a preview must not change production, runs %s", img)
 	}
 	b.shot("08-rollback-preview")
+	const why = "2.1 breaks checkout"
+	b.typeInto(`#preview textarea[name="reason"]`, why)
 	b.click(fmt.Sprintf(`#preview button[data-confirm="%d"]`, d1))
 	b.waitReady("deployment")
 	rb := currentDeployment(t, b)
 	waitStatus(b, "Succeeded", 90*time.Second)
 	waitImage(t, f.ProdNS, image+"2.0")
 	got := s.deployment(rb)
-	if got.Kind != v1alpha1.KindRollback || got.RollbackTo != d1 || got.TriggeredBy != "bob" || !got.Live {
+	if got.Kind != v1alpha1.KindRollback || got.RollbackTo != d1 || got.RollbackToNumber != 1 || got.TriggeredBy != "bob" || !got.Live || got.Reason != why {
 		t.Fatalf("rollback deployment: %+v", got)
+	}
+	if facts := b.text(".page-head .facts"); !strings.Contains(facts, "Rollback to #1") || !strings.Contains(facts, why) {
+		t.Fatalf("the rollback's page should say it rolls back to #1 and why:\n%s", facts)
+	}
+	var audit v1alpha1.AuditList
+	s.api(http.MethodGet, "/api/v1/audit?action=rollback.create", "", nil, &audit)
+	if len(audit.Items) == 0 || !strings.Contains(audit.Items[0].Detail, why) || audit.Items[0].Actor != "bob" {
+		t.Fatalf("the audit log should record bob's rollback with its reason: %+v", audit.Items)
 	}
 	b.shot("09-rollback-succeeded")
 
@@ -243,10 +334,19 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Fatalf("production must keep 2.0 after a cancelled run, runs %s", img)
 	}
 
-	// Errors of the API reach the page: an unknown deployment.
+	// An unknown deployment, and an unknown page: plain words and a way
+	// back.
 	b.open("/deployments/999999", "deployment")
-	if e := b.text("main .error"); !strings.Contains(e, "404") || !strings.Contains(e, "deployment 999999 not found") {
-		t.Fatalf("unknown deployment: error shown %q", e)
+	if e := b.text("main"); !strings.Contains(e, "Not found") || !strings.Contains(e, "Deployment 999999 not found.") || strings.Contains(e, "404") {
+		t.Fatalf("unknown deployment: the page shows %q", e)
+	}
+	if n := eval[int](b, `document.querySelectorAll('main .way-back a[href="/deployments"], main .way-back a[href="/pipelines"]').length`); n != 2 {
+		t.Fatalf("a missing deployment's page should offer a way back, has %d links", n)
+	}
+	b.shot("11-not-found")
+	b.open("/no/such/page", "not-found")
+	if e := b.text("main"); !strings.Contains(e, "no such page") || !strings.Contains(e, "See the pipelines") {
+		t.Fatalf("unknown page: the page shows %q", e)
 	}
 	var st v1alpha1.Status
 	s.api(http.MethodGet, "/api/v1/deployments/999999", "", nil, &st, 404)
@@ -295,6 +395,31 @@ func waitApproval(t *testing.T, b *browser, id int64) {
 		t.Fatalf("the timeline should be an aria-live region, aria-live=%q", live)
 	}
 }
+
+// checkTimeline checks the timeline reads as a story: events grouped by
+// stage, rollout progress collapsed into one entry, and event names in
+// words rather than CamelCase.
+func checkTimeline(t *testing.T, b *browser) {
+	t.Helper()
+	groups := eval[[]string](b, `[...document.querySelectorAll('.timeline .tl-group')].map(g => g.dataset.stage)`)
+	for _, want := range []string{"canary-deploy-stage", "shift-traffic-stage", "approval-stage"} {
+		if !slices.Contains(groups, want) {
+			t.Fatalf("the timeline has no group for %s: %v", want, groups)
+		}
+	}
+	if n := eval[int](b, `document.querySelectorAll('.timeline .tl-events > li[data-type="RolloutProgress"]').length`); n != 0 {
+		t.Fatalf("%d rollout progress events shown flat; they should be collapsed", n)
+	}
+	names := eval[[]string](b, `[...document.querySelectorAll('.timeline .ev-type')].map(e => e.textContent)`)
+	for _, n := range names {
+		if strings.ContainsFunc(n, func(r rune) bool { return r == '_' }) || camel.MatchString(n) {
+			t.Fatalf("event name %q is not in plain words (all: %v)", n, names)
+		}
+	}
+}
+
+// camel matches a CamelCase word like WeightSet.
+var camel = regexp.MustCompile(`[a-z][A-Z]`)
 
 // waitStatus waits until the deployment page shows status; for a final
 // status, also until the live timeline has received the stream's end.

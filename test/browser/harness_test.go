@@ -225,13 +225,13 @@ func newBrowser(t *testing.T, base string) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(desktopWidth, desktopHeight),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	b := &browser{t: t, ctx: ctx, base: base}
 	// Start the browser now, so that a failure to launch is reported here.
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(desktopWidth, desktopHeight)); err != nil {
 		cancelCtx()
 		cancelAlloc()
 		t.Fatalf("start chromium %s: %v", chromium, err)
@@ -277,7 +277,7 @@ func (b *browser) do(what string, timeout time.Duration, steps ...chromedp.Actio
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.shot("failure-" + strings.NewReplacer(" ", "-", "/", "-").Replace(what))
+		b.png("failure-" + strings.NewReplacer(" ", "-", "/", "-").Replace(what))
 		b.t.Fatalf("browser: %s: %v", what, err)
 	}
 }
@@ -301,7 +301,7 @@ func (b *browser) waitJS(what string, timeout time.Duration, expr string) {
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.shot("failure-wait")
+		b.png("failure-wait")
 		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById('main').innerText`))
 		b.t.Fatalf("browser: wait for %s (%s): %v\npage text:\n%s", what, expr, err, body)
 	}
@@ -340,17 +340,17 @@ func (b *browser) typeInto(sel, value string) {
 		chromedp.SendKeys(chromedp.CSS(sel), value, chromedp.NodeVisible))
 }
 
-// signIn signs the console in with an API token through the header's
-// form (signing out first if needed) and waits until the page shows its
-// data again as name.
+// signIn signs the console in with an API token through the sign-in card
+// (signing out first if needed) and waits until the page shows its data
+// again as name.
 func (b *browser) signIn(token, name, page string) {
 	b.t.Helper()
 	if eval[bool](b, `!!document.querySelector('#identity .who')`) {
 		b.click("#identity button")
 	}
-	b.click("#identity [data-signin]")
-	b.typeInto(`#identity input[name="token"]`, token)
-	b.click(`#identity button[type="submit"]`)
+	b.waitReady("sign-in")
+	b.typeInto(`.signin input[name="token"]`, token)
+	b.click(`.signin button[type="submit"]`)
 	b.waitJS("signed in as "+name, 15*time.Second, fmt.Sprintf(
 		`(document.querySelector('#identity .who') || {}).textContent === %q && document.documentElement.dataset.ready === %q`, name, page))
 }
@@ -425,12 +425,87 @@ func (b *browser) checkA11y(where string) {
 	}
 }
 
-// shot writes a full-page PNG of the tab to the screenshot folder, after
-// checking the page's accessibility basics.
+// The two screens every page is checked and photographed at.
+const (
+	desktopWidth, desktopHeight = 1440, 900
+	phoneWidth, phoneHeight     = 390, 844
+)
+
+// shot checks the page at a desktop's 1440x900 and at a phone's 390x844
+// (accessibility basics, layout: see checkLayout) and writes a full-page
+// PNG of each to the screenshot folder, the phone's as name-phone.
 func (b *browser) shot(name string) {
-	if !strings.HasPrefix(name, "failure") {
-		b.checkA11y(name)
+	b.t.Helper()
+	b.checkA11y(name)
+	b.checkLayout(name)
+	b.png(name)
+	b.phone(func() {
+		b.checkLayout(name + " (phone)")
+		b.png(name + "-phone")
+	})
+}
+
+// checkLayout fails the test when the page scrolls sideways or a text is
+// cut off: the document is no wider than the window; the weight, stage,
+// overview and table cells are no wider inside than their box; table heads,
+// parameters, badges and the weight figure sit on one line; and the pages
+// speak one language: #N (never "id 5"), and every time relative with the
+// exact time on hover.
+func (b *browser) checkLayout(where string) {
+	b.t.Helper()
+	bad := eval[[]string](b, `(() => {
+		const bad = [];
+		const desc = (e) => e.outerHTML.slice(0, 100).replace(/\s+/g, ' ');
+		const root = document.documentElement;
+		if (root.scrollWidth > window.innerWidth) bad.push('the page scrolls sideways: ' + root.scrollWidth + 'px wide in a ' + window.innerWidth + 'px window');
+		const visible = (e) => e.getClientRects().length > 0 && !e.closest('[hidden], .visually-hidden');
+		// A stage's own box holds the arrow to the next one; its parts hold the text.
+		const boxes = '.weight, .weight-value, .weight-reason, .stage-head, .stage-type, .stage-name, .stage-status, .stage-msg, .settings, .here, .overview, table.data td, table.data th, .table-wrap, .facts dd, .card, .panel, pre.diff, .signin-card, .confirm, .effect';
+		for (const e of document.querySelectorAll(boxes)) {
+			const d = getComputedStyle(e).display;
+			if (!visible(e) || d === 'inline' || d === 'contents') continue;
+			if (e.scrollWidth > e.clientWidth + 1) bad.push('text cut off (' + e.scrollWidth + ' > ' + e.clientWidth + 'px): ' + desc(e));
+		}
+		// lines counts the line boxes of an element's text: the tops of its
+		// text fragments, those less than half a line apart being one line.
+		const lines = (e) => {
+			const tops = [];
+			const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+			for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+				const r = document.createRange();
+				r.selectNodeContents(t);
+				for (const x of r.getClientRects()) if (x.width > 0) tops.push(x.top);
+			}
+			tops.sort((x, y) => x - y);
+			const half = parseFloat(getComputedStyle(e).fontSize) / 2;
+			let n = 0;
+			for (let i = 0; i < tops.length; i += 1) if (i === 0 || tops[i] - tops[i - 1] > half) n += 1;
+			return n;
+		};
+		for (const e of document.querySelectorAll('table.data th, .param, .badge, .weight-value, .step')) {
+			if (visible(e) && lines(e) > 1) bad.push('broken over ' + lines(e) + ' lines: ' + desc(e));
+		}
+		// The timeline quotes the server's recorded events as they were.
+		const main = document.getElementById('main').cloneNode(true);
+		for (const e of main.querySelectorAll('.timeline')) e.remove();
+		document.body.append(main);
+		main.id = '';
+		const text = main.innerText;
+		main.remove();
+		const ids = text.match(/id \d+/gi);
+		if (ids) bad.push('numbered by id, not #N: ' + ids.join(', '));
+		for (const t of document.querySelectorAll('main time')) {
+			if (!t.title || !/ago|now|^in |^tomorrow$|^yesterday$/.test(t.textContent)) bad.push('a time not relative with the exact time on hover: ' + desc(t));
+		}
+		return bad;
+	})()`)
+	for _, x := range bad {
+		b.t.Errorf("layout (%s): %s", where, x)
 	}
+}
+
+// png writes a full-page PNG of the tab to the screenshot folder.
+func (b *browser) png(name string) {
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -449,8 +524,9 @@ func (b *browser) shot(name string) {
 // phone switches the viewport to a phone's, runs fn, and switches back.
 func (b *browser) phone(fn func()) {
 	b.t.Helper()
-	b.do("emulate a phone", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
-	defer b.do("reset viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
+	b.do("emulate a phone", 10*time.Second, chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	defer b.do("reset viewport", 10*time.Second, chromedp.EmulateViewport(desktopWidth, desktopHeight))
+	b.waitJS("phone layout", 5*time.Second, fmt.Sprintf("window.innerWidth === %d", phoneWidth))
 	fn()
 }
 

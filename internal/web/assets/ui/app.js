@@ -2,9 +2,9 @@
 // page is a real URL that the server answers with the same shell, so links
 // can be opened in new tabs, reloaded and shared.
 
-import { h, replace, errorBox } from './dom.js';
-import { mountIdentity } from './identity.js';
+import { h, replace, errorBox, plain, refreshTimes } from './dom.js';
 import { get, session } from './api.js';
+import { mountIdentity, signInCard } from './identity.js';
 import * as pipelines from './pages/pipelines.js';
 import * as pipeline from './pages/pipeline.js';
 import * as history from './pages/history.js';
@@ -21,12 +21,37 @@ const routes = [
   { re: /^\/deployments\/([1-9][0-9]*)$/, page: deployment, nav: 'deployments' },
 ];
 
+// wayBack offers the ways out of a page that could not be shown.
+function wayBack() {
+  return h('ul', { class: 'way-back' },
+    window.history.length > 1 ? h('li', null, h('button', { type: 'button', class: 'link', onclick: () => window.history.back() }, '← Back to the previous page')) : null,
+    h('li', null, h('a', { href: '/pipelines' }, 'See the pipelines')),
+    h('li', null, h('a', { href: '/deployments' }, 'See all deployments')));
+}
+
+/** missing is the page of something that does not exist (404). */
+function missing(main, text) {
+  document.title = 'Not found · Fledge';
+  replace(main, h('div', { class: 'gone' },
+    h('h1', { tabindex: '-1' }, 'Not found'),
+    h('p', null, text),
+    wayBack()));
+}
+
 const notFound = {
   name: 'not-found',
   async render(main) {
-    document.title = 'Not found · Fledge';
-    replace(main, h('h1', { tabindex: '-1' }, 'Page not found'),
-      h('p', null, 'There is no such page. ', h('a', { href: '/pipelines' }, 'See the pipelines'), '.'));
+    missing(main, 'There is no such page in the Fledge console.');
+  },
+};
+
+const signIn = {
+  name: 'sign-in',
+  async render(main) {
+    document.title = 'Sign in · Fledge';
+    const card = signInCard();
+    replace(main, card);
+    card.focusInput();
   },
 };
 
@@ -69,23 +94,32 @@ async function render() {
   };
   const wasFirst = firstLoad;
   firstLoad = false;
+  // Without an accepted token every page would fail: ask for one first.
+  let shown = session.mode === 'signed-out' ? signIn : page;
   try {
-    await page.render(main, ctx);
+    await shown.render(main, ctx);
   } catch (e) {
     if (ctl.signal.aborted || (e && e.name === 'AbortError')) return;
-    replace(main, h('h1', { tabindex: '-1' }, 'Could not load this page'), errorBox(e));
+    if (e && e.code === 401) {
+      shown = signIn;
+      await signIn.render(main, ctx);
+    } else if (e && e.code === 404) {
+      missing(main, plain(e));
+    } else {
+      replace(main, h('h1', { tabindex: '-1' }, 'This page could not be shown'), errorBox(e), wayBack());
+    }
   }
   if (ctl.signal.aborted) return;
   main.removeAttribute('aria-busy');
   // Tests and the load-time measurement wait for this mark: the page's
   // first data is on screen.
-  const name = page.name || 'page';
+  const name = shown.name || 'page';
   if (wasFirst) performance.mark('fledge:first-render', { detail: name });
   document.documentElement.dataset.ready = name;
   const target = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
   if (target) {
     target.scrollIntoView();
-  } else if (!wasFirst) {
+  } else if (!wasFirst && shown !== signIn) {
     const h1 = main.querySelector('h1');
     if (h1) {
       h1.setAttribute('tabindex', '-1');
@@ -133,6 +167,14 @@ function start() {
   // Signing in or out shows the page again with the new credentials.
   window.addEventListener('fledge:reload', render);
   window.addEventListener('fledge:reload', showBuild);
+  // The header's Sign in goes to the sign-in card.
+  window.addEventListener('fledge:signin', () => {
+    const input = document.querySelector('.signin input[name="token"]');
+    if (input) input.focus();
+    else render();
+  });
+  // Relative times ("5 minutes ago") stay true while a page is open.
+  window.setInterval(() => refreshTimes(document.getElementById('main')), 30000);
   // The first page waits for whoami (one local round trip), so that its
   // forms know whether the server identifies the caller by token.
   known.then(render);

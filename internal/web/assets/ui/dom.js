@@ -46,7 +46,6 @@ export function uid(prefix = 'f') {
 
 const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const dtf = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'medium' });
-const tf = new Intl.DateTimeFormat('en', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 
 /** ago says how long ago an ISO time was, like "5 minutes ago". */
 export function ago(iso, now = Date.now()) {
@@ -68,16 +67,23 @@ export function absolute(iso) {
   return Number.isNaN(t) ? '' : dtf.format(t);
 }
 
-/** time renders a <time> with a relative text and the full time as title. */
-export function time(iso, { relative = true } = {}) {
+/**
+ * time renders a time the one way the console shows times: relative ("5
+ * minutes ago"), with the exact time on hover. refreshTimes keeps the
+ * words current.
+ */
+export function time(iso) {
   if (!iso) return h('span', { class: 'muted', text: '—' });
-  return h('time', { datetime: iso, title: absolute(iso) }, relative ? ago(iso) : absolute(iso));
+  return h('time', { datetime: iso, title: absolute(iso) }, ago(iso));
 }
 
-/** clock renders the time of day of an ISO time (timeline entries). */
-export function clock(iso) {
-  const t = Date.parse(iso);
-  return h('time', { datetime: iso, title: absolute(iso) }, Number.isNaN(t) ? '' : tf.format(t));
+/** refreshTimes rewrites the relative words of every time on the page. */
+export function refreshTimes(root = document) {
+  const now = Date.now();
+  for (const t of root.querySelectorAll('time[datetime]')) {
+    const w = ago(t.getAttribute('datetime'), now);
+    if (w && t.textContent !== w) t.textContent = w;
+  }
 }
 
 /** goDuration shortens a Go duration string: 24h0m0s is 24h, 1m0s is 1m. */
@@ -102,11 +108,16 @@ const statusIcons = {
 
 const statusWords = { WaitingForApproval: 'Waiting for approval' };
 
+/** statusWord is a status as the console says it. */
+export function statusWord(status) {
+  return statusWords[status] || status;
+}
+
 /** badge renders a status with an icon and a word, not by colour alone. */
 export function badge(status) {
   return h('span', { class: `badge s-${status}`, dataset: { status } },
     h('span', { class: 'icon', 'aria-hidden': 'true' }, statusIcons[status] || '•'),
-    statusWords[status] || status);
+    statusWord(status));
 }
 
 /** params renders a parameter map as name=value chips. */
@@ -121,22 +132,89 @@ export function link(href, ...children) {
   return h('a', { href }, children);
 }
 
-/** errorBox shows an API error (Status message and field details). */
+// sentence makes a server message read as a sentence: capital first
+// letter, full stop at the end.
+function sentence(msg) {
+  const m = String(msg || '').trim();
+  if (!m) return '';
+  const c = m.charAt(0).toUpperCase() + m.slice(1);
+  return /[.!?:)]$/.test(c) ? c : `${c}.`;
+}
+
+// fieldNames are the words for the API's field paths a person typed.
+const fieldNames = { reason: 'The reason', name: 'The name', token: 'The token', to: 'The deployment to roll back to' };
+
+function fieldWords(field) {
+  if (!field) return '';
+  if (fieldNames[field]) return fieldNames[field];
+  const p = /^parameters\.(.+)$/.exec(field);
+  if (p) return `Parameter ${p[1]}`;
+  return field;
+}
+
+/**
+ * plain says in plain words what a failed call means, with the server's
+ * own message when it is specific.
+ */
+export function plain(err) {
+  const code = err && err.code;
+  const msg = sentence(err && err.message);
+  switch (true) {
+    case code === 0 || (err && err.reason === 'NetworkError'):
+      return 'Fledge did not answer. Check that the server runs and try again.';
+    case code === 401:
+      return 'You are not signed in, or your token is no longer accepted.';
+    case code === 403:
+      return `Your token does not allow this. ${msg}`;
+    case code === 404:
+      return msg || 'It does not exist.';
+    case code === 409:
+      return `This changed meanwhile. ${msg}`;
+    case code === 400 || code === 422:
+      return (err.details || []).length > 0 ? 'Please check:' : msg;
+    case code >= 500:
+      return `The server failed. ${msg} Try again; if it keeps failing, the server's log says more.`;
+    default:
+      return msg || String(err);
+  }
+}
+
+/**
+ * errorBox shows a failure in plain words: what could not be done (title),
+ * why, and which fields to fix. The HTTP status stays out of the words; it
+ * is on the box's data-code for tools.
+ */
 export function errorBox(err, title) {
-  const box = h('div', { class: 'error', role: 'alert' });
-  const code = err && err.code ? ` (HTTP ${err.code}${err.reason ? ` ${err.reason}` : ''})` : '';
-  const head = `${title || 'Error'}${code}`;
-  add(box, h('p', null, h('strong', null, `${head}: `), (err && err.message) || String(err)));
+  const code = err && err.code !== undefined ? String(err.code) : '';
+  const box = h('div', { class: 'error', role: 'alert', dataset: { code } });
+  if (title) add(box, h('p', null, h('strong', null, title)));
+  add(box, h('p', null, plain(err)));
   if (err && err.code === 401) {
-    add(box, h('p', null, 'The server needs an API token. ',
-      h('button', { type: 'button', class: 'link', onclick: () => { const b = document.querySelector('[data-signin]'); if (b) b.click(); } }, 'Sign in'),
-      ' with one an admin created (fledge token create).'));
+    add(box, h('p', null, h('button', {
+      type: 'button',
+      class: 'link',
+      onclick: () => window.dispatchEvent(new CustomEvent('fledge:signin')),
+    }, 'Sign in'), ' with an API token.'));
   }
   const details = (err && err.details) || [];
   if (details.length > 0) {
-    add(box, h('ul', null, details.map((d) => h('li', null, d.field ? h('code', null, d.field) : null, d.field ? ': ' : null, d.message || ''))));
+    add(box, h('ul', null, details.map((d) => h('li', { dataset: { field: d.field || '' } },
+      d.field ? `${fieldWords(d.field)} ${d.message || 'is not valid'}` : sentence(d.message)))));
   }
   return box;
+}
+
+/** fieldError marks an input invalid with a message under it, or clears it (msg ''). */
+export function fieldError(input, msgEl, msg) {
+  if (msg) {
+    input.setAttribute('aria-invalid', 'true');
+    msgEl.textContent = msg;
+    msgEl.hidden = false;
+  } else {
+    input.removeAttribute('aria-invalid');
+    msgEl.textContent = '';
+    msgEl.hidden = true;
+  }
 }
 
 /** announce tells screen readers about a change (politely). */

@@ -3,9 +3,9 @@
 // for a deployment each coloured by its state. It is an ordered list, so
 // it reads as a sequence without the picture.
 
-import { h, badge, duration, absolute, goDuration } from './dom.js';
+import { h, badge, duration, time, goDuration } from './dom.js';
 
-const typeNames = {
+export const typeNames = {
   canaryDeployment: 'Canary deployment',
   shiftTraffic: 'Shift traffic',
   approval: 'Approval',
@@ -84,32 +84,40 @@ export function settings(stage) {
 /**
  * stageGraph renders stages. Each item is {name, type, settings?, state?}
  * where state is the deployment's StageState (status, message, times).
+ * current names the stage a deployment is at now, and here says which
+ * deployment and what it does there ("#5 (2.3) waiting for approval"):
+ * that stage is highlighted.
  */
-export function stageGraph(items, { label = 'Stages', compact = false } = {}) {
+export function stageGraph(items, { label = 'Stages', compact = false, current = '', here = null } = {}) {
   return h('ol', { class: `stages${compact ? ' compact' : ''}`, 'aria-label': label },
     items.map((it, i) => {
       const st = it.state;
-      const status = st ? st.status : '';
-      const li = h('li', { class: `stage${status ? ` s-${status}` : ''}`, dataset: { stage: it.name, status: status || 'none' } },
-        h('div', { class: 'stage-head' },
-          h('span', { class: 'step', 'aria-hidden': 'true' }, String(i + 1)),
-          h('span', null,
-            h('span', { class: 'stage-type' }, typeNames[it.type] || it.type),
-            h('span', { class: 'stage-name' }, it.name))),
-        st ? h('div', { class: 'stage-status' }, badge(status), timing(st)) : null,
-        st && st.message ? h('p', { class: 'stage-msg' }, st.message) : null,
-        it.settings && it.settings.length > 0
-          ? h('dl', { class: 'settings' }, it.settings.map(([k, v]) => [h('dt', null, k), h('dd', null, v === undefined || v === '' ? '—' : String(v))]))
-          : null);
+      const status = st ? (st.display || st.status) : '';
+      const isCurrent = current !== '' && it.name === current;
+      const li = h('li', {
+        class: `stage${status ? ` s-${status}` : ''}${isCurrent ? ' current' : ''}`,
+        dataset: { stage: it.name, status: status || 'none' },
+        'aria-current': isCurrent ? 'step' : null,
+      },
+      h('div', { class: 'stage-head' },
+        h('span', { class: 'step', 'aria-hidden': 'true' }, String(i + 1)),
+        h('span', { class: 'stage-title' },
+          h('span', { class: 'stage-type' }, typeNames[it.type] || it.type),
+          h('span', { class: 'stage-name' }, it.name))),
+      isCurrent && here ? h('p', { class: 'here' }, here) : null,
+      st ? h('div', { class: 'stage-status' }, badge(status), timing(st)) : null,
+      st && st.message ? h('p', { class: 'stage-msg' }, st.message) : null,
+      it.settings && it.settings.length > 0
+        ? h('dl', { class: 'settings' }, it.settings.map(([k, v]) => [h('dt', null, k), h('dd', null, v === undefined || v === '' ? '—' : String(v))]))
+        : null);
       return li;
     }));
 }
 
 function timing(st) {
   if (!st.startedAt) return null;
-  const end = st.endedAt ? Date.parse(st.endedAt) : Date.now();
-  const text = st.endedAt ? duration(end - Date.parse(st.startedAt)) : `since ${absolute(st.startedAt)}`;
-  return h('span', { class: 'muted small' }, ` ${text}`);
+  if (st.endedAt) return h('span', { class: 'muted small' }, ` took ${duration(Date.parse(st.endedAt) - Date.parse(st.startedAt))}`);
+  return h('span', { class: 'muted small' }, ' started ', time(st.startedAt));
 }
 
 /** pipelineStages turns a Pipeline resource into graph items. */
@@ -127,5 +135,10 @@ export function deploymentStages(d, p) {
   if (p && p.metadata && p.metadata.generation === d.pipelineGeneration) {
     for (const s of (p.spec && p.spec.stages) || []) byName[s.name] = settings(s);
   }
-  return (d.stages || []).map((s) => ({ name: s.name, type: s.type, state: s, settings: byName[s.name] }));
+  return (d.stages || []).map((s) => {
+    // A rejected deployment's approval stage failed by its rejection: it
+    // says Rejected, as the deployment does.
+    const state = d.status === 'Rejected' && s.type === 'approval' && s.status === 'Failed' ? { ...s, display: 'Rejected' } : s;
+    return { name: s.name, type: s.type, state, settings: byName[s.name] };
+  });
 }

@@ -20,9 +20,11 @@ export function table(caption, heads, rows, cls = '') {
       h('tbody', null, rows)));
 }
 
-/** kind says what a deployment is: a release, or a rollback to which id. */
+/** kind says what a deployment is: a release, or a rollback to which #N. */
 export function kind(d) {
-  if (d.kind === 'Rollback') return h('span', null, 'Rollback to ', link(pages.deployment(d.rollbackTo), `deployment id ${d.rollbackTo}`));
+  if (d.kind === 'Rollback') {
+    return h('span', { class: 'kind' }, 'Rollback to ', link(pages.deployment(d.rollbackTo), d.rollbackToNumber ? `#${d.rollbackToNumber}` : 'an earlier deployment'));
+  }
   return 'Release';
 }
 
@@ -42,17 +44,21 @@ export function liveBadge(d) {
   return d.live ? h('span', { class: 'badge live' }, h('span', { class: 'icon', 'aria-hidden': 'true' }, '★'), 'Live') : null;
 }
 
-/** deploymentRow is one row of the deployments list. */
-export function deploymentRow(d) {
-  return h('tr', { dataset: { id: String(d.id), status: d.status } },
-    cell('Deployment', link(pages.deployment(d.id), h('strong', null, d.pipeline), ` #${d.number}`),
-      h('span', { class: 'muted small' }, ` id ${d.id}`), ' ', liveBadge(d)),
+/**
+ * deploymentRow is one row of a deployments table. On a pipeline's own
+ * page (withPipeline false) the rows say "#5", not the pipeline's name
+ * again.
+ */
+export function deploymentRow(d, { withPipeline = true } = {}) {
+  const name = withPipeline ? [h('strong', null, d.pipeline), ' '] : null;
+  return h('tr', { dataset: { id: String(d.id), status: d.status }, class: d.live ? 'is-live' : null },
+    cell('Deployment', h('span', { class: 'nowrap' }, link(pages.deployment(d.id), name, `#${d.number}`)), ' ', liveBadge(d)),
     cell('Status', badge(d.status)),
     cell('Parameters', d.kind === 'Rollback' ? [kind(d), ' '] : null, params(d.parameters)),
     cell('Stage', d.currentStage ? h('code', null, d.currentStage) : h('span', { class: 'muted small' }, d.message || '—')),
-    cell('Triggered by', d.triggeredBy || h('span', { class: 'muted', text: '—' })),
-    cell('Age', time(d.createdAt)));
+    cell('Started by', d.triggeredBy || h('span', { class: 'muted', text: '—' })),
+    cell('Created', time(d.createdAt)));
 }
 
 /** DEPLOYMENT_HEADS are the column heads of deploymentRow. */
-export const DEPLOYMENT_HEADS = ['Deployment', 'Status', 'Parameters', 'Stage or result', 'Triggered by', 'Age'];
+export const DEPLOYMENT_HEADS = ['Deployment', 'Status', 'Parameters', 'Stage or result', 'Started by', 'Created'];

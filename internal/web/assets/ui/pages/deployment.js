@@ -1,14 +1,19 @@
-// One deployment: the stage graph coloured by state, the canary weight,
-// approval with a reason, the decisions, the objects applied per namespace,
-// the manifests, and a live timeline of its events (server-sent events from
-// GET /deployments/{id}/events?watch=true; event ids are seqs, so the
-// browser resumes where it stopped after a dropped connection).
+// One deployment: a header with its status, canary weight and why, and
+// what production runs; approval with a confirmation that says what
+// approving does and shows the diff against production; the stage graph
+// coloured by state; the decisions; the objects applied per namespace; the
+// manifests; and a live timeline of its events grouped by stage
+// (server-sent events from GET /deployments/{id}/events?watch=true; event
+// ids are seqs, so the browser resumes where it stopped after a dropped
+// connection).
 
-import { h, replace, add, uid, errorBox, section, dl, time, clock, badge, params, announce, link } from '../dom.js';
+import { h, replace, add, uid, errorBox, section, dl, time, badge, params, announce, link, fieldError } from '../dom.js';
 import { get, post, watchURL, paths, pages, FINAL, identity } from '../api.js';
-import { stageGraph, deploymentStages, testerHeader } from '../graph.js';
+import { stageGraph, deploymentStages, typeNames } from '../graph.js';
 import { nameField } from '../identity.js';
 import { kind, liveBadge } from '../tables.js';
+import { numbered, numberLink, paramText, weightReason, testerNote } from '../status.js';
+import { diffView } from './history.js';
 
 export const name = 'deployment';
 
@@ -16,18 +21,20 @@ export async function render(main, ctx) {
   const id = ctx.args[0];
   ctx.setTitle(`Deployment ${id}`);
   const d = await get(paths.deployment(id), { signal: ctx.signal });
-  let pipeline = null;
-  let pipelineError = null;
-  try {
-    pipeline = await get(paths.pipeline(d.pipeline), { signal: ctx.signal });
-  } catch (e) {
+  const nonFatal = (e) => {
     if (e && e.name === 'AbortError') throw e;
-    // A pipeline deleted since is normal: the graph then shows the states
-    // without the settings. Anything else is shown.
-    if (!(e && e.code === 404)) pipelineError = e;
+    return { error: e };
+  };
+  const [pipeline, overview] = await Promise.all([
+    get(paths.pipeline(d.pipeline), { signal: ctx.signal }).catch(nonFatal),
+    get(paths.overview(), { query: { pipeline: d.pipeline }, signal: ctx.signal }).catch(nonFatal),
+  ]);
+  const view = new DeploymentView(main, d, pipeline.error ? null : pipeline, overview.error ? null : (overview.items || [])[0], ctx);
+  // A pipeline deleted since is normal: the graph then shows the states
+  // without the settings. Anything else is shown.
+  if (pipeline.error && pipeline.error.code !== 404) {
+    main.querySelector('.page-head').append(errorBox(pipeline.error, `Could not load pipeline ${d.pipeline}; stage settings are not shown`));
   }
-  const view = new DeploymentView(main, d, pipeline, ctx);
-  if (pipelineError) main.querySelector('.page-head').append(errorBox(pipelineError, `Could not load pipeline ${d.pipeline}; stage settings are not shown`));
   view.update(d);
   view.watch();
   view.loadManifests();
@@ -63,39 +70,88 @@ export function manifestObjects(yaml) {
   return out;
 }
 
+// Plain names of the executor's event types; others are split into words.
+const eventNames = {
+  DeploymentCreated: 'Deployment created',
+  DeploymentStarted: 'Deployment started',
+  Queued: 'Queued',
+  StageStarted: 'Stage started',
+  StageSucceeded: 'Stage done',
+  StageFailed: 'Stage failed',
+  NamespaceCreated: 'Namespace created',
+  Applied: 'Objects applied',
+  RolloutProgress: 'Rollout progress',
+  RolloutComplete: 'Rollout complete',
+  WeightSet: 'Canary weight set',
+  WeightKept: 'Canary weight kept',
+  HeaderRouteSet: 'Tester header route set',
+  HeaderRouteNotSet: 'Tester header route not set',
+  BatchDelay: 'Waiting between batches',
+  WaitingForApproval: 'Waiting for approval',
+  Approved: 'Approved',
+  Rejected: 'Rejected',
+  ApprovalGranted: 'Approval complete',
+  ApprovalTimedOut: 'Approval timed out',
+  PromotionSkipped: 'Promotion skipped',
+  EndpointsSettled: 'Production endpoints settled',
+  EndpointsNotSettled: 'Production endpoints did not settle',
+  ProductionReleased: 'Released to production',
+  ProductionRestored: 'Production restored',
+  ProductionNotRestored: 'Production not restored',
+  CancelRequested: 'Cancellation requested',
+  DeploymentCancelled: 'Deployment cancelled',
+  DeploymentSucceeded: 'Deployment succeeded',
+  DeploymentFailed: 'Deployment failed',
+  DeploymentRejected: 'Deployment rejected',
+};
+
+/** eventName says an event type in words: "WeightSet" is "Canary weight set". */
+export function eventName(type) {
+  if (eventNames[type]) return eventNames[type];
+  const words = String(type || '').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+const BAD_EVENTS = new Set(['StageFailed', 'Rejected', 'ApprovalTimedOut', 'DeploymentFailed', 'DeploymentRejected', 'ProductionNotRestored', 'EndpointsNotSettled', 'HeaderRouteNotSet']);
+const GOOD_EVENTS = new Set(['Approved', 'ApprovalGranted', 'ProductionReleased', 'DeploymentSucceeded', 'StageSucceeded', 'RolloutComplete']);
+
 class DeploymentView {
-  constructor(main, d, pipeline, ctx) {
+  constructor(main, d, pipeline, overview, ctx) {
     this.main = main;
     this.ctx = ctx;
     this.id = d.id;
     this.pipeline = pipeline;
+    this.overview = overview;
     this.d = d;
     this.lastSeq = 0;
     this.applied = new Map();
     this.refreshing = null;
     this.dirty = false;
+    this.group = null;
+    this.diff = null;
 
     this.statusEl = h('span', { class: 'head-status' });
+    this.weight = h('div', { class: 'weight' });
     this.facts = h('div');
     this.approval = h('div');
     this.graph = h('div');
-    this.weight = h('div');
     this.decisions = h('div');
     this.cancel = h('div');
     this.objects = h('div', null, h('p', { class: 'muted' }, 'Nothing applied yet.'));
     this.manifests = h('div', { class: 'manifests' }, h('p', { class: 'muted' }, 'Loading manifests…'));
     this.liveState = h('span', { class: 'live-state', role: 'status' }, 'Connecting…');
-    this.timeline = h('ol', { class: 'timeline', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Events' });
+    this.timeline = h('div', { class: 'timeline', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Events by stage' });
     this.watchError = h('div');
 
     ctx.setTitle(`${d.pipeline} #${d.number}`);
     replace(main,
       h('div', { class: 'page-head' },
         h('p', { class: 'crumbs' }, link(pages.deployments(), 'Deployments'), ' / ', link(pages.pipeline(d.pipeline), d.pipeline), ' / '),
-        h('h1', null, `${d.pipeline} #${d.number}`, ' ', this.statusEl),
+        h('h1', null, h('span', { class: 'nowrap' }, `${d.pipeline} #${d.number}`), ' ', this.statusEl),
+        this.weight,
         this.facts),
       this.approval,
-      section('Stages', this.graph, this.weight),
+      section('Stages', this.graph),
       this.decisions,
       this.cancel,
       h('div', { class: 'columns' },
@@ -110,49 +166,60 @@ class DeploymentView {
     this.d = d;
     this.main.dataset.status = d.status;
     replace(this.statusEl, badge(d.status), ' ', liveBadge(d));
+    const live = this.overview && this.overview.live;
     replace(this.facts, dl([
       ['Kind', kind(d)],
       ['Parameters', params(d.parameters)],
-      ['Triggered by', d.triggeredBy || '—'],
+      d.reason ? ['Reason', h('q', { class: 'reason' }, d.reason)] : null,
+      !d.live ? ['Production runs', live ? numberLink(live) : h('span', { class: 'muted' }, 'nothing yet')] : null,
+      ['Started by', d.triggeredBy || '—'],
       ['Created', time(d.createdAt)],
-      d.startedAt ? ['Started', time(d.startedAt)] : null,
       d.endedAt ? ['Ended', time(d.endedAt)] : null,
       d.productionAt ? ['In production since', time(d.productionAt)] : null,
       d.message ? ['Result', h('span', { class: 'result' }, d.message)] : null,
-      ['Deployment id', String(d.id)],
     ], 'facts inline'));
-    replace(this.graph, stageGraph(deploymentStages(d, this.pipeline), { label: `Stages of deployment ${d.id}` }));
+    replace(this.graph, stageGraph(deploymentStages(d, this.pipeline), {
+      label: `Stages of ${d.pipeline} #${d.number}`,
+      current: FINAL.has(d.status) ? '' : d.currentStage || '',
+    }));
     this.renderWeight(d);
     this.renderApproval(d);
     this.renderDecisions(d);
     this.renderCancel(d);
   }
 
-  // canaryStage is the pipeline's canary stage as this deployment ran it
-  // (null when the pipeline changed since).
-  canaryStage() {
+  // stageOf returns the pipeline's stage of a type as this deployment ran
+  // it (null when the pipeline changed since).
+  stageOf(type) {
     const same = this.pipeline && this.pipeline.metadata.generation === this.d.pipelineGeneration;
-    const st = same && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s.canaryDeployment);
-    return st ? st.canaryDeployment : null;
+    const st = same && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s[type]);
+    return st ? st[type] : null;
   }
 
+  // renderWeight puts the canary weight in the header with the reason
+  // for its value.
   renderWeight(d) {
-    if (d.kind === 'Rollback') {
-      replace(this.weight);
-      return;
-    }
     const w = d.canaryWeight || 0;
-    const canary = this.canaryStage();
-    const ns = canary ? canary.namespace : '';
-    const th = testerHeader(canary);
+    const canary = this.stageOf('canaryDeployment');
     const mid = uid('w');
-    replace(this.weight, h('div', { class: 'weight' },
-      h('label', { for: mid }, 'Canary weight'),
-      h('meter', { id: mid, min: '0', max: '100', value: String(w), low: '1', optimum: '0' }, `${w}%`),
-      h('span', { class: 'weight-value', dataset: { weight: String(w) } }, `${w}%`),
-      h('span', { class: 'muted small' }, w > 0
-        ? ` of requests go to the canary${ns ? ` in ${ns}` : ''}; requests with the header ${th.name}: ${th.value} always reach it`
-        : ' — production gets all requests')));
+    replace(this.weight,
+      h('span', { class: 'weight-figure' },
+        h('span', { class: 'weight-label', id: mid }, 'Canary weight'),
+        h('span', { class: 'weight-value', dataset: { weight: String(w) } }, `${w}%`),
+        h('meter', { min: '0', max: '100', value: String(w), 'aria-labelledby': mid }, `${w}%`)),
+      h('span', { class: 'weight-reason' }, weightReason(d, canary ? canary.namespace : ''), ' ', testerNote(d)));
+  }
+
+  // effect says what approving does: "Promote IMAGE_TAG=2.3 to prod-ns,
+  // replacing #4 (2.0)".
+  effect() {
+    const d = this.d;
+    const prod = this.stageOf('productionRelease');
+    const ns = (this.diff && this.diff.namespace) || (prod && prod.namespace) || 'production';
+    const live = this.overview && this.overview.live;
+    const what = paramText(d) || `#${d.number}`;
+    if (live && live.id !== d.id) return `Promote ${what} to ${ns}, replacing ${numbered(live)}`;
+    return `Promote ${what} to ${ns}, its first release there`;
   }
 
   renderApproval(d) {
@@ -166,8 +233,8 @@ class DeploymentView {
     const need = this.requiredApprovals(stage);
     const got = (d.decisions || []).filter((x) => x.stage === stage && x.decision === 'Approve').length;
     const info = h('p', null,
-      `Stage ${stage} waits for ${need} approval${need === 1 ? '' : 's'} (${got} so far)`,
-      d.approvalDeadline ? [', times out ', time(d.approvalDeadline), '.'] : '.');
+      `Stage ${stage} needs ${need} approval${need === 1 ? '' : 's'} (${got} so far)`,
+      d.approvalDeadline ? ['; it times out ', time(d.approvalDeadline), '.'] : '.');
     if (mine) {
       this.approvalForm = null;
       replace(this.approval, section('Approval', info,
@@ -179,48 +246,112 @@ class DeploymentView {
       return;
     }
     this.approvalInfo = h('div', null, info);
+    const effect = h('p', { class: 'effect' }, h('strong', null, `${this.effect()}.`));
+    const diffBox = h('div', { class: 'approval-diff' }, h('p', { class: 'muted', role: 'status' }, 'Comparing with production…'));
     const rid = uid('reason');
     const hint = uid('hint');
-    const reason = h('textarea', { id: rid, name: 'reason', rows: '2', maxlength: '2000', 'aria-describedby': hint });
+    const reasonErr = h('p', { class: 'field-error', id: uid('err'), hidden: true });
+    const reason = h('textarea', { id: rid, name: 'reason', rows: '2', maxlength: '2000', 'aria-describedby': `${hint} ${reasonErr.id}` });
     const who = nameField();
     const out = h('div');
-    const approveBtn = h('button', { type: 'button', class: 'approve' }, 'Approve');
+    const approveBtn = h('button', { type: 'button', class: 'approve' }, 'Approve…');
     const rejectBtn = h('button', { type: 'button', class: 'reject danger' }, 'Reject');
+    const actions = h('div', { class: 'actions' }, approveBtn, rejectBtn);
+    const confirmQ = h('p', { class: 'confirm-q', id: uid('cq') });
+    const confirmBtn = h('button', { type: 'button', class: 'confirm-approve' }, 'Yes, promote to production');
+    const backBtn = h('button', { type: 'button', class: 'link' }, 'Back');
+    const confirmBox = h('div', { class: 'confirm', role: 'group', 'aria-labelledby': confirmQ.id, hidden: true },
+      confirmQ,
+      h('p', null, 'The canary then serves every request while production rolls out; your reason is recorded with the approval.'),
+      h('div', { class: 'actions' }, confirmBtn, backBtn));
+    const busy = (on) => {
+      for (const b of [approveBtn, rejectBtn, confirmBtn]) b.disabled = on;
+    };
     const decide = async (verb) => {
       replace(out);
-      approveBtn.disabled = true;
-      rejectBtn.disabled = true;
+      busy(true);
       try {
         who.save();
         const path = verb === 'approve' ? paths.approve(this.id) : paths.reject(this.id);
-        const nd = await post(path, { reason: reason.value }, { signal: this.ctx.signal });
-        announce(`Deployment ${this.id} ${verb === 'approve' ? 'approved' : 'rejected'}`);
+        const nd = await post(path, { reason: reason.value.trim() }, { signal: this.ctx.signal });
+        announce(`${d.pipeline} #${d.number} ${verb === 'approve' ? 'approved' : 'rejected'}`);
         this.approvalForm = null;
         this.update(nd);
         this.scheduleRefresh();
       } catch (ex) {
         if (ex && ex.name === 'AbortError') return;
-        approveBtn.disabled = false;
-        rejectBtn.disabled = false;
+        busy(false);
         replace(out, errorBox(ex, `Could not ${verb}`));
-        if ((ex.details || []).some((x) => x.field === 'reason')) {
-          reason.setAttribute('aria-invalid', 'true');
+        const bad = (ex.details || []).find((x) => x.field === 'reason');
+        if (bad) {
+          fieldError(reason, reasonErr, `The reason ${bad.message}.`);
           reason.focus();
         }
       }
     };
-    approveBtn.addEventListener('click', () => decide('approve'));
-    rejectBtn.addEventListener('click', () => decide('reject'));
+    const checkReason = (required) => {
+      fieldError(reason, reasonErr, '');
+      replace(out);
+      if (required && reason.value.trim() === '') {
+        fieldError(reason, reasonErr, 'Say why you reject: the reason is recorded with the decision and shown to the team.');
+        reason.focus();
+        return false;
+      }
+      if (reason.value.length > 2000) {
+        fieldError(reason, reasonErr, 'The reason is longer than 2000 characters; shorten it.');
+        reason.focus();
+        return false;
+      }
+      return true;
+    };
+    approveBtn.addEventListener('click', () => {
+      if (!checkReason(false)) return;
+      confirmQ.replaceChildren(h('strong', null, `${this.effect()}?`));
+      actions.hidden = true;
+      confirmBox.hidden = false;
+      confirmBtn.focus();
+    });
+    backBtn.addEventListener('click', () => {
+      confirmBox.hidden = true;
+      actions.hidden = false;
+      approveBtn.focus();
+    });
+    confirmBtn.addEventListener('click', () => decide('approve'));
+    rejectBtn.addEventListener('click', () => {
+      if (checkReason(true)) decide('reject');
+    });
     this.approvalForm = h('form', { class: 'approval-form', 'aria-label': 'Approve or reject', onsubmit: (e) => e.preventDefault() },
       who.el,
       h('div', { class: 'field' },
         h('label', { for: rid }, 'Reason'), reason,
-        h('p', { class: 'hint', id: hint }, 'Recorded with your decision; required to reject.')),
-      h('div', { class: 'actions' }, approveBtn, rejectBtn),
+        h('p', { class: 'hint', id: hint }, 'Recorded with your decision; required to reject.'),
+        reasonErr),
+      actions,
+      confirmBox,
       out);
-    const s = section('Approval needed', this.approvalInfo, this.approvalForm);
+    const s = section('Approval needed', this.approvalInfo, effect, diffBox, this.approvalForm);
     s.classList.add('attention');
     replace(this.approval, s);
+    this.loadDiff(effect, diffBox);
+  }
+
+  // loadDiff shows what approving would change in production (a read-only
+  // diff against the live production namespace).
+  async loadDiff(effect, box) {
+    try {
+      this.diff = await get(paths.diff(this.id), { signal: this.ctx.signal });
+    } catch (ex) {
+      if (ex && ex.name === 'AbortError') return;
+      replace(box, errorBox(ex, 'Could not compare with production'));
+      return;
+    }
+    replace(effect, h('strong', null, `${this.effect()}.`));
+    const n = this.diff.changed;
+    replace(box,
+      h('p', { class: 'changed', dataset: { changed: String(n) } }, n === 0
+        ? 'Production already matches this deployment: nothing would change.'
+        : `${n} object${n === 1 ? '' : 's'} would change in production:`),
+      n === 0 ? null : diffView(this.diff.diff, 'Diff of production against this deployment'));
   }
 
   requiredApprovals(stage) {
@@ -319,7 +450,7 @@ class DeploymentView {
       try {
         ev = JSON.parse(m.data);
       } catch (e) {
-        replace(this.watchError, errorBox(e, 'Unreadable event'));
+        replace(this.watchError, errorBox(e, 'An event could not be read'));
         return;
       }
       if (ev.seq <= this.lastSeq) return;
@@ -334,7 +465,7 @@ class DeploymentView {
         const d = JSON.parse(m.data);
         const changed = d.status !== this.d.status;
         this.update(d);
-        if (changed) announce(`Deployment ${d.id} ${d.status}`);
+        if (changed) announce(`${d.pipeline} #${d.number} ${d.status}`);
       } catch {
         this.scheduleRefresh();
       }
@@ -343,19 +474,59 @@ class DeploymentView {
       if (es.readyState === EventSource.CLOSED) {
         replace(this.liveState, h('span', { class: 'dot off', 'aria-hidden': 'true' }), ' Disconnected');
         const retry = h('button', { type: 'button', class: 'link', onclick: () => this.watch() }, 'Reconnect');
-        replace(this.watchError, errorBox({ message: 'the live event stream was refused by the server' }, 'Live updates stopped'), retry);
+        replace(this.watchError, errorBox({ message: 'the server closed the live updates' }, 'Live updates stopped'), retry);
       } else {
         replace(this.liveState, h('span', { class: 'dot off', 'aria-hidden': 'true' }), ' Reconnecting…');
       }
     });
   }
 
+  // groupTitle names a timeline group: the stage's type and name, or the
+  // deployment itself for events of no stage.
+  groupTitle(stage) {
+    if (!stage) return [h('span', { class: 'tl-type' }, 'Deployment')];
+    const st = (this.d.stages || []).find((s) => s.name === stage);
+    const type = st ? (typeNames[st.type] || st.type) : 'Stage';
+    return [h('span', { class: 'tl-type' }, type), ' ', h('code', { class: 'tl-stage' }, stage)];
+  }
+
+  // addEvent appends an event to the timeline: consecutive events of one
+  // stage form a group, and rollout progress collapses into one entry
+  // that shows the latest.
   addEvent(ev) {
-    add(this.timeline, h('li', { class: `ev t-${ev.type}`, dataset: { seq: String(ev.seq), type: ev.type } },
-      clock(ev.time), ' ',
-      ev.stage ? h('code', { class: 'ev-stage' }, ev.stage) : null, ' ',
-      h('span', { class: 'ev-type' }, ev.type), ' ',
-      h('span', { class: 'ev-msg' }, ev.message)));
+    const key = ev.stage || '';
+    if (!this.group || this.group.key !== key) {
+      const list = h('ol', { class: 'tl-events' });
+      add(this.timeline, h('section', { class: 'tl-group', dataset: { stage: key } }, h('h3', null, this.groupTitle(key)), list));
+      this.group = { key, list, progress: null };
+    }
+    const g = this.group;
+    const tone = BAD_EVENTS.has(ev.type) ? ' bad' : GOOD_EVENTS.has(ev.type) ? ' good' : '';
+    const entry = h('li', { class: `ev t-${ev.type}${tone}`, dataset: { seq: String(ev.seq), type: ev.type } },
+      h('span', { class: 'ev-type' }, eventName(ev.type)), ' ',
+      h('span', { class: 'ev-msg' }, ev.message), ' ',
+      time(ev.time));
+    if (ev.type === 'RolloutProgress') {
+      if (!g.progress) {
+        const count = h('span', { class: 'ev-count' });
+        const latest = h('span', { class: 'ev-msg' });
+        const when = h('span');
+        const inner = h('ol', { class: 'tl-progress' });
+        const li = h('li', { class: 'ev progress', dataset: { type: 'RolloutProgressGroup' } },
+          h('details', null, h('summary', null, h('span', { class: 'ev-type' }, 'Rollout progress'), ' ', count, ' ', latest, ' ', when), inner));
+        add(g.list, li);
+        g.progress = { n: 0, count, latest, when, inner };
+      }
+      const p = g.progress;
+      p.n += 1;
+      p.count.textContent = `(${p.n} update${p.n === 1 ? '' : 's'})`;
+      p.latest.textContent = ev.message;
+      replace(p.when, time(ev.time));
+      add(p.inner, entry);
+    } else {
+      g.progress = null;
+      add(g.list, entry);
+    }
     const a = ev.type === 'Applied' ? parseApplied(ev) : null;
     if (a) {
       this.applied.set(a.namespace, a);
@@ -366,7 +537,7 @@ class DeploymentView {
   renderObjects() {
     const groups = [...this.applied.values()].sort((x, y) => x.seq - y.seq);
     replace(this.objects, groups.map((g) => h('div', { class: 'ns-group', dataset: { namespace: g.namespace } },
-      h('h3', null, h('code', null, g.namespace), ' ', h('span', { class: 'muted small' }, `${g.role}, `, clock(g.time))),
+      h('h3', null, h('code', null, g.namespace), ' ', h('span', { class: 'muted small' }, `${g.role}, `, time(g.time))),
       h('ul', { class: 'objects' }, g.objects.map((o) => h('li', null, h('code', null, o.object), ' ', h('span', { class: `action a-${o.action}` }, o.action)))))));
   }
 

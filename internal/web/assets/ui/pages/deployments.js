@@ -2,7 +2,7 @@
 // limit and before; the console never fetches everything), filtered by
 // pipeline and status.
 
-import { h, replace, uid, errorBox } from '../dom.js';
+import { h, replace, uid, errorBox, statusWord } from '../dom.js';
 import { get, paths, pages, STATUSES } from '../api.js';
 import { table, deploymentRow, DEPLOYMENT_HEADS } from '../tables.js';
 
@@ -35,7 +35,7 @@ export async function render(main, ctx) {
     filters(filter, (pls.items || []).map((p) => p.metadata.name), ctx),
     items.length === 0
       ? h('p', { class: 'empty' }, before ? 'No older deployments.' : 'No deployments match.')
-      : table('Deployments, newest first', DEPLOYMENT_HEADS, items.map(deploymentRow)),
+      : table('Deployments, newest first', DEPLOYMENT_HEADS, items.map((d) => deploymentRow(d))),
     pager(filter, list, before, pageNo));
 }
 
@@ -47,7 +47,7 @@ function filters(filter, names, ctx) {
     names.map((n) => h('option', { value: n, selected: n === filter.pipeline ? 'selected' : null }, n)));
   const status = h('select', { id: sid, name: 'status' },
     h('option', { value: '' }, 'Any status'),
-    STATUSES.map((s) => h('option', { value: s, selected: s === filter.status ? 'selected' : null }, s)));
+    STATUSES.map((s) => h('option', { value: s, selected: s === filter.status ? 'selected' : null }, statusWord(s))));
   return h('form', {
     class: 'filters',
     method: 'get',

@@ -3,7 +3,7 @@
 // (POST .../rollback with dryRun) as a diff against what production runs
 // now; a confirm button then starts it.
 
-import { h, replace, add, errorBox, section, dl, time, badge, params, announce, link } from '../dom.js';
+import { h, replace, add, uid, errorBox, section, dl, time, badge, params, announce, link, fieldError } from '../dom.js';
 import { get, post, paths, pages } from '../api.js';
 import { nameField } from '../identity.js';
 import { table, cell, kind, decisions, liveBadge } from '../tables.js';
@@ -22,7 +22,7 @@ export async function render(main, ctx) {
   const items = list.items || [];
   const preview = h('div', { id: 'preview' });
   const view = { pname, ctx, preview, items };
-  const heads = ['#', 'Kind', 'Parameters', 'Status', 'Created', 'In production', 'Triggered by', 'Approvers', 'Roll back'];
+  const heads = ['#', 'Parameters', 'Status', 'Created', 'In production', 'Started by', 'Approved by', 'Roll back'];
   replace(main,
     h('div', { class: 'page-head' },
       h('p', { class: 'crumbs' }, link(pages.pipelines(), 'Pipelines'), ' / ', link(pages.pipeline(pname), pname), ' / '),
@@ -40,13 +40,12 @@ function row(d, view) {
   const canRollBack = Boolean(d.productionAt) && !d.live;
   return h('tr', { dataset: { id: String(d.id), status: d.status }, class: d.live ? 'is-live' : null },
     cell('#', link(pages.deployment(d.id), `#${d.number}`), ' ', liveBadge(d)),
-    cell('Kind', kind(d)),
-    cell('Parameters', params(d.parameters)),
+    cell('Parameters', d.kind === 'Rollback' ? [kind(d), ' '] : null, params(d.parameters)),
     cell('Status', badge(d.status)),
     cell('Created', time(d.createdAt)),
     cell('In production', d.productionAt ? time(d.productionAt) : h('span', { class: 'muted', text: 'never' })),
-    cell('Triggered by', d.triggeredBy || '—'),
-    cell('Approvers', decisions(d)),
+    cell('Started by', d.triggeredBy || '—'),
+    cell('Approved by', decisions(d)),
     cell('Roll back', d.live
       ? h('span', { class: 'muted small' }, 'running now')
       : canRollBack
@@ -82,14 +81,24 @@ async function showPreview(d, view) {
   const t = p.target || d;
   const who = nameField();
   const out = h('div');
+  const rid = uid('reason');
+  const hint = uid('hint');
+  const reasonErr = h('p', { class: 'field-error', id: uid('err'), hidden: true });
+  const reason = h('textarea', { id: rid, name: 'reason', rows: '2', maxlength: '2000', 'aria-describedby': `${hint} ${reasonErr.id}` });
   const go = h('button', { type: 'button', class: 'danger', dataset: { confirm: String(t.id) } }, `Roll production back to #${t.number}`);
   go.addEventListener('click', async () => {
-    go.disabled = true;
     replace(out);
+    fieldError(reason, reasonErr, '');
+    if (reason.value.length > 2000) {
+      fieldError(reason, reasonErr, 'The reason is longer than 2000 characters; shorten it.');
+      reason.focus();
+      return;
+    }
+    go.disabled = true;
     try {
       who.save();
-      const rb = await post(paths.rollback(pname), { to: t.id }, { signal: ctx.signal });
-      announce(`Rollback deployment ${rb.id} started`);
+      const rb = await post(paths.rollback(pname), { to: t.id, reason: reason.value.trim() }, { signal: ctx.signal });
+      announce(`Rollback #${rb.number} started`);
       ctx.navigate(pages.deployment(rb.id));
     } catch (ex) {
       if (ex && ex.name === 'AbortError') return;
@@ -107,8 +116,8 @@ async function showPreview(d, view) {
             ['Parameters', params(live.parameters)],
             ['In production since', time(live.productionAt)],
           ])
-          : [h('p', { class: 'muted' }, p.live ? `deployment id ${p.live}` : 'nothing recorded as live'),
-            liveError ? errorBox(liveError, `Could not load deployment ${p.live}`) : null]),
+          : [h('p', { class: 'muted' }, p.live ? link(pages.deployment(p.live), 'the live deployment') : 'nothing recorded as live'),
+            liveError ? errorBox(liveError, 'Could not load the live deployment') : null]),
       h('div', { class: 'side to' }, h('h3', null, 'After the rollback'),
         dl([
           ['Deployment', link(pages.deployment(t.id), `#${t.number}`)],
@@ -122,6 +131,10 @@ async function showPreview(d, view) {
       : `${p.changed} object${p.changed === 1 ? '' : 's'} would change in production:`),
     diffView(p.diff),
     who.el,
+    h('div', { class: 'field' },
+      h('label', { for: rid }, 'Reason'), reason,
+      h('p', { class: 'hint', id: hint }, 'Why you roll back; recorded with the rollback and in the audit log.'),
+      reasonErr),
     h('div', { class: 'actions' }, go, closeButton(preview)),
     out));
   focusHeading(preview);
@@ -140,8 +153,8 @@ function focusHeading(preview) {
 }
 
 /** diffView renders a unified diff with each line coloured by its kind. */
-export function diffView(text) {
-  const pre = h('pre', { class: 'diff', tabindex: '0', 'aria-label': 'Diff of production against the chosen deployment' });
+export function diffView(text, label = 'Diff of production against the chosen deployment') {
+  const pre = h('pre', { class: 'diff', tabindex: '0', 'aria-label': label });
   const lines = String(text || '').replace(/\n$/, '').split('\n');
   for (const line of lines) {
     let cls = 'ctx';

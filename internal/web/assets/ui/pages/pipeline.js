@@ -1,11 +1,15 @@
-// One pipeline: its stage graph with settings, a form that starts a run
-// with parameters (defaults filled in), and its latest deployments.
+// One pipeline: what production runs and what is under way, its stage
+// graph with settings and the current stage highlighted, a form that
+// starts a run with parameters (defaults filled in), and its latest
+// deployments.
 
-import { h, replace, add, uid, errorBox, section, dl, time, announce } from '../dom.js';
+import { h, replace, uid, errorBox, section, dl, time, announce, fieldError } from '../dom.js';
 import { get, post, paths, pages } from '../api.js';
 import { stageGraph, pipelineStages } from '../graph.js';
 import { nameField } from '../identity.js';
 import { table, deploymentRow, DEPLOYMENT_HEADS } from '../tables.js';
+import { overviewLine } from '../status.js';
+import { currentOf } from './pipelines.js';
 
 export const name = 'pipeline';
 
@@ -14,20 +18,23 @@ const RECENT = 10;
 export async function render(main, ctx) {
   const [pname] = ctx.args;
   ctx.setTitle(`Pipeline ${pname}`);
-  const [p, recent] = await Promise.all([
+  const [p, recent, overview] = await Promise.all([
     get(paths.pipeline(pname), { signal: ctx.signal }),
     get(paths.deployments(), { query: { pipeline: pname, limit: RECENT }, signal: ctx.signal }),
+    get(paths.overview(), { query: { pipeline: pname }, signal: ctx.signal }),
   ]);
   const m = p.metadata;
+  const o = (overview.items || [])[0];
   replace(main,
     h('div', { class: 'page-head' },
       h('p', { class: 'crumbs' }, h('a', { href: pages.pipelines() }, 'Pipelines'), ' / '),
       h('h1', null, m.name),
+      o ? overviewLine(o) : null,
       m.description ? h('p', null, m.description) : null,
       h('div', { class: 'actions' },
         h('a', { class: 'button secondary', href: pages.history(m.name) }, 'History and rollback'),
         h('a', { class: 'button secondary', href: pages.deployments({ pipeline: m.name }) }, 'All deployments'))),
-    section('Stages', stageGraph(pipelineStages(p), { label: `Stages of ${m.name}` }),
+    section('Stages', stageGraph(pipelineStages(p), { label: `Stages of ${m.name}`, ...currentOf(o) }),
       dl([
         ['Generation', String(m.generation || 1)],
         ['Updated', time(m.updatedAt)],
@@ -36,7 +43,7 @@ export async function render(main, ctx) {
     section('Latest deployments',
       recent.items.length === 0
         ? h('p', { class: 'empty' }, 'No deployments yet.')
-        : table(`Latest deployments of ${m.name}`, DEPLOYMENT_HEADS, recent.items.map(deploymentRow)),
+        : table(`Latest deployments of ${m.name}`, DEPLOYMENT_HEADS, recent.items.map((d) => deploymentRow(d, { withPipeline: false }))),
       recent.total > recent.items.length
         ? h('p', null, h('a', { href: pages.history(m.name) }, `See all ${recent.total} in the history`))
         : null));
@@ -76,9 +83,22 @@ function runForm(p, ctx) {
     onsubmit: async (e) => {
       e.preventDefault();
       replace(out);
+      for (const x of inputs) fieldError(x.input, x.err, '');
+      // What can be checked here is checked before the round trip.
+      let firstBad = null;
       for (const x of inputs) {
-        x.err.hidden = true;
-        x.input.removeAttribute('aria-invalid');
+        const v = x.input.value;
+        let msg = '';
+        if (x.prm.default === undefined && v.trim() === '') msg = `${x.prm.name} is required: this pipeline has no default for it.`;
+        else if (/[\u0000-\u001f\u007f]/.test(v)) msg = `${x.prm.name} contains a control character; type it again.`;
+        if (msg) {
+          fieldError(x.input, x.err, msg);
+          firstBad = firstBad || x.input;
+        }
+      }
+      if (firstBad) {
+        firstBad.focus();
+        return;
       }
       const parameters = {};
       for (const x of inputs) parameters[x.prm.name] = x.input.value;
@@ -86,7 +106,7 @@ function runForm(p, ctx) {
       try {
         who.save();
         const d = await post(paths.runs(pname), { parameters }, { signal: ctx.signal });
-        announce(`Deployment ${d.id} started`);
+        announce(`Deployment #${d.number} started`);
         ctx.navigate(pages.deployment(d.id));
       } catch (ex) {
         if (ex && ex.name === 'AbortError') return;
@@ -107,11 +127,7 @@ function markFields(inputs, ex) {
   for (const d of (ex && ex.details) || []) {
     const f = String(d.field || '');
     for (const x of inputs) {
-      if (f === `parameters.${x.prm.name}` || f === x.prm.name) {
-        x.input.setAttribute('aria-invalid', 'true');
-        x.err.hidden = false;
-        add(x.err, d.message);
-      }
+      if (f === `parameters.${x.prm.name}` || f === x.prm.name) fieldError(x.input, x.err, `${x.prm.name} ${d.message}`);
     }
   }
 }
