@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,6 +198,9 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.open(fmt.Sprintf("/deployments/%d", d2), "deployment")
 	b.signIn(bob, "bob", "deployment")
 	b.waitJS("approve button", 10*time.Second, `!!document.querySelector('.approval-form button.approve')`)
+	// The diff arrives after the page: wait for it, so that the button
+	// does not move under the click.
+	b.waitJS("diff against production", 30*time.Second, `!!document.querySelector('.approval-diff .changed')`)
 	b.click(".approval-form button.approve")
 	b.click(".approval-form button.confirm-approve")
 	waitStatus(b, "Succeeded", 90*time.Second)
@@ -474,7 +477,9 @@ func TestConsoleNameWithoutAuth(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('.approval-form input[name="user"]').length`); n != 0 {
 		t.Fatalf("the approval form must not ask for the name again")
 	}
+	b.waitJS("diff against production", 30*time.Second, `!!document.querySelector('.approval-diff .changed')`)
 	b.click(".approval-form button.approve")
+	b.click(".approval-form button.confirm-approve")
 	waitStatus(b, "Succeeded", 90*time.Second)
 	if dec := b.text(".decision-list"); !strings.Contains(dec, "Approved by dave") {
 		t.Fatalf("decisions: %q", dec)

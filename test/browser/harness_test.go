@@ -492,7 +492,7 @@ func (b *browser) checkLayout(where string) {
 		main.id = '';
 		const text = main.innerText;
 		main.remove();
-		const ids = text.match(/id \d+/gi);
+		const ids = text.match(/\bid \d+/gi);
 		if (ids) bad.push('numbered by id, not #N: ' + ids.join(', '));
 		for (const t of document.querySelectorAll('main time')) {
 			if (!t.title || !/ago|now|^in |^tomorrow$|^yesterday$/.test(t.textContent)) bad.push('a time not relative with the exact time on hover: ' + desc(t));
