@@ -8,16 +8,7 @@ cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 start=$SECONDS
 
-tools="$(hack/tools.sh | tail -1)"
-unformatted="$("${tools}/gofumpt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"
-if [[ -n "${unformatted}" ]]; then
-  echo "not gofumpt-formatted (run: ${tools}/gofumpt -w FILE):" >&2
-  echo "${unformatted}" >&2
-  exit 1
-fi
-go vet ./...
-go vet -tags faultinject ./internal/server/
-"${tools}/staticcheck" ./...
+hack/lint.sh
 
 # The packages that start a control plane, a browser or a data plane are
 # test/* and internal/localcluster; internal/kube and internal/traffic/nginx

@@ -27,16 +27,8 @@ eval "$(hack/start-postgres.sh | tail -1)"
 export FLEDGE_TEST_POSTGRES_DSN
 
 log "format, vet, staticcheck"
+hack/lint.sh
 tools="$(hack/tools.sh | tail -1)"
-unformatted="$("${tools}/gofumpt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"
-if [[ -n "${unformatted}" ]]; then
-  echo "not gofumpt-formatted (run: ${tools}/gofumpt -w FILE):" >&2
-  echo "${unformatted}" >&2
-  exit 1
-fi
-go build ./...
-go vet ./...
-"${tools}/staticcheck" ./...
 
 log "govulncheck"
 # The vulnerability database is https://vuln.go.dev unless FLEDGE_VULNDB

@@ -1,16 +1,13 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"fledge.dev/fledge/internal/secretbox"
 )
@@ -19,32 +16,13 @@ import (
 // returns its base URL and what it said on stderr.
 func serveOnce(t *testing.T, cfg Config, check func(base string)) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	stderr := &lockedBuffer{}
-	cfg.Listen, cfg.Stderr = "127.0.0.1:0", stderr
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	serving := regexp.MustCompile(`serving on (http://\S+) `)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := serving.FindStringSubmatch(stderr.String()); m != nil {
-			check(m[1])
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run ended at start: %v\n%s", err, stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 20s:\n%s", stderr)
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
+	cfg.Listen = "127.0.0.1:0"
+	r := startRun(t, cfg)
+	check(r.waitFor(t, servingRe)[1])
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	return stderr.String()
+	return r.stderr.String()
 }
 
 // A generated admin token goes to a file only its owner can read, never

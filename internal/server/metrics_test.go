@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"fledge.dev/fledge/internal/auth"
 )
@@ -28,34 +26,12 @@ func TestMetricsEndpoints(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", BootstrapTokenFile: tokenFile,
-			Store: filepath.Join(dir, "fledge.db"), Stderr: stderr,
-		})
-	}()
-	apiRe := regexp.MustCompile(`serving on (http://\S+) `)
-	metricsRe := regexp.MustCompile(`serving metrics on (http://\S+)\n`)
-	var api, plain string
-	for deadline := time.Now().Add(20 * time.Second); plain == ""; {
-		if m := metricsRe.FindStringSubmatch(stderr.String()); m != nil {
-			plain = m[1]
-			api = apiRe.FindStringSubmatch(stderr.String())[1] + "/metrics"
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run ended at start: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 20s:\n%s", stderr)
-		}
-	}
+	r := startRun(t, Config{
+		Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", BootstrapTokenFile: tokenFile,
+		Store: filepath.Join(dir, "fledge.db"),
+	})
+	plain := r.waitFor(t, regexp.MustCompile(`serving metrics on (http://\S+)\n`))[1]
+	api := r.waitFor(t, servingRe)[1] + "/metrics"
 	get := func(url, token string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -104,8 +80,7 @@ func TestMetricsEndpoints(t *testing.T) {
 			}
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 }

@@ -62,36 +62,70 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// running is a server started by startRun.
+type running struct {
+	stderr *lockedBuffer
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// startRun runs Run(cfg) in the background (its stderr captured) until
+// stop or the end of the test.
+func startRun(t *testing.T, cfg Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &running{stderr: &lockedBuffer{}, done: make(chan error, 1), cancel: cancel}
+	cfg.Stderr = r.stderr
+	go func() { r.done <- Run(ctx, cfg) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+// waitFor waits until re matches what the server said and returns the
+// submatches; it fails the test if Run ends first or 20 s pass.
+func (r *running) waitFor(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if m := re.FindStringSubmatch(r.stderr.String()); m != nil {
+			return m
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("Run ended at start: %v\n%s", err, r.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not seen after 20s:\n%s", re, r.stderr)
+		}
+	}
+}
+
+// servingRe finds the API's base URL in what the server said.
+var servingRe = regexp.MustCompile(`serving on (http://\S+) `)
+
+// stop cancels the server and returns what Run returned (failing the test
+// if it does not return within 20 s).
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not stop")
+		return nil
+	}
+}
+
 // TestRunServesAndStops runs the whole server on SQLite: the API and the
 // console answer, and cancelling the context stops every part and
 // returns nil.
 func TestRunServesAndStops(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Listen: "127.0.0.1:0", Store: filepath.Join(t.TempDir(), "fledge.db"), Stderr: stderr})
-	}()
-	serving := regexp.MustCompile(`serving on (http://\S+) `)
-	var base string
-	for deadline := time.Now().Add(20 * time.Second); base == ""; {
-		if m := serving.FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run ended at start: %v\n%s", err, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 20s:\n%s", stderr)
-		}
-	}
-	if !strings.Contains(stderr.String(), "created the admin token") {
-		t.Errorf("a fresh store got no admin token:\n%s", stderr)
+	r := startRun(t, Config{Listen: "127.0.0.1:0", Store: filepath.Join(t.TempDir(), "fledge.db")})
+	base := r.waitFor(t, servingRe)[1]
+	if !strings.Contains(r.stderr.String(), "created the admin token") {
+		t.Errorf("a fresh store got no admin token:\n%s", r.stderr)
 	}
 	for path, want := range map[string]int{"/readyz": 200, "/": 200, "/api/v1/pipelines": 401} {
 		resp, err := http.Get(base + path)
@@ -103,14 +137,8 @@ func TestRunServesAndStops(t *testing.T) {
 			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel = %v, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not stop")
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
 	}
 	if _, err := http.Get(base + "/readyz"); err == nil {
 		t.Error("the API still answers after Run returned")
@@ -122,29 +150,13 @@ func TestRunServesAndStops(t *testing.T) {
 func TestRunRefusesBusyAddress(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &lockedBuffer{}
-	first := make(chan error, 1)
-	go func() {
-		first <- Run(ctx, Config{Listen: "127.0.0.1:0", Store: filepath.Join(dir, "a.db"), Stderr: stderr})
-	}()
-	serving := regexp.MustCompile(`serving on http://(\S+) `)
-	var addr string
-	for deadline := time.Now().Add(20 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := serving.FindStringSubmatch(stderr.String()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatalf("first server not serving:\n%s", stderr)
-	}
+	first := startRun(t, Config{Listen: "127.0.0.1:0", Store: filepath.Join(dir, "a.db")})
+	addr := strings.TrimPrefix(first.waitFor(t, servingRe)[1], "http://")
 	err := Run(context.Background(), Config{Listen: addr, Store: filepath.Join(dir, "b.db")})
 	if err == nil || !strings.Contains(err.Error(), "listen on "+addr) {
 		t.Fatalf("second Run on %s = %v, want a listen error", addr, err)
 	}
-	cancel()
-	if err := <-first; err != nil {
+	if err := first.stop(t); err != nil {
 		t.Fatalf("first Run = %v", err)
 	}
 }
