@@ -353,12 +353,16 @@ func openStream(t *testing.T, s *server, id int64) <-chan struct{} {
 type receiver struct {
 	mu   sync.Mutex
 	seen map[string]int
-	msgs []notify.Message
+	// ofPipeline counts them by event, number and pipeline; byID by
+	// delivery id.
+	ofPipeline map[string]int
+	byID       map[string]int
+	msgs       []notify.Message
 }
 
 func startReceiver(t *testing.T, addr, key string) *receiver {
 	t.Helper()
-	r := &receiver{seen: map[string]int{}}
+	r := &receiver{seen: map[string]int{}, ofPipeline: map[string]int{}, byID: map[string]int{}}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -376,8 +380,10 @@ func startReceiver(t *testing.T, addr, key string) *receiver {
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		// Counted raw, not de-duplicated: a second delivery fails the test.
+		// Counted raw, not de-duplicated: a second delivery shows.
 		r.seen[string(m.Event)+"#"+strconv.FormatInt(m.Number, 10)]++
+		r.ofPipeline[string(m.Event)+"#"+strconv.FormatInt(m.Number, 10)+"@"+m.Pipeline]++
+		r.byID[req.Header.Get(notify.DeliveryHeader)]++
 		r.msgs = append(r.msgs, m)
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -390,6 +396,26 @@ func (r *receiver) counts() map[string]int {
 	defer r.mu.Unlock()
 	out := map[string]int{}
 	for k, v := range r.seen {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *receiver) deliveryCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.byID {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *receiver) pipelineCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.ofPipeline {
 		out[k] = v
 	}
 	return out

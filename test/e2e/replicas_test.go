@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 
 // Several `fledge serve` replicas share one PostgreSQL database: 50
 // deployments across 10 pipelines run to completion exactly once while one
-// replica is killed in the middle; the takeover time is reported.
+// replica is killed in the middle, and each one's Succeeded notification
+// reaches the webhook receiver; the takeover time is reported.
 func TestReplicasShareWork(t *testing.T) {
 	for _, replicas := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d-replicas", replicas), func(t *testing.T) {
@@ -25,11 +27,19 @@ func TestReplicasShareWork(t *testing.T) {
 				servers = append(servers, startServerOn(t, storeURL, []string{"--lease-ttl", "3s"}))
 			}
 			api := servers[0]
+			hookAddr := freeAddr(t)
+			recv := startReceiver(t, hookAddr, replicaHookKey)
+			keyFile := t.TempDir() + "/hook.key"
+			if err := os.WriteFile(keyFile, []byte(replicaHookKey), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			api.fledge("admin", "secret", "set", "hook", "--value-file", keyFile)
 			var names []string
 			for p := 0; p < pipelines; p++ {
 				name := fmt.Sprintf("rep%d-%d", replicas, p)
 				names = append(names, name)
 				dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: name + "-c", ProdNS: name + "-p", NoApproval: true})
+				appendFile(t, dir+"/pipeline.yaml", fmt.Sprintf("  notifications:\n    - name: hook\n      events: [Succeeded]\n      webhook:\n        url: http://%s/\n        signingSecret: hook\n", hookAddr))
 				api.fledge("admin", "apply", "-f", dir)
 			}
 			var ids []int64
@@ -85,8 +95,36 @@ func TestReplicasShareWork(t *testing.T) {
 					}
 				}
 			}
+			// Every deployment's notification arrives; a delivery id comes
+			// twice only if the killed replica sent it and died before
+			// recording it (at least once; receivers drop duplicates).
+			for deadline := time.Now().Add(time.Minute); len(recv.deliveryCounts()) < len(ids); time.Sleep(200 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d notifications received, want %d", len(recv.deliveryCounts()), len(ids))
+				}
+			}
+			counts := recv.pipelineCounts()
+			for _, name := range names {
+				for v := 1; v <= perPipeline; v++ {
+					if counts[fmt.Sprintf("Succeeded#%d@%s", v, name)] == 0 {
+						t.Errorf("%s #%d: no Succeeded notification", name, v)
+					}
+				}
+			}
+			dups := 0
+			for id, n := range recv.deliveryCounts() {
+				if n > 1 {
+					dups++
+					t.Logf("delivery %s received %d times", id, n)
+				}
+			}
+			if dups > replicas {
+				t.Errorf("%d deliveries received more than once; only those under way at the kill may be", dups)
+			}
 			t.Logf("%d replicas: %d deployments across %d pipelines completed exactly once; longest pause across the kill of a run under way (takeover, plus whatever that step waited for) %s with lease TTL 3s",
 				replicas, len(ids), pipelines, takeover.Round(time.Millisecond))
 		})
 	}
 }
+
+const replicaHookKey = "replica-hook-signing-key-0123456"
