@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/auth"
+	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic"
 )
@@ -81,7 +84,34 @@ func applyCanary(ctx context.Context, r *run, a pipeline.Action) (result, error)
 	if err != nil {
 		return result{}, err
 	}
+	if err := r.checkPrerequisites(ctx); err != nil {
+		return result{}, err
+	}
 	return result{}, r.apply(ctx, a.StageName, r.canary(), objs)
+}
+
+// checkPrerequisites makes sure the cluster can run the plan's traffic
+// provider before anything is applied: the Gateway API provider needs the
+// Gateway API CRDs (HTTPRoute), which a cluster does not have by default.
+func (r *run) checkPrerequisites(ctx context.Context) error {
+	rt := r.plan.Routing()
+	if rt.Provider != v1alpha1.TrafficProviderGatewayAPI || r.plan.ProductionNamespace == "" {
+		return nil
+	}
+	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return err
+	}
+	route := &unstructured.Unstructured{}
+	route.SetAPIVersion("gateway.networking.k8s.io/v1")
+	route.SetKind("HTTPRoute")
+	route.SetName(rt.HTTPRoute)
+	_, err = c.Get(ctx, r.plan.ProductionNamespace, route)
+	var unknown *kube.UnknownKindError
+	if errors.As(err, &unknown) {
+		return fmt.Errorf("environment %s has no Gateway API CRDs (kind HTTPRoute of gateway.networking.k8s.io/v1 is unknown), which httpRouteName needs: install them in the cluster, or use ingressName; nothing was applied", r.plan.Environment)
+	}
+	return nil
 }
 
 func waitCanary(ctx context.Context, r *run, a pipeline.Action) (result, error) {
@@ -244,7 +274,8 @@ func resetWeight(ctx context.Context, r *run, _ pipeline.Action) (result, error)
 	if err := router.Reset(ctx); err != nil {
 		return result{}, fmt.Errorf("send all requests to production: %w", err)
 	}
-	if errors.Is(werr, traffic.ErrRouteNotFound) {
+	var unknown *kube.UnknownKindError
+	if errors.Is(werr, traffic.ErrRouteNotFound) || errors.As(werr, &unknown) {
 		r.event("", "WeightUnchanged", "%s does not exist: no request was sent to the canary, there is no weight to reset", r.routeName())
 		return result{}, nil
 	}

@@ -49,19 +49,24 @@ func TestRefusedManifestsLeaveNothing(t *testing.T) {
 					t.Errorf("event %s %q claims what was not done", e.Type, e.Message)
 				}
 			}
-			// The namespace is gone (the namespace controller removes a
-			// deleted one within seconds).
-			deadline := time.Now().Add(time.Minute)
-			for {
-				_, err := cluster.Clientset().CoreV1().Namespaces().Get(context.Background(), canaryNS, metav1.GetOptions{})
-				if apierrors.IsNotFound(err) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("namespace %s still exists a minute after the refused run (%v)", canaryNS, err)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			waitNamespaceGone(t, canaryNS)
 		})
+	}
+}
+
+// waitNamespaceGone waits until namespace ns no longer exists (the
+// namespace controller removes a deleted one within seconds).
+func waitNamespaceGone(t *testing.T, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := cluster.Clientset().CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s still exists a minute after the refused run (%v)", ns, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

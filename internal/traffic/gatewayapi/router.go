@@ -160,6 +160,10 @@ func (r *Router) Weight(ctx context.Context) (int, error) {
 // backend that is no longer permitted.
 func (r *Router) Reset(ctx context.Context) error {
 	live, err := r.live(ctx)
+	var unknownRoute *kube.UnknownKindError
+	if errors.As(err, &unknownRoute) {
+		return nil // no Gateway API in this cluster: nothing was ever created
+	}
 	if err != nil {
 		return err
 	}
