@@ -206,6 +206,10 @@ func TestBadInput(t *testing.T) {
 		{"run with a placeholder name", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG}":"1"}}`, 422, []string{`declares no parameter \"TAG}\"`}},
 		{"run with a duplicate parameter", "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1","TAG":"2"}}`, 400, []string{`duplicate key \"TAG\" in parameters`}},
 		{"secret with a bad name", "PUT", "/api/v1/secrets/Bad_Name", `{"value":"0123456789abcdef0123"}`, 422, []string{"must consist of lower case letters"}},
+		{"registry secret without a password", "PUT", "/api/v1/secrets/reg", `{"type":"registry","registry":{"server":"ghcr.io","username":"robot","password":""}}`, 422, []string{"registry.password: is required"}},
+		{"registry secret with a value", "PUT", "/api/v1/secrets/reg", `{"type":"registry","value":"0123456789abcdef0123","registry":{"server":"ghcr.io","username":"robot","password":"p"}}`, 422, []string{"value: is only for secrets of type webhook"}},
+		{"secret of an unknown type", "PUT", "/api/v1/secrets/reg", `{"type":"ssh","value":"0123456789abcdef0123"}`, 422, []string{`type: must be \"webhook\" or \"registry\", got \"ssh\"`}},
+		{"environment naming a missing registry secret", "PUT", "/api/v1/environments/e", `{"apiVersion":"fledge.dev/v1alpha1","kind":"Environment","metadata":{"name":"e"},"spec":{"inCluster":true,"registryCredentials":[{"secretRef":"reg"}]}}`, 422, []string{`secret \"reg\" does not exist`}},
 		{"token with an unknown field", "POST", "/api/v1/tokens", `{"name":"x","roles":["viewer"],"admin":true}`, 400, []string{`unknown field \"admin\"`}},
 		{"webhook for a missing pipeline", "POST", "/api/v1/webhooks/github/nope", `{}`, 404, []string{`pipeline \"nope\" not found`}},
 	}
