@@ -26,6 +26,9 @@ check: ## Fast loop while coding: format, vet, staticcheck, unit tests (no clust
 build: ## Build the fledge binary into bin/
 	go build -trimpath -ldflags "$(LDFLAGS)" -o bin/fledge ./cmd/fledge
 
+image: ## Build the container image (linux/amd64+arm64) into the OCI layout bin/image; PUSH=registry/repo:tag also pushes it
+	go run ./hack/image -out bin/image -version "$(VERSION)" -revision "$(REVISION)" -date "$(BUILD_DATE)" $(if $(PUSH),-push "$(PUSH)")
+
 controlplane: ## Build the pinned local control plane binaries into the cache
 	hack/build-controlplane.sh
 

@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+# ca-certificates: make image copies Debian's CA bundle into the image.
+[[ -s /etc/ssl/certs/ca-certificates.crt ]] || need+=(ca-certificates)
 # prometheus: the metrics test scrapes a running server with the real
 # Prometheus, and promtool checks the example alert rules.
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || need+=(prometheus)

@@ -52,8 +52,9 @@ fi
 log "unit and integration tests (race detector)"
 # Packages whose tests are pure or cheap run with -race; the packages that
 # start a control plane or a browser run without it (it slows the
-# kube-apiserver round trips tenfold and proves nothing there).
-heavy='fledge.dev/fledge/(test/|internal/localcluster$)'
+# kube-apiserver round trips tenfold and proves nothing there), and
+# hack/image, which cross-compiles fledge for both image platforms.
+heavy='fledge.dev/fledge/(test/|internal/localcluster$|hack/image$)'
 race_pkgs=$(go list ./... | grep -Ev "${heavy}")
 heavy_pkgs=$(go list ./... | grep -E "${heavy}")
 CI="${CI:-true}" go test -race -count=1 -timeout 15m ${race_pkgs}
