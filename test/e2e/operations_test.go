@@ -119,7 +119,9 @@ func TestOperations(t *testing.T) {
 	waitQuery(t, prom, `fledge_canary_weight_percent{pipeline="ops"}`, "0")
 	waitQuery(t, prom, `sum(fledge_deployments_finished_total{pipeline="ops",status="Rejected"})`, "1")
 
-	// The weight as Prometheus recorded it over the whole test.
+	// The weight as Prometheus recorded it over the whole test; a second
+	// more, so that the range's last 200ms step is after the last change.
+	time.Sleep(time.Second)
 	values := queryRange(t, prom, `fledge_canary_weight_percent{pipeline="ops"}`, stopped.Add(-5*time.Minute), time.Now())
 	if got := strings.Join(dedupe(values), " -> "); got != "0 -> 25 -> 0" {
 		t.Errorf("canary weight over time: %s, want 0 -> 25 -> 0", got)
