@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -57,7 +58,7 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := httptest.NewServer(registry.New(registry.Logger(nil)))
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/fledge/fledge:v9.8.7", name.Insecure)
 	if err != nil {
