@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// readmeSubstitutions are the only changes a non-interactive run makes to
+// the README's "Using it" block; each one says why.
+//
+//   - `fledge dev cluster up` is not run: the suite's control plane is
+//     already up, and its kubeconfig is copied to where `dev cluster up`
+//     writes it (the path examples/webpage/environment.yaml names).
+//     Starting a second control plane would double the test's time.
+//   - 127.0.0.1:8080 becomes a free loopback port (FLEDGE_LISTEN for
+//     serve, the same address in login's --server), since other servers
+//     may hold 8080 on a shared machine.
+//   - `fledge serve &` runs in the background for the rest of the block
+//     and is waited for (/readyz) before the next line.
+//   - `fledge logs -f` on a finished deployment ends by itself; it is
+//     bounded by a timeout all the same.
+//
+// Every other line runs exactly as written, with `sh -c`, in the
+// repository root, HOME a fresh directory and PATH starting with the
+// freshly built fledge.
+var readmeSubstitutions = []string{"dev cluster up", "127.0.0.1:8080", "serve &", "logs -f"}
+
+// readmeBlock returns the command lines of the first shell block under
+// heading in README.md.
+func readmeBlock(t *testing.T, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("README.md has no %q heading", heading)
+	}
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	if !ok {
+		t.Fatalf("README.md: no ```sh block under %q", heading)
+	}
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatalf("README.md: unterminated block under %q", heading)
+	}
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// The README's "Using it" block, run line by line as a newcomer would.
+func TestReadmeUsingIt(t *testing.T) {
+	lines := readmeBlock(t, "## Using it")
+	canaryNS, prodNS := "ns-canary-stage", "ns-canary-prod"
+	waitNamespacesGone(t, canaryNS, prodNS)
+	t.Cleanup(func() {
+		for _, ns := range []string{canaryNS, prodNS} {
+			_ = cluster.Clientset().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+	})
+
+	home := t.TempDir()
+	kc := filepath.Join(home, ".local/state/fledge/dev-cluster/kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(kc), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := os.ReadFile(cluster.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kc, kb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := []string{
+		"HOME=" + home,
+		"PATH=" + filepath.Dir(fledgeBin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FLEDGE_LISTEN=" + addr,
+		"KUBECONFIG=" + kc,
+	}
+	sh := func(ctx context.Context, line string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, "sh", "-c", line)
+		cmd.Dir, cmd.Env = repoRoot, env
+		return cmd
+	}
+
+	// What each line must print (stdout and stderr together).
+	want := map[string][]string{
+		"token create": {},
+		"apply -f":     {"environment/local created", "artifact/webpage-manifest created", "pipeline/webpage-canary-deployment-pipeline created"},
+		"run ":         {"WaitingForApproval"},
+		"describe":     {"approval-stage", "25"},
+		"approve":      {"Succeeded"},
+		"login":        {},
+		"history":      {"Succeeded"},
+		// #1 is what production runs, so the diff against live is empty,
+		// and the dry-run says so.
+		"rollback": {"Rollback of webpage-canary-deployment-pipeline to deployment 1", "Nothing would change in production"},
+		"logs -f":  {"Approved", "DeploymentSucceeded"},
+	}
+	ran := map[string]bool{}
+	for _, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "fledge dev cluster up"):
+			ran["dev cluster up"] = true
+			continue
+		case strings.HasPrefix(line, "fledge serve &"):
+			serveLine, _, _ := strings.Cut(line, "&")
+			ctx, cancel := context.WithCancel(context.Background())
+			cmd := sh(ctx, "exec "+serveLine)
+			var log bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+			waitReady(t, "http://"+addr, &log)
+			ran["serve &"] = true
+			continue
+		}
+		line = strings.ReplaceAll(line, "127.0.0.1:8080", addr)
+		timeout := 2 * time.Minute
+		if strings.Contains(line, "logs -f") {
+			timeout = 30 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		out, err := sh(ctx, line).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("README line failed: %s\n%v\n%s", line, err, out)
+		}
+		t.Logf("$ %s\n%s", line, out)
+		for key, facts := range want {
+			if !strings.Contains(line, "fledge "+key) {
+				continue
+			}
+			ran[key] = true
+			for _, f := range facts {
+				if !strings.Contains(string(out), f) {
+					t.Errorf("%s: output lacks %q:\n%s", line, f, out)
+				}
+			}
+		}
+	}
+	for _, key := range append(readmeSubstitutions, "login", "token create", "apply -f", "run ", "describe", "approve", "history", "rollback") {
+		if key == "127.0.0.1:8080" {
+			continue
+		}
+		if !ran[key] {
+			t.Errorf("the README block has no %q line any more; update this test", key)
+		}
+	}
+}
+
+// waitReady waits until the server answers /readyz.
+func waitReady(t *testing.T, url string, log *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("fledge serve not ready at %s:\n%s", url, log.String())
+}
+
+// waitNamespacesGone waits until earlier tests' namespaces of the same
+// names are deleted, since the README's pipeline uses fixed names.
+func waitNamespacesGone(t *testing.T, names ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for _, ns := range names {
+		_ = cluster.Clientset().CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		for {
+			_, err := cluster.Clientset().CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				t.Fatalf("namespace %s still there", ns)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
