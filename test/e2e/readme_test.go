@@ -211,3 +211,102 @@ func waitNamespacesGone(t *testing.T, names ...string) {
 		}
 	}
 }
+
+// shBlocks returns the command lines of every ```sh block of a docs file.
+func shBlocks(t *testing.T, rel string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	in := false
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```sh"):
+			in = true
+		case strings.HasPrefix(l, "```"):
+			in = false
+		case in && strings.TrimSpace(l) != "" && !strings.HasPrefix(strings.TrimSpace(l), "#"):
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+// docs/security.md's commands, run as written in a fresh HOME and working
+// directory. Substitutions: `fledge serve` runs in the background and is
+// waited for; 127.0.0.1:8080 becomes a free port (FLEDGE_LISTEN);
+// $REGISTRY_TOKEN is set. Every sh block of the file runs.
+func TestDocsSecurityCommands(t *testing.T) {
+	lines := shBlocks(t, "docs/security.md")
+	home, work := t.TempDir(), t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := []string{
+		"HOME=" + home,
+		"PATH=" + filepath.Dir(fledgeBin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FLEDGE_LISTEN=" + addr,
+		"REGISTRY_TOKEN=registry-password-for-the-test",
+	}
+	want := map[string][]string{
+		"token list":         {"alice", "ci"},
+		"token revoke ci":    {},
+		"audit --user alice": {},
+		"audit export":       {},
+		"secret list":        {"ghcr", "registry", "ghcr.io"},
+	}
+	ran := map[string]bool{}
+	for _, line := range lines {
+		if strings.HasPrefix(line, "fledge serve") {
+			serveLine, _, _ := strings.Cut(line, "#")
+			ctx, cancel := context.WithCancel(context.Background())
+			cmd := exec.CommandContext(ctx, "sh", "-c", "exec "+serveLine)
+			cmd.Dir, cmd.Env = work, env
+			var log bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+			waitReady(t, "http://"+addr, &log)
+			ran["serve"] = true
+			continue
+		}
+		line = strings.ReplaceAll(line, "127.0.0.1:8080", addr)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, "sh", "-c", line)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("docs/security.md line failed: %s\n%v\n%s", line, err, out)
+		}
+		for key, facts := range want {
+			if !strings.Contains(line, "fledge "+key) {
+				continue
+			}
+			ran[key] = true
+			for _, f := range facts {
+				if !strings.Contains(string(out), f) {
+					t.Errorf("%s: output lacks %q:\n%s", line, f, out)
+				}
+			}
+		}
+		if strings.Contains(string(out), "registry-password-for-the-test") {
+			t.Errorf("%s printed the registry password:\n%s", line, out)
+		}
+	}
+	for _, key := range []string{"serve", "token list", "token revoke ci", "audit --user alice", "audit export", "secret list"} {
+		if !ran[key] {
+			t.Errorf("docs/security.md has no %q line any more; update this test", key)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "audit-today.jsonl")); err != nil || !bytes.Contains(b, []byte("token")) {
+		t.Errorf("audit export wrote no token events: %v\n%s", err, b)
+	}
+}
