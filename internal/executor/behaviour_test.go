@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,6 +186,38 @@ func TestParkRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An approval that slips in before the park save, followed by the server's
+// death before its next save, leaves no WakeAt behind: another server takes
+// the deployment as soon as the lease expires, not at the approval deadline.
+func TestParkRaceThenKilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.create(release("1", 0, canaryStage(), approvalStage(1, time.Hour), productionStage()))
+	var raced atomic.Bool
+	first := b.start("done:AwaitApproval", func(ps *procStore) {
+		ps.beforeUpdate = func(d store.Deployment, _ []store.Event) {
+			if d.WakeAt != nil && raced.CompareAndSwap(false, true) {
+				if err := b.st.AddDecision(t.Context(), store.Decision{DeploymentID: id, Stage: "approve", User: "alice", Decision: string(v1alpha1.DecisionApprove), At: b.clock.Now()},
+					1, store.Event{DeploymentID: id, Time: b.clock.Now(), Stage: "approve", Type: "Approved", Message: "approved by alice"}); err != nil {
+					t.Errorf("approve: %v", err)
+				}
+			}
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); !first.dead.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server was not killed once the approval was granted")
+		}
+	}
+	first.stop()
+	if d := b.get(id); d.WakeAt != nil {
+		t.Errorf("the approved deployment was left to wake at %v", d.WakeAt)
+	}
+	b.clock.Advance(leaseTTL + time.Second)
+	b.start("")
+	b.waitStatus(id, v1alpha1.StatusSucceeded)
 }
 
 // A cancelled run undoes its canary: the weight goes back to 0, and a run

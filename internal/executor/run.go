@@ -371,7 +371,7 @@ func (r *run) checkCancel(ctx context.Context) error {
 // One race is closed here: a decision recorded after awaitApproval read the
 // decisions but before WakeAt was saved found no WakeAt to pull forward. So
 // after saving, still holding the lease, park looks again and, if anything
-// arrived, does not park (the next save clears WakeAt).
+// arrived, saves again without WakeAt and does not park.
 func (r *run) park(ctx context.Context, until time.Time) (parked bool, err error) {
 	r.wakeAt = &until
 	err = r.save(ctx)
@@ -388,7 +388,10 @@ func (r *run) park(ctx context.Context, until time.Time) (parked bool, err error
 		return false, fmt.Errorf("reload deployment %d: %w", r.d.ID, err)
 	}
 	if len(ds) != r.decisionsSeen || d.CancelRequested {
-		return false, nil
+		// Clear WakeAt at once: a server that died before its next save
+		// would otherwise leave a decided deployment parked until the
+		// approval deadline, since the decision found no WakeAt to pull.
+		return false, r.save(ctx)
 	}
 	r.log.Debug("parked until a decision or the approval deadline", "wake_at", until)
 	return true, nil
