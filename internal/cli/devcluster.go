@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"fledge.dev/fledge/internal/gatewaycrd"
 	"fledge.dev/fledge/internal/localcluster"
 )
 
@@ -36,6 +37,7 @@ pods become Ready without running containers.
 The binaries come from hack/build-controlplane.sh (or $` + localcluster.EnvBinDir + `).
 
   eval "$(fledge dev cluster up)"   # start, and point kubectl at it
+  fledge dev cluster up --gateway-api   # also install the Gateway API CRDs
   fledge dev cluster status
   fledge dev cluster down`,
 	}
@@ -51,17 +53,21 @@ The binaries come from hack/build-controlplane.sh (or $` + localcluster.EnvBinDi
 }
 
 func newDevClusterUpCommand(streams Streams, flags *devClusterFlags) *cobra.Command {
-	return &cobra.Command{
+	var gatewayAPI bool
+	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local cluster in the background and print its KUBECONFIG export line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDevClusterUp(cmd.Context(), streams, flags)
+			return runDevClusterUp(cmd.Context(), streams, flags, gatewayAPI)
 		},
 	}
+	cmd.Flags().BoolVar(&gatewayAPI, "gateway-api", false,
+		"also install the Gateway API "+gatewaycrd.Version+" standard CRDs (needs the go command; fetched through the Go module proxy)")
+	return cmd
 }
 
-func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlags) error {
+func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlags, gatewayAPI bool) error {
 	dir, err := flags.resolveDir()
 	if err != nil {
 		return err
@@ -71,6 +77,9 @@ func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlag
 		st := existing.Status(ctx)
 		if st.Healthy() {
 			fmt.Fprintf(streams.ErrOut, "local cluster already running in %s (%s)\n", dir, st.Server)
+			if err := installGatewayAPI(ctx, streams, existing, gatewayAPI); err != nil {
+				return err
+			}
 			printKubeconfigExport(streams.Out, existing)
 			return nil
 		}
@@ -88,7 +97,24 @@ func runDevClusterUp(ctx context.Context, streams Streams, flags *devClusterFlag
 	}
 	fmt.Fprintf(streams.ErrOut, "local cluster ready in %s at %s; stop it with `fledge dev cluster down`\n",
 		c.StartupDuration().Round(100*time.Millisecond), c.Server())
+	if err := installGatewayAPI(ctx, streams, c, gatewayAPI); err != nil {
+		return err
+	}
 	printKubeconfigExport(streams.Out, c)
+	return nil
+}
+
+// installGatewayAPI installs the pinned Gateway API CRDs in c when asked;
+// applying them again on a running cluster changes nothing.
+func installGatewayAPI(ctx context.Context, streams Streams, c *localcluster.Cluster, want bool) error {
+	if !want {
+		return nil
+	}
+	fmt.Fprintf(streams.ErrOut, "installing Gateway API %s CRDs\n", gatewaycrd.Version)
+	if err := gatewaycrd.Install(ctx, c.Kubectl); err != nil {
+		return fmt.Errorf("local cluster in %s is running, but: %w", c.Dir(), err)
+	}
+	fmt.Fprintf(streams.ErrOut, "Gateway API %s CRDs established\n", gatewaycrd.Version)
 	return nil
 }
 

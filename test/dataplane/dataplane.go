@@ -36,13 +36,15 @@ import (
 	"syscall"
 	"time"
 
+	"fledge.dev/fledge/internal/gatewaycrd"
+
 	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Pinned versions of the data plane.
 const (
 	TraefikVersion    = "v3.7.13"
-	GatewayAPIVersion = "v1.6.1"
+	GatewayAPIVersion = gatewaycrd.Version
 )
 
 // Names of what Start creates in the cluster.

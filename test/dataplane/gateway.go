@@ -3,49 +3,19 @@ package dataplane
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
+
+	"fledge.dev/fledge/internal/gatewaycrd"
 )
 
 // GatewayAPICRDs returns the standard-channel CRD files of Gateway API
-// GatewayAPIVersion, from the module sigs.k8s.io/gateway-api (downloaded
-// through the module proxy into the module cache when missing).
+// GatewayAPIVersion (see package gatewaycrd).
 func GatewayAPICRDs() ([]string, error) {
-	tmp, err := os.MkdirTemp("", "fledge-gwapi-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	out, err := goCommand(tmp, "mod", "download", "-json", "sigs.k8s.io/gateway-api@"+GatewayAPIVersion).Output()
-	if err != nil {
-		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api@%s: %w", GatewayAPIVersion, err)
-	}
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api@%s: %s %v", GatewayAPIVersion, mod.Error, err)
-	}
-	files, err := filepath.Glob(filepath.Join(mod.Dir, "config", "crd", "standard", "gateway.networking.k8s.io_*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var crds []string
-	for _, f := range files {
-		// The safe-upgrades admission policy is not a CRD.
-		if !strings.Contains(filepath.Base(f), "vap_") {
-			crds = append(crds, f)
-		}
-	}
-	sort.Strings(crds)
-	if len(crds) == 0 {
-		return nil, fmt.Errorf("no CRDs in %s/config/crd/standard", mod.Dir)
-	}
-	return crds, nil
+	return gatewaycrd.Files(context.Background())
 }
 
 // InstallGatewayAPI installs the Gateway API standard CRDs, waits until
