@@ -42,6 +42,7 @@ var layers = map[string]int{
 	"internal/store/storetest": 1,
 	"internal/kube":            1,
 	"internal/localcluster":    1,
+	"internal/gatewaycrd":      1,
 	"internal/testenv":         1,
 	"internal/golden":          1,
 	// 2: traffic providers and their choice per plan; clusters of environments.
