@@ -30,6 +30,14 @@ var update = flag.Bool("update", false, "rewrite install.yaml and the golden fil
 
 const (
 	chartDir = "helm/fledge"
+	// imageValues name an image, which the chart requires: the project
+	// publishes none.
+	imageValues = "image: {repository: registry.example.com/fledge}\n"
+	// installImage is the image install.yaml names: not a valid image
+	// reference (upper case), so that a cluster given the file unchanged
+	// reports InvalidImageName instead of pulling from a registry that
+	// has nothing; docs/install.md replaces it with the image pushed.
+	installImage = "REGISTRY/fledge"
 	// The release install.yaml is rendered as.
 	releaseName      = "fledge"
 	releaseNamespace = "fledge"
@@ -41,12 +49,12 @@ var valueSets = []struct {
 	name   string
 	values string
 }{
-	{name: "default", values: ``},
+	{name: "default", values: imageValues},
 	{
 		// The identity the RBAC test on a real API server runs with
 		// (test/e2e/install_test.go): two namespaces, nothing else.
 		name: "namespaced",
-		values: `
+		values: imageValues + `
 rbac:
   namespaces: [rbac-canary, rbac-prod]
 adminToken: {existingSecret: fledge-admin}
@@ -55,7 +63,7 @@ adminToken: {existingSecret: fledge-admin}
 	{
 		name: "postgres-ha",
 		values: `
-image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+image: {repository: registry.example.com/fledge, digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
 replicas: 3
 store:
   type: postgres
@@ -98,13 +106,16 @@ func TestChartLintAndGolden(t *testing.T) {
 // TestInstallYAMLInSync: deploy/install.yaml is the chart rendered with
 // its default values, in the namespace fledge.
 func TestInstallYAMLInSync(t *testing.T) {
-	out, err := render(nil)
+	out, err := render(map[string]any{"image": map[string]any{"repository": installImage}})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	header := `# Fledge, installed without Helm: kubectl apply -f deploy/install.yaml
-# Rendered from deploy/helm/fledge with its default values by
-# go test ./deploy -update; do not edit (change the chart instead).
+	header := `# Fledge, installed without Helm. Name the image you pushed (make image
+# PUSH=...), since the project publishes none:
+#   sed 's|` + installImage + `:|registry.example.com/fledge:|' deploy/install.yaml | kubectl apply -f -
+# Rendered from deploy/helm/fledge with its default values (and image
+# ` + installImage + `) by go test ./deploy -update; do not edit (change the
+# chart instead).
 ---
 apiVersion: v1
 kind: Namespace
@@ -120,6 +131,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 	tests := []struct {
 		name, values, want string
 	}{
+		{"no image", "", "image.repository: the project publishes no image; push one with make image PUSH=REGISTRY/REPO:TAG"},
 		{"SQLite with replicas", "replicas: 2", "replicas: 2 replicas need store.type=postgres"},
 		{"unknown store", "store: {type: mysql}", `store.type: want sqlite or postgres, got "mysql"`},
 		{"PostgreSQL without a DSN", "store: {type: postgres}\nsecretKey: {existingSecret: k}", "store.postgres.dsnSecret: name the Secret"},
@@ -129,7 +141,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := render(parseValues(t, tt.values))
+			values := tt.values
+			if values != "" {
+				values = imageValues + values
+			}
+			_, err := render(parseValues(t, values))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("render: %v, want an error with %q", err, tt.want)
 			}

@@ -27,11 +27,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The project publishes no image: the user pushes one (make image
+PUSH=REGISTRY/REPO:TAG) and names it, or the install fails here.
+*/}}
 {{- define "fledge.image" -}}
+{{- $repo := required "image.repository: the project publishes no image; push one with make image PUSH=REGISTRY/REPO:TAG and set image.repository=REGISTRY/REPO (and image.tag or image.digest)" .Values.image.repository -}}
 {{- if .Values.image.digest -}}
-{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{ $repo }}@{{ .Values.image.digest }}
 {{- else -}}
-{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{ $repo }}:{{ default .Chart.AppVersion .Values.image.tag }}
 {{- end -}}
 {{- end -}}
 
