@@ -14,6 +14,7 @@ import (
 	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic"
 	"fledge.dev/fledge/internal/traffic/routing"
@@ -287,7 +288,7 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	if err := json.Unmarshal(live.Plan, &lp); err != nil {
 		return fmt.Errorf("decode plan of deployment %d: %w", live.ID, err)
 	}
-	lr, err := routing.For(&lp)
+	lr, err := routing.For(&lp, r.e.opener(live.ID))
 	if err != nil {
 		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
 	}
@@ -304,4 +305,12 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	}
 	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", at.ns, live.Pipeline, live.Number, v1alpha1.DescribeParameters(live.Parameters))
 	return nil
+}
+
+// opener opens the sealed Secret values of deployment id's manifests each
+// time they are decoded to be applied; a value that does not open fails
+// the step with an error naming the deployment, the Secret and the key,
+// and nothing is applied.
+func (e *Executor) opener(id int64) routing.Opener {
+	return redact.Opener(e.cfg.Secrets, fmt.Sprintf("manifests of deployment %d", id))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fledge.dev/fledge/internal/clusters"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	// Observer, when set, is told of claims, lease losses, steps and
 	// recorded events (the server's metrics).
 	Observer Observer
+	// Secrets opens the sealed values of the Secrets in a deployment's
+	// manifests just before they are applied (see redact.Open). Without
+	// it, manifests holding a sealed value fail to apply.
+	Secrets *secretbox.Box
 }
 
 // Observer is told what the executor does. Its methods are called on the

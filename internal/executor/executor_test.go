@@ -14,6 +14,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/secretbox"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/sqlite"
 	"fledge.dev/fledge/internal/store/storetest"
@@ -107,6 +108,8 @@ type bundle struct {
 	clock   *storetest.Clock
 	cluster *fakeCluster
 	servers atomic.Int32
+	// box is the server key the executors open sealed Secret values with.
+	box *secretbox.Box
 }
 
 func setup(t *testing.T) *bundle {
@@ -117,7 +120,15 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return &bundle{t: t, st: st, clock: clock, cluster: newFakeCluster()}
+	var box *secretbox.Box
+	key, err := secretbox.GenerateKey()
+	if err == nil {
+		box, err = secretbox.New(key)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{t: t, st: st, clock: clock, cluster: newFakeCluster(), box: box}
 }
 
 // server is one executor process.
@@ -159,7 +170,7 @@ func (b *bundle) start(killAt string, opts ...serverOption) *server {
 		o(&ps)
 	}
 	ex, err := executor.New(executor.Config{
-		Store: ps, Clusters: fakeSource{c: b.cluster, dead: &s.dead}, Clock: b.clock.Now,
+		Store: ps, Clusters: fakeSource{c: b.cluster, dead: &s.dead}, Clock: b.clock.Now, Secrets: b.box,
 		Owner:    fmt.Sprintf("server-%d", b.servers.Add(1)),
 		LeaseTTL: leaseTTL, PollInterval: 5 * time.Millisecond, StepTimeout: 5 * time.Second, FinishTimeout: 5 * time.Second,
 		Hook: func(point string) {

@@ -190,7 +190,7 @@ func (r *run) load() error {
 		return fmt.Errorf("decode plan of deployment %d: %w", r.d.ID, err)
 	}
 	r.plan = plan
-	r.routing, r.routingErr = routing.For(plan)
+	r.routing, r.routingErr = routing.For(plan, r.e.opener(r.d.ID))
 	if len(r.d.State) == 0 {
 		r.state = pipeline.NewState(plan)
 		return nil

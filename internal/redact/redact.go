@@ -72,42 +72,30 @@ func Restore(applied, stored string) (string, error) {
 			return "", fmt.Errorf("parse the stored manifests: %w", err)
 		}
 	}
-	changed := false
-	var errs []error
+	return rewrite(applied, docs, func(at value, n *yaml.Node) (bool, error) {
+		if n.Value != Placeholder {
+			return false, nil
+		}
+		v := storedValue(old, at)
+		if v == nil || (v.Kind == yaml.ScalarNode && v.Value == Placeholder) {
+			return false, fmt.Errorf("%s is the placeholder %s and there is no stored value to keep: give the value", at, Placeholder)
+		}
+		*n = *v
+		return true, nil
+	})
+}
+
+// storedValue returns the value at the place of at in docs, or nil.
+func storedValue(docs []*yaml.Node, at value) *yaml.Node {
+	var v *yaml.Node
 	for _, d := range docs {
-		for _, field := range secretFields {
-			m := secretMap(d, field)
-			if m == nil {
-				continue
-			}
-			var prev *yaml.Node
-			for _, o := range old {
-				if sameObject(o, d) {
-					prev = secretMap(o, field)
-				}
-			}
-			for i := 1; i < len(m.Content); i += 2 {
-				if m.Content[i].Kind != yaml.ScalarNode || m.Content[i].Value != Placeholder {
-					continue
-				}
-				key := m.Content[i-1].Value
-				v := lookup(prev, key)
-				if v == nil || (v.Kind == yaml.ScalarNode && v.Value == Placeholder) {
-					errs = append(errs, fmt.Errorf("the Secret %s: %s.%s is the placeholder %s and there is no stored value to keep: give the value", name(d), field, key, Placeholder))
-					continue
-				}
-				m.Content[i] = v
-				changed = true
+		if name(d) == at.secret {
+			if m := secretMap(d, at.field); m != nil {
+				v = lookup(m, at.key)
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return "", errors.Join(errs...)
-	}
-	if !changed {
-		return applied, nil
-	}
-	return encode(docs)
+	return v
 }
 
 func parse(text string) ([]*yaml.Node, error) {
@@ -193,8 +181,4 @@ func name(d *yaml.Node) string {
 		return ns + "/" + scalar(r, "metadata", "name")
 	}
 	return scalar(r, "metadata", "name")
-}
-
-func sameObject(a, b *yaml.Node) bool {
-	return scalar(root(a), "kind") == "Secret" && name(a) == name(b)
 }

@@ -25,7 +25,10 @@ import (
 const KeySize = 32
 
 // prefix starts every sealed value.
-const prefix = "fledge-sealed:v1:"
+const prefix = Marker
+
+// Marker starts every sealed value: text without it holds none.
+const Marker = "fledge-sealed:v1:"
 
 // ErrOpen is returned when a sealed value does not open under the key: a
 // different key, a changed value, or a value moved to another context.

@@ -103,7 +103,7 @@ func (s *server) build(ctx context.Context) error {
 	s.executor, err = executor.New(executor.Config{
 		Store: st, Clusters: source, Logger: s.log,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
-		Observer: &executorObserver{Metrics: s.metrics, wake: s.wakeSender},
+		Observer: &executorObserver{Metrics: s.metrics, wake: s.wakeSender}, Secrets: box,
 	})
 	if err != nil {
 		return configErr(err)

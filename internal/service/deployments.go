@@ -464,7 +464,7 @@ func (s *Service) ProductionDiff(ctx context.Context, id int64) (v1alpha1.Produc
 // would get them, against the live production namespace.
 func (s *Service) diffProduction(ctx context.Context, d store.Deployment, plan *pipeline.Plan) (v1alpha1.ProductionDiff, error) {
 	id := d.ID
-	rp, err := routing.For(plan)
+	rp, err := routing.For(plan, redact.Opener(s.box, fmt.Sprintf("manifests of deployment %d", id)))
 	if err != nil {
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/render"
 	"fledge.dev/fledge/internal/store"
@@ -55,8 +56,8 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 			}
 		}
 	case *v1alpha1.Artifact:
-		if err = s.restoreSecrets(ctx, v); err == nil {
-			err = v.Validate()
+		if err = v.Validate(); err == nil {
+			err = s.sealArtifact(ctx, v)
 		}
 	case *v1alpha1.Pipeline:
 		err = s.validatePipeline(ctx, v)
@@ -86,11 +87,12 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 	return v1alpha1.ApplyResponse{Kind: kind, Name: name, Action: action, Generation: res.Generation}, nil
 }
 
-// restoreSecrets puts the stored values back where an applied artifact
+// sealArtifact puts the stored values back where an applied artifact
 // holds the placeholder the API shows instead of a Secret's data (a get
-// then apply), and refuses a placeholder with nothing stored to keep: the
-// placeholder is never stored.
-func (s *Service) restoreSecrets(ctx context.Context, a *v1alpha1.Artifact) error {
+// then apply), refusing a placeholder with nothing stored to keep, and
+// seals every value of its Secrets (see redact.Seal): neither the
+// placeholder nor a Secret's value in clear is ever stored.
+func (s *Service) sealArtifact(ctx context.Context, a *v1alpha1.Artifact) error {
 	var stored string
 	if prev, err := s.store.GetResource(ctx, v1alpha1.KindArtifact, a.Metadata.Name); err == nil {
 		var old v1alpha1.Artifact
@@ -102,12 +104,38 @@ func (s *Service) restoreSecrets(ctx context.Context, a *v1alpha1.Artifact) erro
 		return fmt.Errorf("get artifact %s: %w", a.Metadata.Name, err)
 	}
 	m, err := redact.Restore(a.Spec.Manifests, stored)
+	if err == nil {
+		m, err = redact.Seal(s.box, m, stored)
+	}
 	if err != nil {
 		return invalid(fmt.Sprintf("invalid Artifact %q: spec.manifests: %v", a.Metadata.Name, err),
 			v1alpha1.FieldError{Field: "spec.manifests", Message: err.Error()})
 	}
 	a.Spec.Manifests = m
 	return nil
+}
+
+// artifactManifests returns an artifact's manifests with the values of
+// its Secrets opened, to render or check them; the result is never
+// stored or shown.
+func (s *Service) artifactManifests(name string, a *v1alpha1.Artifact) (string, error) {
+	m, err := redact.Open(s.box, a.Spec.Manifests)
+	if err != nil {
+		return "", fmt.Errorf("artifact %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// sealedPlan returns plan with the values of the Secrets in its
+// manifests sealed, for the store.
+func (s *Service) sealedPlan(plan *pipeline.Plan) (*pipeline.Plan, error) {
+	m, err := redact.Seal(s.box, plan.Manifests, "")
+	if err != nil {
+		return nil, fmt.Errorf("seal the manifests of %s: %w", plan.Pipeline, err)
+	}
+	sealed := *plan
+	sealed.Manifests = m
+	return &sealed, nil
 }
 
 func clearMeta(obj any) {
@@ -177,7 +205,11 @@ func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) er
 			if err := json.Unmarshal(res.Spec, &a); err != nil {
 				return fmt.Errorf("decode artifact %s: %w", name, err)
 			}
-			for _, ph := range render.Placeholders(a.Spec.Manifests) {
+			m, err := s.artifactManifests(name, &a)
+			if err != nil {
+				return err
+			}
+			for _, ph := range render.Placeholders(m) {
 				if !declared[ph] {
 					fes = append(fes, v1alpha1.FieldError{
 						Field:   fmt.Sprintf("spec.stages[%d].canaryDeployment.artifacts[%d]", i, j),

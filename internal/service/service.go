@@ -112,7 +112,11 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		if err := json.Unmarshal(res.Spec, &a); err != nil {
 			return v1alpha1.Deployment{}, fmt.Errorf("decode artifact %s: %w", name, err)
 		}
-		out, err := render.Render(name, a.Spec.Manifests, declared, values)
+		text, err := s.artifactManifests(name, &a)
+		if err != nil {
+			return v1alpha1.Deployment{}, err
+		}
+		out, err := render.Render(name, text, declared, values)
 		if err != nil {
 			for _, e := range unjoin(err) {
 				fes = append(fes, v1alpha1.FieldError{Field: "artifact " + name, Message: e.Error()})
@@ -218,6 +222,13 @@ func resolveParams(p *v1alpha1.Pipeline, given map[string]string) (map[string]st
 }
 
 func (s *Service) create(ctx context.Context, plan *pipeline.Plan, params map[string]string, user, why string) (v1alpha1.Deployment, error) {
+	// The plan is stored with its Secrets' values sealed, as artifacts
+	// are; a rollback's plan, copied from a deployment stored before
+	// values were sealed, is sealed here too.
+	plan, err := s.sealedPlan(plan)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
 	pj, err := json.Marshal(plan)
 	if err != nil {
 		return v1alpha1.Deployment{}, fmt.Errorf("encode plan: %w", err)

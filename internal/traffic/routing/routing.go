@@ -90,20 +90,35 @@ func New(t v1alpha1.TrafficRouting, ns Namespaces) (Provider, error) {
 type Plan struct {
 	Provider
 	plan *pipeline.Plan
+	open Opener
 }
 
-// For returns plan p with the provider its routing names.
-func For(p *pipeline.Plan) (*Plan, error) {
+// Opener turns a plan's stored manifests into the text to decode: the
+// values of its Secrets, sealed in the store, opened (redact.Open with
+// the server's key). It errs rather than return a value it cannot open.
+type Opener func(manifests string) (string, error)
+
+// For returns plan p with the provider its routing names. open is called
+// each time the manifests are decoded, so that opened Secret values live
+// no longer than the objects built from them; nil decodes them as stored.
+func For(p *pipeline.Plan, open Opener) (*Plan, error) {
 	pr, err := New(p.Routing(), Namespaces{Canary: p.CanaryNamespace, Production: p.ProductionNamespace})
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Provider: pr, plan: p}, nil
+	return &Plan{Provider: pr, plan: p, open: open}, nil
 }
 
-// Manifests decodes the plan's stored manifests.
+// Manifests decodes the plan's stored manifests, opened.
 func (p *Plan) Manifests() ([]*unstructured.Unstructured, error) {
-	objs, err := kube.Decode(p.plan.Manifests)
+	text := p.plan.Manifests
+	if p.open != nil {
+		var err error
+		if text, err = p.open(text); err != nil {
+			return nil, err
+		}
+	}
+	objs, err := kube.Decode(text)
 	if err != nil {
 		return nil, fmt.Errorf("decode stored manifests: %w", err)
 	}

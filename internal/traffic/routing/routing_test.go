@@ -302,7 +302,7 @@ func TestPlanObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := &pipeline.Plan{Manifests: string(b), IngressName: "webpage-ingress", CanaryNamespace: "c", ProductionNamespace: "p"}
-	p, err := For(plan)
+	p, err := For(plan, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,44 @@ func TestPlanObjects(t *testing.T) {
 	if _, err := p.ProductionObjects(); err == nil || !strings.Contains(err.Error(), "decode stored manifests") {
 		t.Errorf("ProductionObjects of broken manifests: %v", err)
 	}
-	if _, err := For(&pipeline.Plan{Traffic: &v1alpha1.TrafficRouting{Provider: "istio"}}); err == nil {
+	if _, err := For(&pipeline.Plan{Traffic: &v1alpha1.TrafficRouting{Provider: "istio"}}, nil); err == nil {
 		t.Error("For a plan of an unknown provider succeeded")
+	}
+}
+
+// The opener sees the stored manifests each time they are decoded, and
+// its error is the decode's: nothing is built from manifests it refuses.
+func TestPlanOpener(t *testing.T) {
+	t.Parallel()
+	const stored = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: SEALED\n"
+	plan := &pipeline.Plan{Manifests: stored, IngressName: "web", CanaryNamespace: "c", ProductionNamespace: "p", Traffic: &v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}}
+	calls := 0
+	fail := false
+	p, err := For(plan, func(m string) (string, error) {
+		calls++
+		if m != stored {
+			t.Errorf("the opener got %q, want the stored manifests", m)
+		}
+		if fail {
+			return "", errors.New("the Secret db: stringData.password: cannot decrypt")
+		}
+		return strings.Replace(m, "SEALED", "hunter2", 1), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := p.Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(objs[0].Object, "stringData", "password"); got != "hunter2" {
+		t.Fatalf("decoded value %q, want the opened one", got)
+	}
+	fail = true
+	if _, err := p.CanaryObjects(); err == nil || !strings.Contains(err.Error(), "cannot decrypt") {
+		t.Fatalf("CanaryObjects with a value that does not open: %v", err)
+	}
+	if calls != 2 {
+		t.Fatalf("the opener was called %d times, want once per decode", calls)
 	}
 }
