@@ -51,6 +51,10 @@ type Target interface {
 	Get(ctx context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// Diff shows what applying objs to ns would change.
 	Diff(ctx context.Context, ns string, objs []*unstructured.Unstructured) (kube.DiffResult, error)
+	// CheckAccess makes sure the environment's identity may do all of
+	// access (SelfSubjectAccessReview), before a step acts: every missing
+	// permission is named in one *kube.MissingPermissionsError.
+	CheckAccess(ctx context.Context, access ...kube.Access) error
 	// Router builds provider p's traffic router on the cluster.
 	Router(p routing.Provider, to routing.Target) traffic.Router
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -85,6 +86,22 @@ func (t registryTarget) Apply(ctx context.Context, ns string, objs []*unstructur
 	}
 	rest, err := t.Target.Apply(ctx, ns, objs, opts)
 	return append(done, rest...), err
+}
+
+// CheckAccess adds the registry Secrets to every namespace a step applies
+// to (Apply writes them there first).
+func (t registryTarget) CheckAccess(ctx context.Context, access ...kube.Access) error {
+	secret := &unstructured.Unstructured{}
+	secret.SetAPIVersion("v1")
+	secret.SetKind("Secret")
+	out := make([]kube.Access, len(access))
+	for i, a := range access {
+		if a.EnsureNamespace {
+			a.Objects = append(slices.Clone(a.Objects), secret)
+		}
+		out[i] = a
+	}
+	return t.Target.CheckAccess(ctx, out...)
 }
 
 // Diff compares the manifests as Apply sends them; the Secrets, which hold

@@ -73,6 +73,9 @@ func (r *run) router(ctx context.Context, stage string) (traffic.Router, error) 
 	if r.routingErr != nil {
 		return nil, r.routingErr
 	}
+	if err := c.CheckAccess(ctx, r.routing.RouterWrites()...); err != nil {
+		return nil, fmt.Errorf("traffic routing on %s: %w", r.routeName(), err)
+	}
 	objs, err := r.routing.Manifests()
 	if err != nil {
 		return nil, err
@@ -128,6 +131,9 @@ func (r *run) apply(ctx context.Context, stage string, at place, objs []*unstruc
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
+	if err := c.CheckAccess(ctx, r.access(at, objs, spec)...); err != nil {
+		return fmt.Errorf("before applying the %s manifests to %s: %w", at.role, at.ns, err)
+	}
 	created, err := c.EnsureNamespace(ctx, at.ns, spec.NamespacesCreatable())
 	if err != nil {
 		return fmt.Errorf("%s namespace %s: %w", at.role, at.ns, err)
@@ -155,6 +161,24 @@ func (r *run) apply(ctx context.Context, stage string, at place, objs []*unstruc
 	}
 	r.event(stage, "Applied", "applied %d objects to %s namespace %s: %s", len(results), at.role, at.ns, strings.Join(parts, ", "))
 	return nil
+}
+
+// access is what applying objs at at takes. Applying the canary also
+// checks what the release does later, production's apply and the traffic
+// router's writes, so that a missing permission stops the deployment
+// before anything was applied rather than halfway.
+func (r *run) access(at place, objs []*unstructured.Unstructured, spec v1alpha1.EnvironmentSpec) []kube.Access {
+	create := spec.NamespacesCreatable()
+	out := []kube.Access{{Namespace: at.ns, Objects: objs, EnsureNamespace: true, CreateNamespace: create}}
+	if at.role != r.canary().role || r.routing == nil {
+		return out
+	}
+	if prod := r.production(); prod.ns != "" && prod.env == at.env {
+		if objs, err := r.objects(false); err == nil {
+			out = append(out, kube.Access{Namespace: prod.ns, Objects: objs, EnsureNamespace: true, CreateNamespace: create})
+		}
+	}
+	return append(out, r.routing.RouterWrites()...)
 }
 
 // waitRollout waits for the workloads among objs, at most timeout (the

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -58,6 +59,9 @@ type Client struct {
 	dyn    dynamic.Interface
 	disc   *discovery.DiscoveryClient
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+	authz  authzclient.AuthorizationV1Interface
+	// access remembers the permissions found allowed (CheckAccess).
+	access accessCache
 	// resetMu serialises mapper resets so that concurrent misses cause one
 	// discovery round trip, not many.
 	resetMu   sync.Mutex
@@ -237,10 +241,15 @@ func NewClientFromConfig(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery client: %w", err)
 	}
+	authz, err := authzclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("authorization client: %w", err)
+	}
 	return &Client{
 		cfg:    cfg,
 		dyn:    dyn,
 		disc:   disc,
+		authz:  authz,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 	}, nil
 }

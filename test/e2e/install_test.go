@@ -30,7 +30,9 @@ import (
 // token and CA in a service account directory, as in a pod. The release
 // uses an Environment with inCluster: true; afterwards
 // SelfSubjectRulesReview (what kubectl auth can-i --list shows) must list
-// nothing beyond the chart's rules.
+// nothing beyond the chart's rules. Before that, the production Role lacks
+// its Ingress rule for one deployment, which must fail before applying
+// anything, naming each missing permission.
 func TestInClusterWithChartRBAC(t *testing.T) {
 	const (
 		pipeline   = "incluster-pipeline"
@@ -120,6 +122,12 @@ func TestInClusterWithChartRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asSA := rest.AnonymousClientConfig(cfg)
+	asSA.BearerToken = tr.Status.Token
+	saClient, err := kubernetes.NewForConfig(asSA)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := startServer(t, "KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port(), "FLEDGE_SERVICE_ACCOUNT_DIR="+saDir)
 
 	dir := writeFixture(t, fixture{Pipeline: pipeline, Environment: "this-cluster", Artifact: "incluster-manifest", CanaryNS: canaryNS, ProdNS: prodNS})
@@ -128,7 +136,65 @@ func TestInClusterWithChartRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.fledge("admin", "apply", "-f", dir)
+
+	// One rule less: the production Role without the Ingress rule. The
+	// canary stage checks production's apply too, so the deployment fails
+	// at its start naming the missing permissions, and applies nothing in
+	// either namespace.
+	prodRole, err := cs.RbacV1().Roles(prodNS).Get(ctx, saName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lessened := prodRole.DeepCopy()
+	lessened.Rules = slices.DeleteFunc(lessened.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "ingresses") })
+	if len(lessened.Rules) != len(prodRole.Rules)-1 {
+		t.Fatalf("role %s/%s: want one Ingress rule, rules %+v", prodNS, saName, prodRole.Rules)
+	}
+	if _, err := cs.RbacV1().Roles(prodNS).Update(ctx, lessened, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The API server's authorizer learns of the change from its cache.
+	waitAllowed(t, saClient, prodNS, false)
 	d := s.run("ci", pipeline, "IMAGE_TAG=2.0")
+	d = s.waitStatus(d.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval, v1alpha1.StatusFailed, v1alpha1.StatusSucceeded)
+	const missing = "missing permissions: cannot get ingresses.networking.k8s.io in namespace rbac-prod; cannot create ingresses.networking.k8s.io in namespace rbac-prod; cannot patch ingresses.networking.k8s.io in namespace rbac-prod; grant them"
+	if d.Status != v1alpha1.StatusFailed || !strings.Contains(d.Message, missing) {
+		t.Fatalf("without the production Ingress rule: %s %q, want Failed naming %q\nevents: %+v", d.Status, d.Message, missing, s.events(d.ID))
+	}
+	for _, e := range s.events(d.ID) {
+		if e.Type == "Applied" || e.Type == "NamespaceCreated" {
+			t.Errorf("without the production Ingress rule, the deployment still acted: %s %s", e.Type, e.Message)
+		}
+	}
+	for _, ns := range []string{canaryNS, prodNS} {
+		if !namespaceEmpty(t, ns) {
+			t.Errorf("namespace %s: a Deployment was created although the permission check failed", ns)
+		}
+		ings, err := cs.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ings.Items)+len(svcs.Items) > 0 {
+			t.Errorf("namespace %s: %d Ingresses and %d Services created although the permission check failed", ns, len(ings.Items), len(svcs.Items))
+		}
+	}
+	// The rule back: the next deployment goes through (denials are not
+	// remembered).
+	restored, err := cs.RbacV1().Roles(prodNS).Get(ctx, saName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.Rules = prodRole.Rules
+	if _, err := cs.RbacV1().Roles(prodNS).Update(ctx, restored, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	waitAllowed(t, saClient, prodNS, true)
+	d = s.run("ci", pipeline, "IMAGE_TAG=2.0")
 	d = s.waitStatus(d.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval, v1alpha1.StatusFailed)
 	if d.Status != v1alpha1.StatusWaitingForApproval {
 		t.Fatalf("release as the chart's ServiceAccount: %s %s\nevents: %+v", d.Status, d.Message, s.events(d.ID))
@@ -142,12 +208,6 @@ func TestInClusterWithChartRBAC(t *testing.T) {
 	// What the identity may do: the chart's rules in its namespaces, and
 	// elsewhere only what every authenticated user may (discovery, asking
 	// about itself).
-	asSA := rest.AnonymousClientConfig(cfg)
-	asSA.BearerToken = tr.Status.Token
-	saClient, err := kubernetes.NewForConfig(asSA)
-	if err != nil {
-		t.Fatal(err)
-	}
 	everyone := map[string]bool{
 		"authorization.k8s.io/selfsubjectaccessreviews create": true,
 		"authorization.k8s.io/selfsubjectrulesreviews create":  true,
@@ -189,5 +249,27 @@ func TestInClusterWithChartRBAC(t *testing.T) {
 		if ns == otherNS && slices.ContainsFunc(rev.Status.ResourceRules, func(r authzv1.ResourceRule) bool { return slices.Contains(r.Verbs, "*") }) {
 			t.Errorf("namespace %s: a wildcard rule", ns)
 		}
+	}
+}
+
+// waitAllowed waits until the API server answers want to whether the
+// client may patch Ingresses in ns.
+func waitAllowed(t *testing.T, c kubernetes.Interface, ns string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rev, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(t.Context(), &authzv1.SelfSubjectAccessReview{Spec: authzv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authzv1.ResourceAttributes{Verb: "patch", Group: "networking.k8s.io", Resource: "ingresses", Namespace: ns},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("SelfSubjectAccessReview: %v", err)
+		}
+		if rev.Status.Allowed == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("patch ingresses in %s: allowed is still %v", ns, rev.Status.Allowed)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

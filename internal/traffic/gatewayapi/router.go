@@ -390,3 +390,13 @@ func normalizeNumbers(v any) any {
 	}
 	return v
 }
+
+// Writes declares what the router writes: the HTTPRoute of the production
+// namespace and the ReferenceGrant of the canary namespace.
+func Writes(cfg Config) []kube.Access {
+	r := Router{cfg: cfg}
+	return []kube.Access{
+		{Namespace: cfg.ProductionNamespace, Objects: []*unstructured.Unstructured{r.routeRef()}},
+		{Namespace: cfg.CanaryNamespace, Objects: []*unstructured.Unstructured{Grant(cfg.RouteName, cfg.ProductionNamespace, cfg.CanaryNamespace, nil)}},
+	}
+}

@@ -208,3 +208,15 @@ func weightOf(live *unstructured.Unstructured) (int, error) {
 	}
 	return n, nil
 }
+
+// BesideWrites declares what the beside-production router writes: the
+// canary Ingress and the ExternalName Services reaching the canary, in the
+// production namespace.
+func BesideWrites(cfg BesideConfig) []kube.Access {
+	r := BesideRouter{cfg: cfg}
+	svc := &unstructured.Unstructured{}
+	svc.SetAPIVersion("v1")
+	svc.SetKind("Service")
+	svc.SetName(cfg.IngressName + CanarySuffix)
+	return []kube.Access{{Namespace: cfg.ProductionNamespace, Objects: []*unstructured.Unstructured{r.canaryRef(), svc}}}
+}

@@ -178,3 +178,10 @@ func patchHeader(ctx context.Context, c *kube.Client, ns string, live *unstructu
 // Reset sets the weight to 0. The canary Ingress and its tester header
 // stay, as the walkthrough shows them after a release.
 func (r *Router) Reset(ctx context.Context) error { return r.SetWeight(ctx, 0) }
+
+// Writes declares what the router of the canary Ingress ingressName in ns
+// writes: that Ingress, with server-side apply.
+func Writes(ns, ingressName string) []kube.Access {
+	r := Router{ns: ns, name: ingressName}
+	return []kube.Access{{Namespace: ns, Objects: []*unstructured.Unstructured{r.ingressRef()}}}
+}

@@ -42,6 +42,9 @@ type Provider interface {
 	RouteName() string
 	// NewRouter builds the provider's router on cluster c.
 	NewRouter(c *kube.Client, to Target) traffic.Router
+	// RouterWrites declares the objects the router writes, for the
+	// permission check before a stage acts (kube.Client.CheckAccess).
+	RouterWrites() []kube.Access
 	// PromotionBlocked says why giving the canary every request would
 	// route nothing, reading the cluster through c; "" when promotion can
 	// go ahead. Routers that detect it themselves (traffic.ErrNoProduction)
@@ -186,6 +189,10 @@ func (p nginxCanaryNamespace) RouteName() string {
 	return "ingress " + p.ns.Canary + "/" + p.t.Ingress
 }
 
+func (p nginxCanaryNamespace) RouterWrites() []kube.Access {
+	return nginx.Writes(p.ns.Canary, p.t.Ingress)
+}
+
 func (p nginxCanaryNamespace) NewRouter(c *kube.Client, _ Target) traffic.Router {
 	return nginx.NewRouter(c, p.ns.Canary, p.t.Ingress)
 }
@@ -229,10 +236,16 @@ func (p nginxBeside) RouteName() string {
 }
 
 func (p nginxBeside) NewRouter(c *kube.Client, to Target) traffic.Router {
-	return nginx.NewBesideRouter(c, nginx.BesideConfig{
+	return nginx.NewBesideRouter(c, p.config(to))
+}
+
+func (p nginxBeside) RouterWrites() []kube.Access { return nginx.BesideWrites(p.config(Target{})) }
+
+func (p nginxBeside) config(to Target) nginx.BesideConfig {
+	return nginx.BesideConfig{
 		ProductionNamespace: p.ns.Production, CanaryNamespace: p.ns.Canary,
 		IngressName: p.t.Ingress, Manifests: to.Manifests, Header: header(p.t), Recorder: to.Recorder,
-	})
+	}
 }
 
 func (nginxBeside) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
@@ -269,10 +282,16 @@ func (p gatewayAPI) RouteName() string {
 }
 
 func (p gatewayAPI) NewRouter(c *kube.Client, to Target) traffic.Router {
-	return gatewayapi.NewRouter(c, gatewayapi.Config{
+	return gatewayapi.NewRouter(c, p.config(to))
+}
+
+func (p gatewayAPI) RouterWrites() []kube.Access { return gatewayapi.Writes(p.config(Target{})) }
+
+func (p gatewayAPI) config(to Target) gatewayapi.Config {
+	return gatewayapi.Config{
 		ProductionNamespace: p.ns.Production, CanaryNamespace: p.ns.Canary,
 		RouteName: p.t.HTTPRoute, Recorder: to.Recorder, StatusTimeout: to.StatusTimeout,
-	})
+	}
 }
 
 func (gatewayAPI) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
