@@ -30,6 +30,7 @@ var layers = map[string]int{
 	"internal/auth":            0,
 	"internal/secretbox":       0,
 	"internal/strictjson":      0,
+	"internal/judge":           0,
 	"internal/webhook":         0,
 	"internal/version":         0,
 	"internal/web":             0,
@@ -72,7 +73,7 @@ var rules = []struct {
 	why    string
 }{
 	{
-		pkgs:   []string{"api/...", "internal/pipeline", "internal/auth", "internal/secretbox", "internal/strictjson", "internal/store", "internal/store/migration", "internal/version"},
+		pkgs:   []string{"api/...", "internal/pipeline", "internal/auth", "internal/secretbox", "internal/strictjson", "internal/judge", "internal/store", "internal/store/migration", "internal/version"},
 		banned: []string{"!std", "!" + module + "api/", "!" + module + "internal/strictjson"},
 		why:    "the public types and the pure packages import the standard library only (and api/v1alpha1)",
 	},
