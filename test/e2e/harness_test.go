@@ -74,10 +74,11 @@ func (s *server) exited(timeout time.Duration) bool { return s.Exited(timeout) }
 func (s *server) stop() { s.Stop(s.t) }
 
 // roles are the grants of the test users' tokens: ci starts and cancels
-// runs; people approve, reject and roll back; admin (the bootstrap token)
+// runs; vera only reads; people approve, reject and roll back; admin (the bootstrap token)
 // applies resources.
 var roles = map[string][]string{
-	"ci": {"deployer"},
+	"ci":   {"deployer"},
+	"vera": {"viewer"},
 }
 
 // peopleRoles are the roles of any other user (alice, bob, carol, dave).
