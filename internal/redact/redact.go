@@ -34,7 +34,7 @@ func Secrets(manifests string) (string, bool) {
 		return Placeholder + " (the manifests hold a Secret and could not be parsed to hide only its values)\n", true
 	}
 	changed := false
-	for _, d := range docs {
+	for _, d := range objects(docs) {
 		for _, field := range secretFields {
 			if m := secretMap(d, field); m != nil {
 				for i := 1; i < len(m.Content); i += 2 {
@@ -88,7 +88,7 @@ func Restore(applied, stored string) (string, error) {
 // storedValue returns the value at the place of at in docs, or nil.
 func storedValue(docs []*yaml.Node, at value) *yaml.Node {
 	var v *yaml.Node
-	for _, d := range docs {
+	for _, d := range objects(docs) {
 		if name(d) == at.secret {
 			if m := secretMap(d, at.field); m != nil {
 				v = lookup(m, at.key)
@@ -160,6 +160,30 @@ func scalar(m *yaml.Node, path ...string) string {
 		return ""
 	}
 	return m.Value
+}
+
+// objects returns the objects of docs as the cluster gets them: each
+// document's mapping, or the items of a List in its place (as kube.Decode
+// expands them), so that a Secret inside a List is found too.
+func objects(docs []*yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for _, d := range docs {
+		r := root(d)
+		if r == nil {
+			continue
+		}
+		items := lookup(r, "items")
+		if !strings.HasSuffix(scalar(r, "kind"), "List") || items == nil || items.Kind != yaml.SequenceNode {
+			out = append(out, r)
+			continue
+		}
+		for _, it := range items.Content {
+			if it.Kind == yaml.MappingNode {
+				out = append(out, it)
+			}
+		}
+	}
+	return out
 }
 
 // secretMap returns field (data or stringData) of a Secret document.

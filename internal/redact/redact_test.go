@@ -35,6 +35,9 @@ func TestSecrets(t *testing.T) {
 	if got, changed := Secrets(plain); changed || got != plain {
 		t.Fatalf("text without a Secret changed: %q", got)
 	}
+	if got, changed := Secrets(listed); !changed || strings.Contains(got, "in-a-list") || !strings.Contains(got, "k: visible") {
+		t.Fatalf("a Secret inside a List:\n%s", got)
+	}
 	if got, changed := Secrets("kind: Secret\ndata: {password: [unclosed\n"); !changed || strings.Contains(got, "password") {
 		t.Fatalf("unparsable text with a Secret: %q", got)
 	}

@@ -36,7 +36,7 @@ func (v value) context() string {
 // data and stringData in docs.
 func eachValue(docs []*yaml.Node, fn func(at value, n *yaml.Node) error) error {
 	var errs []error
-	for _, d := range docs {
+	for _, d := range objects(docs) {
 		for _, field := range secretFields {
 			m := secretMap(d, field)
 			if m == nil {

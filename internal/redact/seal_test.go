@@ -10,6 +10,10 @@ import (
 	"fledge.dev/fledge/internal/secretbox"
 )
 
+// listed is a List whose items are a Secret and a ConfigMap: the cluster
+// gets them as two objects.
+const listed = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: listed\n  stringData:\n    password: in-a-list\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n  data:\n    k: visible\n"
+
 func newBox(t *testing.T) *secretbox.Box {
 	t.Helper()
 	var b *secretbox.Box
@@ -61,6 +65,12 @@ func TestSealOpenRoundTrip(t *testing.T) {
 			manifests: "apiVersion: v1\nkind: Secret\nmetadata:\n  name: tls\n  namespace: web\nstringData:\n  key.pem: |\n    -----BEGIN KEY-----\n    s3cr3tline\n    -----END KEY-----\n  port: 5432\n",
 			secrets:   []string{"s3cr3tline", "5432"},
 			keep:      []string{"namespace: web"},
+		},
+		{
+			name:      "a Secret inside a List",
+			manifests: listed,
+			secrets:   []string{"in-a-list"},
+			keep:      []string{"kind: List", "k: visible"},
 		},
 		{
 			name:      "a Secret among several documents with a parameter",
