@@ -31,6 +31,8 @@ type server struct {
 	store   string
 	logPath string
 	args    []string
+	// cli is the fledge binary of the CLI commands: the server's own.
+	cli string
 }
 
 func startServer(t *testing.T, extraEnv ...string) *server {
@@ -47,8 +49,15 @@ func startServerArgs(t *testing.T, args []string, extraEnv ...string) *server {
 // postgres:// URL); several servers may share one PostgreSQL store.
 func startServerOn(t *testing.T, storeURL string, args []string, extraEnv ...string) *server {
 	t.Helper()
-	p := testenv.NewProcess(t, fledgeBin)
-	s := &server{Process: p, t: t, args: args, url: p.URL(), store: storeURL, logPath: p.LogPath}
+	return startBinaryOn(t, fledgeBin, storeURL, args, extraEnv...)
+}
+
+// startBinaryOn starts the fledge binary bin as a server on the store; the
+// server's CLI commands run bin too.
+func startBinaryOn(t *testing.T, bin, storeURL string, args []string, extraEnv ...string) *server {
+	t.Helper()
+	p := testenv.NewProcess(t, bin)
+	s := &server{Process: p, t: t, args: args, url: p.URL(), store: storeURL, logPath: p.LogPath, cli: bin}
 	s.start(extraEnv...)
 	t.Cleanup(s.stop)
 	return s
@@ -116,7 +125,7 @@ func (s *server) token(user string) string {
 	for _, r := range rs {
 		args = append(args, "--role", r)
 	}
-	cmd := exec.Command(fledgeBin, args...)
+	cmd := exec.Command(s.cli, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -141,7 +150,7 @@ func (s *server) fledge(user string, args ...string) string {
 func (s *server) fledgeErr(user string, args ...string) (string, error) {
 	s.t.Helper()
 	full := append([]string{"--server", s.url, "--token", s.token(user), "--config", "/nonexistent/fledge-e2e/config.yaml"}, args...)
-	cmd := exec.Command(fledgeBin, full...)
+	cmd := exec.Command(s.cli, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
