@@ -407,12 +407,11 @@ func TestPromotion(t *testing.T) {
 			weight:  100,
 		},
 		{
-			name:   "first release: nothing to promote against",
+			name:   "first release: weight kept at 0, nothing to promote",
 			stages: []v1alpha1.Stage{canaryStage(), shiftStage(25, 1, 0), productionStage()},
-			calls:  []string{"weight 25", "apply web-prod", "rollout web-prod", "weight 0"},
-			events: []string{"WeightSet25%", "PromotionSkipped", "Applied", "ProductionReleased", "WeightSet0%"},
-			absent: []string{"weight 100", "endpoints web-prod", "WeightSet100%"},
-			weight: 25,
+			calls:  []string{"apply web-prod", "rollout web-prod"},
+			events: []string{"WeightKept", "Applied", "ProductionReleased", "WeightSet0%"},
+			absent: []string{"weight 25", "weight 100", "endpoints web-prod", "PromotionSkipped", "WeightSet25%", "WeightSet100%"},
 		},
 		{
 			name: "no weight, no promotion", earlier: true,
@@ -422,7 +421,7 @@ func TestPromotion(t *testing.T) {
 			absent: []string{"weight 100", "endpoints web-prod", "PromotionSkipped", "WeightSet100%"},
 		},
 		{
-			name: "no production to split with: weight kept at 0", earlier: true,
+			name: "production's paths are not the canary's: weight kept at 0", earlier: true,
 			stages:  []v1alpha1.Stage{canaryStage(), shiftStage(25, 1, 0), productionStage()},
 			prepare: func(c *fakeCluster) { c.noProduction = true },
 			calls:   []string{"apply web-prod", "rollout web-prod"},

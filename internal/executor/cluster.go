@@ -225,40 +225,21 @@ func (r *run) waitRollout(ctx context.Context, stage string, at place, objs []*u
 // its rollout is complete, so from the approval on only the new version is
 // served, instead of a mix of both while production's pods are replaced.
 // The finishing step sets the weight back to 0 once production runs the
-// new version (or was restored). A failure here is reported and not fatal:
-// production is released with the weight as it was. It returns the new
-// weight, or nil when it was kept.
+// new version (or was restored). A failure here, such as a router finding
+// nothing in production to split (traffic.ErrNoProduction), is reported
+// and not fatal: production is released with the weight as it was. It
+// returns the new weight, or nil when it was kept.
 func (r *run) promoteCanary(ctx context.Context, stage string) *int {
 	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
-	why, err := r.promotionBlocked(ctx)
-	if err == nil && why == "" {
-		err = r.route(ctx, stage, 100)
-	}
-	if err != nil {
-		why = err.Error()
-	}
-	if why != "" {
-		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: %s", r.state.Weight, why)
+	if err := r.route(ctx, stage, 100); err != nil {
+		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: %v", r.state.Weight, err)
 		return nil
 	}
 	r.event(stage, "WeightSet", "canary weight set to 100%% on %s, read back 100: the canary (deployment %s#%d) serves every request while production rolls out",
 		r.routeName(), r.d.Pipeline, r.d.Number)
 	hundred := 100
 	return &hundred
-}
-
-// promotionBlocked asks the plan's provider whether promotion would route
-// anything (see routing.Provider.PromotionBlocked).
-func (r *run) promotionBlocked(ctx context.Context) (string, error) {
-	if r.routingErr != nil {
-		return "", r.routingErr
-	}
-	c, _, err := r.cluster(ctx, r.plan.Environment)
-	if err != nil {
-		return "", err
-	}
-	return r.routing.PromotionBlocked(ctx, c)
 }
 
 // waitProductionEndpoints holds a promoted canary's traffic until

@@ -41,10 +41,10 @@ type outcome struct {
 func (b *bundle) outcome(id int64) outcome {
 	d := b.get(id)
 	ev := b.eventCounts(id)
-	// A first release has no production Ingress to promote the canary
-	// against until its production apply: promotion is skipped or, when
-	// the server died after that apply and repeats it, done; once either
-	// way.
+	// A canary with a share of the requests is promoted before its
+	// production apply, or, when the server died after that apply and
+	// repeats it, promotion is skipped (the weight is already 100 or the
+	// apply is repeated); once either way.
 	if n := ev["PromotionSkipped"] + ev["WeightSet100%"]; n > 0 {
 		delete(ev, "PromotionSkipped")
 		delete(ev, "WeightSet100%")
@@ -59,16 +59,28 @@ func (b *bundle) outcome(id int64) outcome {
 	}
 }
 
+// walkthroughSteps are the steps of walkthrough's plan.
+var walkthroughSteps = []pipeline.Step{
+	pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepSetWeight, pipeline.StepBatchDelay,
+	pipeline.StepSetWeight, pipeline.StepOpenApproval, pipeline.StepAwaitApproval, pipeline.StepApplyProduction,
+	pipeline.StepWaitProduction, pipeline.StepResetWeight,
+}
+
 var crashScenarios = []crashScenario{
 	{
-		name: "release",
-		plan: func() *pipeline.Plan { return walkthrough("1") },
-		steps: []pipeline.Step{
-			pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepSetWeight, pipeline.StepBatchDelay,
-			pipeline.StepSetWeight, pipeline.StepOpenApproval, pipeline.StepAwaitApproval, pipeline.StepApplyProduction,
-			pipeline.StepWaitProduction, pipeline.StepResetWeight,
-		},
+		// The first release keeps the weight at 0: no production yet.
+		name:   "first release",
+		plan:   func() *pipeline.Plan { return walkthrough("1") },
+		steps:  walkthroughSteps,
 		status: v1alpha1.StatusSucceeded,
+	},
+	{
+		// The next one ramps and promotes the canary.
+		name:    "second release",
+		prepare: func(b *bundle) { b.releaseOne("1") },
+		plan:    func() *pipeline.Plan { return walkthrough("2") },
+		steps:   walkthroughSteps,
+		status:  v1alpha1.StatusSucceeded,
 	},
 	{
 		name: "failed release restored",
@@ -180,7 +192,8 @@ func first(points []string) string {
 func TestLeaseLostMidRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	id := b.create(walkthrough("1"))
+	b.releaseOne("1")
+	id := b.create(walkthrough("2"))
 	// The first server stalls at its batch delay, as a server cut off
 	// from the store would, and its lease expires.
 	b.start("")

@@ -404,10 +404,10 @@ func TestWalkthrough(t *testing.T) {
 	}
 	want := []string{
 		"DeploymentCreated", "DeploymentStarted",
-		"StageStarted", "NamespaceCreated", "Applied", "RolloutComplete", "HeaderRouteSet", "StageSucceeded",
-		"StageStarted", "WeightSet25%", "BatchDelay", "WeightSet50%", "StageSucceeded",
+		"StageStarted", "NamespaceCreated", "Applied", "RolloutComplete", "HeaderRouteNotSet", "StageSucceeded",
+		"StageStarted", "WeightKept", "BatchDelay", "WeightKept", "StageSucceeded",
 		"StageStarted", "WaitingForApproval", "Approved", "ApprovalGranted", "StageSucceeded",
-		"StageStarted", "PromotionSkipped", "NamespaceCreated", "Applied", "RolloutComplete", "ProductionReleased", "StageSucceeded",
+		"StageStarted", "NamespaceCreated", "Applied", "RolloutComplete", "ProductionReleased", "StageSucceeded",
 		"WeightSet0%", "DeploymentSucceeded",
 	}
 	if got := b.eventTypes(id); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -423,7 +423,10 @@ func TestWalkthrough(t *testing.T) {
 	if st.Weight != 0 || !st.ProductionDone || st.Final == nil {
 		t.Errorf("final state %+v", st)
 	}
-	if msg := b.message(id, "PromotionSkipped"); !strings.Contains(msg, "production namespace web-prod has no Ingress web yet") {
-		t.Errorf("promotion skipped because %q", msg)
+	// The first release has no production Ingress: the weight is kept at
+	// 0 and the event says why.
+	if msg := b.message(id, "WeightKept"); !strings.HasPrefix(msg, "canary weight kept at 0% instead of 25% (batch 1 of 2): ") ||
+		!strings.Contains(msg, "production namespace has no Ingress web yet") {
+		t.Errorf("weight kept because %q", msg)
 	}
 }

@@ -40,9 +40,9 @@ type fakeCluster struct {
 	header     *traffic.HeaderRoute
 	calls      []string
 
-	// noProduction makes a weight above 0 fail with
-	// traffic.ErrNoProduction, as the Gateway API and beside-production
-	// routers do on a first release.
+	// noProduction makes a weight above 0 and the tester header fail with
+	// traffic.ErrNoProduction even with a production Ingress, as every
+	// router does when production's paths are not the canary's.
 	noProduction bool
 	// rolloutErr, when set, decides how a rollout ends.
 	rolloutErr func(ns string, objs []*unstructured.Unstructured) error
@@ -270,8 +270,8 @@ func (t target) Diff(_ context.Context, ns string, objs []*unstructured.Unstruct
 func (target) CheckAccess(context.Context, ...kube.Access) error { return nil }
 
 // Router returns the router of the canary Ingress: its weight and header
-// live in the fake cluster, and a weight needs the canary Ingress applied,
-// as nginx.Router does.
+// live in the fake cluster, and a weight needs the canary Ingress applied
+// and, above 0, a production (not canary) Ingress, as nginx.Router does.
 func (t target) Router(p routing.Provider, _ routing.Target) traffic.Router {
 	return fakeRouter{t: t, name: p.RouteName()}
 }
@@ -281,13 +281,26 @@ type fakeRouter struct {
 	name string
 }
 
-func (r fakeRouter) canaryIngress() bool {
+func (r fakeRouter) canaryIngress() bool { return r.ingress(true) }
+
+// ingress says whether an Ingress marked as canary (or, with canary
+// false, one that is not) has been applied.
+func (r fakeRouter) ingress(canary bool) bool {
 	for k, o := range r.t.c.objects {
-		if strings.Contains(k, "/Ingress/") && o.obj.GetAnnotations()["nginx.ingress.kubernetes.io/canary"] == "true" {
+		if strings.Contains(k, "/Ingress/") && (o.obj.GetAnnotations()["nginx.ingress.kubernetes.io/canary"] == "true") == canary {
 			return true
 		}
 	}
 	return false
+}
+
+// noProduction is the error of a weight or header with nothing in
+// production to split, nil when there is.
+func (r fakeRouter) noProduction() error {
+	if r.t.c.noProduction || !r.ingress(false) {
+		return fmt.Errorf("%s: production namespace has no Ingress web yet: %w", r.name, traffic.ErrNoProduction)
+	}
+	return nil
 }
 
 func (r fakeRouter) SetWeight(_ context.Context, percent int) error {
@@ -296,13 +309,15 @@ func (r fakeRouter) SetWeight(_ context.Context, percent int) error {
 	}
 	defer r.t.c.mu.Unlock()
 	switch {
-	case percent > 0 && r.t.c.noProduction:
-		return fmt.Errorf("%s: %w", r.name, traffic.ErrNoProduction)
 	case !r.canaryIngress():
 		if percent == 0 {
 			return nil
 		}
 		return fmt.Errorf("%s: %w", r.name, traffic.ErrRouteNotFound)
+	case percent > 0 && r.t.c.weight != percent:
+		if err := r.noProduction(); err != nil {
+			return err
+		}
 	}
 	if r.t.c.weight != percent {
 		r.t.c.weight = percent
@@ -329,6 +344,11 @@ func (r fakeRouter) SetHeaderRoute(_ context.Context, h *traffic.HeaderRoute) er
 	defer r.t.c.mu.Unlock()
 	if !r.canaryIngress() {
 		return fmt.Errorf("%s: %w", r.name, traffic.ErrRouteNotFound)
+	}
+	if h != nil {
+		if err := r.noProduction(); err != nil {
+			return err
+		}
 	}
 	r.t.c.header = h
 	r.t.c.log("header %v", h)

@@ -98,11 +98,16 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.shot("02-pipeline-run-form")
 	d1 := startRun(b)
 	waitApproval(t, b, d1)
-	if got := b.text(".page-head .weight-value"); got != "25%" {
-		t.Fatalf("deployment page: canary weight in the header %q, want 25%%", got)
+	// A first release: production has no Ingress for the canary to split
+	// with, so the weight stays at 0 and the page says where to look.
+	if got := b.text(".page-head .weight-value"); got != "0%" {
+		t.Fatalf("deployment page: canary weight in the header %q, want 0%% (no production yet)", got)
 	}
-	if why := b.text(".page-head .weight-reason"); !strings.Contains(why, "25% of requests go to the canary in "+f.CanaryNS) || !strings.Contains(why, "redirect-to-canary: always") {
-		t.Fatalf("the weight should say why it is 25%%: %q", why)
+	if why := b.text(".page-head .weight-reason"); !strings.Contains(why, "The canary takes no requests (the shift traffic stage says why)") {
+		t.Fatalf("the weight should say why it is 0%%: %q", why)
+	}
+	if n := eval[int](b, `document.querySelectorAll('.timeline li[data-type="WeightKept"]').length`); n == 0 {
+		t.Fatalf("the timeline should show the weight kept at 0:\n%s", b.text(".timeline"))
 	}
 	objects := b.text(fmt.Sprintf(`.ns-group[data-namespace=%q]`, f.CanaryNS))
 	for _, want := range []string{"deployment/webpage-deployment", "service/webpage-service", "ingress/webpage-ingress"} {
@@ -158,6 +163,12 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.typeInto(`#run input[name="IMAGE_TAG"]`, "2.1")
 	d2 := startRun(b)
 	waitApproval(t, b, d2)
+	if got := b.text(".page-head .weight-value"); got != "25%" {
+		t.Fatalf("deployment page: canary weight in the header %q, want 25%%", got)
+	}
+	if why := b.text(".page-head .weight-reason"); !strings.Contains(why, "25% of requests go to the canary in "+f.CanaryNS) || !strings.Contains(why, "redirect-to-canary: always") {
+		t.Fatalf("the weight should say why it is 25%%: %q", why)
+	}
 	// The waiting deployment names what production runs, and approving it
 	// would replace 2.0 by 2.1: the diff says so.
 	if facts := b.text(".page-head .facts"); !strings.Contains(facts, "Production runs") || !strings.Contains(facts, "#1 (2.0)") {
@@ -389,8 +400,14 @@ func waitApproval(t *testing.T, b *browser, id int64) {
 	if st != "Waiting" {
 		t.Fatalf("deployment %d: the approval stage is drawn %q, want Waiting", id, st)
 	}
-	for _, typ := range []string{"DeploymentCreated", "Applied", "WeightSet", "WaitingForApproval"} {
-		if n := eval[int](b, fmt.Sprintf(`document.querySelectorAll('.timeline li[data-type=%q]').length`, typ)); n == 0 {
+	// The shift traffic stage sets the weight, or keeps it at 0 on a first
+	// release.
+	for _, typ := range []string{"DeploymentCreated", "Applied", "WeightSet|WeightKept", "WaitingForApproval"} {
+		sel := []string{}
+		for _, one := range strings.Split(typ, "|") {
+			sel = append(sel, fmt.Sprintf(".timeline li[data-type=%q]", one))
+		}
+		if n := eval[int](b, fmt.Sprintf(`document.querySelectorAll('%s').length`, strings.Join(sel, ", "))); n == 0 {
 			t.Fatalf("deployment %d: the live timeline has no %s event:\n%s", id, typ, b.text(".timeline"))
 		}
 	}

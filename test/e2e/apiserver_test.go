@@ -38,6 +38,9 @@ func TestAPIServerStoppedMidStage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// A first release keeps the weight at 0; the ramp under test is
+			// the second one's.
+			s.release(p, "4.0")
 			d := s.run("ci", p, "IMAGE_TAG=5.0")
 			s.waitEvent(d.ID, time.Minute, "WeightSet", "set to 25%")
 

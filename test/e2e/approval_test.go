@@ -53,13 +53,18 @@ func TestApprovalTimeout(t *testing.T) {
 
 // Runs of one pipeline go one at a time: a newer run is Queued behind the
 // running one and can be cancelled while it waits; a running one can be
-// cancelled too, which undoes its canary.
+// cancelled too, which undoes its canary. Production runs a first release
+// already, so each canary takes its 25%.
 func TestQueueAndCancel(t *testing.T) {
 	const p = "queue"
 	s := startServer(t)
 	s.fledge("admin", "apply", "-f", writeFixture(t, fixture{Pipeline: p, Environment: "local", Artifact: p, CanaryNS: p + "-c", ProdNS: p + "-p"}))
+	s.release(p, "0.9")
 	first := s.run("ci", p, "IMAGE_TAG=1.0")
-	s.waitStatus(first.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
+	first = s.waitStatus(first.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
+	if w := ingressAnnotations(t, p+"-c")["nginx.ingress.kubernetes.io/canary-weight"]; w != "25" || first.CanaryWeight != 25 {
+		t.Fatalf("first run at approval: annotation %q, deployment %d; want 25", w, first.CanaryWeight)
+	}
 	second := s.run("ci", p, "IMAGE_TAG=2.0")
 	third := s.run("ci", p, "IMAGE_TAG=3.0")
 	time.Sleep(time.Second)

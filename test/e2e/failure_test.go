@@ -16,15 +16,12 @@ func TestCanaryNeverReady(t *testing.T) {
 	// A healthy release first, so production has something to keep.
 	dir := writeFixture(t, fixture{Pipeline: good, Environment: "local", Artifact: "webpage", CanaryNS: "fail-canary", ProdNS: "fail-prod"})
 	s.fledge("admin", "apply", "-f", dir)
-	d := s.run("ci", good, "IMAGE_TAG=1.0")
-	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
-	s.fledge("alice", "approve", itoa(d.ID))
-	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusSucceeded)
+	s.release(good, "1.0")
 	waitWorkload(t, "fail-prod", image+"1.0")
 
 	dir = writeFixture(t, fixture{Pipeline: bad, Environment: "local", Artifact: "webpage-unready", CanaryNS: "fail-canary", ProdNS: "fail-prod", Unready: true, CanaryTimeout: "4s"})
 	s.fledge("admin", "apply", "-f", dir)
-	d = s.run("ci", bad, "IMAGE_TAG=1.1")
+	d := s.run("ci", bad, "IMAGE_TAG=1.1")
 	d = s.waitStatus(d.ID, time.Minute, v1alpha1.StatusFailed)
 	if !strings.Contains(d.Message, "canary-deploy-stage") || !strings.Contains(d.Message, "after 4s") || !strings.Contains(d.Message, "webpage-deployment") {
 		t.Fatalf("failure message should say what, where and why: %q", d.Message)

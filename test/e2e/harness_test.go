@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -252,6 +253,17 @@ func (s *server) run(user, pipeline string, params ...string) v1alpha1.Deploymen
 	return d
 }
 
+// release runs the pipeline with IMAGE_TAG=tag through to production,
+// approved by alice: a first release, after which production has the
+// Ingress a canary splits requests with.
+func (s *server) release(pipeline, tag string) v1alpha1.Deployment {
+	s.t.Helper()
+	d := s.run("ci", pipeline, "IMAGE_TAG="+tag)
+	s.waitStatus(d.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
+	s.fledge("alice", "approve", itoa(d.ID))
+	return s.waitStatus(d.ID, time.Minute, v1alpha1.StatusSucceeded)
+}
+
 // tryRun starts the pipeline like run, on a server that may kill itself
 // as soon as the run wakes its executor: ok is false when the answer was
 // lost that way (the server has exited; find the deployment with latest
@@ -323,12 +335,22 @@ type fixture struct {
 	RegistrySecret string
 	// Edit, when set, changes the manifests.
 	Edit func(manifests string) string
+	// Layout is the environment's ingressLayout ("" for the default).
+	Layout string
+	// HTTPRoute routes through the Gateway API: the manifests of
+	// examples/webpage-gateway, whose HTTPRoute "webpage" the canary stage
+	// names instead of the Ingress.
+	HTTPRoute bool
 }
 
 func writeFixture(t *testing.T, f fixture) string {
 	t.Helper()
 	dir := t.TempDir()
-	manifests, err := os.ReadFile(filepath.Join(repoRoot, "examples", "webpage", "manifests.yaml"))
+	example, route := "webpage", "ingressName: webpage-ingress"
+	if f.HTTPRoute {
+		example, route = "webpage-gateway", "httpRouteName: webpage"
+	}
+	manifests, err := os.ReadFile(filepath.Join(repoRoot, "examples", example, "manifests.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,9 +384,12 @@ func writeFixture(t *testing.T, f fixture) string {
 	if f.NoApproval {
 		approval = ""
 	}
-	registry := ""
+	envSpec := ""
 	if f.RegistrySecret != "" {
-		registry = "  registryCredentials:\n    - secretRef: " + f.RegistrySecret + "\n"
+		envSpec = "  registryCredentials:\n    - secretRef: " + f.RegistrySecret + "\n"
+	}
+	if f.Layout != "" {
+		envSpec += "  ingressLayout: " + f.Layout + "\n"
 	}
 	files := map[string]string{
 		"manifests.yaml": m,
@@ -375,7 +400,7 @@ metadata:
 spec:
   kubeconfig:
     path: %s
-%s`, f.Environment, cluster.Kubeconfig(), registry),
+%s`, f.Environment, cluster.Kubeconfig(), envSpec),
 		"artifact.yaml": fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
 kind: Artifact
 metadata:
@@ -397,7 +422,7 @@ spec:
         environment: %s
         artifacts: [%s]
         namespace: %s
-        ingressName: webpage-ingress
+        %s
         rolloutTimeout: %s
     - name: shift-traffic-stage
       shiftTraffic:
@@ -408,7 +433,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 4m
-`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
+`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, route, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
 	}
 	t.Cleanup(func() {
 		// Free the fake node's pods for later tests.
@@ -428,11 +453,16 @@ spec:
 
 func ingressAnnotations(t *testing.T, ns string) map[string]string {
 	t.Helper()
-	ing, err := cluster.Clientset().NetworkingV1().Ingresses(ns).Get(context.Background(), "webpage-ingress", metav1.GetOptions{})
+	return ingressNamed(t, ns, "webpage-ingress").Annotations
+}
+
+func ingressNamed(t *testing.T, ns, name string) *networkingv1.Ingress {
+	t.Helper()
+	ing, err := cluster.Clientset().NetworkingV1().Ingresses(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("get ingress %s/webpage-ingress: %v", ns, err)
+		t.Fatalf("get ingress %s/%s: %v", ns, name, err)
 	}
-	return ing.Annotations
+	return ing
 }
 
 // workload returns the deployment's image and ready count, and the

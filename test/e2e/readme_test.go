@@ -112,7 +112,7 @@ func TestReadmeUsingIt(t *testing.T) {
 		"token create": {},
 		"apply -f":     {"environment/local created", "artifact/webpage-manifest created", "pipeline/webpage-canary-deployment-pipeline created"},
 		"run ":         {"WaitingForApproval"},
-		"describe":     {"approval-stage", "25"},
+		"describe":     {"approval-stage", "WeightKept"},
 		"approve":      {"Succeeded"},
 		"login":        {},
 		"history":      {"Succeeded"},

@@ -21,6 +21,8 @@ func TestWalkthrough(t *testing.T) {
 		canaryNS = "ns-canary-stage"
 		prodNS   = "ns-canary-prod"
 	)
+	// TestReadmeUsingIt uses the same namespaces and deletes them after it.
+	waitNamespacesGone(t, canaryNS, prodNS)
 	s := startServer(t)
 	dir := writeFixture(t, fixture{Pipeline: pipeline, Environment: "local", Artifact: "webpage-manifest", CanaryNS: canaryNS, ProdNS: prodNS})
 	out := s.fledge("admin", "apply", "-f", dir)
@@ -59,14 +61,23 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("new deployment: %+v", d1)
 	}
 	d1 = s.waitStatus(d1.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
-	if d1.CurrentStage != "approval-stage" || d1.CanaryWeight != 25 {
-		t.Fatalf("waiting deployment: stage %q weight %d", d1.CurrentStage, d1.CanaryWeight)
+	// Production has no Ingress yet for the canary Ingress to split
+	// with: the weight stays at 0 and the events say why.
+	if d1.CurrentStage != "approval-stage" || d1.CanaryWeight != 0 {
+		t.Fatalf("waiting deployment: stage %q weight %d, want weight 0 (no production yet)", d1.CurrentStage, d1.CanaryWeight)
 	}
 	waitWorkload(t, canaryNS, image+"2.0")
-	checkAnn(canaryNS, canaryAnn("25"))
+	checkAnn(canaryNS, canaryAnn("0"))
 	if !namespaceEmpty(t, prodNS) {
 		t.Fatalf("production must be empty before the first approval")
 	}
+	for _, e := range s.events(d1.ID) {
+		if e.Type == "WeightSet" {
+			t.Errorf("first release: %s %q, want the weight kept at 0", e.Type, e.Message)
+		}
+	}
+	s.waitEvent(d1.ID, time.Second, "WeightKept", "canary weight kept at 0% instead of 25% (batch 1 of 1): set canary weight 25: set canary weight of ingress "+canaryNS+"/webpage-ingress to 25: no production route to split traffic with: production namespace "+prodNS+" has no Ingress webpage-ingress yet")
+	s.waitEvent(d1.ID, time.Second, "HeaderRouteNotSet", "production namespace "+prodNS+" has no Ingress webpage-ingress yet")
 	s.fledge("alice", "approve", itoa(d1.ID), "--reason", "blue looks good")
 	d1 = s.waitStatus(d1.ID, time.Minute, v1alpha1.StatusSucceeded)
 	prod := waitWorkload(t, prodNS, image+"2.0")

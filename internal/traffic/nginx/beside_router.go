@@ -148,24 +148,12 @@ func (r *BesideRouter) Reset(ctx context.Context) error { return r.SetWeight(ctx
 // exists and shares the canary's paths, then reads the weight back.
 func (r *BesideRouter) ensure(ctx context.Context, percent int, h *traffic.HeaderRoute) error {
 	ns := r.cfg.ProductionNamespace
-	mainRef := r.canaryRef()
-	mainRef.SetName(r.cfg.IngressName)
-	main, err := r.client.Get(ctx, ns, mainRef)
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("%w: production namespace %s has no Ingress %s yet, so a canary Ingress next to it would match nothing (a pipeline's first release has no production to split with: its canary stays at weight 0 until the release is approved)",
-			traffic.ErrNoProduction, ns, r.cfg.IngressName)
-	}
-	if err != nil {
-		return fmt.Errorf("read production ingress %s/%s: %w", ns, r.cfg.IngressName, err)
-	}
 	objs, err := BesideProduction(r.cfg.Manifests, r.cfg.IngressName, r.cfg.CanaryNamespace, h, percent)
 	if err != nil {
 		return err
 	}
-	canary := objs[len(objs)-1]
-	if miss := unmatched(main.Object, canary.Object); len(miss) > 0 {
-		return fmt.Errorf("%w: the canary's paths %s are not paths of production's Ingress %s/%s, and controllers match a canary Ingress to its main one by host, path and path type",
-			traffic.ErrNoProduction, strings.Join(miss, ", "), ns, r.cfg.IngressName)
+	if err := checkProduction(ctx, r.client, ns, r.cfg.IngressName, objs[len(objs)-1]); err != nil {
+		return err
 	}
 	results, err := r.client.Apply(ctx, ns, objs, kube.ApplyOptions{})
 	if err != nil {

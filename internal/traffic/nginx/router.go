@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,19 +27,24 @@ var ErrNotCanary = errors.New("ingress is not an NGINX canary")
 
 // Router sets the canary weight of one Ingress: the canary-namespace
 // layout, where the Ingress is deployed from the manifests (MarkCanary).
-// It implements traffic.Router.
+// The canary Ingress only splits the requests of the main Ingress of the
+// same name in the production namespace, so a weight above 0 and the
+// tester header need that one to exist and share the canary's paths. It
+// implements traffic.Router.
 type Router struct {
 	client *kube.Client
 	ns     string
+	prodNS string
 	name   string
 }
 
 var _ traffic.Router = (*Router)(nil)
 
 // NewRouter returns the router of the canary Ingress ingressName in
-// namespace ns.
-func NewRouter(c *kube.Client, ns, ingressName string) *Router {
-	return &Router{client: c, ns: ns, name: ingressName}
+// namespace ns, the canary of the Ingress of the same name in namespace
+// prodNS.
+func NewRouter(c *kube.Client, ns, prodNS, ingressName string) *Router {
+	return &Router{client: c, ns: ns, prodNS: prodNS, name: ingressName}
 }
 
 // ingressRef is the object the router reads: only its identity.
@@ -56,7 +62,10 @@ func (r *Router) ingressRef() *unstructured.Unstructured {
 // the annotation differs. Nothing is written when the weight is already
 // percent. SetWeight(0) succeeds without doing anything when the Ingress or
 // its namespace is missing or the Ingress is not a canary; any other
-// weight then fails with traffic.ErrRouteNotFound or ErrNotCanary.
+// weight then fails with traffic.ErrRouteNotFound or ErrNotCanary. A weight
+// above 0 with no production Ingress to split (a pipeline's first release),
+// or one whose paths are not the canary's, fails with an error matching
+// traffic.ErrNoProduction and writes nothing.
 func (r *Router) SetWeight(ctx context.Context, percent int) error {
 	if percent < 0 || percent > 100 {
 		return fmt.Errorf("set canary weight of ingress %s/%s to %d: %w", r.ns, r.name, percent, traffic.ErrInvalidWeight)
@@ -80,6 +89,11 @@ func (r *Router) SetWeight(ctx context.Context, percent int) error {
 	want := strconv.Itoa(percent)
 	if ann[AnnotationCanaryWeight] == want {
 		return nil
+	}
+	if percent > 0 {
+		if err := checkProduction(ctx, r.client, r.prodNS, r.name, live); err != nil {
+			return fmt.Errorf("set canary weight of ingress %s/%s to %d: %w", r.ns, r.name, percent, err)
+		}
 	}
 
 	patch := r.ingressRef()
@@ -131,7 +145,10 @@ func (r *Router) weightAnnotation(ctx context.Context) (string, error) {
 // to h (nil removes them) with a merge patch, when they differ. The canary
 // manifests (MarkCanaryHeader) already carry the pipeline's header, so in
 // a normal run this only reads. A missing Ingress is fine for nil and an
-// error matching traffic.ErrRouteNotFound otherwise.
+// error matching traffic.ErrRouteNotFound otherwise. A header with no
+// production Ingress to pair the canary with fails like SetWeight, with
+// traffic.ErrNoProduction: the annotations are there, but no controller
+// routes the header to a canary Ingress that has no main one.
 func (r *Router) SetHeaderRoute(ctx context.Context, h *traffic.HeaderRoute) error {
 	live, err := r.client.Get(ctx, r.ns, r.ingressRef())
 	switch {
@@ -149,7 +166,36 @@ func (r *Router) SetHeaderRoute(ctx context.Context, h *traffic.HeaderRoute) err
 		}
 		return fmt.Errorf("set tester header of ingress %s/%s: %w", r.ns, r.name, ErrNotCanary)
 	}
+	if h != nil {
+		if err := checkProduction(ctx, r.client, r.prodNS, r.name, live); err != nil {
+			return fmt.Errorf("set tester header of ingress %s/%s: %w", r.ns, r.name, err)
+		}
+	}
 	return patchHeader(ctx, r.client, r.ns, live, h)
+}
+
+// checkProduction fails with traffic.ErrNoProduction unless namespace
+// prodNS has the main Ingress name and it serves every path of canary,
+// since controllers match a canary Ingress to its main one by host, path
+// and path type. Both layouts ask it before giving the canary requests.
+func checkProduction(ctx context.Context, c *kube.Client, prodNS, name string, canary *unstructured.Unstructured) error {
+	ref := &unstructured.Unstructured{}
+	ref.SetAPIVersion(ingressAPIVersion)
+	ref.SetKind(ingressKind)
+	ref.SetName(name)
+	main, err := c.Get(ctx, prodNS, ref)
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%w: production namespace %s has no Ingress %s yet, so a canary Ingress has no requests to split (a pipeline's first release has no production to split with: its canary stays at weight 0 until the release is approved)",
+			traffic.ErrNoProduction, prodNS, name)
+	}
+	if err != nil {
+		return fmt.Errorf("read production ingress %s/%s: %w", prodNS, name, err)
+	}
+	if miss := unmatched(main.Object, canary.Object); len(miss) > 0 {
+		return fmt.Errorf("%w: the canary's paths %s are not paths of production's Ingress %s/%s, and controllers match a canary Ingress to its main one by host, path and path type",
+			traffic.ErrNoProduction, strings.Join(miss, ", "), prodNS, name)
+	}
+	return nil
 }
 
 // patchHeader changes the tester header annotations of a live canary

@@ -56,6 +56,24 @@ func weightOwners(t *testing.T, s setup) []string {
 	return owners
 }
 
+// production creates a namespace next to s's holding objs in their
+// production form (StripCanary) and returns its name.
+func production(t *testing.T, s setup, objs []*unstructured.Unstructured) string {
+	t.Helper()
+	prod, err := StripCanary(objs, "webpage-ingress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := s.ns + "-prod"
+	if _, err := s.client.EnsureNamespace(s.ctx, ns, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.Apply(s.ctx, ns, prod, kube.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 func TestIntegrationRouterCanaryWeight(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t, true)
@@ -66,7 +84,7 @@ func TestIntegrationRouterCanaryWeight(t *testing.T) {
 	if _, err := s.client.Apply(s.ctx, s.ns, canary, kube.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := NewRouter(s.client, s.ns, "webpage-ingress")
+	r := NewRouter(s.client, s.ns, production(t, s, webpageTag(t, "2.0")), "webpage-ingress")
 	if w, err := r.Weight(s.ctx); err != nil || w != 0 {
 		t.Errorf("weight after deploying the canary = %d, %v; want 0", w, err)
 	}
@@ -170,7 +188,7 @@ func TestIntegrationRouterProduction(t *testing.T) {
 		t.Errorf("production ingress annotations %v, want %v", got, want)
 	}
 	// Production is not a canary: no weight can be set on it.
-	r := NewRouter(s.client, s.ns, "webpage-ingress")
+	r := NewRouter(s.client, s.ns, s.ns, "webpage-ingress")
 	if err := r.SetWeight(s.ctx, 25); !errors.Is(err, ErrNotCanary) {
 		t.Errorf("SetWeight(25) on production = %v, want ErrNotCanary", err)
 	}
@@ -187,7 +205,7 @@ func TestIntegrationRouterMissingIngress(t *testing.T) {
 	noNamespace := newSetup(t, false)
 	emptyNamespace := newSetup(t, true)
 	for name, s := range map[string]setup{"missing namespace": noNamespace, "missing ingress": emptyNamespace} {
-		r := NewRouter(s.client, s.ns, "webpage-ingress")
+		r := NewRouter(s.client, s.ns, s.ns+"-prod", "webpage-ingress")
 		if err := r.SetWeight(s.ctx, 0); err != nil {
 			t.Errorf("%s: SetWeight(0) = %v, want nil", name, err)
 		}
@@ -197,5 +215,75 @@ func TestIntegrationRouterMissingIngress(t *testing.T) {
 		if _, err := r.Weight(s.ctx); !errors.Is(err, traffic.ErrRouteNotFound) {
 			t.Errorf("%s: Weight = %v, want ErrRouteNotFound", name, err)
 		}
+	}
+}
+
+// A first release: the canary Ingress is deployed but the production
+// namespace has no main Ingress, or one whose paths are not the canary's.
+// A weight above 0 and the tester header are refused with ErrNoProduction
+// and the canary Ingress keeps weight "0"; once production has the main
+// Ingress the weight is set.
+func TestIntegrationRouterNoProduction(t *testing.T) {
+	t.Parallel()
+	otherPath := func(t *testing.T) []*unstructured.Unstructured {
+		objs := webpage(t)
+		rules, _, err := unstructured.NestedSlice(objs[2].Object, "spec", "rules")
+		if err != nil || len(rules) != 1 {
+			t.Fatalf("testdata ingress rules: %d, %v", len(rules), err)
+		}
+		paths := rules[0].(map[string]any)["http"].(map[string]any)["paths"].([]any)
+		paths[0].(map[string]any)["path"] = "/elsewhere"
+		if err := unstructured.SetNestedSlice(objs[2].Object, rules, "spec", "rules"); err != nil {
+			t.Fatal(err)
+		}
+		return objs
+	}
+	tests := []struct {
+		name string
+		prod func(t *testing.T, s setup) string // the production namespace
+		want string                             // part of the error
+	}{
+		{"no production namespace", func(_ *testing.T, s setup) string { return s.ns + "-none" }, "has no Ingress webpage-ingress yet"},
+		{"production namespace without the Ingress", func(t *testing.T, s setup) string {
+			ns := s.ns + "-empty"
+			if _, err := s.client.EnsureNamespace(s.ctx, ns, true); err != nil {
+				t.Fatal(err)
+			}
+			return ns
+		}, "has no Ingress webpage-ingress yet"},
+		{"production Ingress on other paths", func(t *testing.T, s setup) string { return production(t, s, otherPath(t)) }, "are not paths of production's Ingress"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSetup(t, true)
+			canary, err := MarkCanary(webpage(t), "webpage-ingress")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.client.Apply(s.ctx, s.ns, canary, kube.ApplyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			before := kubectlAnnotations(t, s)
+			r := NewRouter(s.client, s.ns, tt.prod(t, s), "webpage-ingress")
+			if err := r.SetWeight(s.ctx, 25); !errors.Is(err, traffic.ErrNoProduction) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("SetWeight(25) = %v, want ErrNoProduction saying %q", err, tt.want)
+			}
+			if err := r.SetHeaderRoute(s.ctx, &DefaultHeader); !errors.Is(err, traffic.ErrNoProduction) {
+				t.Errorf("SetHeaderRoute = %v, want ErrNoProduction", err)
+			}
+			if err := r.SetWeight(s.ctx, 0); err != nil {
+				t.Errorf("SetWeight(0) = %v, want nil", err)
+			}
+			if w, err := r.Weight(s.ctx); err != nil || w != 0 {
+				t.Errorf("Weight = %d, %v; want 0", w, err)
+			}
+			if got := kubectlAnnotations(t, s); !maps.Equal(got, before) || got[AnnotationCanaryWeight] != "0" {
+				t.Errorf("canary annotations %v, want them unchanged %v", got, before)
+			}
+			if got := weightOwners(t, s); strings.Join(got, ",") != kube.FieldManager {
+				t.Errorf("canary-weight is owned by %v, want only %s: nothing written", got, kube.FieldManager)
+			}
+		})
 	}
 }

@@ -9,11 +9,9 @@
 package routing
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -40,21 +38,14 @@ type Provider interface {
 	// RouteName names the object the router edits, for events:
 	// "ingress ns/name", "HTTPRoute ns/name".
 	RouteName() string
-	// NewRouter builds the provider's router on cluster c.
+	// NewRouter builds the provider's router on cluster c. Every router
+	// refuses a weight above 0 with an error matching
+	// traffic.ErrNoProduction while the production namespace has nothing
+	// for the canary to split (a pipeline's first release).
 	NewRouter(c *kube.Client, to Target) traffic.Router
 	// RouterWrites declares the objects the router writes, for the
 	// permission check before a stage acts (kube.Client.CheckAccess).
 	RouterWrites() []kube.Access
-	// PromotionBlocked says why giving the canary every request would
-	// route nothing, reading the cluster through c; "" when promotion can
-	// go ahead. Routers that detect it themselves (traffic.ErrNoProduction)
-	// leave it to them and return "".
-	PromotionBlocked(ctx context.Context, c Reader) (string, error)
-}
-
-// Reader reads one object of a cluster; *kube.Client is one.
-type Reader interface {
-	Get(ctx context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
 }
 
 // Target is what a router needs beyond the provider's settings.
@@ -194,24 +185,7 @@ func (p nginxCanaryNamespace) RouterWrites() []kube.Access {
 }
 
 func (p nginxCanaryNamespace) NewRouter(c *kube.Client, _ Target) traffic.Router {
-	return nginx.NewRouter(c, p.ns.Canary, p.t.Ingress)
-}
-
-// PromotionBlocked: a canary Ingress only splits the requests of a main
-// Ingress, and before the first release the production namespace has none;
-// the router cannot tell, since it edits the canary Ingress alone.
-func (p nginxCanaryNamespace) PromotionBlocked(ctx context.Context, c Reader) (string, error) {
-	ing := &unstructured.Unstructured{}
-	ing.SetAPIVersion("networking.k8s.io/v1")
-	ing.SetKind("Ingress")
-	ing.SetName(p.t.Ingress)
-	if _, err := c.Get(ctx, p.ns.Production, ing); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Sprintf("production namespace %s has no Ingress %s yet (a first release), so the canary Ingress has no requests to take", p.ns.Production, p.t.Ingress), nil
-		}
-		return "", fmt.Errorf("read production Ingress %s/%s: %w", p.ns.Production, p.t.Ingress, err)
-	}
-	return "", nil
+	return nginx.NewRouter(c, p.ns.Canary, p.ns.Production, p.t.Ingress)
 }
 
 // nginxBeside is NGINX with the canary Ingress built beside the main one in
@@ -247,8 +221,6 @@ func (p nginxBeside) config(to Target) nginx.BesideConfig {
 		IngressName: p.t.Ingress, Manifests: to.Manifests, Header: header(p.t), Recorder: to.Recorder,
 	}
 }
-
-func (nginxBeside) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
 
 // gatewayAPI is a Gateway API HTTPRoute of the production namespace with a
 // weighted backend in the canary namespace.
@@ -293,8 +265,6 @@ func (p gatewayAPI) config(to Target) gatewayapi.Config {
 		RouteName: p.t.HTTPRoute, Recorder: to.Recorder, StatusTimeout: to.StatusTimeout,
 	}
 }
-
-func (gatewayAPI) PromotionBlocked(context.Context, Reader) (string, error) { return "", nil }
 
 // surged finishes a provider's canary form with SurgeCanary.
 func surged(objs []*unstructured.Unstructured, err error) ([]*unstructured.Unstructured, error) {

@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
@@ -235,64 +232,6 @@ func nestedOrEmpty(o *unstructured.Unstructured, path ...string) any {
 		return ""
 	}
 	return v
-}
-
-// reader answers Get from a fixed set of objects, keyed "ns/kind/name".
-type reader struct {
-	objs map[string]bool
-	err  error
-}
-
-func (r reader) Get(_ context.Context, ns string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
-	if !r.objs[ns+"/"+obj.GetKind()+"/"+obj.GetName()] {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}, obj.GetName())
-	}
-	return obj, nil
-}
-
-func TestPromotionBlocked(t *testing.T) {
-	t.Parallel()
-	nginxCanaryNS := v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutCanaryNamespace}
-	withIngress := reader{objs: map[string]bool{"p/Ingress/web": true}}
-	tests := []struct {
-		name    string
-		rt      v1alpha1.TrafficRouting
-		r       reader
-		want    string // part of the reason; "" for none
-		wantErr string
-	}{
-		{"nginx canary namespace, production Ingress present", nginxCanaryNS, withIngress, "", ""},
-		{"nginx canary namespace, first release", nginxCanaryNS, reader{}, "production namespace p has no Ingress web yet", ""},
-		{"nginx canary namespace, unreadable", nginxCanaryNS, reader{err: errors.New("forbidden")}, "", "read production Ingress p/web: forbidden"},
-		{"nginx without a layout (older plans)", v1alpha1.TrafficRouting{Ingress: "web"}, reader{}, "has no Ingress web", ""},
-		{"nginx beside production: its router tells", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutBesideProduction}, reader{}, "", ""},
-		{"gateway api: its router tells", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, reader{}, "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := p.PromotionBlocked(t.Context(), tt.r)
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("PromotionBlocked error %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
-				t.Errorf("PromotionBlocked = %q, want %q", got, tt.want)
-			}
-		})
-	}
 }
 
 func TestPlanObjects(t *testing.T) {
