@@ -66,11 +66,18 @@ type Deployment struct {
 	Status      DeploymentStatus  `json:"status" yaml:"status"`
 	Message     string            `json:"message,omitempty" yaml:"message,omitempty"`
 	TriggeredBy string            `json:"triggeredBy,omitempty" yaml:"triggeredBy,omitempty"`
-	// CurrentStage names the stage being run or waited on.
-	CurrentStage string       `json:"currentStage,omitempty" yaml:"currentStage,omitempty"`
-	Stages       []StageState `json:"stages" yaml:"stages"`
-	Decisions    []Decision   `json:"decisions,omitempty" yaml:"decisions,omitempty"`
-	CanaryWeight int          `json:"canaryWeight" yaml:"canaryWeight"`
+	// CurrentStage names the stage being run or waited on: while a
+	// canarySteps stage waits for people, its gate (STAGE/step-N).
+	CurrentStage string `json:"currentStage,omitempty" yaml:"currentStage,omitempty"`
+	// ApprovalsRequired is how many distinct approvals the gate the
+	// deployment waits at needs (only while it waits).
+	ApprovalsRequired int `json:"approvalsRequired,omitempty" yaml:"approvalsRequired,omitempty"`
+	// Analyses are the metric analyses of its canary steps, with each
+	// metric's tally; the measurements themselves are read apart.
+	Analyses     []AnalysisRun `json:"analyses,omitempty" yaml:"analyses,omitempty"`
+	Stages       []StageState  `json:"stages" yaml:"stages"`
+	Decisions    []Decision    `json:"decisions,omitempty" yaml:"decisions,omitempty"`
+	CanaryWeight int           `json:"canaryWeight" yaml:"canaryWeight"`
 	// Live is true for the deployment whose manifests production runs now.
 	Live               bool       `json:"live" yaml:"live"`
 	CancelRequested    bool       `json:"cancelRequested,omitempty" yaml:"cancelRequested,omitempty"`

@@ -218,6 +218,7 @@ type Stage struct {
 	Name              string                  `json:"name" yaml:"name"`
 	CanaryDeployment  *CanaryDeploymentStage  `json:"canaryDeployment,omitempty" yaml:"canaryDeployment,omitempty"`
 	ShiftTraffic      *ShiftTrafficStage      `json:"shiftTraffic,omitempty" yaml:"shiftTraffic,omitempty"`
+	CanarySteps       *CanaryStepsStage       `json:"canarySteps,omitempty" yaml:"canarySteps,omitempty"`
 	Approval          *ApprovalStage          `json:"approval,omitempty" yaml:"approval,omitempty"`
 	ProductionRelease *ProductionReleaseStage `json:"productionRelease,omitempty" yaml:"productionRelease,omitempty"`
 }
@@ -231,6 +232,9 @@ func (s Stage) Type() StageType {
 	}
 	if s.ShiftTraffic != nil {
 		t, n = StageShiftTraffic, n+1
+	}
+	if s.CanarySteps != nil {
+		t, n = StageCanarySteps, n+1
 	}
 	if s.Approval != nil {
 		t, n = StageApproval, n+1

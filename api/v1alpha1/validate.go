@@ -208,6 +208,7 @@ type References struct {
 var stageOrder = map[StageType]int{
 	StageCanaryDeployment:  0,
 	StageShiftTraffic:      1,
+	StageCanarySteps:       1,
 	StageApproval:          2,
 	StageProductionRelease: 3,
 }
@@ -254,12 +255,12 @@ func (p *Pipeline) Validate(refs *References) error {
 		seenStage[st.Name] = true
 		t := st.Type()
 		if t == "" {
-			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")
+			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")
 			continue
 		}
 		count[t]++
 		if rank := stageOrder[t]; rank < last {
-			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic, approval, productionRelease)", t)
+			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)", t)
 		} else {
 			last = rank
 		}
@@ -322,6 +323,8 @@ func (p *Pipeline) Validate(refs *References) error {
 			if s.BatchDelay != nil && s.BatchDelay.Duration < 0 {
 				l.add(f+".batchDelay", "must not be negative")
 			}
+		case StageCanarySteps:
+			st.CanarySteps.validate(&l, f+".canarySteps")
 		case StageApproval:
 			a := st.Approval
 			f += ".approval"
@@ -340,16 +343,22 @@ func (p *Pipeline) Validate(refs *References) error {
 			prodNS, prodField = r.Namespace, f+".namespace"
 		}
 	}
-	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageApproval, StageProductionRelease} {
+	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageCanarySteps, StageApproval, StageProductionRelease} {
 		if n := count[t]; n > 1 {
 			l.add("spec.stages", "%d %s stages; a pipeline has at most one of each type", n, t)
 		}
+	}
+	if count[StageCanarySteps] > 0 && (count[StageShiftTraffic] > 0 || count[StageApproval] > 0) {
+		l.add("spec.stages", "a canarySteps stage replaces shiftTraffic and approval stages: write their weights and approval as steps")
 	}
 	if len(stages) > 0 {
 		if count[StageCanaryDeployment] == 0 {
 			l.add("spec.stages", "a canaryDeployment stage is required (it names the environment and artifacts)")
 		} else if stages[0].Type() != StageCanaryDeployment {
 			l.add("spec.stages[0]", "the first stage must be canaryDeployment")
+		}
+		if count[StageCanarySteps] > 0 && count[StageCanaryDeployment] == 0 {
+			l.add("spec.stages", "canarySteps needs a canaryDeployment stage before it")
 		}
 		if count[StageShiftTraffic] > 0 && count[StageCanaryDeployment] == 0 {
 			l.add("spec.stages", "shiftTraffic needs a canaryDeployment stage before it")

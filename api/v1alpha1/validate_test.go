@@ -11,7 +11,7 @@ import (
 )
 
 // orderText is the tail of the stage order error message.
-const orderText = " stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic, approval, productionRelease)"
+const orderText = " stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)"
 
 func dur(d time.Duration) *v1alpha1.Duration { return &v1alpha1.Duration{Duration: d} }
 
@@ -235,14 +235,14 @@ func TestPipelineValidate(t *testing.T) {
 		{
 			name:   "stage without a type",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[1].ShiftTraffic = nil },
-			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")},
+			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")},
 		},
 		{
 			name: "stage with two types",
 			mutate: func(p *v1alpha1.Pipeline) {
 				p.Spec.Stages[2].ProductionRelease = &v1alpha1.ProductionReleaseStage{Namespace: "x"}
 			},
-			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease")},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")},
 		},
 
 		// Stage order and counts.
@@ -272,7 +272,7 @@ func TestPipelineValidate(t *testing.T) {
 				pl.Spec.Stages = []v1alpha1.Stage{{Name: "nothing"}, c, p}
 			},
 			want: []v1alpha1.FieldError{
-				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, approval, productionRelease"),
+				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease"),
 				fe("spec.stages[0]", "the first stage must be canaryDeployment"),
 			},
 		},
@@ -559,6 +559,70 @@ func TestPipelineValidate(t *testing.T) {
 				fe(prod+".namespace", `production namespace "ns-canary-stage" must differ from the canary namespace (spec.stages[0].canaryDeployment.namespace)`),
 			},
 		},
+		{
+			name: "canary steps replace shift traffic and approval",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages = []v1alpha1.Stage{c, canarySteps(), p.Spec.Stages[3]}
+			},
+			refs: walkthroughRefs(),
+		},
+		{
+			name: "canary steps beside a shift traffic stage",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages = []v1alpha1.Stage{c, s, canarySteps(), p.Spec.Stages[3]}
+			},
+			want: []v1alpha1.FieldError{fe("spec.stages", "a canarySteps stage replaces shiftTraffic and approval stages: write their weights and approval as steps")},
+		},
+		{
+			name: "canary steps after production",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages = []v1alpha1.Stage{c, p.Spec.Stages[3], canarySteps()}
+			},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "canarySteps stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)")},
+		},
+		{
+			name: "bad canary steps",
+			mutate: func(p *v1alpha1.Pipeline) {
+				cs := canarySteps()
+				cs.CanarySteps.Steps = []v1alpha1.CanaryStep{
+					{SetWeight: ptr(101)},
+					{Pause: &v1alpha1.PauseStep{Duration: dur(-time.Second)}},
+					{},
+					{SetWeight: ptr(5), Pause: &v1alpha1.PauseStep{}},
+					{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: -1, Timeout: dur(0)}},
+					{Analysis: &v1alpha1.AnalysisStep{}},
+					{Analysis: &v1alpha1.AnalysisStep{
+						Templates: []v1alpha1.AnalysisTemplateRef{{Name: "rate"}, {Name: "rate"}, {Name: "Bad_Name"}},
+						Args:      []v1alpha1.AnalysisArg{{Name: "x", Value: "1"}, {Name: "x", Value: "2"}, {Name: "", Value: "a\rb"}, {Name: "a b"}},
+					}},
+				}
+				p.Spec.Stages = []v1alpha1.Stage{c, cs, p.Spec.Stages[3]}
+			},
+			want: []v1alpha1.FieldError{
+				fe("spec.stages[1].canarySteps.steps[0].setWeight", "must be between 0 and 100, got 101"),
+				fe("spec.stages[1].canarySteps.steps[1].pause.duration", "must not be negative, got -1s"),
+				fe("spec.stages[1].canarySteps.steps[2]", "set exactly one of setWeight, pause, approval, analysis"),
+				fe("spec.stages[1].canarySteps.steps[3]", "set exactly one of setWeight, pause, approval, analysis"),
+				fe("spec.stages[1].canarySteps.steps[4].approval.approvalsRequired", "must be at least 1, got -1"),
+				fe("spec.stages[1].canarySteps.steps[4].approval.timeout", "must be positive, got 0s"),
+				fe("spec.stages[1].canarySteps.steps[5].analysis.templates", "at least one template is required"),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.templates[1].name", `template "rate" is listed twice`),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.templates[2].name", `"Bad_Name" must consist of lower case letters, digits and '-', and start and end with a letter or digit`),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.args[1].name", `argument "x" is given twice`),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.args[2].name", "is required"),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.args[2].value", "has control character U+000D at byte 1"),
+				fe("spec.stages[1].canarySteps.steps[6].analysis.args[3].name", `"a b" must be letters, digits, '_' and '.'`),
+			},
+		},
+		{
+			name: "no canary steps",
+			mutate: func(p *v1alpha1.Pipeline) {
+				cs := canarySteps()
+				cs.CanarySteps.Steps = nil
+				p.Spec.Stages = []v1alpha1.Stage{c, cs, p.Spec.Stages[3]}
+			},
+			want: []v1alpha1.FieldError{fe("spec.stages[1].canarySteps.steps", "at least one step is required")},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -840,4 +904,20 @@ func TestPipelineStageLookups(t *testing.T) {
 	if c, r := p.CanaryStage(), p.ProductionStage(); c != nil || r != nil {
 		t.Errorf("CanaryStage(), ProductionStage() = %+v, %+v; want nil, nil", c, r)
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// canarySteps is a canarySteps stage in the spirit of the walkthrough:
+// ramp, analyse, approve, ramp further, pause.
+func canarySteps() v1alpha1.Stage {
+	return v1alpha1.Stage{Name: "progressive", CanarySteps: &v1alpha1.CanaryStepsStage{Steps: []v1alpha1.CanaryStep{
+		{SetWeight: ptr(10)},
+		{Analysis: &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}, Args: []v1alpha1.AnalysisArg{{Name: "threshold", Value: "0.99"}}}},
+		{SetWeight: ptr(25)},
+		{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: 1, RequireDistinctFromTrigger: true}},
+		{SetWeight: ptr(50)},
+		{Pause: &v1alpha1.PauseStep{Duration: dur(10 * time.Minute)}},
+		{Pause: &v1alpha1.PauseStep{}},
+	}}}
 }

@@ -153,6 +153,9 @@ func describeDecision(w io.Writer, kind v1alpha1.DecisionKind, d v1alpha1.Deploy
 			need = st.ApprovalsRequired
 		}
 	}
+	if d.ApprovalsRequired > 0 && d.CurrentStage == stage {
+		need = d.ApprovalsRequired
+	}
 	switch {
 	case need == 0:
 		// A deployment made before stages said how many they need.

@@ -52,6 +52,9 @@ type Config struct {
 	// manifests just before they are applied (see redact.Open). Without
 	// it, manifests holding a sealed value fail to apply.
 	Secrets *secretbox.Box
+	// Analyzer runs the analyses of canary steps; without it an analysis
+	// step fails the deployment ("analysis is not available").
+	Analyzer Analyzer
 }
 
 // Observer is told what the executor does. Its methods are called on the

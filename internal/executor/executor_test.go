@@ -110,6 +110,9 @@ type bundle struct {
 	servers atomic.Int32
 	// box is the server key the executors open sealed Secret values with.
 	box *secretbox.Box
+	// analyzer runs the analysis steps of the servers started after it is
+	// set; nil: the servers have no analysis engine.
+	analyzer executor.Analyzer
 }
 
 func setup(t *testing.T) *bundle {
@@ -170,7 +173,7 @@ func (b *bundle) start(killAt string, opts ...serverOption) *server {
 		o(&ps)
 	}
 	ex, err := executor.New(executor.Config{
-		Store: ps, Clusters: fakeSource{c: b.cluster, dead: &s.dead}, Clock: b.clock.Now, Secrets: b.box,
+		Store: ps, Clusters: fakeSource{c: b.cluster, dead: &s.dead}, Clock: b.clock.Now, Secrets: b.box, Analyzer: b.analyzer,
 		Owner:    fmt.Sprintf("server-%d", b.servers.Add(1)),
 		LeaseTTL: leaseTTL, PollInterval: 5 * time.Millisecond, StepTimeout: 5 * time.Second, FinishTimeout: 5 * time.Second,
 		Hook: func(point string) {
@@ -226,13 +229,13 @@ func (b *bundle) decide(s *server, id int64, user string, kind v1alpha1.Decision
 	if err := json.Unmarshal(d.Plan, &plan); err != nil {
 		b.t.Fatal(err)
 	}
-	need := plan.Stages[st.Stage].Approval.ApprovalsRequired
-	if need < 1 {
-		need = v1alpha1.DefaultApprovalsRequired
+	need := v1alpha1.DefaultApprovalsRequired
+	if ap, _ := plan.Gate(st.CurrentStageName()); ap != nil && ap.ApprovalsRequired > 0 {
+		need = ap.ApprovalsRequired
 	}
 	err := b.st.AddDecision(ctx, store.Decision{
 		DeploymentID: id, Stage: st.CurrentStageName(), User: user, Decision: string(kind), Reason: reason, At: b.clock.Now(),
-	}, need, store.Event{DeploymentID: id, Time: b.clock.Now(), Stage: st.CurrentStageName(), Type: string(kind) + "d", Message: user})
+	}, need, store.Event{DeploymentID: id, Time: b.clock.Now(), Stage: st.CurrentStageName(), Type: strings.TrimSuffix(string(kind), "e") + "ed", Message: user})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -365,7 +368,7 @@ func (b *bundle) message(id int64, typ string) string {
 // the server that ran last.
 func (b *bundle) drive(s *server, id int64) *server {
 	b.t.Helper()
-	approved := false
+	approved := map[string]bool{}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			d := b.get(id)
@@ -382,9 +385,9 @@ func (b *bundle) drive(s *server, id int64) *server {
 			return s
 		}
 		st := b.state(d)
-		if d.Status == string(v1alpha1.StatusWaitingForApproval) && !approved {
+		if gate := st.CurrentStageName(); d.Status == string(v1alpha1.StatusWaitingForApproval) && !approved[gate] {
 			b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
-			approved = true
+			approved[gate] = true
 		}
 		if at := st.NextBatchAt; at != nil && b.clock.Now().Before(*at) {
 			b.clock.Advance(at.Sub(b.clock.Now()))

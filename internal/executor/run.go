@@ -287,8 +287,11 @@ func (r *run) update(res result) {
 	if res.nextBatchAt != nil {
 		r.state.NextBatchAt = res.nextBatchAt
 	}
-	if res.approvalDeadline != nil {
-		r.state.Wait(*res.approvalDeadline)
+	if res.analysis != nil {
+		r.state.SetAnalysis(*res.analysis)
+	}
+	if res.approvalDeadline != nil || res.gate != "" {
+		r.state.Wait(res.gate, res.approvalDeadline)
 	}
 	if res.productionAt != nil {
 		r.d.ProductionAt = res.productionAt
@@ -303,7 +306,7 @@ func (r *run) update(res result) {
 // polled, or the wait's own deadline.
 func (r *run) wait(ctx context.Context, a pipeline.Action, res result) (stop bool, err error) {
 	r.update(res)
-	if a.Step == pipeline.StepAwaitApproval && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
+	if r.state.Status() == v1alpha1.StatusWaitingForApproval && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
 		return r.park(ctx, res.until)
 	}
 	if len(r.pending) > 0 || res.changes() {

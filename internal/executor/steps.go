@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic"
@@ -41,12 +38,20 @@ type result struct {
 	productionAt *time.Time
 	// decisions is how many decisions an approval step read (see park).
 	decisions int
+	// gate opens a wait for people at this gate (with approvalDeadline,
+	// or without a timeout).
+	gate string
+	// analysis is the new progress of the step's analysis, and
+	// measurements what it measured (stored with the state).
+	analysis     *v1alpha1.AnalysisRun
+	measurements []v1alpha1.Measurement
 }
 
 // changes says whether recording res changes the state or the deployment.
 func (res result) changes() bool {
 	return res.finish != nil || res.weight != nil || res.nextBatchAt != nil ||
-		res.approvalDeadline != nil || res.productionAt != nil
+		res.approvalDeadline != nil || res.productionAt != nil || res.gate != "" ||
+		res.analysis != nil
 }
 
 // stepFunc performs action a of run r and returns what it changed. A step
@@ -62,6 +67,8 @@ var stepFuncs = map[pipeline.Step]stepFunc{
 	pipeline.StepWaitCanary:        waitCanary,
 	pipeline.StepSetWeight:         setWeight,
 	pipeline.StepBatchDelay:        batchDelay,
+	pipeline.StepPause:             pause,
+	pipeline.StepAnalysis:          analysis,
 	pipeline.StepOpenApproval:      openApproval,
 	pipeline.StepAwaitApproval:     awaitApproval,
 	pipeline.StepApplyProduction:   applyProduction,
@@ -158,58 +165,19 @@ func batchDelay(_ context.Context, r *run, a pipeline.Action) (result, error) {
 }
 
 func openApproval(_ context.Context, r *run, a pipeline.Action) (result, error) {
-	ap := r.plan.Stages[a.StageIndex].Approval
+	ap := r.plan.ApprovalOf(a)
 	deadline := r.now().Add(ap.Timeout.Or(v1alpha1.DefaultApprovalTimeout))
-	r.event(a.StageName, "WaitingForApproval", "waiting for %d approval(s); times out at %s",
+	r.event(a.GateOf(), "WaitingForApproval", "waiting for %d approval(s); times out at %s",
 		approvalsRequired(ap), deadline.Format(time.RFC3339))
-	return result{approvalDeadline: &deadline}, nil
+	return result{approvalDeadline: &deadline, gate: a.GateOf()}, nil
 }
 
-// awaitApproval counts the stage's decisions: a rejection ends the run,
-// enough approvals complete the step, and a passed deadline ends the run
-// as failed; otherwise it waits (the loop parks the run).
+// awaitApproval counts the approval's decisions: a rejection ends the
+// run, enough approvals complete the step, and a passed deadline ends the
+// run as failed; otherwise it waits (the loop parks the run).
 func awaitApproval(ctx context.Context, r *run, a pipeline.Action) (result, error) {
-	ap := r.plan.Stages[a.StageIndex].Approval
-	need := approvalsRequired(ap)
-	ds, err := r.e.cfg.Store.ListDecisions(ctx, r.d.ID)
-	if err != nil {
-		return result{}, fmt.Errorf("list decisions: %w", err)
-	}
-	res := result{decisions: len(ds)}
-	var approvers []string
-	for _, d := range ds {
-		if d.Stage != a.StageName {
-			continue
-		}
-		if d.Decision == string(v1alpha1.DecisionReject) {
-			msg := fmt.Sprintf("rejected by %s at stage %s", d.User, a.StageName)
-			if d.Reason != "" {
-				msg += ": " + d.Reason
-			}
-			res.finish = &pipeline.Outcome{Status: v1alpha1.StatusRejected, Message: msg}
-			return res, nil
-		}
-		if user := auth.Canonical(d.User); !slices.Contains(approvers, user) {
-			approvers = append(approvers, user)
-		}
-	}
-	if len(approvers) >= need {
-		slices.Sort(approvers)
-		r.event(a.StageName, "ApprovalGranted", "%d of %d approvals: %s", len(approvers), need, strings.Join(approvers, ", "))
-		return res, nil
-	}
-	dl := r.state.ApprovalDeadline
-	if dl != nil && !r.now().Before(*dl) {
-		msg := fmt.Sprintf("approval timed out after %s with %d of %d approvals", ap.Timeout.Or(v1alpha1.DefaultApprovalTimeout), len(approvers), need)
-		r.event(a.StageName, "ApprovalTimedOut", "%s", msg)
-		res.finish = &pipeline.Outcome{Status: v1alpha1.StatusFailed, Message: msg}
-		return res, nil
-	}
-	res.wait = true
-	if dl != nil {
-		res.until = *dl
-	}
-	return res, nil
+	ap := r.plan.ApprovalOf(a)
+	return r.awaitGate(ctx, a, approvalsRequired(ap), ap.Timeout.Or(v1alpha1.DefaultApprovalTimeout))
 }
 
 func approvalsRequired(ap *v1alpha1.ApprovalStage) int {

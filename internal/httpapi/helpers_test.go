@@ -41,7 +41,7 @@ func force(t testing.TB, st *sqlite.Store, id int64, succeeded bool) {
 		if s.Stages[i].Type == v1alpha1.StageApproval && !succeeded {
 			s.Stage = i
 			s.Stages[i].Status = v1alpha1.StageRunning
-			s.Wait(now.Add(time.Hour))
+			s.Wait(s.Stages[i].Name, new(now.Add(time.Hour)))
 			break
 		}
 		s.Stages[i].Status = v1alpha1.StageSucceeded

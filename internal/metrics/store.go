@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"fledge.dev/fledge/api/v1alpha1"
+
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -125,6 +127,11 @@ func (i *instrumented) AddDecision(ctx context.Context, d store.Decision, need i
 func (i *instrumented) ListDecisions(ctx context.Context, id int64) (_ []store.Decision, err error) {
 	defer i.timed("ListDecisions")(&err)
 	return i.Store.ListDecisions(ctx, id)
+}
+
+func (i *instrumented) ListMeasurements(ctx context.Context, id int64) (_ []v1alpha1.Measurement, err error) {
+	defer i.timed("ListMeasurements")(&err)
+	return i.Store.ListMeasurements(ctx, id)
 }
 
 func (i *instrumented) ListDecisionsOf(ctx context.Context, ids []int64) (_ map[int64][]store.Decision, err error) {

@@ -109,3 +109,33 @@ func Weights(s *v1alpha1.ShiftTrafficStage) []int {
 	}
 	return out
 }
+
+// ApprovalOf returns the approval that action a opens or awaits: the
+// approval stage's, or the canarySteps step's.
+func (p *Plan) ApprovalOf(a Action) *v1alpha1.ApprovalStage {
+	st := p.Stages[a.StageIndex]
+	if st.CanarySteps != nil {
+		return st.CanarySteps.Steps[a.Index].Approval
+	}
+	return st.Approval
+}
+
+// Gate returns the approval people decide on at gate (a stage's name or a
+// canarySteps gate, see GateName), and whether the gate exists. A gate of
+// a pause or an analysis has no approval stage: one decision settles it.
+func (p *Plan) Gate(gate string) (*v1alpha1.ApprovalStage, bool) {
+	for _, st := range p.Stages {
+		if st.Name == gate {
+			return st.Approval, st.Approval != nil
+		}
+		if st.CanarySteps == nil {
+			continue
+		}
+		for j, step := range st.CanarySteps.Steps {
+			if GateName(st.Name, j) == gate {
+				return step.Approval, true
+			}
+		}
+	}
+	return nil, false
+}

@@ -17,6 +17,8 @@ const (
 	StepWaitCanary        Step = "WaitCanaryRollout"
 	StepSetWeight         Step = "SetWeight"
 	StepBatchDelay        Step = "BatchDelay"
+	StepPause             Step = "Pause"
+	StepAnalysis          Step = "Analysis"
 	StepOpenApproval      Step = "OpenApproval"
 	StepAwaitApproval     Step = "AwaitApproval"
 	StepApplyProduction   Step = "ApplyProduction"
@@ -36,6 +38,27 @@ type Action struct {
 	Weight int
 	// Batch and Batches number a StepSetWeight (1-based).
 	Batch, Batches int
+	// Index is the step's position in a canarySteps stage (0-based), and
+	// Gate the name people decide at (see GateName); both are unset for
+	// the steps of other stages.
+	Index int
+	Gate  string
+}
+
+// GateName is the name under which people decide on step index (0-based)
+// of a canarySteps stage: an approval, an indefinite pause, an
+// inconclusive analysis. Decisions and events carry it as their stage.
+func GateName(stage string, index int) string {
+	return fmt.Sprintf("%s/step-%d", stage, index+1)
+}
+
+// GateOf returns the name people decide at for action a: its gate within
+// a canarySteps stage, or its stage.
+func (a Action) GateOf() string {
+	if a.Gate != "" {
+		return a.Gate
+	}
+	return a.StageName
 }
 
 // Outcome is how a run ends.
@@ -63,10 +86,37 @@ type State struct {
 	Finishing *Outcome `json:"finishing,omitempty"`
 	// Final is set when the run has ended.
 	Final *Outcome `json:"final,omitempty"`
-	// ApprovalDeadline is when a waiting approval times out.
+	// ApprovalDeadline is when a waiting approval times out; nil for a
+	// gate without a timeout (a pause until resumed).
 	ApprovalDeadline *time.Time `json:"approvalDeadline,omitempty"`
-	// NextBatchAt is when the next shift-traffic batch may start.
+	// Gate is where the current stage waits for people when it is a step
+	// of a canarySteps stage (see GateName); "" otherwise.
+	Gate string `json:"gate,omitempty"`
+	// NextBatchAt is when the next shift-traffic batch may start, or a
+	// timed pause ends.
 	NextBatchAt *time.Time `json:"nextBatchAt,omitempty"`
+	// Analyses are the analyses of the run's steps, in the order they
+	// began; the last one is under way while its phase is Running.
+	Analyses []v1alpha1.AnalysisRun `json:"analyses,omitempty"`
+}
+
+// Analysis returns the analysis named name, or nil.
+func (s *State) Analysis(name string) *v1alpha1.AnalysisRun {
+	for i := range s.Analyses {
+		if s.Analyses[i].Name == name {
+			return &s.Analyses[i]
+		}
+	}
+	return nil
+}
+
+// SetAnalysis records run, replacing the analysis of the same name.
+func (s *State) SetAnalysis(run v1alpha1.AnalysisRun) {
+	if cur := s.Analysis(run.Name); cur != nil {
+		*cur = run
+		return
+	}
+	s.Analyses = append(s.Analyses, run)
 }
 
 // NewState returns the progress of a deployment that has not started.
@@ -95,9 +145,13 @@ func (s *State) Status() v1alpha1.DeploymentStatus {
 	return v1alpha1.StatusRunning
 }
 
-// CurrentStageName names the stage being run, or "" when finishing.
+// CurrentStageName names the stage being run, or "" when finishing. A
+// canarySteps stage waiting for people names its gate (see GateName).
 func (s *State) CurrentStageName() string {
 	if s.Finishing == nil && s.Final == nil && s.Stage < len(s.Stages) {
+		if s.Gate != "" && s.Stages[s.Stage].Status == v1alpha1.StageWaiting {
+			return s.Gate
+		}
 		return s.Stages[s.Stage].Name
 	}
 	return ""
@@ -122,12 +176,48 @@ func stageSteps(p *Plan, i int) []Action {
 			out = append(out, act)
 		}
 		return out
+	case v1alpha1.StageCanarySteps:
+		return canarySteps(p.Stages[i].CanarySteps, a)
 	case v1alpha1.StageApproval:
 		return []Action{a(StepOpenApproval), a(StepAwaitApproval)}
 	case v1alpha1.StageProductionRelease, v1alpha1.StageRollback:
 		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
 	}
 	return nil
+}
+
+// canarySteps expands a canarySteps stage into steps; a builds an action
+// of the stage.
+func canarySteps(c *v1alpha1.CanaryStepsStage, a func(Step) Action) []Action {
+	weights := 0
+	for _, st := range c.Steps {
+		if st.SetWeight != nil {
+			weights++
+		}
+	}
+	var out []Action
+	batch := 0
+	for j, st := range c.Steps {
+		at := func(step Step) Action {
+			act := a(step)
+			act.Index, act.Gate = j, GateName(act.StageName, j)
+			return act
+		}
+		switch st.Kind() {
+		case v1alpha1.StepKindSetWeight:
+			batch++
+			act := at(StepSetWeight)
+			act.Weight, act.Batch, act.Batches = *st.SetWeight, batch, weights
+			out = append(out, act)
+		case v1alpha1.StepKindPause:
+			out = append(out, at(StepPause))
+		case v1alpha1.StepKindApproval:
+			out = append(out, at(StepOpenApproval), at(StepAwaitApproval))
+		case v1alpha1.StepKindAnalysis:
+			out = append(out, at(StepAnalysis))
+		}
+	}
+	return out
 }
 
 // finishingSteps lists the steps that end a run with outcome o.
@@ -185,8 +275,12 @@ func (s *State) Complete(p *Plan, a Action, now time.Time) (stageDone bool) {
 		s.ProductionTouched = true
 	case StepWaitProduction:
 		s.ProductionDone = true
-	case StepAwaitApproval:
-		s.ApprovalDeadline = nil
+	case StepAwaitApproval, StepAnalysis, StepPause:
+		// The wait for people (if any) is over.
+		s.ApprovalDeadline, s.NextBatchAt, s.Gate = nil, nil, ""
+		if s.Stage < len(s.Stages) && s.Stages[s.Stage].Status == v1alpha1.StageWaiting {
+			s.Stages[s.Stage].Status = v1alpha1.StageRunning
+		}
 	case StepBatchDelay:
 		s.NextBatchAt = nil
 	}
@@ -212,10 +306,14 @@ func (s *State) Complete(p *Plan, a Action, now time.Time) (stageDone bool) {
 	return true
 }
 
-// Wait marks the current stage as waiting (for approval).
-func (s *State) Wait(deadline time.Time) {
+// Wait marks the current stage as waiting for people at gate (the stage's
+// name, or a canarySteps gate), until deadline (nil: no timeout).
+func (s *State) Wait(gate string, deadline *time.Time) {
 	s.Stages[s.Stage].Status = v1alpha1.StageWaiting
-	s.ApprovalDeadline = &deadline
+	s.ApprovalDeadline = deadline
+	if gate != s.Stages[s.Stage].Name {
+		s.Gate = gate
+	}
 }
 
 // Finish ends the run with status and message: the current stage (if
@@ -252,6 +350,14 @@ func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now tim
 	}
 	s.ApprovalDeadline = nil
 	s.NextBatchAt = nil
+	s.Gate = ""
+	for i := range s.Analyses {
+		if !s.Analyses[i].Phase.Done() {
+			s.Analyses[i].Phase = v1alpha1.AnalysisError
+			s.Analyses[i].Message = "stopped: the deployment ended (" + message + ")"
+			s.Analyses[i].EndedAt = &now
+		}
+	}
 	s.Finishing = &Outcome{Status: status, Message: message}
 	s.Sub = 0
 }

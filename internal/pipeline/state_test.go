@@ -117,7 +117,7 @@ func perform(t *testing.T, p *pipeline.Plan, s *pipeline.State, want pipeline.Ac
 	}
 	s.Start(now)
 	if a.Step == pipeline.StepOpenApproval {
-		s.Wait(now.Add(24 * time.Hour))
+		s.Wait(a.GateOf(), new(now.Add(24*time.Hour)))
 	}
 	return s.Complete(p, a, now)
 }
@@ -160,7 +160,7 @@ func TestReleaseWalkthrough(t *testing.T) {
 			t.Errorf("step %d (%s): Start = %v, want %v", i, a.Step, got, c.started)
 		}
 		if a.Step == pipeline.StepOpenApproval {
-			s.Wait(now.Add(24 * time.Hour))
+			s.Wait(a.GateOf(), new(now.Add(24*time.Hour)))
 			if s.ApprovalDeadline == nil || !s.ApprovalDeadline.Equal(now.Add(24*time.Hour)) {
 				t.Errorf("step %d: ApprovalDeadline = %v", i, s.ApprovalDeadline)
 			}
@@ -682,5 +682,69 @@ func TestStateJSONFinishing(t *testing.T) {
 	perform(t, p, &s3, actResetWeight, at(42))
 	if want := (&pipeline.Outcome{Status: v1alpha1.StatusFailed, Message: "rollout timed out"}); !reflect.DeepEqual(s3.Final, want) {
 		t.Errorf("Final = %+v", s3.Final)
+	}
+}
+
+// A canarySteps stage expands into its steps in order, each with its
+// index and gate; weights are numbered as batches.
+func TestCanaryStepsExpand(t *testing.T) {
+	t.Parallel()
+	w := func(v int) *int { return &v }
+	p := &pipeline.Plan{Kind: v1alpha1.KindRelease, Stages: []v1alpha1.Stage{
+		{Name: "canary", CanaryDeployment: &v1alpha1.CanaryDeploymentStage{}},
+		{Name: "progressive", CanarySteps: &v1alpha1.CanaryStepsStage{Steps: []v1alpha1.CanaryStep{
+			{SetWeight: w(10)},
+			{Analysis: &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "rate"}}}},
+			{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: 2}},
+			{SetWeight: w(50)},
+			{Pause: &v1alpha1.PauseStep{}},
+		}}},
+		{Name: "production", ProductionRelease: &v1alpha1.ProductionReleaseStage{}},
+	}}
+	s := pipeline.NewState(p)
+	now := at(0)
+	for range 2 {
+		s.Start(now)
+		s.Complete(p, s.Next(p), now)
+	}
+	act := func(step pipeline.Step, index int) pipeline.Action {
+		return pipeline.Action{Step: step, StageIndex: 1, StageName: "progressive", Index: index, Gate: pipeline.GateName("progressive", index)}
+	}
+	weight := func(index, w, batch int) pipeline.Action {
+		a := act(pipeline.StepSetWeight, index)
+		a.Weight, a.Batch, a.Batches = w, batch, 2
+		return a
+	}
+	want := []pipeline.Action{
+		weight(0, 10, 1), act(pipeline.StepAnalysis, 1), act(pipeline.StepOpenApproval, 2),
+		act(pipeline.StepAwaitApproval, 2), weight(3, 50, 2), act(pipeline.StepPause, 4),
+	}
+	for i, w := range want {
+		a := s.Next(p)
+		if !reflect.DeepEqual(a, w) {
+			t.Fatalf("step %d: Next = %+v, want %+v", i, a, w)
+		}
+		s.Start(now)
+		if a.Step == pipeline.StepOpenApproval || a.Step == pipeline.StepPause {
+			s.Wait(a.GateOf(), nil)
+			if got := s.CurrentStageName(); got != a.Gate || s.Status() != v1alpha1.StatusWaitingForApproval {
+				t.Errorf("step %d: waiting at %q (%s), want %q", i, got, s.Status(), a.Gate)
+			}
+		}
+		s.Complete(p, a, now)
+	}
+	if s.Next(p).Step != pipeline.StepApplyProduction || s.Weight != 50 || s.Gate != "" || s.CurrentStageName() != "production" {
+		t.Errorf("after the steps: next %s, weight %d, gate %q, stage %q", s.Next(p).Step, s.Weight, s.Gate, s.CurrentStageName())
+	}
+	for gate, want := range map[string]int{"progressive/step-3": 2, "progressive/step-5": 0, "approve": -1, "progressive": -1} {
+		ap, ok := p.Gate(gate)
+		switch {
+		case want < 0 && ok:
+			t.Errorf("Gate(%q) exists", gate)
+		case want == 0 && (!ok || ap != nil):
+			t.Errorf("Gate(%q) = %v, %v; want a gate without approval settings", gate, ap, ok)
+		case want > 0 && (!ok || ap == nil || ap.ApprovalsRequired != want):
+			t.Errorf("Gate(%q) = %v, %v; want %d approvals", gate, ap, ok, want)
+		}
 	}
 }

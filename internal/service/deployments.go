@@ -233,7 +233,13 @@ func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[st
 		CancelRequested: d.CancelRequested, CreatedAt: d.CreatedAt, StartedAt: d.StartedAt,
 		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
 		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),
-		RollbackToNumber: plan.RollbackToNumber, Reason: plan.Reason,
+		RollbackToNumber: plan.RollbackToNumber, Reason: plan.Reason, Analyses: slices.Clone(st.Analyses),
+	}
+	if out.Status == v1alpha1.StatusWaitingForApproval {
+		out.ApprovalsRequired = v1alpha1.DefaultApprovalsRequired
+		if ap, _ := plan.Gate(out.CurrentStage); ap != nil && ap.ApprovalsRequired > 0 {
+			out.ApprovalsRequired = ap.ApprovalsRequired
+		}
 	}
 	if out.Kind == v1alpha1.KindRollback && out.RollbackToNumber == 0 && out.RollbackTo != 0 {
 		// Rollbacks recorded before the plan kept the target's number.
@@ -327,7 +333,7 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 	if v.Status != v1alpha1.StatusWaitingForApproval {
 		return v, conflict("deployment %d is %s, not waiting for approval", id, v.Status)
 	}
-	ap := approvalStage(d, v.CurrentStage)
+	ap, _ := gate(d, v.CurrentStage)
 	if kind == v1alpha1.DecisionApprove {
 		if ap != nil && ap.RequireDistinctFromTrigger && sameIdentity(user, d.TriggeredBy) {
 			return v, Errorf(Forbidden,
@@ -536,19 +542,16 @@ func decisionEvent(k v1alpha1.DecisionKind) string {
 	return "Approved"
 }
 
-// approvalStage returns the approval settings of the named stage of a
-// deployment's plan (the pipeline as it was when the run was created).
-func approvalStage(d store.Deployment, stage string) *v1alpha1.ApprovalStage {
+// gate returns the approval settings of the named gate (an approval stage,
+// or a canarySteps step waiting for people) of a deployment's plan (the
+// pipeline as it was when the run was created); nil for the gate of a
+// pause or an analysis, which one decision settles.
+func gate(d store.Deployment, name string) (*v1alpha1.ApprovalStage, bool) {
 	var plan pipeline.Plan
 	if json.Unmarshal(d.Plan, &plan) != nil {
-		return nil
+		return nil, false
 	}
-	for _, st := range plan.Stages {
-		if st.Name == stage {
-			return st.Approval
-		}
-	}
-	return nil
+	return plan.Gate(name)
 }
 
 // sameIdentity reports whether an approver is who triggered a run. A run

@@ -188,6 +188,21 @@ func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) er
 	} else if verr != nil {
 		return verr
 	}
+	if !s.analysis {
+		for i, st := range p.Spec.Stages {
+			if st.CanarySteps == nil {
+				continue
+			}
+			for j, step := range st.CanarySteps.Steps {
+				if step.Analysis != nil {
+					fes = append(fes, v1alpha1.FieldError{
+						Field:   fmt.Sprintf("spec.stages[%d].canarySteps.steps[%d].analysis", i, j),
+						Message: "analysis is not available on this server: it has no analysis engine",
+					})
+				}
+			}
+		}
+	}
 	declared := map[string]bool{}
 	for _, prm := range p.Spec.Parameters {
 		declared[prm.Name] = true

@@ -35,6 +35,7 @@ type Service struct {
 	clock    func() time.Time
 	box      *secretbox.Box
 	decoded  decodeCache
+	analysis bool
 }
 
 // Config configures a Service.
@@ -47,6 +48,10 @@ type Config struct {
 	// Secrets seals inline kubeconfigs and webhook secrets before they are
 	// stored. Without it, both are refused.
 	Secrets *secretbox.Box
+	// Analysis says the server runs analysis steps (its executor has an
+	// analysis engine); without it a pipeline with an analysis step is
+	// refused when applied.
+	Analysis bool
 }
 
 // New returns a Service.
@@ -57,7 +62,7 @@ func New(cfg Config) *Service {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &Service{store: cfg.Store, clusters: cfg.Clusters, notify: cfg.Notifier, log: cfg.Logger, clock: cfg.Clock, box: cfg.Secrets}
+	return &Service{store: cfg.Store, clusters: cfg.Clusters, notify: cfg.Notifier, log: cfg.Logger, clock: cfg.Clock, box: cfg.Secrets, analysis: cfg.Analysis}
 }
 
 func (s *Service) now() time.Time { return s.clock().UTC() }

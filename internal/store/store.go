@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
 )
 
 // Errors every driver returns, checked with errors.Is.
@@ -100,6 +102,10 @@ type Event struct {
 	// (v1alpha1.NotificationEvent): the store writes it to the outbox in the
 	// same transaction as the event, so it is never lost. Not read back.
 	Notify string
+	// Measurement, when set, is an analysis measurement the event reports:
+	// the store keeps it (ListMeasurements) in the same transaction as the
+	// event. Not read back with the event.
+	Measurement *v1alpha1.Measurement
 }
 
 // Notification is an outbox row: an event whose receivers must be told.
@@ -290,6 +296,9 @@ type Store interface {
 	// check (seeding a history).
 	AddDecision(ctx context.Context, d Decision, need int, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
+	// ListMeasurements returns the analysis measurements of deployment id
+	// in the order they were recorded.
+	ListMeasurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error)
 	// ListDecisionsOf returns the decisions of each of ids (in the order
 	// they were made) in one query, for listings; deployments without
 	// decisions have no key.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -38,6 +39,15 @@ func insertEvents(ctx context.Context, tx pgx.Tx, id, first int64, now time.Time
 		return fmt.Errorf("insert events of deployment %d: %w", id, err)
 	}
 	for i, e := range events {
+		if m := e.Measurement; m != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO measurements
+				(deployment_id, event_seq, analysis, template, metric, phase, value, message, started_at, finished_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				id, first+int64(i), m.Analysis, m.Template, m.Metric, string(m.Phase), m.Value, m.Message,
+				m.StartedAt, m.FinishedAt); err != nil {
+				return fmt.Errorf("write measurement of %s/%s of deployment %d: %w", m.Template, m.Metric, id, err)
+			}
+		}
 		if e.Notify == "" {
 			continue
 		}
@@ -48,6 +58,31 @@ func insertEvents(ctx context.Context, tx pgx.Tx, id, first int64, now time.Time
 		}
 	}
 	return nil
+}
+
+// ListMeasurements returns deployment id's measurements in order.
+func (s *Store) ListMeasurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error) {
+	rows, err := s.pool.Query(ctx, `SELECT analysis, template, metric, phase, value, message, started_at, finished_at
+		FROM measurements WHERE deployment_id = $1 ORDER BY event_seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+	}
+	defer rows.Close()
+	var out []v1alpha1.Measurement
+	for rows.Next() {
+		var m v1alpha1.Measurement
+		var phase string
+		if err := rows.Scan(&m.Analysis, &m.Template, &m.Metric, &phase, &m.Value, &m.Message, &m.StartedAt, &m.FinishedAt); err != nil {
+			return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+		}
+		m.Phase = v1alpha1.AnalysisPhase(phase)
+		m.StartedAt, m.FinishedAt = m.StartedAt.UTC(), m.FinishedAt.UTC()
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+	}
+	return out, nil
 }
 
 // appendEvents reserves Seq numbers per deployment, locking the rows in ID

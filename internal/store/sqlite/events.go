@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/store"
 )
 
@@ -39,8 +40,42 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id, first int64, now time.Tim
 				return fmt.Errorf("write notification %s of deployment %d to the outbox: %w", e.Notify, id, err)
 			}
 		}
+		if m := e.Measurement; m != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO measurements
+				(deployment_id, event_seq, analysis, template, metric, phase, value, message, started_at, finished_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				id, first+int64(i), m.Analysis, m.Template, m.Metric, string(m.Phase), m.Value, m.Message,
+				micros(m.StartedAt), micros(m.FinishedAt)); err != nil {
+				return fmt.Errorf("write measurement of %s/%s of deployment %d: %w", m.Template, m.Metric, id, err)
+			}
+		}
 	}
 	return nil
+}
+
+// ListMeasurements returns deployment id's measurements in order.
+func (s *Store) ListMeasurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT analysis, template, metric, phase, value, message, started_at, finished_at
+		FROM measurements WHERE deployment_id = ? ORDER BY event_seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+	}
+	defer rows.Close()
+	var out []v1alpha1.Measurement
+	for rows.Next() {
+		var m v1alpha1.Measurement
+		var phase string
+		var started, finished int64
+		if err := rows.Scan(&m.Analysis, &m.Template, &m.Metric, &phase, &m.Value, &m.Message, &started, &finished); err != nil {
+			return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+		}
+		m.Phase, m.StartedAt, m.FinishedAt = v1alpha1.AnalysisPhase(phase), fromMicros(started), fromMicros(finished)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list measurements of deployment %d: %w", id, err)
+	}
+	return out, nil
 }
 
 // appendEvents reserves Seq numbers per deployment (in ID order, the same

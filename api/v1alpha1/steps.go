@@ -1,0 +1,197 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"strings"
+)
+
+// StageCanarySteps names a stage that runs a list of canary steps between
+// the canary deployment and the production release.
+const StageCanarySteps StageType = "canarySteps"
+
+// CanaryStepsStage is any list of steps between the canary deployment and
+// the production release: weights, pauses, approvals and analyses, in the
+// order given. It replaces the shiftTraffic and approval stages (a pipeline
+// has one or the other), which expand into the same steps.
+type CanaryStepsStage struct {
+	Steps []CanaryStep `json:"steps" yaml:"steps"`
+}
+
+// CanaryStep is one step; exactly one of its fields is set.
+type CanaryStep struct {
+	// SetWeight sends this percentage of the requests to the canary (0 to
+	// 100), read back from the data plane.
+	SetWeight *int `json:"setWeight,omitempty" yaml:"setWeight,omitempty"`
+	// Pause holds the canary's weight for a duration, or until someone
+	// resumes the deployment (fledge resume) when no duration is given.
+	Pause *PauseStep `json:"pause,omitempty" yaml:"pause,omitempty"`
+	// Approval waits for people, as an approval stage does.
+	Approval *ApprovalStage `json:"approval,omitempty" yaml:"approval,omitempty"`
+	// Analysis runs AnalysisTemplates to a verdict: Successful goes on,
+	// Failed aborts the deployment, Inconclusive waits for a person.
+	Analysis *AnalysisStep `json:"analysis,omitempty" yaml:"analysis,omitempty"`
+}
+
+// CanaryStepKind names what a canary step does.
+type CanaryStepKind string
+
+// Canary step kinds.
+const (
+	StepKindSetWeight CanaryStepKind = "setWeight"
+	StepKindPause     CanaryStepKind = "pause"
+	StepKindApproval  CanaryStepKind = "approval"
+	StepKindAnalysis  CanaryStepKind = "analysis"
+)
+
+// Kind returns the step's kind, or "" when none or several fields are set.
+func (s CanaryStep) Kind() CanaryStepKind {
+	var k CanaryStepKind
+	n := 0
+	if s.SetWeight != nil {
+		k, n = StepKindSetWeight, n+1
+	}
+	if s.Pause != nil {
+		k, n = StepKindPause, n+1
+	}
+	if s.Approval != nil {
+		k, n = StepKindApproval, n+1
+	}
+	if s.Analysis != nil {
+		k, n = StepKindAnalysis, n+1
+	}
+	if n != 1 {
+		return ""
+	}
+	return k
+}
+
+// String describes the step in one line, as describe shows it.
+func (s CanaryStep) String() string {
+	switch s.Kind() {
+	case StepKindSetWeight:
+		return fmt.Sprintf("setWeight %d%%", *s.SetWeight)
+	case StepKindPause:
+		if s.Pause.Duration == nil {
+			return "pause until resumed"
+		}
+		return "pause " + s.Pause.Duration.Duration.String()
+	case StepKindApproval:
+		n := max(s.Approval.ApprovalsRequired, DefaultApprovalsRequired)
+		out := fmt.Sprintf("approval by %d", n)
+		if s.Approval.RequireDistinctFromTrigger {
+			out += " (not the trigger)"
+		}
+		return out
+	case StepKindAnalysis:
+		names := make([]string, len(s.Analysis.Templates))
+		for i, t := range s.Analysis.Templates {
+			names[i] = t.Name
+		}
+		return "analysis " + strings.Join(names, ", ")
+	}
+	return "invalid step"
+}
+
+// PauseStep holds the canary's weight.
+type PauseStep struct {
+	// Duration of the pause; none waits until the deployment is resumed.
+	Duration *Duration `json:"duration,omitempty" yaml:"duration,omitempty"`
+}
+
+// AnalysisTemplateRef names an AnalysisTemplate.
+type AnalysisTemplateRef struct {
+	Name string `json:"name" yaml:"name"`
+}
+
+// AnalysisArg gives a template argument its value for one step.
+type AnalysisArg struct {
+	Name  string `json:"name" yaml:"name"`
+	Value string `json:"value" yaml:"value"`
+}
+
+// AnalysisStep runs templates with arguments.
+type AnalysisStep struct {
+	Templates []AnalysisTemplateRef `json:"templates" yaml:"templates"`
+	Args      []AnalysisArg         `json:"args,omitempty" yaml:"args,omitempty"`
+}
+
+// MaxCanarySteps bounds a canarySteps stage.
+const MaxCanarySteps = 100
+
+// validate checks the stage's steps; f is its field path.
+func (c *CanaryStepsStage) validate(l *errs, f string) {
+	if len(c.Steps) == 0 {
+		l.add(f+".steps", "at least one step is required")
+	}
+	if len(c.Steps) > MaxCanarySteps {
+		l.add(f+".steps", "at most %d steps, got %d", MaxCanarySteps, len(c.Steps))
+	}
+	for i, s := range c.Steps {
+		sf := fmt.Sprintf("%s.steps[%d]", f, i)
+		switch s.Kind() {
+		case "":
+			l.add(sf, "set exactly one of setWeight, pause, approval, analysis")
+		case StepKindSetWeight:
+			if w := *s.SetWeight; w < 0 || w > 100 {
+				l.add(sf+".setWeight", "must be between 0 and 100, got %d", w)
+			}
+		case StepKindPause:
+			if d := s.Pause.Duration; d != nil && d.Duration < 0 {
+				l.add(sf+".pause.duration", "must not be negative, got %s", d.Duration)
+			}
+		case StepKindApproval:
+			if s.Approval.ApprovalsRequired < 0 {
+				l.add(sf+".approval.approvalsRequired", "must be at least 1, got %d", s.Approval.ApprovalsRequired)
+			}
+			checkPositive(l, sf+".approval.timeout", s.Approval.Timeout)
+		case StepKindAnalysis:
+			s.Analysis.validate(l, sf+".analysis")
+		}
+	}
+}
+
+func (a *AnalysisStep) validate(l *errs, f string) {
+	if len(a.Templates) == 0 {
+		l.add(f+".templates", "at least one template is required")
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Templates {
+		tf := fmt.Sprintf("%s.templates[%d].name", f, i)
+		checkName(l, tf, t.Name)
+		if seen[t.Name] && t.Name != "" {
+			l.add(tf, "template %q is listed twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	args := map[string]bool{}
+	for i, a := range a.Args {
+		af := fmt.Sprintf("%s.args[%d]", f, i)
+		switch {
+		case a.Name == "":
+			l.add(af+".name", "is required")
+		case !ParameterName.MatchString(strings.ReplaceAll(a.Name, ".", "_")):
+			l.add(af+".name", "%q must be letters, digits, '_' and '.'", a.Name)
+		case args[a.Name]:
+			l.add(af+".name", "argument %q is given twice", a.Name)
+		}
+		args[a.Name] = true
+		if msg := CheckText(a.Value); msg != "" {
+			l.add(af+".value", "%s", msg)
+		}
+	}
+}
+
+// UsesAnalysis reports whether any stage of the pipeline runs an analysis.
+func (p *Pipeline) UsesAnalysis() bool {
+	for _, st := range p.Spec.Stages {
+		if st.CanarySteps == nil {
+			continue
+		}
+		for _, s := range st.CanarySteps.Steps {
+			if s.Analysis != nil {
+				return true
+			}
+		}
+	}
+	return false
+}

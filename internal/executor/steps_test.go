@@ -1,0 +1,255 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+)
+
+// scripted is an analysis engine whose one metric measures the given
+// phases in turn, one per look once due: the run's verdict is the first
+// Failed, Inconclusive or Error, or the last phase.
+type scripted struct {
+	phases []v1alpha1.AnalysisPhase
+	// interval is the time between measurements.
+	interval time.Duration
+	measures atomic.Int32
+}
+
+func (s *scripted) Begin(_ context.Context, _ *pipeline.Plan, name string, step v1alpha1.AnalysisStep, args map[string]string, now time.Time) (*v1alpha1.AnalysisRun, error) {
+	if args["pipeline"] != "web" || args["canaryNamespace"] != canaryNS || args["param.IMAGE_TAG"] != "x" {
+		return nil, fmt.Errorf("deployment arguments missing: %v", args)
+	}
+	var names []string
+	for _, t := range step.Templates {
+		names = append(names, t.Name)
+	}
+	return &v1alpha1.AnalysisRun{
+		Name: name, Templates: names, Args: args, Phase: v1alpha1.AnalysisRunning, StartedAt: now,
+		Metrics: []v1alpha1.MetricProgress{{Template: names[0], Metric: "success-rate", Phase: v1alpha1.AnalysisRunning, NextAt: &now}},
+	}, nil
+}
+
+func (s *scripted) Measure(_ context.Context, _ *pipeline.Plan, run *v1alpha1.AnalysisRun, now time.Time) (*v1alpha1.AnalysisRun, []v1alpha1.Measurement, error) {
+	next := *run
+	next.Metrics = slices.Clone(run.Metrics)
+	m := &next.Metrics[0]
+	if m.NextAt == nil || now.Before(*m.NextAt) || m.Count >= len(s.phases) {
+		return &next, nil, nil
+	}
+	s.measures.Add(1)
+	p := s.phases[m.Count]
+	meas := v1alpha1.Measurement{
+		Analysis: run.Name, Template: m.Template, Metric: m.Metric, Phase: p,
+		Value: fmt.Sprint(m.Count), Message: "result " + string(p), StartedAt: now, FinishedAt: now,
+	}
+	m.Count++
+	switch p {
+	case v1alpha1.AnalysisSuccessful:
+		m.Successful++
+	case v1alpha1.AnalysisFailed:
+		m.Failed++
+	case v1alpha1.AnalysisInconclusive:
+		m.Inconclusive++
+	case v1alpha1.AnalysisError:
+		m.Errors++
+	}
+	at := now.Add(s.interval)
+	m.NextAt = &at
+	if p != v1alpha1.AnalysisSuccessful || m.Count == len(s.phases) {
+		m.Phase, m.NextAt = p, nil
+		next.Phase = p
+		next.Message = fmt.Sprintf("success-rate was %s at measurement %d", p, m.Count)
+		next.EndedAt = &now
+	}
+	return &next, []v1alpha1.Measurement{meas}, nil
+}
+
+func weight(w int) v1alpha1.CanaryStep { return v1alpha1.CanaryStep{SetWeight: &w} }
+
+func analyse(templates ...string) v1alpha1.CanaryStep {
+	st := &v1alpha1.AnalysisStep{}
+	for _, t := range templates {
+		st.Templates = append(st.Templates, v1alpha1.AnalysisTemplateRef{Name: t})
+	}
+	return v1alpha1.CanaryStep{Analysis: st}
+}
+
+func pauseFor(d time.Duration) v1alpha1.CanaryStep {
+	p := &v1alpha1.PauseStep{}
+	if d > 0 {
+		p.Duration = duration(d)
+	}
+	return v1alpha1.CanaryStep{Pause: p}
+}
+
+func stepsStage(steps ...v1alpha1.CanaryStep) v1alpha1.Stage {
+	return v1alpha1.Stage{Name: "progressive", CanarySteps: &v1alpha1.CanaryStepsStage{Steps: steps}}
+}
+
+// A canarySteps stage runs its steps in order: weights, analyses to their
+// verdict, pauses, approvals at their own gates.
+func TestCanarySteps(t *testing.T) {
+	t.Parallel()
+	ok := v1alpha1.AnalysisSuccessful
+	tests := []struct {
+		name     string
+		phases   []v1alpha1.AnalysisPhase
+		steps    []v1alpha1.CanaryStep
+		noEngine bool
+		// act is done each time the run parks or pauses (at most twice).
+		act      func(b *bundle, s *server, id int64)
+		status   v1alpha1.DeploymentStatus
+		message  string
+		events   []string // in this order
+		measured int
+		image    string // production's at the end
+	}{
+		{
+			name:     "analysis passes",
+			phases:   []v1alpha1.AnalysisPhase{ok, ok, ok},
+			steps:    []v1alpha1.CanaryStep{weight(10), analyse("success-rate"), weight(30)},
+			status:   v1alpha1.StatusSucceeded,
+			events:   []string{"WeightSet10%", "AnalysisStarted", "AnalysisMeasurement", "AnalysisMeasurement", "AnalysisMeasurement", "AnalysisSuccessful", "WeightSet30%", "ProductionReleased"},
+			measured: 3, image: "web:2",
+		},
+		{
+			name:     "analysis fails: the deployment aborts by itself",
+			phases:   []v1alpha1.AnalysisPhase{ok, v1alpha1.AnalysisFailed, ok},
+			steps:    []v1alpha1.CanaryStep{weight(10), analyse("success-rate"), weight(30)},
+			status:   v1alpha1.StatusFailed,
+			message:  "analysis progressive/step-2 failed: success-rate was Failed at measurement 2",
+			events:   []string{"WeightSet10%", "AnalysisStarted", "AnalysisMeasurement", "AnalysisMeasurement", "AnalysisFailed", "WeightSet0%", "DeploymentFailed"},
+			measured: 2, image: "web:1",
+		},
+		{
+			name:   "inconclusive analysis waits for a person who approves",
+			phases: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisInconclusive},
+			steps:  []v1alpha1.CanaryStep{weight(10), analyse("success-rate")},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			},
+			status:   v1alpha1.StatusSucceeded,
+			events:   []string{"AnalysisStarted", "AnalysisMeasurement", "AnalysisInconclusive", "Approved", "ApprovalGranted", "ProductionReleased"},
+			measured: 1, image: "web:2",
+		},
+		{
+			name:   "analysis error waits for a person who rejects",
+			phases: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisError},
+			steps:  []v1alpha1.CanaryStep{weight(10), analyse("success-rate")},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "bob", v1alpha1.DecisionReject, "metrics are down")
+			},
+			status:   v1alpha1.StatusRejected,
+			message:  "rejected by bob at progressive/step-2: metrics are down",
+			events:   []string{"AnalysisError", "Rejected", "WeightSet0%", "DeploymentRejected"},
+			measured: 1, image: "web:1",
+		},
+		{
+			name:  "a pause without a duration waits to be resumed",
+			steps: []v1alpha1.CanaryStep{weight(20), pauseFor(0), weight(40)},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightSet20%", "Paused", "Approved", "ApprovalGranted", "WeightSet40%", "ProductionReleased"},
+			image:  "web:2",
+		},
+		{
+			name:  "a timed pause ends by itself",
+			steps: []v1alpha1.CanaryStep{weight(20), pauseFor(time.Minute), weight(40)},
+			act: func(b *bundle, _ *server, _ int64) {
+				b.clock.Advance(time.Minute)
+			},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightSet20%", "Paused", "Resumed", "WeightSet40%", "ProductionReleased"},
+			image:  "web:2",
+		},
+		{
+			name: "approvals at two gates",
+			steps: []v1alpha1.CanaryStep{
+				weight(10),
+				{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: 1}},
+				weight(50),
+				{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: 1}},
+			},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightSet10%", "WaitingForApproval", "Approved", "ApprovalGranted", "WeightSet50%", "WaitingForApproval", "Approved", "ApprovalGranted", "ProductionReleased"},
+			image:  "web:2",
+		},
+		{
+			name:     "no analysis engine",
+			noEngine: true,
+			steps:    []v1alpha1.CanaryStep{weight(10), analyse("success-rate")},
+			status:   v1alpha1.StatusFailed,
+			message:  "analysis is not available on this server",
+			events:   []string{"WeightSet10%", "StageFailed", "WeightSet0%"},
+			image:    "web:1",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.releaseOne("1")
+			engine := &scripted{phases: tt.phases, interval: 0}
+			if !tt.noEngine {
+				b.analyzer = engine
+			}
+			id := b.create(release("2", 0, canaryStage(), stepsStage(tt.steps...), productionStage()))
+			s := b.start("")
+			for range 2 {
+				if tt.act == nil {
+					break
+				}
+				d := b.waitFor(id, "waiting or paused", func(d store.Deployment) bool {
+					st := b.state(d)
+					return d.Status == string(tt.status) || st.Final != nil ||
+						(d.Status == string(v1alpha1.StatusWaitingForApproval) && d.LeaseOwner == "" && d.WakeAt != nil) ||
+						st.NextBatchAt != nil
+				})
+				if b.state(d).Final != nil {
+					break
+				}
+				tt.act(b, s, id)
+				time.Sleep(20 * time.Millisecond)
+			}
+			d := b.waitStatus(id, tt.status)
+			if got := b.finalMessage(d); !strings.Contains(got, tt.message) || (tt.message == "") != (got == "") {
+				t.Errorf("outcome %q, want %q", got, tt.message)
+			}
+			if got := b.eventTypes(id); !inOrder(got, tt.events...) {
+				t.Errorf("events %v, want in order %v", got, tt.events)
+			}
+			ms, err := b.st.ListMeasurements(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != tt.measured || int(engine.measures.Load()) != tt.measured {
+				t.Errorf("%d measurements stored, %d taken, want %d", len(ms), engine.measures.Load(), tt.measured)
+			}
+			for i, m := range ms {
+				if m.Analysis != "progressive/step-2" || m.Value != fmt.Sprint(i) || m.Phase != tt.phases[i] {
+					t.Errorf("measurement %d: %+v", i, m)
+				}
+			}
+			if got := b.state(d).Weight; got != 0 {
+				t.Errorf("weight %d at the end, want 0", got)
+			}
+			if img := b.cluster.Image(prodNS, "web"); img != tt.image {
+				t.Errorf("production runs %q, want %q", img, tt.image)
+			}
+		})
+	}
+}
