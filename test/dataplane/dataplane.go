@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +39,7 @@ import (
 
 	"fledge.dev/fledge/internal/gatewaycrd"
 
+	"golang.org/x/sys/unix"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -61,9 +63,15 @@ const (
 
 // Addresses inside the network namespace.
 const (
-	webPort = 8000
-	apiPort = 8081
+	webPort     = 8000
+	apiPort     = 8081
+	metricsPort = 8082
 )
+
+// HistogramBuckets are the upper bounds (seconds) of Traefik's request
+// duration histograms on this data plane: finer than Traefik's default
+// (0.1, 0.3, 1.2, 5) so that a p99 a few hundred milliseconds apart shows.
+var HistogramBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Errors of Start, matched with errors.Is.
 var (
@@ -128,10 +136,12 @@ type Options struct {
 
 // Plane is a running data plane.
 type Plane struct {
-	opts   Options
-	netns  string
-	bridge net.Listener
-	wg     sync.WaitGroup
+	opts  Options
+	netns string
+	// listeners are the bridge's socket and the exposed addresses.
+	listeners []net.Listener
+	metrics   string
+	wg        sync.WaitGroup
 
 	mu    sync.Mutex
 	procs []*proc
@@ -191,9 +201,23 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 		return nil, err
 	}
 
+	buckets := make([]string, len(HistogramBuckets))
+	for i, b := range HistogramBuckets {
+		buckets[i] = fmt.Sprint(b)
+	}
 	if err := p.start("traefik", []string{"KUBECONFIG=" + opts.Kubeconfig}, opts.TraefikBin,
 		fmt.Sprintf("--entryPoints.web.address=127.0.0.1:%d", webPort),
+		// Without asDefault the Ingress routers attach to the metrics entry
+		// point too and serve the application there.
+		"--entryPoints.web.asDefault=true",
 		fmt.Sprintf("--entryPoints.traefik.address=127.0.0.1:%d", apiPort),
+		fmt.Sprintf("--entryPoints.metrics.address=127.0.0.1:%d", metricsPort),
+		"--metrics.prometheus=true",
+		"--metrics.prometheus.entryPoint=metrics",
+		"--metrics.prometheus.addEntryPointsLabels=true",
+		"--metrics.prometheus.addRoutersLabels=true",
+		"--metrics.prometheus.addServicesLabels=true",
+		"--metrics.prometheus.buckets="+strings.Join(buckets, ","),
 		"--api.insecure=true", "--api.dashboard=false",
 		"--providers.kubernetesIngressNGINX=true",
 		"--providers.kubernetesGateway=true",
@@ -208,9 +232,17 @@ func Start(ctx context.Context, opts Options) (_ *Plane, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	opts.Logf("data plane up in network namespace %s (logs in %s)", p.netns, opts.Dir)
+	if p.metrics, err = p.expose(fmt.Sprintf("127.0.0.1:%d", metricsPort)); err != nil {
+		return nil, err
+	}
+	opts.Logf("data plane up in network namespace %s (logs in %s), Traefik's metrics at http://%s/metrics", p.netns, opts.Dir, p.metrics)
 	return p, nil
 }
+
+// MetricsAddr is the host:port, on the host's loopback, of Traefik's
+// Prometheus metrics (path /metrics), for a Prometheus outside the
+// namespace to scrape.
+func (p *Plane) MetricsAddr() string { return p.metrics }
 
 // socket is the bridge's unix socket.
 func (p *Plane) socket() string { return filepath.Join(p.opts.Dir, "apiserver.sock") }
@@ -248,7 +280,27 @@ func (p *Plane) startBridge(apiAddr string) error {
 	if err != nil {
 		return fmt.Errorf("bridge socket: %w", err)
 	}
-	p.bridge = ln
+	p.forward(ln, func() (net.Conn, error) { return net.DialTimeout("tcp", apiAddr, 5*time.Second) })
+	return nil
+}
+
+// expose makes addr, a TCP address inside the namespace, reachable at the
+// returned address on the host's loopback.
+func (p *Plane) expose(addr string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("expose %s: %w", addr, err)
+	}
+	p.forward(ln, func() (net.Conn, error) { return p.dialInside(addr) })
+	return ln.Addr().String(), nil
+}
+
+// forward connects every connection accepted on ln to one made by dial,
+// until ln is closed (by Stop).
+func (p *Plane) forward(ln net.Listener, dial func() (net.Conn, error)) {
+	p.mu.Lock()
+	p.listeners = append(p.listeners, ln)
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -259,8 +311,9 @@ func (p *Plane) startBridge(apiAddr string) error {
 			}
 			go func() {
 				defer c.Close()
-				s, err := net.DialTimeout("tcp", apiAddr, 5*time.Second)
+				s, err := dial()
 				if err != nil {
+					p.opts.Logf("forward from %s: %v", ln.Addr(), err)
 					return
 				}
 				defer s.Close()
@@ -271,7 +324,39 @@ func (p *Plane) startBridge(apiAddr string) error {
 			}()
 		}
 	}()
-	return nil
+}
+
+// dialInside connects to addr inside the namespace: the socket is made on
+// a thread that entered the namespace. That thread is locked and never
+// unlocked, so the runtime ends it with the goroutine instead of reusing
+// it elsewhere.
+func (p *Plane) dialInside(addr string) (net.Conn, error) {
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		runtime.LockOSThread()
+		path := filepath.Join("/run/netns", p.netns)
+		f, err := os.Open(path)
+		if err != nil {
+			ch <- dialed{err: fmt.Errorf("open network namespace: %w", err)}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- dialed{err: fmt.Errorf("enter network namespace %s: %w", path, err)}
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			err = fmt.Errorf("dial %s in network namespace %s: %w", addr, p.netns, err)
+		}
+		ch <- dialed{c: c, err: err}
+	}()
+	d := <-ch
+	return d.c, d.err
 }
 
 // start runs bin in the namespace, its output in Dir/name.log.
@@ -363,11 +448,14 @@ func (p *Plane) Stop() {
 			<-pr.done
 		}
 	}
-	if p.bridge != nil {
-		p.bridge.Close()
-		p.wg.Wait()
-		p.bridge = nil
+	p.mu.Lock()
+	listeners := p.listeners
+	p.listeners = nil
+	p.mu.Unlock()
+	for _, ln := range listeners {
+		ln.Close()
 	}
+	p.wg.Wait()
 	if p.netns != "" {
 		if out, err := exec.Command("ip", "netns", "del", p.netns).CombinedOutput(); err != nil {
 			p.opts.Logf("ip netns del %s: %v: %s", p.netns, err, bytes.TrimSpace(out))
@@ -394,13 +482,15 @@ func (p *Plane) TraefikAPI(ctx context.Context, path string) (string, error) {
 	return string(out), err
 }
 
-// Result counts the answers of a load: per version, per HTTP status, the
-// non-2xx answers and the connection errors.
+// Result counts the answers of a load: the 2xx ones per version, per HTTP
+// status, the non-2xx answers (per version that answered them, "" when
+// the data plane did) and the connection errors.
 type Result struct {
 	Total    int            `json:"total"`
 	Versions map[string]int `json:"versions"`
 	Status   map[string]int `json:"status"`
 	Non2xx   int            `json:"non2xx"`
+	Failed   map[string]int `json:"failed"`
 	Errors   int            `json:"errors"`
 	Samples  []string       `json:"samples,omitempty"`
 	Seconds  float64        `json:"seconds"`

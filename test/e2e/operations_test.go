@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +19,7 @@ import (
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/notify"
+	"fledge.dev/fledge/internal/testenv"
 	"fledge.dev/fledge/internal/webhook"
 )
 
@@ -36,7 +37,7 @@ import (
 //     server exits within 2s, logging no ERROR.
 func TestOperations(t *testing.T) {
 	const p = "ops"
-	promBin, err := exec.LookPath("prometheus")
+	promBin, err := testenv.PrometheusBinary()
 	if err != nil {
 		t.Fatalf("the metrics test needs the real Prometheus (Debian package prometheus; hack/install-deps.sh installs it): %v", err)
 	}
@@ -207,50 +208,21 @@ func logSince(t *testing.T, path string, off int64) string {
 // every 200ms and returns its base URL.
 func startPrometheus(t *testing.T, bin, target string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 200ms
-  scrape_timeout: 150ms
-scrape_configs:
-  - job_name: fledge
-    static_configs:
-      - targets: ['%s']
-`, target)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := testenv.StartPrometheus(ctx, testenv.PrometheusOptions{
+		Bin: bin, Dir: t.TempDir(), Job: "fledge", ScrapeInterval: 200 * time.Millisecond, Targets: []string{target},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config.file", filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path", filepath.Join(dir, "data"),
-		"--web.listen-address", addr)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
+		p.Stop()
 		if t.Failed() {
-			t.Logf("prometheus log:\n%s", lastLines(logf.Name(), 40))
+			t.Logf("prometheus log:\n%s", p.Tail(40))
 		}
 	})
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 30s:\n%s", lastLines(logf.Name(), 40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return p.URL
 }
 
 type promResult struct {
@@ -427,16 +399,6 @@ func (r *receiver) messages() []notify.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]notify.Message(nil), r.msgs...)
-}
-
-// lastLines returns the last n lines of a file.
-func lastLines(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // TestShutdownReleasesLeases: SIGTERM while a deployment's step runs (a

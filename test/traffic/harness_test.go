@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +210,10 @@ type fixture struct {
 	ramp     int
 	batches  int
 	delay    string
+	// faults gives the pipeline the parameters ERROR_RATE and LATENCY
+	// (default: none), which the pods take as the agent's FAULT_*
+	// variables: a run with them deploys a bad build.
+	faults bool
 }
 
 func (f fixture) pipeline() string { return f.name + "-pipeline" }
@@ -225,6 +230,20 @@ func (f fixture) manifests(t *testing.T) string {
 		t.Fatal(err)
 	}
 	m := string(b)
+	if f.faults {
+		const version = `            - name: VERSION
+              value: "${IMAGE_TAG}"
+`
+		out := strings.Replace(m, version, version+`            - name: FAULT_ERROR_RATE
+              value: "${ERROR_RATE}"
+            - name: FAULT_LATENCY
+              value: "${LATENCY}"
+`, 1)
+		if out == m {
+			t.Fatal("examples/webpage/manifests.yaml: the VERSION variable not found")
+		}
+		m = out
+	}
 	if f.provider == v1alpha1.TrafficProviderNGINX {
 		out := strings.Replace(m, "/webpage(/|$)(.*)", "/"+f.name+"(/|$)(.*)", 1)
 		if out == m {
@@ -270,6 +289,10 @@ func (f fixture) write(t *testing.T) string {
 	if f.delay == "" {
 		f.delay = "0s"
 	}
+	params := "    - name: IMAGE_TAG\n"
+	if f.faults {
+		params += "    - name: ERROR_RATE\n      default: \"\"\n    - name: LATENCY\n      default: \"\"\n"
+	}
 	layout, route := "", "ingressName: webpage-ingress"
 	if f.provider == v1alpha1.TrafficProviderNGINX {
 		layout = "  ingressLayout: beside-production\n"
@@ -300,8 +323,7 @@ metadata:
   name: %s
 spec:
   parameters:
-    - name: IMAGE_TAG
-  stages:
+%s  stages:
     - name: canary-deploy-stage
       canaryDeployment:
         environment: local
@@ -321,7 +343,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 90s
-`, f.pipeline(), f.canaryNS(), route, testerCookie, f.ramp, f.batches, f.delay, f.prodNS()),
+`, f.pipeline(), params, f.canaryNS(), route, testerCookie, f.ramp, f.batches, f.delay, f.prodNS()),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -344,4 +366,36 @@ func kubectl(t *testing.T, args ...string) string {
 
 func kubectlErr(args ...string) (string, error) {
 	return cluster.Kubectl(context.Background(), args...)
+}
+
+// releaseProduction takes f's pipeline through a first release of tag,
+// approved, and waits until only tag is served.
+func releaseProduction(t *testing.T, s *server, f fixture, tag string) {
+	t.Helper()
+	d := s.run("ci", f.pipeline(), "IMAGE_TAG="+tag)
+	s.waitStatus(d.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval)
+	s.fledge("alice", "approve", strconv.FormatInt(d.ID, 10))
+	s.waitStatus(d.ID, 2*time.Minute, v1alpha1.StatusSucceeded)
+	converge(t, f, "", 30*time.Second, "production "+tag+" served", only(tag))
+}
+
+// startSteady sends rate requests per second of f's path until the
+// returned stop is called (the test's end calls it otherwise), which
+// returns the counts.
+func startSteady(t *testing.T, f fixture, rate int) (stop func() (dataplane.Result, error)) {
+	t.Helper()
+	load, err := plane.StartSteady(dataplane.Request{Path: f.path()}, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		once sync.Once
+		res  dataplane.Result
+	)
+	stop = func() (dataplane.Result, error) {
+		once.Do(func() { res, err = load.Stop() })
+		return res, err
+	}
+	t.Cleanup(func() { _, _ = stop() })
+	return stop
 }

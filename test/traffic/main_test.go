@@ -2,12 +2,13 @@
 // `fledge serve` and CLI drive releases against a local control plane,
 // while Traefik (hack/build-traefik.sh), in a network namespace with an
 // agent that answers for every kwok pod (package test/dataplane), routes
-// requests that a load client counts per version. It covers the Gateway API
+// requests that a load client counts per version, and the real Prometheus
+// scrapes Traefik's metrics. It covers the Gateway API
 // provider and the NGINX provider's beside-production layout; the
 // canary-namespace layout is checked on the API objects by test/e2e.
 //
-// Without the control plane, the Traefik binary or the right to create a
-// network namespace the tests are skipped, except with CI=true, where they
+// Without the control plane, the Traefik binary, Prometheus or the right
+// to create a network namespace the tests are skipped, except with CI=true, where they
 // fail.
 package traffic
 
@@ -27,13 +28,14 @@ import (
 var (
 	cluster   *localcluster.Cluster
 	plane     *dataplane.Plane
+	prom      *testenv.Prometheus
 	fledgeBin string
 	repoRoot  string
 )
 
 // suites are the fixtures of the tests: each gets its own canary and
 // production namespaces and path, all served by one data plane.
-var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned"}
+var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -46,6 +48,10 @@ func run(m *testing.M) int {
 		return testenv.NotReady("traffic", err)
 	}
 	if err := dataplane.Check(); err != nil {
+		return testenv.NotReady("traffic", err)
+	}
+	promBin, err := testenv.PrometheusBinary()
+	if err != nil {
 		return testenv.NotReady("traffic", err)
 	}
 	tmp, err := os.MkdirTemp("", "fledge-traffic-")
@@ -99,9 +105,22 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "traffic: %v\n%s", err, plane.Logs(40))
 		return 1
 	}
+	promDir := filepath.Join(tmp, "prometheus")
+	if err := os.MkdirAll(promDir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	prom, err = testenv.StartPrometheus(ctx, testenv.PrometheusOptions{
+		Bin: promBin, Dir: promDir, Job: "traefik", ScrapeInterval: time.Second, Targets: []string{plane.MetricsAddr()},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "traffic: %v\n", err)
+		return 1
+	}
+	defer prom.Stop()
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "traffic: data plane logs:\n%s", plane.Logs(60))
+		fmt.Fprintf(os.Stderr, "traffic: data plane logs:\n%s\nprometheus log:\n%s\n", plane.Logs(60), prom.Tail(20))
 	}
 	return code
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/test/dataplane"
 )
 
 // A steady 200 requests per second during two whole releases, one approved
@@ -21,23 +20,10 @@ func TestSteadyLoadDuringReleases(t *testing.T) {
 		t.Run(f.provider, func(t *testing.T) {
 			s := startServer(t)
 			s.fledge("ci", "apply", "-f", f.write(t))
-			d1 := s.run("ci", f.pipeline(), "IMAGE_TAG=2.0")
-			s.waitStatus(d1.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval)
-			s.fledge("alice", "approve", strconv.FormatInt(d1.ID, 10))
-			s.waitStatus(d1.ID, 2*time.Minute, v1alpha1.StatusSucceeded)
-			converge(t, f, "", 30*time.Second, "production 2.0 served", only("2.0"))
+			releaseProduction(t, s, f, "2.0")
 
 			const rate = 200
-			load, err := plane.StartSteady(dataplane.Request{Path: f.path()}, rate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stopped := false
-			defer func() {
-				if !stopped {
-					_, _ = load.Stop()
-				}
-			}()
+			stopLoad := startSteady(t, f, rate)
 			start := time.Now()
 
 			d2 := s.run("ci", f.pipeline(), "IMAGE_TAG=2.1")
@@ -53,8 +39,7 @@ func TestSteadyLoadDuringReleases(t *testing.T) {
 			s.waitStatus(d3.ID, time.Minute, v1alpha1.StatusRejected)
 			time.Sleep(2 * time.Second)
 
-			res, err := load.Stop()
-			stopped = true
+			res, err := stopLoad()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,10 @@ type Result struct {
 	Versions map[string]int `json:"versions"`
 	Status   map[string]int `json:"status"`
 	Non2xx   int            `json:"non2xx"`
-	Errors   int            `json:"errors"`
+	// Failed counts the non-2xx answers per version (X-Version), "" for
+	// those that name none (the data plane's own).
+	Failed map[string]int `json:"failed"`
+	Errors int            `json:"errors"`
 	// Samples are a few error messages and non-2xx bodies.
 	Samples []string `json:"samples,omitempty"`
 	Seconds float64  `json:"seconds"`
@@ -35,7 +38,7 @@ type counter struct {
 	r  Result
 }
 
-func (c *counter) add(version string, status int, body string, err error) {
+func (c *counter) add(version string, status int, failedVersion, body string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.r.Total++
@@ -49,6 +52,7 @@ func (c *counter) add(version string, status int, body string, err error) {
 	c.r.Status[strconv.Itoa(status)]++
 	if status < 200 || status > 299 {
 		c.r.Non2xx++
+		c.r.Failed[failedVersion]++
 		if len(c.r.Samples) < 5 {
 			c.r.Samples = append(c.r.Samples, fmt.Sprintf("HTTP %d: %.200s", status, body))
 		}
@@ -85,11 +89,11 @@ func load(args []string) error {
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second,
 		},
 	}
-	c := &counter{r: Result{Versions: map[string]int{}, Status: map[string]int{}}}
+	c := &counter{r: Result{Versions: map[string]int{}, Status: map[string]int{}, Failed: map[string]int{}}}
 	one := func() {
 		req, err := http.NewRequest(http.MethodGet, *url, nil)
 		if err != nil {
-			c.add("", 0, "", err)
+			c.add("", 0, "", "", err)
 			return
 		}
 		if hname != "" {
@@ -97,16 +101,16 @@ func load(args []string) error {
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			c.add("", 0, "", err)
+			c.add("", 0, "", "", err)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		if err != nil {
-			c.add("", 0, "", fmt.Errorf("read body: %w", err))
+			c.add("", 0, "", "", fmt.Errorf("read body: %w", err))
 			return
 		}
-		c.add(strings.TrimSpace(string(body)), resp.StatusCode, string(body), nil)
+		c.add(strings.TrimSpace(string(body)), resp.StatusCode, resp.Header.Get("X-Version"), string(body), nil)
 	}
 
 	start := time.Now()

@@ -147,6 +147,12 @@ func bridge(ctx context.Context, addr, socket string) error {
 // podInfo is what a pod's address answers with.
 type podInfo struct {
 	ns, name, version string
+	// fault is how the pod misbehaves (FAULT_* variables), faultErr why
+	// they do not parse.
+	fault    fault
+	faultErr error
+	// requests numbers the pod's requests, for its faults.
+	requests *atomic.Uint64
 }
 
 // binding is one listening address.
@@ -189,6 +195,8 @@ type agent struct {
 	slicePod  map[string]string
 	rr        atomic.Uint64
 	lastHosts string
+	// reqs are the pods' request counters; only reconcile touches it.
+	reqs counters
 }
 
 type (
@@ -215,12 +223,10 @@ func version(p *corev1.Pod) string {
 	if len(p.Spec.Containers) == 0 {
 		return "unknown"
 	}
-	c := p.Spec.Containers[0]
-	for _, e := range c.Env {
-		if e.Name == "VERSION" && e.Value != "" {
-			return e.Value
-		}
+	if v := env(p, "VERSION"); v != "" {
+		return v
 	}
+	c := p.Spec.Containers[0]
 	if i := strings.LastIndex(c.Image, ":"); i >= 0 && !strings.Contains(c.Image[i:], "/") {
 		return c.Image[i+1:]
 	}
@@ -242,7 +248,8 @@ func (a *agent) reconcile() {
 			if p.Status.PodIP == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			info := &podInfo{ns: p.Namespace, name: p.Name, version: version(p)}
+			info := &podInfo{ns: p.Namespace, name: p.Name, version: version(p), requests: a.reqs.of(p.Namespace + "/" + p.Name)}
+			info.fault, info.faultErr = podFault(p)
 			if old, ok := byIP[p.Status.PodIP]; ok && p.DeletionTimestamp != nil {
 				info = old // a pod being deleted yields its address to the new one
 			}
@@ -305,6 +312,14 @@ func (a *agent) reconcile() {
 		}
 	}
 	a.byIP, a.endpoints, a.slicePod = byIP, endpoints, slicePod
+	live := map[string]bool{}
+	for _, info := range byIP {
+		live[info.ns+"/"+info.name] = true
+	}
+	for _, g := range a.gone {
+		live[g.info.ns+"/"+g.info.name] = true
+	}
+	a.reqs.keep(live)
 	for addr, info := range want {
 		b := a.bindings[addr]
 		if b == nil {
@@ -383,9 +398,10 @@ func (a *agent) bind(addr, svc string) *binding {
 	return b
 }
 
-// answer writes the version of the pod behind b. A Service's address
-// answers as one of its ready endpoints, in turn, like kube-proxy.
-func (a *agent) answer(w http.ResponseWriter, _ *http.Request, b *binding) {
+// answer writes the version of the pod behind b, after the pod's added
+// latency, or the pod's injected error. A Service's address answers as one
+// of its ready endpoints, in turn, like kube-proxy.
+func (a *agent) answer(w http.ResponseWriter, r *http.Request, b *binding) {
 	info := a.owner(b)
 	if b.svc != "" {
 		info = a.endpoint(b.svc)
@@ -403,7 +419,32 @@ func (a *agent) answer(w http.ResponseWriter, _ *http.Request, b *binding) {
 	} else if a.draining(b) && b.drainLogged.CompareAndSwap(false, true) {
 		log.Printf("answered for %s/%s (version %s) after it left the cluster", info.ns, info.name, info.version)
 	}
+	respond(w, r, info)
+}
+
+// respond answers as the pod info: its version, after its latency, or an
+// injected error. Every answer names the version in X-Version, so a load
+// client can count the failures per version.
+func respond(w http.ResponseWriter, r *http.Request, info *podInfo) {
 	w.Header().Set("X-Pod", info.ns+"/"+info.name)
+	w.Header().Set("X-Version", info.version)
+	if info.faultErr != nil {
+		http.Error(w, fmt.Sprintf("pod %s/%s: %v", info.ns, info.name, info.faultErr), http.StatusInternalServerError)
+		return
+	}
+	if d := info.fault.latency; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if info.requests != nil && info.fault.fails(info.requests.Add(1)) {
+		http.Error(w, "version "+info.version+": injected error", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.WriteString(w, info.version+"\n")
 }
