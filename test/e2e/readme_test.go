@@ -314,15 +314,15 @@ func TestDocsSecurityCommands(t *testing.T) {
 // docsNotRun are the docs whose shell commands no test here runs, and why.
 // TestDocsBlocksAccounted keeps this list and the docs in step.
 var docsNotRun = map[string]string{
-	"docs/install.md":     "helm install, kubectl and make image need a cluster with nodes, a registry and minutes of image build",
-	"docs/ci-triggers.md": "its lines hold placeholders for the reader (secret=..., $FLEDGE_SERVER) and multi-line curl calls; signed webhooks and scoped tokens are tested in internal/httpapi/security_test.go",
-	"docs/operations.md":  "fixed ports (8080, 9464) and a Slack URL file; /metrics is tested in operations_test.go and internal/metrics",
+	"docs/install.md": "helm install, kubectl and make image need a cluster with nodes, a registry and minutes of image build",
 }
 
 // docsRun are the docs whose shell commands a test here runs as written.
 var docsRun = map[string]string{
-	"README.md":        "TestReadmeUsingIt (the Using it block)",
-	"docs/security.md": "TestDocsSecurityCommands",
+	"README.md":           "TestReadmeUsingIt (the Using it block)",
+	"docs/security.md":    "TestDocsSecurityCommands",
+	"docs/ci-triggers.md": "TestDocsCITriggersCommands",
+	"docs/operations.md":  "TestDocsOperationsCommands",
 }
 
 // Every docs file with shell commands is run by a test here or listed in
