@@ -63,6 +63,7 @@ var schemaTypes = []struct {
 }{
 	{"Environment", v1alpha1.Environment{}, true},
 	{"Artifact", v1alpha1.Artifact{}, true},
+	{"AnalysisTemplate", v1alpha1.AnalysisTemplate{}, true},
 	{"Pipeline", v1alpha1.Pipeline{}, true},
 	{"Deployment", v1alpha1.Deployment{}, false},
 	{"DeploymentList", v1alpha1.DeploymentList{}, false},

@@ -18,6 +18,8 @@ func Plural(kind string) string {
 		return "artifacts"
 	case KindPipeline:
 		return "pipelines"
+	case KindAnalysisTemplate:
+		return "analysistemplates"
 	}
 	return ""
 }

@@ -17,7 +17,7 @@ const (
 
 // Kinds lists the resource kinds in the order they must be applied so that
 // references resolve.
-var Kinds = []string{KindEnvironment, KindArtifact, KindPipeline}
+var Kinds = []string{KindEnvironment, KindArtifact, KindAnalysisTemplate, KindPipeline}
 
 // TypeMeta names the schema of a resource document.
 type TypeMeta struct {

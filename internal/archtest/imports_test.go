@@ -51,6 +51,9 @@ var layers = map[string]int{
 	"internal/traffic/gatewayapi": 2,
 	"internal/traffic/routing":    3,
 	"internal/clusters":           3,
+	// 2: metric analysis: providers (Prometheus, web), CEL conditions,
+	// tallies to verdicts.
+	"internal/analysis": 2,
 	// 4: what the server does.
 	"internal/executor": 4,
 	"internal/service":  4,

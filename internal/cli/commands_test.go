@@ -217,8 +217,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get"}, "missing the kind to get: environments, artifacts, pipelines or deployments\nUsage: fledge get"},
-		{[]string{"get", "pods"}, `unknown resource kind "pods": want environments, artifacts, pipelines or deployments`},
+		{[]string{"get"}, "missing the kind to get: environments, artifacts, analysistemplates, pipelines or deployments\nUsage: fledge get"},
+		{[]string{"get", "pods"}, `unknown resource kind "pods": want environments, artifacts, analysistemplates, pipelines or deployments`},
 		{[]string{"get", "pipelines", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"get", "pipelines", "-o", "xml"}, `--output "xml": want one of table, wide, json, yaml`},
 		{[]string{"get", "pipelines", "--pipeline", "p"}, "--pipeline, --status and --watch apply to deployments only"},
@@ -232,7 +232,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"describe", "deployment", "-1"}, "unknown shorthand flag: '1' in -1"},
 		{[]string{"describe", "deployment", "x1"}, `"x1" is not a deployment`},
 		{[]string{"delete", "pipeline"}, "missing the kind and the name"},
-		{[]string{"delete", "deployment", "42"}, `unknown resource kind "deployment": want environments, artifacts or pipelines`},
+		{[]string{"delete", "deployment", "42"}, `unknown resource kind "deployment": want environments, artifacts, analysistemplates or pipelines`},
 		{[]string{"apply"}, "apply needs at least one -f FILE or DIR"},
 		{[]string{"apply", "-f", "x.yaml", "extra"}, `unknown command "extra" for "fledge apply"`},
 		{[]string{"apply", "-f", "-", "-f", "-"}, "-f - can be given only once"},

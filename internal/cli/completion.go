@@ -44,7 +44,7 @@ func completeArgs(g *globalOptions, byIndex ...func(args []string) completer) co
 func kindsOf(deployments bool) func([]string) completer {
 	return func([]string) completer {
 		return func(context.Context, *apiclient.Client) []cobra.Completion {
-			out := []cobra.Completion{"environments", "artifacts", "pipelines"}
+			out := []cobra.Completion{"environments", "artifacts", "analysistemplates", "pipelines"}
 			if deployments {
 				out = append(out, "deployments")
 			}

@@ -14,7 +14,7 @@ func newDeleteCommand(streams Streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeArgs(g, kindsOf(false), namesOfKindArg),
 		Use:               "delete environment|artifact|pipeline NAME [NAME ...]",
-		Short:             "Delete environments, artifacts or pipelines",
+		Short:             "Delete environments, artifacts, analysis templates or pipelines",
 		Example:           `  fledge delete pipeline webpage-canary-deployment-pipeline`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDelete(cmd.Context(), streams, g, args)

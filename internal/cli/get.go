@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,9 +34,9 @@ func resolveKind(s string, deployments bool) (string, error) {
 		case "deployment", "deployments", "deploy", "dep", "deps":
 			return kindDeployment, nil
 		}
-		return "", usageErrorf("unknown resource kind %q: want environments, artifacts, pipelines or deployments", s)
+		return "", usageErrorf("unknown resource kind %q: want environments, artifacts, analysistemplates, pipelines or deployments", s)
 	}
-	return "", usageErrorf("unknown resource kind %q: want environments, artifacts or pipelines", s)
+	return "", usageErrorf("unknown resource kind %q: want environments, artifacts, analysistemplates or pipelines", s)
 }
 
 type getOptions struct {
@@ -67,7 +68,7 @@ func newGetCommand(streams Streams, g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&o.statuses, "status", nil, "deployments: only those in these statuses (comma-separated, e.g. Running,WaitingForApproval)")
 	f.IntVar(&o.limit, "limit", 50, "deployments: how many to list, newest first (1 to 500)")
 	f.BoolVarP(&o.watch, "watch", "w", false, "deployments: after the list, print a row each time a deployment starts or changes status, stage or weight (until interrupted)")
-	return clientCommand(cmd, argsBetween(1, 2, "the kind to get: environments, artifacts, pipelines or deployments"))
+	return clientCommand(cmd, argsBetween(1, 2, "the kind to get: environments, artifacts, analysistemplates, pipelines or deployments"))
 }
 
 func runGet(ctx context.Context, streams Streams, g *globalOptions, o *getOptions, args []string) error {
@@ -143,6 +144,8 @@ func decodeResource(kind string, raw []byte) (any, error) {
 		v = &v1alpha1.Artifact{}
 	case v1alpha1.KindPipeline:
 		v = &v1alpha1.Pipeline{}
+	case v1alpha1.KindAnalysisTemplate:
+		v = &v1alpha1.AnalysisTemplate{}
 	default:
 		return nil, fmt.Errorf("unknown kind %q", kind)
 	}
@@ -264,6 +267,40 @@ func printResourceTable(w io.Writer, now time.Time, kind string, objs []any, wid
 					params[i] = prm.Name
 				}
 				row = append(row, orDash(strings.Join(params, ",")), strconv.FormatInt(p.Metadata.Generation, 10), orDash(p.Metadata.Description))
+			}
+			t.row(row...)
+		}
+	case v1alpha1.KindAnalysisTemplate:
+		h := []string{"NAME", "METRICS", "JUDGE", "ARGS", "AGE"}
+		if wide {
+			h = append(h, "PROVIDERS", "DESCRIPTION")
+		}
+		t = newTable(w, h...)
+		for _, o := range objs {
+			a := o.(*v1alpha1.AnalysisTemplate)
+			metrics := make([]string, len(a.Spec.Metrics))
+			var providers []string
+			for i, m := range a.Spec.Metrics {
+				metrics[i] = m.Name
+				p := "web"
+				if m.Provider.Prometheus != nil {
+					p = "prometheus"
+				}
+				if !slices.Contains(providers, p) {
+					providers = append(providers, p)
+				}
+			}
+			judge := "-"
+			if j := a.Spec.Judge; j != nil {
+				judge = strconv.Itoa(len(j.Metrics)) + " metrics"
+			}
+			args := make([]string, len(a.Spec.Args))
+			for i, arg := range a.Spec.Args {
+				args[i] = arg.Name
+			}
+			row := []string{a.Metadata.Name, orDash(strings.Join(metrics, ",")), judge, orDash(strings.Join(args, ",")), age(now, a.Metadata.CreatedAt)}
+			if wide {
+				row = append(row, orDash(strings.Join(providers, ",")), orDash(a.Metadata.Description))
 			}
 			t.row(row...)
 		}

@@ -310,7 +310,7 @@ func kindOf(r *http.Request) (string, error) {
 			return k, nil
 		}
 	}
-	return "", service.Errorf(service.NotFound, "unknown resource type %q (want environments, artifacts or pipelines)", plural)
+	return "", service.Errorf(service.NotFound, "unknown resource type %q (want environments, artifacts, analysistemplates or pipelines)", plural)
 }
 
 // idOf resolves the deployment the path names: its id (42) or

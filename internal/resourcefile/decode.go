@@ -391,6 +391,8 @@ func (d *decoder) check(n *yaml.Node) *document {
 		target = &v1alpha1.Artifact{}
 	case v1alpha1.KindPipeline:
 		target = &v1alpha1.Pipeline{}
+	case v1alpha1.KindAnalysisTemplate:
+		target = &v1alpha1.AnalysisTemplate{}
 	default:
 		want := strings.Join(v1alpha1.Kinds, ", ")
 		if kindLine == 0 {

@@ -105,10 +105,10 @@ func TestDecodeErrors(t *testing.T) {
 			dir + `missing-apiversion.yaml:1: apiVersion is missing; want "fledge.dev/v1alpha1"`,
 		}},
 		{"unknown-kind.yaml", []string{
-			dir + `unknown-kind.yaml:9: unknown kind "Deployment"; want one of Environment, Artifact, Pipeline`,
+			dir + `unknown-kind.yaml:9: unknown kind "Deployment"; want one of Environment, Artifact, AnalysisTemplate, Pipeline`,
 		}},
 		{"missing-kind.yaml", []string{
-			dir + `missing-kind.yaml:1: kind is missing; want one of Environment, Artifact, Pipeline`,
+			dir + `missing-kind.yaml:1: kind is missing; want one of Environment, Artifact, AnalysisTemplate, Pipeline`,
 		}},
 		{"not-a-mapping.yaml", []string{
 			dir + `not-a-mapping.yaml:1: document is a list; want a mapping with apiVersion, kind, metadata and spec`,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/analysis"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/render"
@@ -28,6 +29,10 @@ func typed(kind string, data []byte) (any, v1alpha1.ObjectMeta, error) {
 		return &v, v.Metadata, err
 	case v1alpha1.KindPipeline:
 		var v v1alpha1.Pipeline
+		err := DecodeJSON(data, &v)
+		return &v, v.Metadata, err
+	case v1alpha1.KindAnalysisTemplate:
+		var v v1alpha1.AnalysisTemplate
 		err := DecodeJSON(data, &v)
 		return &v, v.Metadata, err
 	}
@@ -61,6 +66,8 @@ func (s *Service) ApplyResource(ctx context.Context, kind, name string, data []b
 		}
 	case *v1alpha1.Pipeline:
 		err = s.validatePipeline(ctx, v)
+	case *v1alpha1.AnalysisTemplate:
+		err = s.validateAnalysisTemplate(ctx, v)
 	}
 	if err != nil {
 		return v1alpha1.ApplyResponse{}, fromValidation(err)
@@ -147,23 +154,35 @@ func clearMeta(obj any) {
 		m = &v.Metadata
 	case *v1alpha1.Pipeline:
 		m = &v.Metadata
+	case *v1alpha1.AnalysisTemplate:
+		m = &v.Metadata
 	}
 	m.Generation, m.CreatedAt, m.UpdatedAt = 0, nil, nil
+}
+
+// secretNames returns the names of the Fledge secrets, for references.
+func (s *Service) secretNames(ctx context.Context) (map[string]bool, error) {
+	secrets, err := s.store.ListSecrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list secrets: %w", err)
+	}
+	names := map[string]bool{}
+	for _, sec := range secrets {
+		if sec.Name != keyCheckName {
+			names[sec.Name] = true
+		}
+	}
+	return names, nil
 }
 
 // validatePipeline checks the pipeline on its own, its references, and that
 // every placeholder of its artifacts is a declared parameter.
 func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) error {
-	refs := &v1alpha1.References{Environments: map[string]bool{}, Artifacts: map[string]bool{}, Secrets: map[string]bool{}}
-	secrets, err := s.store.ListSecrets(ctx)
+	secrets, err := s.secretNames(ctx)
 	if err != nil {
-		return fmt.Errorf("list secrets: %w", err)
+		return err
 	}
-	for _, sec := range secrets {
-		if sec.Name != keyCheckName {
-			refs.Secrets[sec.Name] = true
-		}
-	}
+	refs := &v1alpha1.References{Environments: map[string]bool{}, Artifacts: map[string]bool{}, Secrets: secrets}
 	envs, err := s.store.ListResources(ctx, v1alpha1.KindEnvironment)
 	if err != nil {
 		return fmt.Errorf("list environments: %w", err)
@@ -240,6 +259,30 @@ func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) er
 	return &v1alpha1.ValidationError{Kind: v1alpha1.KindPipeline, Name: p.Metadata.Name, Errors: fes}
 }
 
+// validateAnalysisTemplate checks a template on its own, that the secrets
+// its providers name exist, and compiles its CEL conditions, so a template
+// that cannot run is refused when it is applied rather than when it first
+// measures.
+func (s *Service) validateAnalysisTemplate(ctx context.Context, t *v1alpha1.AnalysisTemplate) error {
+	secrets, err := s.secretNames(ctx)
+	if err != nil {
+		return err
+	}
+	refs := &v1alpha1.References{Secrets: secrets}
+	var fes []v1alpha1.FieldError
+	var ve *v1alpha1.ValidationError
+	if err := t.Validate(refs); errors.As(err, &ve) {
+		fes = ve.Errors
+	} else if err != nil {
+		return err
+	}
+	fes = append(fes, analysis.CheckTemplate(t)...)
+	if len(fes) == 0 {
+		return nil
+	}
+	return &v1alpha1.ValidationError{Kind: v1alpha1.KindAnalysisTemplate, Name: t.Metadata.Name, Errors: fes}
+}
+
 // GetResource returns a stored resource as JSON, with read-only metadata
 // filled in and secrets removed.
 func (s *Service) GetResource(ctx context.Context, kind, name string) (json.RawMessage, error) {
@@ -287,6 +330,8 @@ func present(r store.Resource) (json.RawMessage, error) {
 		m = &v.Metadata
 		v.Spec.Manifests, _ = redact.Secrets(v.Spec.Manifests)
 	case *v1alpha1.Pipeline:
+		m = &v.Metadata
+	case *v1alpha1.AnalysisTemplate:
 		m = &v.Metadata
 	}
 	m.Generation, m.CreatedAt, m.UpdatedAt = r.Generation, &created, &updated
