@@ -21,7 +21,9 @@ type Router interface {
 	// canary.
 	Weight(ctx context.Context) (int, error)
 	// SetHeaderRoute sends every request carrying the header to the
-	// canary, whatever the weight; nil removes that route.
+	// canary, whatever the weight; nil removes that route. Like a weight
+	// above 0, a header with no production route to split fails with an
+	// error matching ErrNoProduction (a first release).
 	SetHeaderRoute(ctx context.Context, h *HeaderRoute) error
 	// Reset sends every request to production again: weight 0, and
 	// whatever the provider added for the canary only (such as a Gateway
