@@ -421,6 +421,9 @@ func checkEndpoint(l *errs, field, raw string, declared map[string]bool) {
 		l.add(field, "is required")
 		return
 	}
+	if ArgRef.FindString(raw) == raw {
+		return // the whole URL is an argument: checked when it is measured
+	}
 	u, err := url.Parse(ArgRef.ReplaceAllString(raw, "x"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		l.add(field, "%q must be an http or https URL", raw)

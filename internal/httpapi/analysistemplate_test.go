@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	pipelinepkg "fledge.dev/fledge/internal/pipeline"
 )
 
 // An AnalysisTemplate is applied, read and deleted like the other
@@ -59,5 +62,100 @@ func TestApplyAnalysisTemplate(t *testing.T) {
 	}
 	if code, body := do(t, srv, "DELETE", "/api/v1/analysistemplates/success-rate", ""); code != 200 {
 		t.Fatalf("delete: %d %s", code, body)
+	}
+}
+
+// A run freezes the AnalysisTemplates its analysis steps name into its
+// plan; a missing template, or an argument neither the step nor the
+// deployment gives, refuses the run naming the step and the template.
+func TestRunFreezesAnalysisTemplates(t *testing.T) {
+	t.Parallel()
+	srv := setupAnalysis(t, true)
+	tpl, _ := json.Marshal(map[string]any{
+		"apiVersion": "fledge.dev/v1alpha1", "kind": "AnalysisTemplate",
+		"metadata": map[string]any{"name": "success-rate"},
+		"spec": map[string]any{
+			"args": []any{map[string]any{"name": "service"}, map[string]any{"name": "param.TAG"}, map[string]any{"name": "canaryNamespace"}, map[string]any{"name": "threshold"}},
+			"metrics": []any{map[string]any{
+				"name":             "success-rate",
+				"provider":         map[string]any{"prometheus": map[string]any{"address": "http://127.0.0.1:9090", "query": `x{svc="{{args.service}}",v="{{args.param.TAG}}"}`}},
+				"successCondition": "result >= double(args.threshold)",
+			}},
+		},
+	})
+	if code, body := do(t, srv, "PUT", "/api/v1/analysistemplates/success-rate", string(tpl)); code != 201 {
+		t.Fatalf("apply template: %d %s", code, body)
+	}
+	pipeline := func(name string, templates []string, args map[string]string) string {
+		refs := []any{}
+		for _, tn := range templates {
+			refs = append(refs, map[string]any{"name": tn})
+		}
+		var stepArgs []any
+		for k, v := range args {
+			stepArgs = append(stepArgs, map[string]any{"name": k, "value": v})
+		}
+		b, _ := json.Marshal(map[string]any{
+			"apiVersion": "fledge.dev/v1alpha1", "kind": "Pipeline", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{
+				"parameters": []any{map[string]any{"name": "TAG"}},
+				"stages": []any{
+					map[string]any{"name": "canary", "canaryDeployment": map[string]any{"environment": "local", "artifacts": []string{"web"}, "namespace": "canary", "ingressName": "web"}},
+					map[string]any{"name": "progressive", "canarySteps": map[string]any{"steps": []any{
+						map[string]any{"setWeight": 10},
+						map[string]any{"analysis": map[string]any{"templates": refs, "args": stepArgs}},
+					}}},
+					map[string]any{"name": "release", "productionRelease": map[string]any{"namespace": "prod"}},
+				},
+			},
+		})
+		return string(b)
+	}
+	tests := []struct {
+		name      string
+		templates []string
+		args      map[string]string
+		code      int
+		want      []string
+	}{
+		{"missing template", []string{"nope"}, map[string]string{"threshold": "0.99"}, 422, []string{
+			"stages[1].canarySteps.steps[1].analysis.templates[0]", `analysis template \"nope\" does not exist`,
+		}},
+		{"missing argument", []string{"success-rate"}, nil, 422, []string{
+			"stages[1].canarySteps.steps[1].analysis.templates[0]", `analysis template \"success-rate\" needs argument(s) threshold, which neither the step nor the deployment gives`,
+		}},
+		{"complete", []string{"success-rate"}, map[string]string{"threshold": "0.99"}, 201, nil},
+	}
+	for i, tt := range tests {
+		name := "p" + string(rune('a'+i))
+		if code, body := do(t, srv, "PUT", "/api/v1/pipelines/"+name, pipeline(name, tt.templates, tt.args)); code != 201 {
+			t.Fatalf("%s: apply pipeline: %d %s", tt.name, code, body)
+		}
+		code, body := do(t, srv, "POST", "/api/v1/pipelines/"+name+"/runs", `{"parameters":{"TAG":"2.1"}}`)
+		if code != tt.code {
+			t.Fatalf("%s: run: %d %s", tt.name, code, body)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: answer lacks %q: %s", tt.name, w, body)
+			}
+		}
+		if code != 201 {
+			continue
+		}
+		var d struct{ ID int64 }
+		_ = json.Unmarshal([]byte(body), &d)
+		stored, err := srv.st.GetDeployment(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan pipelinepkg.Plan
+		if err := json.Unmarshal(stored.Plan, &plan); err != nil {
+			t.Fatal(err)
+		}
+		spec, ok := plan.AnalysisTemplates["success-rate"]
+		if !ok || len(spec.Metrics) != 1 || spec.Metrics[0].SuccessCondition != "result >= double(args.threshold)" {
+			t.Fatalf("plan's templates: %+v", plan.AnalysisTemplates)
+		}
 	}
 }

@@ -32,6 +32,12 @@ type testAPI struct {
 // requests are all refused or answered before anything touches one.
 func setup(t testing.TB, opts ...Option) *testAPI {
 	t.Helper()
+	return setupAnalysis(t, false, opts...)
+}
+
+// setupAnalysis is setup on a server that runs analysis steps (or not).
+func setupAnalysis(t testing.TB, analysis bool, opts ...Option) *testAPI {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "f.db")})
 	if err != nil {
@@ -46,7 +52,7 @@ func setup(t testing.TB, opts ...Option) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(service.Config{Store: st, Clusters: &clusters.StoreSource{Store: st, Secrets: box}, Secrets: box})
+	svc := service.New(service.Config{Store: st, Clusters: &clusters.StoreSource{Store: st, Secrets: box}, Secrets: box, Analysis: analysis})
 	admin, created, err := svc.Bootstrap(context.Background(), "")
 	if err != nil || !created {
 		t.Fatalf("bootstrap: %v %v", created, err)

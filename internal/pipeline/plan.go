@@ -38,6 +38,10 @@ type Plan struct {
 	// Traffic says which provider splits the requests and how; nil in
 	// plans stored before it existed (see Routing).
 	Traffic *v1alpha1.TrafficRouting `json:"traffic,omitempty"`
+	// AnalysisTemplates are the specs of the AnalysisTemplates the
+	// pipeline's analysis steps name, frozen when the run was created, so
+	// a template changed later does not change a running analysis.
+	AnalysisTemplates map[string]v1alpha1.AnalysisTemplateSpec `json:"analysisTemplates,omitempty"`
 }
 
 // Routing returns the plan's traffic routing. Plans stored before Fledge

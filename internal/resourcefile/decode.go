@@ -28,12 +28,12 @@ const (
 
 // Object is one resource read from a file, ready to be sent to the API.
 type Object struct {
-	// Kind is Environment, Artifact or Pipeline.
+	// Kind is Environment, Artifact, AnalysisTemplate or Pipeline.
 	Kind string
 	// Name is the resource's metadata.name.
 	Name string
-	// Value is a *v1alpha1.Environment, *v1alpha1.Artifact or
-	// *v1alpha1.Pipeline.
+	// Value is a *v1alpha1.Environment, *v1alpha1.Artifact,
+	// *v1alpha1.AnalysisTemplate or *v1alpha1.Pipeline.
 	Value any
 	// Source is where the document starts, as file:line.
 	Source string
@@ -484,6 +484,10 @@ func (d *decoder) finish(doc *document) (Object, bool) {
 		}
 		err = v.Validate()
 	case *v1alpha1.Pipeline:
+		name = v.Metadata.Name
+		err = v.Validate(nil)
+	case *v1alpha1.AnalysisTemplate:
+		// Conditions are compiled by the server when it is applied.
 		name = v.Metadata.Name
 		err = v.Validate(nil)
 	}

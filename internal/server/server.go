@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"fledge.dev/fledge/internal/analysis"
+
 	"fledge.dev/fledge/internal/clusters"
 	"fledge.dev/fledge/internal/executor"
 	"fledge.dev/fledge/internal/httpapi"
@@ -100,15 +102,19 @@ func (s *server) build(ctx context.Context) error {
 	}
 	hook, wrap := faultInjection(s.log)
 	source := &clusters.StoreSource{Store: st, Secrets: box, ServiceAccountDir: s.cfg.ServiceAccountDir}
+	// The analysis engine opens the secrets of metric providers through
+	// the service, which exists only after the executor.
+	analyzer := &analysis.Analyzer{Log: s.log}
 	s.executor, err = executor.New(executor.Config{
-		Store: st, Clusters: source, Logger: s.log,
+		Store: st, Clusters: source, Logger: s.log, Analyzer: analyzer,
 		LeaseTTL: s.cfg.LeaseTTL, PollInterval: s.cfg.PollInterval, StepTimeout: s.cfg.StepTimeout, Hook: hook,
 		Observer: &executorObserver{Metrics: s.metrics, wake: s.wakeSender}, Secrets: box,
 	})
 	if err != nil {
 		return configErr(err)
 	}
-	s.service = service.New(service.Config{Store: st, Clusters: source, Notifier: s.executor, Logger: s.log, Secrets: box})
+	s.service = service.New(service.Config{Store: st, Clusters: source, Notifier: s.executor, Logger: s.log, Secrets: box, Analysis: true})
+	analyzer.Secrets = s.service
 	if err := s.keepNewKey(ctx); err != nil {
 		return err
 	}

@@ -402,3 +402,57 @@ func (s *Service) pipelinesUsing(ctx context.Context, kind, name string) ([]stri
 	sort.Strings(users)
 	return users, nil
 }
+
+// freezeTemplates reads the AnalysisTemplates the pipeline's analysis
+// steps name, for the run's plan. A missing template, or an argument a
+// template needs that neither the step nor the deployment gives, is a
+// field error naming the step and the template.
+func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, params map[string]string) (map[string]v1alpha1.AnalysisTemplateSpec, []v1alpha1.FieldError, error) {
+	specs := map[string]v1alpha1.AnalysisTemplateSpec{}
+	var fes []v1alpha1.FieldError
+	for i, st := range p.Spec.Stages {
+		if st.CanarySteps == nil {
+			continue
+		}
+		for j, step := range st.CanarySteps.Steps {
+			a := step.Analysis
+			if a == nil {
+				continue
+			}
+			given := map[string]string{}
+			for k, v := range analysis.DeploymentArgs(params) {
+				given[k] = v
+			}
+			for _, arg := range a.Args {
+				given[arg.Name] = arg.Value
+			}
+			for k, ref := range a.Templates {
+				field := fmt.Sprintf("stages[%d].canarySteps.steps[%d].analysis.templates[%d]", i, j, k)
+				spec, ok := specs[ref.Name]
+				if !ok {
+					res, err := s.store.GetResource(ctx, v1alpha1.KindAnalysisTemplate, ref.Name)
+					if errors.Is(err, store.ErrNotFound) {
+						fes = append(fes, v1alpha1.FieldError{Field: field, Message: fmt.Sprintf("analysis template %q does not exist", ref.Name)})
+						continue
+					}
+					if err != nil {
+						return nil, nil, fmt.Errorf("get analysis template %s: %w", ref.Name, err)
+					}
+					var t v1alpha1.AnalysisTemplate
+					if err := json.Unmarshal(res.Spec, &t); err != nil {
+						return nil, nil, fmt.Errorf("decode analysis template %s: %w", ref.Name, err)
+					}
+					spec = t.Spec
+					specs[ref.Name] = spec
+				}
+				if missing := analysis.MissingArgs(spec, given); len(missing) > 0 {
+					fes = append(fes, v1alpha1.FieldError{Field: field, Message: fmt.Sprintf("analysis template %q needs argument(s) %s, which neither the step nor the deployment gives", ref.Name, strings.Join(missing, ", "))})
+				}
+			}
+		}
+	}
+	if len(specs) == 0 {
+		return nil, fes, nil
+	}
+	return specs, fes, nil
+}

@@ -193,6 +193,12 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		hold := pr.PromotionHold.Or(v1alpha1.DefaultPromotionHold)
 		plan.PromotionHold = &hold
 	}
+	if plan.AnalysisTemplates, fes, err = s.freezeTemplates(ctx, p, values); err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	if len(fes) > 0 {
+		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("cannot run pipeline %q: %s", pipelineName, joinFields(fes)), fes...)
+	}
 	return s.create(ctx, plan, values, user, fmt.Sprintf("triggered by %s with %s", user, v1alpha1.DescribeParameters(values)))
 }
 
