@@ -84,6 +84,7 @@ var schemaTypes = []struct {
 	{"SecretRequest", v1alpha1.SecretRequest{}, false},
 	{"SecretList", v1alpha1.SecretList{}, false},
 	{"WebhookResult", v1alpha1.WebhookResult{}, false},
+	{"MeasurementList", v1alpha1.MeasurementList{}, false},
 }
 
 // TestOpenAPIMatchesGoTypes fails when a field of an api/v1alpha1 type is

@@ -43,6 +43,12 @@ type Measurement struct {
 	FinishedAt time.Time `json:"finishedAt" yaml:"finishedAt"`
 }
 
+// MeasurementList is a deployment's measurements in the order they were
+// taken.
+type MeasurementList struct {
+	Items []Measurement `json:"items" yaml:"items"`
+}
+
 // MetricProgress counts the measurements of one metric of an analysis.
 type MetricProgress struct {
 	Template          string        `json:"template" yaml:"template"`

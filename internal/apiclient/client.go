@@ -487,6 +487,16 @@ func (c *Client) Manifests(ctx context.Context, id int64) (string, error) {
 	return string(out), nil
 }
 
+// Measurements returns the analysis measurements of a deployment, in the
+// order they were taken.
+func (c *Client) Measurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error) {
+	var out v1alpha1.MeasurementList
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: deploymentPath(id, "measurements")}, &out); err != nil {
+		return nil, fmt.Errorf("measurements of deployment %d: %w", id, err)
+	}
+	return out.Items, nil
+}
+
 // Approve approves a deployment waiting at its approval stage.
 func (c *Client) Approve(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
 	return c.decide(ctx, id, "approve", reason)

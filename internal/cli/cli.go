@@ -88,6 +88,7 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newHistoryCommand(streams, g),
 		newRollbackCommand(streams, g),
 		newLogsCommand(streams, g),
+		newAnalysisCommand(streams, g),
 		newLoginCommand(streams, g),
 		newLogoutCommand(streams, g),
 		newWhoAmICommand(streams, g),

@@ -151,6 +151,9 @@ func TestGolden(t *testing.T) {
 		{name: "history-unknown-pipeline", args: []string{"history", "nope"}},
 		{name: "logs", args: []string{"logs", "46"}},
 		{name: "logs-json", args: []string{"logs", "46", "-o", "json"}},
+		{name: "analysis", args: []string{"analysis", "46"}},
+		{name: "analysis-yaml", args: []string{"analysis", "46", "-o", "yaml"}},
+		{name: "analysis-none", args: []string{"analysis", "45"}},
 		{name: "logs-follow", args: []string{"logs", "47", "-f"}, setup: finished(v1alpha1.StatusSucceeded, "deployment succeeded")},
 		{name: "apply", args: []string{"apply", "-f", "testdata/apply"}, setup: func(f *fakeAPI) {
 			f.applyActions["Environment/local"] = v1alpha1.ActionUnchanged

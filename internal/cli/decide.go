@@ -68,15 +68,7 @@ func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1al
 	if err := checkWaitFlags(o.wait, o.timeout); err != nil {
 		return err
 	}
-	ref, err := parseDeploymentRef(arg)
-	if err != nil {
-		return err
-	}
-	c, err := g.client()
-	if err != nil {
-		return err
-	}
-	id, err := c.DeploymentID(ctx, ref)
+	c, id, err := g.deployment(ctx, arg)
 	if err != nil {
 		return err
 	}

@@ -266,6 +266,16 @@ func (f *fakeAPI) handler() http.Handler {
 		}
 		writeTestJSON(w, 200, d)
 	}))
+	mux.HandleFunc("GET /api/v1/deployments/{id}/measurements", lock(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || f.deployment(id).ID == 0 {
+			writeStatus(w, 404, "deployment %s not found", r.PathValue("id"))
+			return
+		}
+		writeTestJSON(w, 200, v1alpha1.MeasurementList{Items: nonNil(cannedMeasurements(id))})
+	}))
 	mux.HandleFunc("GET /api/v1/deployments/{id}/events", lock(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -511,5 +521,26 @@ func cannedEvents(id int64) []v1alpha1.Event {
 		ev(4, 4*time.Minute, "canary-deploy-stage", "StageSucceeded", "stage canary-deploy-stage succeeded"),
 		ev(5, 4*time.Minute, "shift-traffic-stage", "TrafficShifted", "canary weight set to 25%"),
 		ev(6, 4*time.Minute, "approval-stage", "StageStarted", "stage approval-stage (approval) started: waiting for 1 approval"),
+	}
+}
+
+// cannedMeasurements are deployment 46's analysis: two good readings, a
+// provider error and a failing one.
+func cannedMeasurements(id int64) []v1alpha1.Measurement {
+	if id != 46 {
+		return nil
+	}
+	at := testNow.Add(-3 * time.Minute)
+	m := func(i int, phase v1alpha1.AnalysisPhase, value, msg string) v1alpha1.Measurement {
+		start := at.Add(time.Duration(i) * 30 * time.Second)
+		return v1alpha1.Measurement{
+			Analysis: "progressive/step-2", Template: "traefik-nginx-success-rate", Metric: "success-rate",
+			Phase: phase, Value: value, Message: msg, StartedAt: start, FinishedAt: start.Add(40 * time.Millisecond),
+		}
+	}
+	return []v1alpha1.Measurement{
+		m(0, v1alpha1.AnalysisSuccessful, "0.998", `value 0.998 meets successCondition "result >= double(args.minSuccessRate)"`),
+		m(1, v1alpha1.AnalysisError, "", "prometheus: GET http://127.0.0.1:9090/api/v1/query: connection refused"),
+		m(2, v1alpha1.AnalysisFailed, "0.91", `value 0.91 does not meet successCondition "result >= double(args.minSuccessRate)"`),
 	}
 }

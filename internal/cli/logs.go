@@ -43,15 +43,7 @@ func runLogs(ctx context.Context, streams Streams, g *globalOptions, o *logsOpti
 	if err := checkOutput(o.output, outputJSON); err != nil {
 		return err
 	}
-	ref, err := parseDeploymentRef(arg)
-	if err != nil {
-		return err
-	}
-	c, err := g.client()
-	if err != nil {
-		return err
-	}
-	id, err := c.DeploymentID(ctx, ref)
+	c, id, err := g.deployment(ctx, arg)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"fledge.dev/fledge/api/v1alpha1"
 	pipelinepkg "fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
 )
 
 // An AnalysisTemplate is applied, read and deleted like the other
@@ -157,5 +160,44 @@ func TestRunFreezesAnalysisTemplates(t *testing.T) {
 		if !ok || len(spec.Metrics) != 1 || spec.Metrics[0].SuccessCondition != "result >= double(args.threshold)" {
 			t.Fatalf("plan's templates: %+v", plan.AnalysisTemplates)
 		}
+	}
+}
+
+// A deployment's measurements are listed in the order they were taken;
+// a deployment without any lists none, and an unknown one is 404.
+func TestDeploymentMeasurements(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	code, body := do(t, srv, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"2.1"}}`)
+	if code != 201 {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	if code, body := do(t, srv, "GET", "/api/v1/deployments/p%231/measurements", ""); code != 200 || body != "{\"items\":[]}\n" {
+		t.Fatalf("no measurements: %d %q", code, body)
+	}
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for i, v := range []string{"0.999", "0.9"} {
+		phase := v1alpha1.AnalysisSuccessful
+		if i == 1 {
+			phase = v1alpha1.AnalysisFailed
+		}
+		m := v1alpha1.Measurement{
+			Analysis: "progressive/step-2", Template: "success-rate", Metric: "success-rate", Phase: phase, Value: v,
+			Message: "value " + v, StartedAt: at.Add(time.Duration(i) * 30 * time.Second), FinishedAt: at.Add(time.Duration(i)*30*time.Second + time.Second),
+		}
+		if err := srv.st.AppendEvents(context.Background(), store.Event{DeploymentID: 1, Time: m.FinishedAt, Stage: "progressive", Type: "Measured", Message: m.Message, Measurement: &m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body = do(t, srv, "GET", "/api/v1/deployments/1/measurements", "")
+	var list v1alpha1.MeasurementList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Items) != 2 {
+		t.Fatalf("measurements: %d %s", code, body)
+	}
+	if m := list.Items[1]; m.Phase != v1alpha1.AnalysisFailed || m.Value != "0.9" || !m.StartedAt.Equal(at.Add(30*time.Second)) || m.Analysis != "progressive/step-2" {
+		t.Fatalf("second measurement: %+v", m)
+	}
+	if code, body := do(t, srv, "GET", "/api/v1/deployments/99/measurements", ""); code != 404 {
+		t.Fatalf("unknown deployment: %d %s", code, body)
 	}
 }

@@ -198,6 +198,18 @@ func (h *Handler) manifests(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+func (h *Handler) measurements(w http.ResponseWriter, r *http.Request) error {
+	id, err := h.idOf(r)
+	if err != nil {
+		return err
+	}
+	list, err := h.svc.Measurements(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
 func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := h.idOf(r)

@@ -213,6 +213,7 @@ func (h *Handler) register() {
 	h.handle("GET "+p+"/deployments/{id}", viewer, "", h.getDeployment)
 	h.handle("GET "+p+"/deployments/{id}/events", watcher, "", h.events)
 	h.handle("GET "+p+"/deployments/{id}/manifests", viewer, "", h.manifests)
+	h.handle("GET "+p+"/deployments/{id}/measurements", viewer, "", h.measurements)
 	h.handle("GET "+p+"/deployments/{id}/diff", viewer, "", h.productionDiff)
 	h.handle("GET "+p+"/overview", viewer, "", h.overview)
 	h.handle("POST "+p+"/deployments/{id}/approve", approverOf, "deployment.approve", h.decide(v1alpha1.DecisionApprove))

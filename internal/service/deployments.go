@@ -306,6 +306,22 @@ func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
 	return m, nil
 }
 
+// Measurements returns the analysis measurements stored with a
+// deployment, in the order they were taken.
+func (s *Service) Measurements(ctx context.Context, id int64) (v1alpha1.MeasurementList, error) {
+	if _, err := s.row(ctx, id); err != nil {
+		return v1alpha1.MeasurementList{}, err
+	}
+	ms, err := s.store.ListMeasurements(ctx, id)
+	if err != nil {
+		return v1alpha1.MeasurementList{}, fmt.Errorf("measurements of deployment %d: %w", id, err)
+	}
+	if ms == nil {
+		ms = []v1alpha1.Measurement{}
+	}
+	return v1alpha1.MeasurementList{Items: ms}, nil
+}
+
 // Decide records an approval or rejection by user at the stage the
 // deployment waits on.
 func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alpha1.DecisionKind, reason string) (v1alpha1.Deployment, error) {
