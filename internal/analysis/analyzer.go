@@ -42,8 +42,10 @@ func (a *Analyzer) Start(name string, templates []string, specs map[string]v1alp
 		if _, err := resolveArgs(tn, spec, args); err != nil {
 			return nil, fmt.Errorf("analysis %s: %w", name, err)
 		}
-		if spec.Judge != nil {
-			return nil, fmt.Errorf("analysis %s: template %q has a judge, which this server cannot run yet", name, tn)
+		if j := spec.Judge; j != nil {
+			// The judge compares a window of data: it waits for one.
+			next := now.Add(j.Window.Or(v1alpha1.DefaultJudgeWindow))
+			run.Metrics = append(run.Metrics, v1alpha1.MetricProgress{Template: tn, Metric: judgeMetric, Phase: v1alpha1.AnalysisRunning, NextAt: &next})
 		}
 		for _, m := range spec.Metrics {
 			next := now.Add(m.InitialDelay.Or(0))
@@ -104,15 +106,24 @@ func (a *Analyzer) Step(ctx context.Context, specs map[string]v1alpha1.AnalysisT
 		if !ok {
 			return nil, nil, fmt.Errorf("analysis %s: template %q is not in the deployment's plan", out.Name, mp.Template)
 		}
-		m, ok := metricOf(spec, mp.Metric)
-		if !ok {
-			return nil, nil, fmt.Errorf("analysis %s: template %q has no metric %q", out.Name, mp.Template, mp.Metric)
-		}
 		args, err := resolveArgs(mp.Template, spec, out.Args)
 		if err != nil {
 			return nil, nil, fmt.Errorf("analysis %s: %w", out.Name, err)
 		}
-		meas := a.measure(ctx, m, args, now)
+		var m v1alpha1.AnalysisMetric
+		var meas v1alpha1.Measurement
+		if mp.Metric == judgeMetric && spec.Judge != nil {
+			m = judgeAsMetric(spec.Judge)
+			meas = v1alpha1.Measurement{StartedAt: now}
+			meas.Phase, meas.Value, meas.Message = a.runJudge(ctx, spec.Judge, args, now)
+			meas.FinishedAt = now
+		} else {
+			var ok bool
+			if m, ok = metricOf(spec, mp.Metric); !ok {
+				return nil, nil, fmt.Errorf("analysis %s: template %q has no metric %q", out.Name, mp.Template, mp.Metric)
+			}
+			meas = a.measure(ctx, m, args, now)
+		}
 		meas.Analysis, meas.Template, meas.Metric = out.Name, mp.Template, mp.Metric
 		taken = append(taken, meas)
 		Tally(mp, m, meas.Phase, now)
