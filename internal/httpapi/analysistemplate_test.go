@@ -161,6 +161,11 @@ func TestRunFreezesAnalysisTemplates(t *testing.T) {
 			t.Fatalf("plan's templates: %+v", plan.AnalysisTemplates)
 		}
 	}
+	// A template that pipelines use is not deleted.
+	code, body := do(t, srv, "DELETE", "/api/v1/analysistemplates/success-rate", "")
+	if code != 409 || !strings.Contains(body, "used by pipeline(s) pb, pc") {
+		t.Fatalf("delete of a used template: %d %s", code, body)
+	}
 }
 
 // A deployment's measurements are listed in the order they were taken;

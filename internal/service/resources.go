@@ -346,7 +346,7 @@ func (s *Service) DeleteResource(ctx context.Context, kind, name string) error {
 		return fmt.Errorf("get %s %s: %w", kind, name, err)
 	}
 	switch kind {
-	case v1alpha1.KindEnvironment, v1alpha1.KindArtifact:
+	case v1alpha1.KindEnvironment, v1alpha1.KindArtifact, v1alpha1.KindAnalysisTemplate:
 		users, err := s.pipelinesUsing(ctx, kind, name)
 		if err != nil {
 			return err
@@ -385,6 +385,9 @@ func (s *Service) pipelinesUsing(ctx context.Context, kind, name string) ([]stri
 			return nil, fmt.Errorf("decode pipeline %s: %w", r.Name, err)
 		}
 		for _, st := range p.Spec.Stages {
+			if kind == v1alpha1.KindAnalysisTemplate && usesTemplate(st, name) {
+				users = append(users, p.Metadata.Name)
+			}
 			c := st.CanaryDeployment
 			if c == nil {
 				continue
@@ -455,4 +458,22 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 		return nil, fes, nil
 	}
 	return specs, fes, nil
+}
+
+// usesTemplate reports whether a stage's analysis steps name a template.
+func usesTemplate(st v1alpha1.Stage, name string) bool {
+	if st.CanarySteps == nil {
+		return false
+	}
+	for _, step := range st.CanarySteps.Steps {
+		if step.Analysis == nil {
+			continue
+		}
+		for _, ref := range step.Analysis.Templates {
+			if ref.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -175,3 +175,73 @@ func TestAnalysisAgainstPrometheus(t *testing.T) {
 		t.Fatalf("stopped Prometheus: %s %q %+v", run.Phase, run.Message, ms)
 	}
 }
+
+// gauges serves a latency gauge per version that moves a little at each
+// scrape, as a real p99 does.
+type gauges struct {
+	mu    sync.Mutex
+	base  map[string]float64
+	tick  int
+	noise []float64
+}
+
+func (g *gauges) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tick++
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# TYPE test_latency_seconds gauge")
+	for v, b := range g.base {
+		fmt.Fprintf(w, "test_latency_seconds{version=%q} %g\n", v, b+g.noise[g.tick%len(g.noise)])
+	}
+}
+
+// The judge through the real Prometheus: a canary 300 ms slower than
+// production over the same window fails the critical latency metric; a
+// canary like production passes.
+func TestJudgeAgainstPrometheus(t *testing.T) {
+	g := &gauges{
+		base:  map[string]float64{"stable": 0.1, "slow": 0.4, "same": 0.1},
+		noise: []float64{0.003, -0.002, 0.004, -0.001, 0.0, 0.002, -0.003, 0.001, -0.004},
+	}
+	target := httptest.NewServer(g)
+	defer target.Close()
+	prom := startPrometheus(t, target.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := prom.WaitSeries(ctx, `test_latency_seconds{version="slow"}`, 30*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, prom.Tail(20))
+	}
+	time.Sleep(6 * time.Second) // a window of samples
+	spec := v1alpha1.AnalysisTemplateSpec{
+		Args: []v1alpha1.AnalysisTemplateArg{{Name: "canary"}},
+		Judge: &v1alpha1.AnalysisJudge{
+			Prometheus: v1alpha1.JudgePrometheus{Address: prom.URL},
+			Window:     &v1alpha1.Duration{Duration: 6 * time.Second},
+			Step:       &v1alpha1.Duration{Duration: 500 * time.Millisecond},
+			Metrics: []v1alpha1.JudgeMetric{{
+				Name: "latency", CanaryQuery: `test_latency_seconds{version="{{args.canary}}"}`, ProductionQuery: `test_latency_seconds{version="stable"}`,
+				Direction: v1alpha1.DirectionIncrease, AllowedIncreasePercent: 10, Critical: true,
+			}},
+		},
+	}
+	specs := map[string]v1alpha1.AnalysisTemplateSpec{"compare": spec}
+	a := &analysis.Analyzer{}
+	for _, tc := range []struct {
+		canary string
+		want   v1alpha1.AnalysisPhase
+	}{{"slow", v1alpha1.AnalysisFailed}, {"same", v1alpha1.AnalysisSuccessful}} {
+		now := time.Now().Add(-6 * time.Second)
+		run, err := a.Start("check", []string{"compare"}, specs, map[string]string{"canary": tc.canary}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, ms, err := a.Step(ctx, specs, run, time.Now())
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%s: %v %+v", tc.canary, err, ms)
+		}
+		if run.Phase != tc.want {
+			t.Errorf("%s canary: %s %q (value %s), want %s", tc.canary, run.Phase, run.Message, ms[0].Value, tc.want)
+		}
+	}
+}
