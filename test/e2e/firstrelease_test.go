@@ -155,8 +155,15 @@ func installGatewayCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
+		// The routes and grants first, each waited for, so that the CRDs'
+		// own deletion has no instances left to clean up while their
+		// namespaces are being deleted too.
+		if _, err := cluster.Kubectl(ctx, "delete", "httproutes.gateway.networking.k8s.io,referencegrants.gateway.networking.k8s.io",
+			"--all", "--all-namespaces", "--ignore-not-found", "--wait=true"); err != nil {
+			t.Errorf("delete the Gateway API objects: %v", err)
+		}
 		files, err := gatewaycrd.Files(ctx)
 		if err != nil {
 			t.Error(err)
