@@ -15,7 +15,17 @@ const StageCanarySteps StageType = "canarySteps"
 // has one or the other), which expand into the same steps.
 type CanaryStepsStage struct {
 	Steps []CanaryStep `json:"steps" yaml:"steps"`
+	// BackgroundAnalysis runs from the first weight above 0 until the
+	// stage ends, measured between steps and during pauses and approvals.
+	// Failed aborts the deployment at once; Inconclusive or Error stops
+	// it at the gate STAGE/background for a person (approve continues
+	// without it, reject aborts).
+	BackgroundAnalysis *AnalysisStep `json:"backgroundAnalysis,omitempty" yaml:"backgroundAnalysis,omitempty"`
 }
+
+// BackgroundGate is the gate of a canarySteps stage's background analysis,
+// and the analysis's name.
+func BackgroundGate(stage string) string { return stage + "/background" }
 
 // CanaryStep is one step; exactly one of its fields is set.
 type CanaryStep struct {
@@ -126,6 +136,9 @@ func (c *CanaryStepsStage) validate(l *errs, f string) {
 	if len(c.Steps) > MaxCanarySteps {
 		l.add(f+".steps", "at most %d steps, got %d", MaxCanarySteps, len(c.Steps))
 	}
+	if c.BackgroundAnalysis != nil {
+		c.BackgroundAnalysis.validate(l, f+".backgroundAnalysis")
+	}
 	for i, s := range c.Steps {
 		sf := fmt.Sprintf("%s.steps[%d]", f, i)
 		switch s.Kind() {
@@ -184,14 +197,31 @@ func (a *AnalysisStep) validate(l *errs, f string) {
 // UsesAnalysis reports whether any stage of the pipeline runs an analysis.
 func (p *Pipeline) UsesAnalysis() bool {
 	for _, st := range p.Spec.Stages {
-		if st.CanarySteps == nil {
-			continue
-		}
-		for _, s := range st.CanarySteps.Steps {
-			if s.Analysis != nil {
-				return true
-			}
+		if st.CanarySteps != nil && len(st.CanarySteps.Analyses()) > 0 {
+			return true
 		}
 	}
 	return false
+}
+
+// AnalysisAt is one analysis of a canarySteps stage with its field path
+// inside the stage: backgroundAnalysis, or steps[N].analysis.
+type AnalysisAt struct {
+	Field string
+	Step  *AnalysisStep
+}
+
+// Analyses lists the stage's analyses: the background analysis first,
+// then the analysis steps in order.
+func (c *CanaryStepsStage) Analyses() []AnalysisAt {
+	var out []AnalysisAt
+	if c.BackgroundAnalysis != nil {
+		out = append(out, AnalysisAt{Field: "backgroundAnalysis", Step: c.BackgroundAnalysis})
+	}
+	for i, s := range c.Steps {
+		if s.Analysis != nil {
+			out = append(out, AnalysisAt{Field: fmt.Sprintf("steps[%d].analysis", i), Step: s.Analysis})
+		}
+	}
+	return out
 }

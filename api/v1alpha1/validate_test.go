@@ -584,6 +584,7 @@ func TestPipelineValidate(t *testing.T) {
 			name: "bad canary steps",
 			mutate: func(p *v1alpha1.Pipeline) {
 				cs := canarySteps()
+				cs.CanarySteps.BackgroundAnalysis = &v1alpha1.AnalysisStep{}
 				cs.CanarySteps.Steps = []v1alpha1.CanaryStep{
 					{SetWeight: ptr(101)},
 					{Pause: &v1alpha1.PauseStep{Duration: dur(-time.Second)}},
@@ -599,6 +600,7 @@ func TestPipelineValidate(t *testing.T) {
 				p.Spec.Stages = []v1alpha1.Stage{c, cs, p.Spec.Stages[3]}
 			},
 			want: []v1alpha1.FieldError{
+				fe("spec.stages[1].canarySteps.backgroundAnalysis.templates", "at least one template is required"),
 				fe("spec.stages[1].canarySteps.steps[0].setWeight", "must be between 0 and 100, got 101"),
 				fe("spec.stages[1].canarySteps.steps[1].pause.duration", "must not be negative, got -1s"),
 				fe("spec.stages[1].canarySteps.steps[2]", "set exactly one of setWeight, pause, approval, analysis"),

@@ -67,52 +67,67 @@ func analysis(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	if cur != nil && cur.Phase == v1alpha1.AnalysisSuccessful {
 		return result{}, nil // recorded before a crash; the step completes now
 	}
+	step := r.plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Analysis
+	res, err := r.advance(ctx, a.StageName, gate, *step, cur)
+	if err != nil || res.finish != nil || res.analysis == nil {
+		return res, err
+	}
+	switch res.analysis.Phase {
+	case v1alpha1.AnalysisSuccessful:
+		return res, nil
+	case v1alpha1.AnalysisInconclusive, v1alpha1.AnalysisError:
+		res.wait, res.gate = true, gate
+		return res, nil
+	}
+	res.wait, res.until = true, nextAt(res.analysis, r.now())
+	return res, nil
+}
+
+// advance begins the analysis name when cur is nil, or takes what is due
+// of it, and says so in events. The result carries the new progress (nil
+// when nothing changed; then it waits for the next measurement) and its
+// measurements; a Failed verdict finishes the run.
+func (r *run) advance(ctx context.Context, stage, name string, step v1alpha1.AnalysisStep, cur *v1alpha1.AnalysisRun) (result, error) {
 	an := r.e.cfg.Analyzer
 	if an == nil {
 		return result{}, errNoAnalyzer
 	}
-	step := r.plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Analysis
 	now := r.now()
 	if cur == nil {
 		args := r.analysisArgs()
 		for _, arg := range step.Args {
 			args[arg.Name] = arg.Value
 		}
-		run, err := an.Begin(ctx, r.plan, gate, *step, args, now)
+		run, err := an.Begin(ctx, r.plan, name, step, args, now)
 		if err != nil {
-			return result{}, fmt.Errorf("begin analysis: %w", err)
+			return result{}, fmt.Errorf("begin analysis %s: %w", name, err)
 		}
-		r.event(a.StageName, "AnalysisStarted", "analysis %s started: %s", gate, strings.Join(run.Templates, ", "))
+		r.event(stage, "AnalysisStarted", "analysis %s started: %s", name, strings.Join(run.Templates, ", "))
 		return result{wait: true, until: nextAt(run, now), analysis: run}, nil
 	}
 	next, ms, err := an.Measure(ctx, r.plan, cur, now)
 	if err != nil {
-		return result{}, fmt.Errorf("measure analysis %s: %w", gate, err)
+		return result{}, fmt.Errorf("measure analysis %s: %w", name, err)
 	}
-	res := result{analysis: next, measurements: ms}
 	if len(ms) == 0 && next.Phase == cur.Phase {
 		// Nothing was due: nothing to record.
-		res.analysis = nil
+		return result{wait: true, until: nextAt(cur, now)}, nil
 	}
+	res := result{analysis: next, measurements: ms}
 	for _, m := range ms {
-		r.measured(a.StageName, m)
+		r.measured(stage, m)
 	}
 	switch next.Phase {
 	case v1alpha1.AnalysisSuccessful:
-		r.event(a.StageName, "AnalysisSuccessful", "analysis %s successful: %s", gate, next.Message)
-		return res, nil
+		r.event(stage, "AnalysisSuccessful", "analysis %s successful: %s", name, next.Message)
 	case v1alpha1.AnalysisFailed:
-		msg := fmt.Sprintf("analysis %s failed: %s", gate, next.Message)
-		r.event(a.StageName, "AnalysisFailed", "%s", msg)
+		msg := fmt.Sprintf("analysis %s failed: %s", name, next.Message)
+		r.event(stage, "AnalysisFailed", "%s", msg)
 		res.finish = &pipeline.Outcome{Status: v1alpha1.StatusFailed, Message: msg}
-		return res, nil
 	case v1alpha1.AnalysisInconclusive, v1alpha1.AnalysisError:
-		r.event(a.StageName, "Analysis"+string(next.Phase), "analysis %s was %s: %s; waiting for a person: approve to continue, reject to abort",
-			gate, strings.ToLower(string(next.Phase)), next.Message)
-		res.wait, res.gate = true, gate
-		return res, nil
+		r.event(stage, "Analysis"+string(next.Phase), "analysis %s was %s: %s; waiting for a person: approve to continue, reject to abort",
+			name, strings.ToLower(string(next.Phase)), next.Message)
 	}
-	res.wait, res.until = true, nextAt(next, now)
 	return res, nil
 }
 

@@ -105,20 +105,20 @@ var crashScenarios = []crashScenario{
 		status:  v1alpha1.StatusFailed,
 	},
 	{
-		name: "canary steps with analysis and pauses",
+		name: "canary steps with analyses and pauses",
 		prepare: func(b *bundle) {
 			b.releaseOne("1")
 			ok := v1alpha1.AnalysisSuccessful
 			b.analyzer = &scripted{phases: []v1alpha1.AnalysisPhase{ok, ok, ok}}
 		},
 		plan: func() *pipeline.Plan {
-			return release("2", 0, canaryStage(),
-				stepsStage(weight(10), analyse("success-rate"), pauseFor(time.Minute), weight(40), pauseFor(0)),
-				productionStage())
+			st := stepsStage(weight(10), analyse("success-rate"), pauseFor(time.Minute), weight(40), pauseFor(0))
+			st.CanarySteps.BackgroundAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "latency"}}}
+			return release("2", 0, canaryStage(), st, productionStage())
 		},
 		steps: []pipeline.Step{
 			pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepSetWeight, pipeline.StepAnalysis,
-			pipeline.StepPause, pipeline.StepSetWeight, pipeline.StepPause, pipeline.StepApplyProduction,
+			pipeline.StepPause, pipeline.StepSetWeight, pipeline.StepPause, pipeline.StepBackgroundEnd, pipeline.StepApplyProduction,
 			pipeline.StepWaitProduction, pipeline.StepResetWeight,
 		},
 		status: v1alpha1.StatusSucceeded,

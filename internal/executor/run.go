@@ -233,6 +233,17 @@ func (r *run) step(ctx context.Context) (stop bool, err error) {
 	if r.state.Start(r.now()) {
 		r.event(a.StageName, "StageStarted", "stage %s (%s) started", a.StageName, r.plan.StageType(a.StageIndex))
 	}
+	if res, handled, err := r.background(ctx, a); err != nil || handled {
+		if err != nil && ctx.Err() != nil {
+			return false, context.Cause(ctx)
+		}
+		return r.record(ctx, a, res, err)
+	} else if res.changes() || len(r.pending) > 0 {
+		r.update(res)
+		if err := r.save(ctx); err != nil {
+			return false, err
+		}
+	}
 	r.hook("before:" + string(a.Step))
 	started := time.Now()
 	res, err := r.perform(ctx, a)
@@ -290,6 +301,9 @@ func (r *run) update(res result) {
 	if res.analysis != nil {
 		r.state.SetAnalysis(*res.analysis)
 	}
+	if res.backgroundAccepted {
+		r.state.BackgroundAccepted = true
+	}
 	if res.approvalDeadline != nil || res.gate != "" {
 		r.state.Wait(res.gate, res.approvalDeadline)
 	}
@@ -306,6 +320,10 @@ func (r *run) update(res result) {
 // polled, or the wait's own deadline.
 func (r *run) wait(ctx context.Context, a pipeline.Action, res result) (stop bool, err error) {
 	r.update(res)
+	if due := r.backgroundDue(a); !due.IsZero() && (res.until.IsZero() || due.Before(res.until)) {
+		// Measure the background analysis while the step waits.
+		res.until = due
+	}
 	if r.state.Status() == v1alpha1.StatusWaitingForApproval && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
 		return r.park(ctx, res.until)
 	}

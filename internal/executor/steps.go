@@ -45,13 +45,16 @@ type result struct {
 	// measurements what it measured (stored with the state).
 	analysis     *v1alpha1.AnalysisRun
 	measurements []v1alpha1.Measurement
+	// backgroundAccepted: a person let the stage go on after its
+	// background analysis was inconclusive.
+	backgroundAccepted bool
 }
 
 // changes says whether recording res changes the state or the deployment.
 func (res result) changes() bool {
 	return res.finish != nil || res.weight != nil || res.nextBatchAt != nil ||
 		res.approvalDeadline != nil || res.productionAt != nil || res.gate != "" ||
-		res.analysis != nil
+		res.analysis != nil || res.backgroundAccepted
 }
 
 // stepFunc performs action a of run r and returns what it changed. A step
@@ -69,6 +72,7 @@ var stepFuncs = map[pipeline.Step]stepFunc{
 	pipeline.StepBatchDelay:        batchDelay,
 	pipeline.StepPause:             pause,
 	pipeline.StepAnalysis:          analysis,
+	pipeline.StepBackgroundEnd:     backgroundEnd,
 	pipeline.StepOpenApproval:      openApproval,
 	pipeline.StepAwaitApproval:     awaitApproval,
 	pipeline.StepApplyProduction:   applyProduction,

@@ -19,9 +19,10 @@ import (
 // Failed, Inconclusive or Error, or the last phase.
 type scripted struct {
 	phases []v1alpha1.AnalysisPhase
-	// interval is the time between measurements.
-	interval time.Duration
-	measures atomic.Int32
+	// interval is the time between measurements, delay the time before
+	// the first.
+	interval, delay time.Duration
+	measures        atomic.Int32
 }
 
 func (s *scripted) Begin(_ context.Context, _ *pipeline.Plan, name string, step v1alpha1.AnalysisStep, args map[string]string, now time.Time) (*v1alpha1.AnalysisRun, error) {
@@ -32,9 +33,10 @@ func (s *scripted) Begin(_ context.Context, _ *pipeline.Plan, name string, step 
 	for _, t := range step.Templates {
 		names = append(names, t.Name)
 	}
+	first := now.Add(s.delay)
 	return &v1alpha1.AnalysisRun{
 		Name: name, Templates: names, Args: args, Phase: v1alpha1.AnalysisRunning, StartedAt: now,
-		Metrics: []v1alpha1.MetricProgress{{Template: names[0], Metric: "success-rate", Phase: v1alpha1.AnalysisRunning, NextAt: &now}},
+		Metrics: []v1alpha1.MetricProgress{{Template: names[0], Metric: "success-rate", Phase: v1alpha1.AnalysisRunning, NextAt: &first}},
 	}, nil
 }
 
@@ -249,6 +251,109 @@ func TestCanarySteps(t *testing.T) {
 			}
 			if img := b.cluster.Image(prodNS, "web"); img != tt.image {
 				t.Errorf("production runs %q, want %q", img, tt.image)
+			}
+		})
+	}
+}
+
+// The background analysis of a canarySteps stage runs from the first
+// weight above 0 while the steps run and wait, and decides at any moment.
+func TestBackgroundAnalysis(t *testing.T) {
+	t.Parallel()
+	ok := v1alpha1.AnalysisSuccessful
+	tests := []struct {
+		name     string
+		first    bool // a first release: no production to split with
+		phases   []v1alpha1.AnalysisPhase
+		interval time.Duration
+		delay    time.Duration
+		steps    []v1alpha1.CanaryStep
+		act      func(b *bundle, s *server, id int64)
+		status   v1alpha1.DeploymentStatus
+		message  string
+		events   []string
+	}{
+		{
+			name:   "fails while paused: the deployment aborts at once",
+			phases: []v1alpha1.AnalysisPhase{ok, v1alpha1.AnalysisFailed}, interval: time.Second,
+			steps:  []v1alpha1.CanaryStep{weight(10), pauseFor(0), weight(30)},
+			act:    func(b *bundle, _ *server, _ int64) { b.clock.Advance(time.Second) },
+			status: v1alpha1.StatusFailed, message: "analysis progressive/background failed",
+			events: []string{"WeightSet10%", "AnalysisStarted", "Paused", "AnalysisMeasurement", "AnalysisMeasurement", "AnalysisFailed", "WeightSet0%"},
+		},
+		{
+			name:   "passes and ends with the stage",
+			phases: []v1alpha1.AnalysisPhase{ok, ok, ok, ok, ok, ok}, interval: 10 * time.Second,
+			steps:  []v1alpha1.CanaryStep{weight(10), pauseFor(time.Minute), weight(30)},
+			act:    func(b *bundle, _ *server, _ int64) { b.clock.Advance(time.Minute) },
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightSet10%", "AnalysisStarted", "Paused", "AnalysisMeasurement", "WeightSet30%", "AnalysisSuccessful", "ProductionReleased"},
+		},
+		{
+			name:   "inconclusive: a person lets it go on",
+			phases: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisInconclusive}, interval: time.Second,
+			steps: []v1alpha1.CanaryStep{weight(10), weight(30)},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightSet10%", "AnalysisStarted", "AnalysisMeasurement", "AnalysisInconclusive", "Approved", "ApprovalGranted", "ProductionReleased"},
+		},
+		{
+			name:   "a stage that ends before any measurement waits for a person",
+			phases: []v1alpha1.AnalysisPhase{ok}, delay: time.Hour,
+			steps: []v1alpha1.CanaryStep{weight(10)},
+			act: func(b *bundle, s *server, id int64) {
+				b.decide(s, id, "bob", v1alpha1.DecisionReject, "no data")
+			},
+			status: v1alpha1.StatusRejected, message: "rejected by bob at progressive/background: no data",
+			events: []string{"WeightSet10%", "AnalysisStarted", "AnalysisInconclusive", "Rejected", "WeightSet0%"},
+		},
+		{
+			name: "first release: no requests, nothing to analyse", first: true,
+			phases: []v1alpha1.AnalysisPhase{ok}, interval: time.Second,
+			steps:  []v1alpha1.CanaryStep{weight(10)},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightKept", "BackgroundAnalysisSkipped", "ProductionReleased"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			if !tt.first {
+				b.releaseOne("1")
+			}
+			b.analyzer = &scripted{phases: tt.phases, interval: tt.interval, delay: tt.delay}
+			stage := stepsStage(tt.steps...)
+			stage.CanarySteps.BackgroundAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}}
+			id := b.create(release("2", 0, canaryStage(), stage, productionStage()))
+			s := b.start("")
+			if tt.act != nil {
+				d := b.waitFor(id, "waiting or paused", func(d store.Deployment) bool {
+					st := b.state(d)
+					return st.Final != nil || d.Status == string(v1alpha1.StatusWaitingForApproval) || st.NextBatchAt != nil
+				})
+				if b.state(d).Final == nil {
+					tt.act(b, s, id)
+					s.ex.Notify(id)
+				}
+			}
+			d := b.waitStatus(id, tt.status)
+			if got := b.finalMessage(d); !strings.Contains(got, tt.message) || (tt.message == "") != (got == "") {
+				t.Errorf("outcome %q, want %q", got, tt.message)
+			}
+			if got := b.eventTypes(id); !inOrder(got, tt.events...) {
+				t.Errorf("events %v, want in order %v", got, tt.events)
+			}
+			ms, err := b.st.ListMeasurements(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.Analysis != "progressive/background" {
+					t.Errorf("measurement of %q", m.Analysis)
+				}
 			}
 		})
 	}

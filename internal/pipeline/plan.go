@@ -135,6 +135,9 @@ func (p *Plan) Gate(gate string) (*v1alpha1.ApprovalStage, bool) {
 		if st.CanarySteps == nil {
 			continue
 		}
+		if st.CanarySteps.BackgroundAnalysis != nil && v1alpha1.BackgroundGate(st.Name) == gate {
+			return nil, true
+		}
 		for j, step := range st.CanarySteps.Steps {
 			if GateName(st.Name, j) == gate {
 				return step.Approval, true

@@ -13,12 +13,15 @@ type Step string
 // Steps. Each is safe to repeat after a crash: Kubernetes writes are
 // server-side applies and weights are read back.
 const (
-	StepApplyCanary       Step = "ApplyCanary"
-	StepWaitCanary        Step = "WaitCanaryRollout"
-	StepSetWeight         Step = "SetWeight"
-	StepBatchDelay        Step = "BatchDelay"
-	StepPause             Step = "Pause"
-	StepAnalysis          Step = "Analysis"
+	StepApplyCanary Step = "ApplyCanary"
+	StepWaitCanary  Step = "WaitCanaryRollout"
+	StepSetWeight   Step = "SetWeight"
+	StepBatchDelay  Step = "BatchDelay"
+	StepPause       Step = "Pause"
+	StepAnalysis    Step = "Analysis"
+	// StepBackgroundEnd ends a canarySteps stage's background analysis:
+	// a last measurement, then its verdict (see v1alpha1.CanaryStepsStage).
+	StepBackgroundEnd     Step = "BackgroundAnalysisEnd"
 	StepOpenApproval      Step = "OpenApproval"
 	StepAwaitApproval     Step = "AwaitApproval"
 	StepApplyProduction   Step = "ApplyProduction"
@@ -98,6 +101,9 @@ type State struct {
 	// Analyses are the analyses of the run's steps, in the order they
 	// began; the last one is under way while its phase is Running.
 	Analyses []v1alpha1.AnalysisRun `json:"analyses,omitempty"`
+	// BackgroundAccepted is set when a person let the deployment go on
+	// after its background analysis was inconclusive.
+	BackgroundAccepted bool `json:"backgroundAccepted,omitempty"`
 }
 
 // Analysis returns the analysis named name, or nil.
@@ -217,6 +223,11 @@ func canarySteps(c *v1alpha1.CanaryStepsStage, a func(Step) Action) []Action {
 			out = append(out, at(StepAnalysis))
 		}
 	}
+	if c.BackgroundAnalysis != nil {
+		act := a(StepBackgroundEnd)
+		act.Index, act.Gate = len(c.Steps), v1alpha1.BackgroundGate(act.StageName)
+		out = append(out, act)
+	}
 	return out
 }
 
@@ -275,7 +286,7 @@ func (s *State) Complete(p *Plan, a Action, now time.Time) (stageDone bool) {
 		s.ProductionTouched = true
 	case StepWaitProduction:
 		s.ProductionDone = true
-	case StepAwaitApproval, StepAnalysis, StepPause:
+	case StepAwaitApproval, StepAnalysis, StepPause, StepBackgroundEnd:
 		// The wait for people (if any) is over.
 		s.ApprovalDeadline, s.NextBatchAt, s.Gate = nil, nil, ""
 		if s.Stage < len(s.Stages) && s.Stages[s.Stage].Status == v1alpha1.StageWaiting {

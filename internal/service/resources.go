@@ -212,13 +212,11 @@ func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) er
 			if st.CanarySteps == nil {
 				continue
 			}
-			for j, step := range st.CanarySteps.Steps {
-				if step.Analysis != nil {
-					fes = append(fes, v1alpha1.FieldError{
-						Field:   fmt.Sprintf("spec.stages[%d].canarySteps.steps[%d].analysis", i, j),
-						Message: "analysis is not available on this server: it has no analysis engine",
-					})
-				}
+			for _, at := range st.CanarySteps.Analyses() {
+				fes = append(fes, v1alpha1.FieldError{
+					Field:   fmt.Sprintf("spec.stages[%d].canarySteps.%s", i, at.Field),
+					Message: "analysis is not available on this server: it has no analysis engine",
+				})
 			}
 		}
 	}
@@ -417,11 +415,8 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 		if st.CanarySteps == nil {
 			continue
 		}
-		for j, step := range st.CanarySteps.Steps {
-			a := step.Analysis
-			if a == nil {
-				continue
-			}
+		for _, at := range st.CanarySteps.Analyses() {
+			a := at.Step
 			given := map[string]string{}
 			for k, v := range analysis.DeploymentArgs(params) {
 				given[k] = v
@@ -430,7 +425,7 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 				given[arg.Name] = arg.Value
 			}
 			for k, ref := range a.Templates {
-				field := fmt.Sprintf("stages[%d].canarySteps.steps[%d].analysis.templates[%d]", i, j, k)
+				field := fmt.Sprintf("stages[%d].canarySteps.%s.templates[%d]", i, at.Field, k)
 				spec, ok := specs[ref.Name]
 				if !ok {
 					res, err := s.store.GetResource(ctx, v1alpha1.KindAnalysisTemplate, ref.Name)
@@ -465,11 +460,8 @@ func usesTemplate(st v1alpha1.Stage, name string) bool {
 	if st.CanarySteps == nil {
 		return false
 	}
-	for _, step := range st.CanarySteps.Steps {
-		if step.Analysis == nil {
-			continue
-		}
-		for _, ref := range step.Analysis.Templates {
+	for _, at := range st.CanarySteps.Analyses() {
+		for _, ref := range at.Step.Templates {
 			if ref.Name == name {
 				return true
 			}
