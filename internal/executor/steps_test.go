@@ -277,7 +277,15 @@ func TestBackgroundAnalysis(t *testing.T) {
 			name:   "fails while paused: the deployment aborts at once",
 			phases: []v1alpha1.AnalysisPhase{ok, v1alpha1.AnalysisFailed}, interval: time.Second,
 			steps:  []v1alpha1.CanaryStep{weight(10), pauseFor(0), weight(30)},
-			act:    func(b *bundle, _ *server, _ int64) { b.clock.Advance(time.Second) },
+			act: func(b *bundle, _ *server, id int64) {
+				// The first measurement is taken at the pause before the
+				// clock reaches the second.
+				b.waitFor(id, "measured once and parked", func(d store.Deployment) bool {
+					as := b.state(d).Analyses
+					return len(as) == 1 && as[0].Metrics[0].Count == 1 && d.LeaseOwner == "" && d.WakeAt != nil
+				})
+				b.clock.Advance(time.Second)
+			},
 			status: v1alpha1.StatusFailed, message: "analysis progressive/background failed",
 			events: []string{"WeightSet10%", "AnalysisStarted", "Paused", "AnalysisMeasurement", "AnalysisMeasurement", "AnalysisFailed", "WeightSet0%"},
 		},
