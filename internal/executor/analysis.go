@@ -46,12 +46,30 @@ func (r *run) analysisArgs() map[string]string {
 		"ingress":             rt.Ingress,
 		"httpRoute":           rt.HTTPRoute,
 		"environment":         r.plan.Environment,
-		"service":             "",
+		"service":             r.service(),
 	}
 	for k, v := range r.d.Parameters {
 		args["param."+k] = v
 	}
 	return args
+}
+
+// service is the Service of the production namespace the routing splits
+// (the first, when the Ingress or HTTPRoute has several), or "" when the
+// plan's manifests cannot say.
+func (r *run) service() string {
+	if r.routing == nil {
+		return ""
+	}
+	objs, err := r.routing.Manifests()
+	if err != nil {
+		return ""
+	}
+	names, err := r.routing.Services(objs)
+	if err != nil || len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }
 
 // analysis runs an analysis step: it begins the analysis, measures what is
@@ -66,6 +84,12 @@ func analysis(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	}
 	if cur != nil && cur.Phase == v1alpha1.AnalysisSuccessful {
 		return result{}, nil // recorded before a crash; the step completes now
+	}
+	if cur == nil && r.state.NoProduction && r.state.Weight == 0 {
+		// A first release: production had nothing to split with, the
+		// canary gets no requests, and there is nothing to compare.
+		r.event(a.StageName, "AnalysisSkipped", "analysis %s did not run: the canary has no requests (weight kept at 0, no production to split with)", gate)
+		return result{}, nil
 	}
 	step := r.plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Analysis
 	res, err := r.advance(ctx, a.StageName, gate, *step, cur)

@@ -301,6 +301,9 @@ func (r *run) update(res result) {
 	if res.analysis != nil {
 		r.state.SetAnalysis(*res.analysis)
 	}
+	if res.noProduction {
+		r.state.NoProduction = true
+	}
 	if res.backgroundAccepted {
 		r.state.BackgroundAccepted = true
 	}

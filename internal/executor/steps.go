@@ -48,13 +48,16 @@ type result struct {
 	// backgroundAccepted: a person let the stage go on after its
 	// background analysis was inconclusive.
 	backgroundAccepted bool
+	// noProduction: a weight was kept at 0, production had nothing to
+	// split with.
+	noProduction bool
 }
 
 // changes says whether recording res changes the state or the deployment.
 func (res result) changes() bool {
 	return res.finish != nil || res.weight != nil || res.nextBatchAt != nil ||
 		res.approvalDeadline != nil || res.productionAt != nil || res.gate != "" ||
-		res.analysis != nil || res.backgroundAccepted
+		res.analysis != nil || res.backgroundAccepted || res.noProduction
 }
 
 // stepFunc performs action a of run r and returns what it changed. A step
@@ -145,7 +148,7 @@ func setWeight(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 		// to split with. Say so and keep the weight at 0.
 		r.event(a.StageName, "WeightKept", "canary weight kept at 0%% instead of %d%% (batch %d of %d): %v",
 			a.Weight, a.Batch, a.Batches, err)
-		return result{weight: new(int)}, nil
+		return result{weight: new(int), noProduction: true}, nil
 	}
 	if err != nil {
 		return result{}, err

@@ -26,7 +26,7 @@ type scripted struct {
 }
 
 func (s *scripted) Begin(_ context.Context, _ *pipeline.Plan, name string, step v1alpha1.AnalysisStep, args map[string]string, now time.Time) (*v1alpha1.AnalysisRun, error) {
-	if args["pipeline"] != "web" || args["canaryNamespace"] != canaryNS || args["param.IMAGE_TAG"] != "x" {
+	if args["pipeline"] != "web" || args["canaryNamespace"] != canaryNS || args["param.IMAGE_TAG"] != "x" || args["service"] != "web" {
 		return nil, fmt.Errorf("deployment arguments missing: %v", args)
 	}
 	var names []string
@@ -107,6 +107,7 @@ func TestCanarySteps(t *testing.T) {
 		phases   []v1alpha1.AnalysisPhase
 		steps    []v1alpha1.CanaryStep
 		noEngine bool
+		first    bool // a first release: no production to split with
 		// act is done each time the run parks or pauses (at most twice).
 		act      func(b *bundle, s *server, id int64)
 		status   v1alpha1.DeploymentStatus
@@ -191,6 +192,15 @@ func TestCanarySteps(t *testing.T) {
 			image:  "web:2",
 		},
 		{
+			name:   "first release: the analysis has nothing to measure",
+			first:  true,
+			phases: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisFailed},
+			steps:  []v1alpha1.CanaryStep{weight(10), analyse("success-rate"), weight(30)},
+			status: v1alpha1.StatusSucceeded,
+			events: []string{"WeightKept", "AnalysisSkipped", "WeightKept", "ProductionReleased"},
+			image:  "web:2",
+		},
+		{
 			name:     "no analysis engine",
 			noEngine: true,
 			steps:    []v1alpha1.CanaryStep{weight(10), analyse("success-rate")},
@@ -204,7 +214,9 @@ func TestCanarySteps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			b.releaseOne("1")
+			if !tt.first {
+				b.releaseOne("1")
+			}
 			engine := &scripted{phases: tt.phases, interval: 0}
 			if !tt.noEngine {
 				b.analyzer = engine
@@ -276,7 +288,7 @@ func TestBackgroundAnalysis(t *testing.T) {
 		{
 			name:   "fails while paused: the deployment aborts at once",
 			phases: []v1alpha1.AnalysisPhase{ok, v1alpha1.AnalysisFailed}, interval: time.Second,
-			steps:  []v1alpha1.CanaryStep{weight(10), pauseFor(0), weight(30)},
+			steps: []v1alpha1.CanaryStep{weight(10), pauseFor(0), weight(30)},
 			act: func(b *bundle, _ *server, id int64) {
 				// The first measurement is taken at the pause before the
 				// clock reaches the second.

@@ -104,6 +104,10 @@ type State struct {
 	// BackgroundAccepted is set when a person let the deployment go on
 	// after its background analysis was inconclusive.
 	BackgroundAccepted bool `json:"backgroundAccepted,omitempty"`
+	// NoProduction is set when a weight was kept at 0 because production
+	// had nothing to split with (a pipeline's first release): the canary
+	// gets no requests, and its analyses have nothing to measure.
+	NoProduction bool `json:"noProduction,omitempty"`
 }
 
 // Analysis returns the analysis named name, or nil.

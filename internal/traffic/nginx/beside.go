@@ -272,3 +272,13 @@ func unmatched(main, canary map[string]any) []string {
 	}
 	return out
 }
+
+// Services returns the Services the Ingress named ingressName routes to,
+// in order of appearance and without repeats.
+func Services(objs []*unstructured.Unstructured, ingressName string) ([]string, error) {
+	_, ing, err := copyWithIngress(objs, ingressName)
+	if err != nil {
+		return nil, err
+	}
+	return rewriteBackends(ing.Object)
+}

@@ -35,6 +35,9 @@ type Provider interface {
 	// before anything is deployed: the named Ingress or HTTPRoute is
 	// missing, or routes to a Service the manifests do not have.
 	Check(objs []*unstructured.Unstructured) error
+	// Services returns the Services of the production namespace the
+	// routing splits, in order: the Ingress's or HTTPRoute's backends.
+	Services(objs []*unstructured.Unstructured) ([]string, error)
 	// RouteName names the object the router edits, for events:
 	// "ingress ns/name", "HTTPRoute ns/name".
 	RouteName() string
@@ -162,6 +165,10 @@ func (p nginxIngress) Production(objs []*unstructured.Unstructured) ([]*unstruct
 	return nginx.StripCanary(objs, p.t.Ingress)
 }
 
+func (p nginxIngress) Services(objs []*unstructured.Unstructured) ([]string, error) {
+	return nginx.Services(objs, p.t.Ingress)
+}
+
 func (p nginxIngress) Check(objs []*unstructured.Unstructured) error {
 	_, err := nginx.MarkCanary(objs, p.t.Ingress)
 	return err
@@ -242,6 +249,10 @@ func (p gatewayAPI) Production(objs []*unstructured.Unstructured) ([]*unstructur
 		out[i] = o.DeepCopy()
 	}
 	return out, nil
+}
+
+func (p gatewayAPI) Services(objs []*unstructured.Unstructured) ([]string, error) {
+	return gatewayapi.Check(objs, p.t.HTTPRoute)
 }
 
 func (p gatewayAPI) Check(objs []*unstructured.Unstructured) error {

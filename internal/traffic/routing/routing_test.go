@@ -311,3 +311,42 @@ func TestPlanOpener(t *testing.T) {
 		t.Fatalf("the opener was called %d times, want once per decode", calls)
 	}
 }
+
+// Services names the Services an analysis measures: the backends of the
+// Ingress or of the HTTPRoute's split rules.
+func TestServices(t *testing.T) {
+	t.Parallel()
+	ingress := decode(t, filepath.Join("..", "nginx", "testdata", "webpage.yaml"))
+	route := decode(t, filepath.Join("..", "gatewayapi", "testdata", "webpage.yaml"))
+	tests := []struct {
+		name    string
+		rt      v1alpha1.TrafficRouting
+		objs    []*unstructured.Unstructured
+		want    []string
+		wantErr string
+	}{
+		{"nginx canary-namespace", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress"}, ingress, []string{"webpage-service"}, ""},
+		{"nginx beside production", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "webpage-ingress", Layout: v1alpha1.IngressLayoutBesideProduction}, ingress, []string{"webpage-service"}, ""},
+		{"gateway api", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "webpage"}, route, []string{"webpage-service"}, ""},
+		{"no such ingress", v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web"}, ingress, nil, `Ingress named "web"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.Services(tt.objs)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Services = %v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Services = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
