@@ -237,7 +237,8 @@ func TestCanarySteps(t *testing.T) {
 					break
 				}
 				tt.act(b, s, id)
-				time.Sleep(20 * time.Millisecond)
+				// The run takes the act up before the next look.
+				b.waitFor(id, "changed after the act", func(n store.Deployment) bool { return n.Version != d.Version })
 			}
 			d := b.waitStatus(id, tt.status)
 			if got := b.finalMessage(d); !strings.Contains(got, tt.message) || (tt.message == "") != (got == "") {
