@@ -29,6 +29,7 @@ type server struct {
 	t       *testing.T
 	url     string
 	logPath string
+	args    []string
 }
 
 func startServer(t *testing.T) *server {
@@ -45,8 +46,17 @@ func startServer(t *testing.T) *server {
 		args = append(args, "--auth=none")
 	}
 	t.Cleanup(s.stop)
+	s.args = args
 	s.Start(t, args)
 	return s
+}
+
+// crash kills the server with SIGKILL, as a machine failure would, and
+// starts another on the same address and store.
+func (s *server) crash() {
+	s.t.Helper()
+	s.Kill()
+	s.Start(s.t, s.args)
 }
 
 var (
@@ -214,6 +224,12 @@ type fixture struct {
 	// (default: none), which the pods take as the agent's FAULT_*
 	// variables: a run with them deploys a bad build.
 	faults bool
+	// stages, when set, are the pipeline's stages between the canary
+	// deployment and the production release (YAML list items, indented
+	// four spaces), in place of shift-traffic and approval; files are
+	// more resource files written beside the others.
+	stages string
+	files  map[string]string
 }
 
 func (f fixture) pipeline() string { return f.name + "-pipeline" }
@@ -299,6 +315,17 @@ func (f fixture) write(t *testing.T) string {
 	} else {
 		route = "httpRouteName: webpage"
 	}
+	stages := fmt.Sprintf(`    - name: shift-traffic-stage
+      shiftTraffic:
+        rampLimitPercent: %d
+        batchCount: %d
+        batchDelay: %s
+    - name: approval-stage
+      approval: {}
+`, f.ramp, f.batches, f.delay)
+	if f.stages != "" {
+		stages = f.stages
+	}
 	dir := t.TempDir()
 	files := map[string]string{
 		"manifests.yaml": f.manifests(t),
@@ -332,18 +359,14 @@ spec:
         %s
         testerCookie: %s
         rolloutTimeout: 90s
-    - name: shift-traffic-stage
-      shiftTraffic:
-        rampLimitPercent: %d
-        batchCount: %d
-        batchDelay: %s
-    - name: approval-stage
-      approval: {}
-    - name: switch-to-production-stage
+%s    - name: switch-to-production-stage
       productionRelease:
         namespace: %s
         rolloutTimeout: 90s
-`, f.pipeline(), params, f.canaryNS(), route, testerCookie, f.ramp, f.batches, f.delay, f.prodNS()),
+`, f.pipeline(), params, f.canaryNS(), route, testerCookie, stages, f.prodNS()),
+	}
+	for name, body := range f.files {
+		files[name] = body
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {

@@ -3,7 +3,8 @@
 // while Traefik (hack/build-traefik.sh), in a network namespace with an
 // agent that answers for every kwok pod (package test/dataplane), routes
 // requests that a load client counts per version, and the real Prometheus
-// scrapes Traefik's metrics. It covers the Gateway API
+// scrapes Traefik's metrics, which Fledge's canary analysis reads to
+// decide by itself (analysis_test.go). It covers the Gateway API
 // provider and the NGINX provider's beside-production layout; the
 // canary-namespace layout is checked on the API objects by test/e2e.
 //
@@ -35,7 +36,7 @@ var (
 
 // suites are the fixtures of the tests: each gets its own canary and
 // production namespaces and path, all served by one data plane.
-var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics"}
+var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics", "ngx-ana", "gw-ana", "ngx-nometrics", "ngx-crash"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
