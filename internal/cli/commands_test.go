@@ -135,6 +135,7 @@ func TestGolden(t *testing.T) {
 		{name: "get-deployment-yaml", args: []string{"get", "deployment", "45", "-o", "yaml"}},
 		{name: "get-empty", args: []string{"get", "artifacts"}, setup: func(f *fakeAPI) { f.resources["artifacts"] = nil }},
 		{name: "describe-pipeline", args: []string{"describe", "pipeline", testPipeline}},
+		{name: "describe-pipeline-steps", args: []string{"describe", "pipeline", "webpage-progressive"}},
 		{name: "describe-environment", args: []string{"describe", "env", "prod"}},
 		{name: "describe-artifact", args: []string{"describe", "artifact", "webpage-manifest"}},
 		{name: "describe-deployment-waiting", args: []string{"describe", "deployment", "46"}},

@@ -14,6 +14,7 @@ import (
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/apiclient"
+	"fledge.dev/fledge/internal/pipeline"
 )
 
 // describeEvents is how many of the latest events describe deployment shows.
@@ -315,6 +316,19 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		}
 		d.kv(in, "Batches", batches)
 		d.kv(in, "Batch delay", dur(s.BatchDelay, 0))
+		d.kv(in, "As steps", strings.Join(rampSteps(s), " → "))
+	case st.CanarySteps != nil:
+		d.printf("%*sSteps:\n", in, "")
+		for i, step := range st.CanarySteps.Steps {
+			gate := ""
+			if step.Pause != nil || step.Approval != nil || step.Analysis != nil {
+				gate = "  (gate " + pipeline.GateName(st.Name, i) + ")"
+			}
+			d.printf("%*s%d. %s%s\n", in+2, "", i+1, stepText(step), gate)
+		}
+		if bg := st.CanarySteps.BackgroundAnalysis; bg != nil {
+			d.kv(in, "Background analysis", analysisText(*bg)+" from the first weight above 0 to the stage's end (gate "+v1alpha1.BackgroundGate(st.Name)+")")
+		}
 	case st.Approval != nil:
 		a := st.Approval
 		n := strconv.Itoa(a.ApprovalsRequired)
@@ -329,6 +343,64 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Rollout timeout", dur(r.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
 		d.kv(in, "Promotion hold", dur(r.PromotionHold, v1alpha1.DefaultPromotionHold))
 	}
+}
+
+// rampSteps is a shift-traffic stage written as the canary steps it runs:
+// each batch's weight, with the batch delay between them.
+func rampSteps(s *v1alpha1.ShiftTrafficStage) []string {
+	var out []string
+	for i, w := range pipeline.Weights(s) {
+		if i > 0 && s.BatchDelay != nil && s.BatchDelay.Duration > 0 {
+			out = append(out, "pause "+shortDuration(s.BatchDelay.Duration))
+		}
+		out = append(out, fmt.Sprintf("setWeight %d%%", w))
+	}
+	return out
+}
+
+// stepText describes one canary step.
+func stepText(s v1alpha1.CanaryStep) string {
+	switch {
+	case s.SetWeight != nil:
+		return fmt.Sprintf("setWeight %d%%", *s.SetWeight)
+	case s.Pause != nil && (s.Pause.Duration == nil || s.Pause.Duration.Duration == 0):
+		return "pause until resumed (fledge approve at its gate)"
+	case s.Pause != nil:
+		return "pause " + shortDuration(s.Pause.Duration.Duration)
+	case s.Approval != nil:
+		n := s.Approval.ApprovalsRequired
+		if n == 0 {
+			n = v1alpha1.DefaultApprovalsRequired
+		}
+		timeout := v1alpha1.DefaultApprovalTimeout
+		if s.Approval.Timeout != nil {
+			timeout = s.Approval.Timeout.Duration
+		}
+		text := fmt.Sprintf("approval by %d, timeout %s", n, shortDuration(timeout))
+		if s.Approval.RequireDistinctFromTrigger {
+			text += ", not by who triggered the run"
+		}
+		return text
+	case s.Analysis != nil:
+		return "analysis " + analysisText(*s.Analysis)
+	}
+	return "(empty step)"
+}
+
+// analysisText names an analysis's templates and the arguments it sets.
+func analysisText(a v1alpha1.AnalysisStep) string {
+	var names, args []string
+	for _, t := range a.Templates {
+		names = append(names, t.Name)
+	}
+	for _, x := range a.Args {
+		args = append(args, x.Name+"="+x.Value)
+	}
+	text := strings.Join(names, ", ")
+	if len(args) > 0 {
+		text += " [" + strings.Join(args, ", ") + "]"
+	}
+	return text
 }
 
 // traffic writes how requests are split: provider, route, layout and the
@@ -400,6 +472,7 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 		rows = append(rows, []string{st.Name, string(st.Type), string(st.Status), age(d.now, st.StartedAt), age(d.now, st.EndedAt), orDash(st.Message)})
 	}
 	d.table([]string{"NAME", "TYPE", "STATUS", "STARTED", "ENDED", "MESSAGE"}, rows)
+	d.analyses(dep)
 
 	if len(dep.Decisions) == 0 {
 		d.kv(0, "Decisions", "none")
@@ -430,6 +503,29 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	}
 	d.table([]string{"AGE", "STAGE", "TYPE", "MESSAGE"}, rows)
 	return d.err
+}
+
+// analyses prints each analysis of the deployment with its metrics'
+// counts; `fledge analysis ID` lists every measurement.
+func (d *describer) analyses(dep v1alpha1.Deployment) {
+	if len(dep.Analyses) == 0 {
+		return
+	}
+	d.printf("Analyses (every measurement: fledge analysis %d):\n", dep.ID)
+	var rows [][]string
+	for _, a := range dep.Analyses {
+		for i, m := range a.Metrics {
+			name, phase, msg := "", "", ""
+			if i == 0 {
+				name, phase, msg = a.Name, string(a.Phase), orDash(a.Message)
+			}
+			rows = append(rows, []string{
+				name, phase, m.Template + "/" + m.Metric, string(m.Phase),
+				fmt.Sprintf("%d ok, %d failed, %d inconclusive, %d errors", m.Successful, m.Failed, m.Inconclusive, m.Errors), msg,
+			})
+		}
+	}
+	d.table([]string{"ANALYSIS", "PHASE", "METRIC", "METRIC PHASE", "MEASUREMENTS", "MESSAGE"}, rows)
 }
 
 // notifications prints each notification's deliveries: one row per

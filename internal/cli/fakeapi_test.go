@@ -433,6 +433,34 @@ metadata:
 					},
 				},
 			},
+			&v1alpha1.Pipeline{
+				TypeMeta: typeMeta(v1alpha1.KindPipeline),
+				Metadata: v1alpha1.ObjectMeta{Name: "webpage-progressive", Generation: 1, CreatedAt: ago(2 * time.Hour), UpdatedAt: ago(2 * time.Hour)},
+				Spec: v1alpha1.PipelineSpec{
+					Parameters: []v1alpha1.Parameter{{Name: "IMAGE_TAG"}},
+					Stages: []v1alpha1.Stage{
+						{Name: "canary", CanaryDeployment: &v1alpha1.CanaryDeploymentStage{
+							Environment: "local", Artifacts: []string{"webpage-manifest"}, Namespace: "ns-canary-stage", IngressName: "webpage-ingress",
+						}},
+						{Name: "ramp", ShiftTraffic: &v1alpha1.ShiftTrafficStage{RampLimitPercent: 20, BatchCount: 2, BatchDelay: dur(time.Minute)}},
+						{Name: "progressive", CanarySteps: &v1alpha1.CanaryStepsStage{
+							BackgroundAnalysis: &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "traefik-nginx-latency-p99"}}},
+							Steps: []v1alpha1.CanaryStep{
+								{SetWeight: ptr(25)},
+								{Analysis: &v1alpha1.AnalysisStep{
+									Templates: []v1alpha1.AnalysisTemplateRef{{Name: "traefik-nginx-success-rate"}},
+									Args:      []v1alpha1.AnalysisArg{{Name: "minSuccessRate", Value: "0.995"}},
+								}},
+								{Approval: &v1alpha1.ApprovalStage{ApprovalsRequired: 2, RequireDistinctFromTrigger: true}},
+								{SetWeight: ptr(50)},
+								{Pause: &v1alpha1.PauseStep{Duration: dur(10 * time.Minute)}},
+								{Pause: &v1alpha1.PauseStep{}},
+							},
+						}},
+						{Name: "production", ProductionRelease: &v1alpha1.ProductionReleaseStage{Namespace: "ns-canary-prod"}},
+					},
+				},
+			},
 		},
 	}
 }
@@ -470,6 +498,15 @@ func cannedDeployments() []v1alpha1.Deployment {
 			Status: v1alpha1.StatusWaitingForApproval, Message: "waiting for approval at approval-stage", TriggeredBy: "ci",
 			CurrentStage: "approval-stage", Stages: waiting, CanaryWeight: 25, CreatedAt: *ago(5 * time.Minute), StartedAt: ago(5 * time.Minute),
 			ApprovalDeadline: ago(-(3*time.Hour + 56*time.Minute)), PipelineGeneration: 2,
+			Analyses: []v1alpha1.AnalysisRun{{
+				Name: "progressive/step-2", Templates: []string{"traefik-nginx-success-rate"}, Phase: v1alpha1.AnalysisFailed,
+				Message:   `metric traefik-nginx-success-rate/success-rate failed: value 0.91 does not meet successCondition "result >= double(args.minSuccessRate)"`,
+				StartedAt: *ago(3 * time.Minute), EndedAt: ago(2 * time.Minute),
+				Metrics: []v1alpha1.MetricProgress{{
+					Template: "traefik-nginx-success-rate", Metric: "success-rate", Phase: v1alpha1.AnalysisFailed,
+					Count: 2, Successful: 1, Failed: 1, Errors: 1,
+				}},
+			}},
 		},
 		{
 			ID: 45, Pipeline: testPipeline, Number: 5, Kind: v1alpha1.KindRollback, RollbackTo: 43, Parameters: map[string]string{"IMAGE_TAG": "2.1"},
