@@ -367,3 +367,54 @@ func startSlack(t *testing.T) *slackReceiver {
 	t.Cleanup(func() { srv.Close() })
 	return r
 }
+
+// The commands of docs/steps.md, run as written in a directory holding
+// the repository's examples, against a server that knows the kubeconfig
+// `fledge dev cluster up` writes: the example pipeline applies with the
+// walkthrough's environment and artifact and the analysis templates, and
+// describe shows its steps with their gates, as the page says.
+func TestDocsStepsCommands(t *testing.T) {
+	blocks := shScripts(t, "docs/steps.md")
+	home, work := t.TempDir(), t.TempDir()
+	if err := os.Symlink(filepath.Join(repoRoot, "examples"), filepath.Join(work, "examples")); err != nil {
+		t.Fatal(err)
+	}
+	kc, err := os.ReadFile(cluster.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(home, ".local", "state", "fledge", "dev-cluster")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "kubeconfig"), kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "HOME="+home)
+	env := []string{
+		"HOME=" + home,
+		"PATH=" + filepath.Dir(fledgeBin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FLEDGE_SERVER=" + s.url, "FLEDGE_TOKEN=" + adminToken,
+	}
+	sh := &docsShell{t: t, rel: "docs/steps.md", dir: work, env: env, subst: strings.NewReplacer()}
+	if len(blocks) != 1 {
+		t.Fatalf("docs/steps.md has %d sh blocks, want the one this test checks", len(blocks))
+	}
+	out := sh.run(blocks[0])
+	page, err := os.ReadFile(filepath.Join(repoRoot, "docs", "steps.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every line the page quotes from describe is in the output.
+	_, quoted, _ := strings.Cut(string(page), "`describe` lists the steps with their gates:\n\n```\n")
+	quoted, _, _ = strings.Cut(quoted, "```")
+	for _, l := range strings.Split(strings.TrimSpace(quoted), "\n") {
+		if strings.TrimSpace(l) == "..." {
+			continue
+		}
+		if !strings.Contains(out, l) {
+			t.Errorf("docs/steps.md quotes %q; fledge describe printed:\n%s", l, out)
+		}
+	}
+	hasFacts(t, "apply", out, "pipeline/webpage-progressive created", "analysistemplate/ingress-nginx-success-rate created")
+}
