@@ -252,18 +252,12 @@ func (r *run) promoteCanary(ctx context.Context, stage string) *int {
 // of the endpoints after the API server does. Only the end of ctx is an
 // error.
 func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) error {
-	at := r.production()
-	c, _, err := r.cluster(ctx, at.env)
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, endpointsSettleTimeout)
-		defer cancel()
-		err = c.WaitEndpointsSettled(wctx, at.ns, objs)
-	}
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
+	unsettled, err := r.settleEndpoints(ctx, r.production(), objs)
 	if err != nil {
-		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", err)
+		return err
+	}
+	if unsettled != nil {
+		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", unsettled)
 		return nil
 	}
 	if hold := r.plan.Hold(); hold > 0 {
@@ -273,7 +267,39 @@ func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []
 	return nil
 }
 
-// endpointsSettleTimeout bounds waitProductionEndpoints.
+// waitCanaryEndpoints holds the first request to the canary (the tester
+// header, then a weight) until the canary's Services have exactly its
+// ready pods as endpoints: a weight set before then is one the data plane
+// cannot honour (no endpoint yet), or honours with a previous canary's
+// terminating pods. Not settling within endpointsSettleTimeout is
+// reported, not fatal, as for production; only the end of ctx is an error.
+func (r *run) waitCanaryEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) error {
+	unsettled, err := r.settleEndpoints(ctx, r.canary(), objs)
+	if unsettled != nil {
+		r.event(stage, "EndpointsNotSettled", "sending requests to the canary although its endpoints are not only its ready pods: %v", unsettled)
+	}
+	return err
+}
+
+// settleEndpoints waits up to endpointsSettleTimeout until the Services
+// among objs at `at` have exactly their ready pods as endpoints. It
+// returns what still differs then (unsettled), and err only when ctx
+// ended.
+func (r *run) settleEndpoints(ctx context.Context, at place, objs []*unstructured.Unstructured) (unsettled, err error) {
+	c, _, err := r.cluster(ctx, at.env)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, endpointsSettleTimeout)
+		defer cancel()
+		err = c.WaitEndpointsSettled(wctx, at.ns, objs)
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return err, nil
+}
+
+// endpointsSettleTimeout bounds waitProductionEndpoints and
+// waitCanaryEndpoints.
 const endpointsSettleTimeout = time.Minute
 
 // restoreProduction applies the live release's production manifests again

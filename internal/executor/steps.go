@@ -136,6 +136,9 @@ func waitCanary(ctx context.Context, r *run, a pipeline.Action) (result, error) 
 	if err := r.waitRollout(ctx, a.StageName, r.canary(), objs, r.plan.CanaryRolloutTimeout); err != nil {
 		return result{}, err
 	}
+	if err := r.waitCanaryEndpoints(ctx, a.StageName, objs); err != nil {
+		return result{}, err
+	}
 	return result{}, r.openHeaderRoute(ctx, a.StageName)
 }
 
