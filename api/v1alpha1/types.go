@@ -273,6 +273,30 @@ type CanaryDeploymentStage struct {
 	// RolloutTimeout bounds the wait for workloads to become available
 	// (default 5m).
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
+	// Scale sizes the canary's Deployments; unset, the canary is a full
+	// copy of the manifests' replica counts.
+	Scale *CanaryScale `json:"scale,omitempty" yaml:"scale,omitempty"`
+}
+
+// CanaryScale sizes the canary's Deployments: set exactly one field.
+type CanaryScale struct {
+	// Replicas gives every Deployment of the canary this many replicas.
+	Replicas int `json:"replicas,omitempty" yaml:"replicas,omitempty"`
+	// Percent gives every Deployment this share of the replicas its
+	// manifest asks for, rounded up, at least one.
+	Percent int `json:"percent,omitempty" yaml:"percent,omitempty"`
+}
+
+// Of returns the canary's replica count for a Deployment whose manifest
+// asks for replicas.
+func (s *CanaryScale) Of(replicas int) int {
+	switch {
+	case s == nil:
+		return replicas
+	case s.Replicas > 0:
+		return s.Replicas
+	}
+	return max(1, (replicas*s.Percent+99)/100)
 }
 
 // TesterHeader is a request header that testers send to reach the canary.

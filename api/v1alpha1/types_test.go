@@ -289,3 +289,25 @@ func TestCanaryStageRouting(t *testing.T) {
 		}
 	}
 }
+
+func TestCanaryScaleOf(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		scale    *v1alpha1.CanaryScale
+		replicas int
+		want     int
+	}{
+		{nil, 3, 3},
+		{&v1alpha1.CanaryScale{Replicas: 1}, 3, 1},
+		{&v1alpha1.CanaryScale{Replicas: 5}, 3, 5},
+		{&v1alpha1.CanaryScale{Percent: 25}, 10, 3}, // 2.5 rounds up
+		{&v1alpha1.CanaryScale{Percent: 25}, 1, 1},
+		{&v1alpha1.CanaryScale{Percent: 10}, 0, 1}, // a canary has a pod
+		{&v1alpha1.CanaryScale{Percent: 100}, 4, 4},
+	}
+	for _, tt := range tests {
+		if got := tt.scale.Of(tt.replicas); got != tt.want {
+			t.Errorf("%+v.Of(%d) = %d, want %d", tt.scale, tt.replicas, got, tt.want)
+		}
+	}
+}

@@ -307,6 +307,16 @@ func (p *Pipeline) Validate(refs *References) error {
 				l.add(f+".testerCookie", "%q must be 1 to 64 ASCII letters, digits, '-' or '_'", c.TesterCookie)
 			}
 			checkPositive(&l, f+".rolloutTimeout", c.RolloutTimeout)
+			if sc := c.Scale; sc != nil {
+				switch {
+				case (sc.Replicas != 0) == (sc.Percent != 0):
+					l.add(f+".scale", "set exactly one of replicas and percent")
+				case sc.Replicas < 0 || sc.Replicas > 1000:
+					l.add(f+".scale.replicas", "must be between 1 and 1000, got %d", sc.Replicas)
+				case sc.Percent < 0 || sc.Percent > 100:
+					l.add(f+".scale.percent", "must be between 1 and 100, got %d", sc.Percent)
+				}
+			}
 			canaryNS, canaryField = c.Namespace, f+".namespace"
 		case StageShiftTraffic:
 			s := st.ShiftTraffic

@@ -436,6 +436,44 @@ func TestPipelineValidate(t *testing.T) {
 			want:   []v1alpha1.FieldError{fe(canary+".testerCookie", `"a=b" must be 1 to 64 ASCII letters, digits, '-' or '_'`)},
 		},
 		{
+			name: "canary of one replica",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{Replicas: 1}
+			},
+		},
+		{
+			name: "canary of a quarter",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{Percent: 25}
+			},
+		},
+		{
+			name: "canary scale with both",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{Replicas: 1, Percent: 25}
+			},
+			want: []v1alpha1.FieldError{fe(canary+".scale", "set exactly one of replicas and percent")},
+		},
+		{
+			name:   "canary scale with neither",
+			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{} },
+			want:   []v1alpha1.FieldError{fe(canary+".scale", "set exactly one of replicas and percent")},
+		},
+		{
+			name: "canary scale percent above 100",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{Percent: 150}
+			},
+			want: []v1alpha1.FieldError{fe(canary+".scale.percent", "must be between 1 and 100, got 150")},
+		},
+		{
+			name: "negative canary replicas",
+			mutate: func(p *v1alpha1.Pipeline) {
+				p.Spec.Stages[0].CanaryDeployment.Scale = &v1alpha1.CanaryScale{Replicas: -1}
+			},
+			want: []v1alpha1.FieldError{fe(canary+".scale.replicas", "must be between 1 and 1000, got -1")},
+		},
+		{
 			name:   "zero canary rolloutTimeout",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[0].CanaryDeployment.RolloutTimeout = dur(0) },
 			want:   []v1alpha1.FieldError{fe(canary+".rolloutTimeout", "must be positive, got 0s")},

@@ -307,6 +307,14 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		}
 		d.traffic(in, rt)
 		d.kv(in, "Rollout timeout", dur(c.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+		switch {
+		case c.Scale == nil:
+			d.kv(in, "Canary size", "as the manifests (default)")
+		case c.Scale.Replicas > 0:
+			d.kv(in, "Canary size", fmt.Sprintf("%d replica(s) per Deployment", c.Scale.Replicas))
+		default:
+			d.kv(in, "Canary size", fmt.Sprintf("%d%% of each Deployment's replicas", c.Scale.Percent))
+		}
 	case st.ShiftTraffic != nil:
 		s := st.ShiftTraffic
 		d.kv(in, "Ramp limit", fmt.Sprintf("%d%% of requests to the canary", s.RampLimitPercent))

@@ -230,6 +230,12 @@ func (r *run) waitRollout(ctx context.Context, stage string, at place, objs []*u
 // and not fatal: production is released with the weight as it was. It
 // returns the new weight, or nil when it was kept.
 func (r *run) promoteCanary(ctx context.Context, stage string) *int {
+	if sc := r.plan.CanaryScale; sc != nil {
+		// A canary sized down cannot carry every request.
+		r.event(stage, "PromotionSkipped", "canary weight kept at %d%% while production rolls out: the canary is scaled down (%s) and cannot carry every request",
+			r.state.Weight, scaleText(sc))
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
 	if err := r.route(ctx, stage, 100); err != nil {
@@ -240,6 +246,14 @@ func (r *run) promoteCanary(ctx context.Context, stage string) *int {
 		r.routeName(), r.d.Pipeline, r.d.Number)
 	hundred := 100
 	return &hundred
+}
+
+// scaleText says how a canary is sized.
+func scaleText(sc *v1alpha1.CanaryScale) string {
+	if sc.Replicas > 0 {
+		return fmt.Sprintf("%d replica(s) per Deployment", sc.Replicas)
+	}
+	return fmt.Sprintf("%d%% of each Deployment's replicas", sc.Percent)
 }
 
 // waitProductionEndpoints holds a promoted canary's traffic until

@@ -29,8 +29,10 @@ type Plan struct {
 	RollbackToNumber int64  `json:"rollbackToNumber,omitempty"`
 	Reason           string `json:"reason,omitempty"`
 	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
-	CanaryRolloutTimeout     time.Duration `json:"canaryRolloutTimeout"`
-	ProductionRolloutTimeout time.Duration `json:"productionRolloutTimeout"`
+	CanaryRolloutTimeout time.Duration `json:"canaryRolloutTimeout"`
+	// CanaryScale sizes the canary's Deployments (nil: as the manifests).
+	CanaryScale              *v1alpha1.CanaryScale `json:"canaryScale,omitempty"`
+	ProductionRolloutTimeout time.Duration         `json:"productionRolloutTimeout"`
 	// PromotionHold is how long a promoted canary keeps the requests once
 	// production's endpoints settled; nil in plans stored before it
 	// existed (see Hold).

@@ -185,6 +185,7 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		Environment: canary.Environment, Manifests: manifests, IngressName: canary.IngressName,
 		CanaryNamespace: canary.Namespace, Stages: p.Spec.Stages, Traffic: &rt,
 		CanaryRolloutTimeout:     canary.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout),
+		CanaryScale:              canary.Scale,
 		ProductionRolloutTimeout: v1alpha1.DefaultRolloutTimeout,
 	}
 	if pr := p.ProductionStage(); pr != nil {

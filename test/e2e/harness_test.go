@@ -341,6 +341,8 @@ type fixture struct {
 	// examples/webpage-gateway, whose HTTPRoute "webpage" the canary stage
 	// names instead of the Ingress.
 	HTTPRoute bool
+	// CanaryScale, when set, is the canary stage's scale (flow YAML).
+	CanaryScale string
 }
 
 func writeFixture(t *testing.T, f fixture) string {
@@ -383,6 +385,9 @@ func writeFixture(t *testing.T, f fixture) string {
 	approval := fmt.Sprintf("    - name: approval-stage\n      approval:\n        approvalsRequired: %d\n        timeout: %s\n", f.Approvals, f.ApprovalTimeout)
 	if f.NoApproval {
 		approval = ""
+	}
+	if f.CanaryScale != "" {
+		route += "\n        scale: " + f.CanaryScale
 	}
 	envSpec := ""
 	if f.RegistrySecret != "" {

@@ -129,7 +129,38 @@ func (p *Plan) CanaryObjects() ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.Canary(objs)
+	if objs, err = p.Canary(objs); err != nil {
+		return nil, err
+	}
+	return objs, ScaleCanary(objs, p.plan.CanaryScale)
+}
+
+// ScaleCanary sets the replicas of every apps/v1 Deployment among objs as
+// scale says (a manifest without replicas asks for one), replacing it in
+// objs by a changed copy; nil changes nothing. Production gets the
+// manifests' counts: only the canary is smaller.
+func ScaleCanary(objs []*unstructured.Unstructured, scale *v1alpha1.CanaryScale) error {
+	if scale == nil {
+		return nil
+	}
+	for i, o := range objs {
+		if o.GetAPIVersion() != "apps/v1" || o.GetKind() != "Deployment" {
+			continue
+		}
+		replicas, set, err := unstructured.NestedInt64(o.Object, "spec", "replicas")
+		if err != nil {
+			return fmt.Errorf("deployment %s: spec.replicas: %w", o.GetName(), err)
+		}
+		if !set {
+			replicas = 1
+		}
+		o = o.DeepCopy()
+		if err := unstructured.SetNestedField(o.Object, int64(scale.Of(int(replicas))), "spec", "replicas"); err != nil {
+			return fmt.Errorf("deployment %s: set spec.replicas: %w", o.GetName(), err)
+		}
+		objs[i] = o
+	}
+	return nil
 }
 
 // ProductionObjects returns the plan's manifests as the production

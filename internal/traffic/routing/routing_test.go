@@ -350,3 +350,42 @@ func TestServices(t *testing.T) {
 		})
 	}
 }
+
+// ScaleCanary sizes the canary's Deployments and leaves the rest and the
+// input alone.
+func TestScaleCanary(t *testing.T) {
+	t.Parallel()
+	objs := decode(t, filepath.Join("..", "nginx", "testdata", "webpage.yaml"))
+	replicas := func(objs []*unstructured.Unstructured) map[string]int64 {
+		out := map[string]int64{}
+		for _, o := range objs {
+			if n, ok, _ := unstructured.NestedInt64(o.Object, "spec", "replicas"); ok {
+				out[o.GetKind()+"/"+o.GetName()] = n
+			}
+		}
+		return out
+	}
+	before := replicas(objs)
+	if before["Deployment/webpage-deployment"] != 3 {
+		t.Fatalf("testdata: %v, want a Deployment of 3", before)
+	}
+	for _, tt := range []struct {
+		scale *v1alpha1.CanaryScale
+		want  int64
+	}{
+		{nil, 3},
+		{&v1alpha1.CanaryScale{Replicas: 1}, 1},
+		{&v1alpha1.CanaryScale{Percent: 50}, 2},
+	} {
+		out := append([]*unstructured.Unstructured(nil), objs...)
+		if err := ScaleCanary(out, tt.scale); err != nil {
+			t.Fatal(err)
+		}
+		if got := replicas(out)["Deployment/webpage-deployment"]; got != tt.want {
+			t.Errorf("scale %+v: %d replicas, want %d", tt.scale, got, tt.want)
+		}
+		if got := replicas(objs); !reflect.DeepEqual(got, before) {
+			t.Errorf("scale %+v changed the input: %v", tt.scale, got)
+		}
+	}
+}
