@@ -3,6 +3,7 @@ package executor_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +278,12 @@ func TestCancel(t *testing.T) {
 				}
 				return
 			}
-			if !inOrder(b.eventTypes(id), "CancelRequested", "WeightSet0%", "DeploymentCancelled") {
+			// A first release kept its weight at 0: nothing to reset.
+			reset := "WeightSet0%"
+			if slices.Contains(b.eventTypes(id), "WeightKept") {
+				reset = "WeightUnchanged"
+			}
+			if !inOrder(b.eventTypes(id), "CancelRequested", reset, "DeploymentCancelled") {
 				t.Errorf("events %v", b.eventTypes(id))
 			}
 			for _, st := range b.state(d).Stages {
@@ -410,8 +416,8 @@ func TestPromotion(t *testing.T) {
 			name:   "first release: weight kept at 0, nothing to promote",
 			stages: []v1alpha1.Stage{canaryStage(), shiftStage(25, 1, 0), productionStage()},
 			calls:  []string{"apply web-prod", "rollout web-prod"},
-			events: []string{"WeightKept", "Applied", "ProductionReleased", "WeightSet0%"},
-			absent: []string{"weight 25", "weight 100", "endpoints web-prod", "PromotionSkipped", "WeightSet25%", "WeightSet100%"},
+			events: []string{"WeightKept", "Applied", "ProductionReleased", "WeightUnchanged"},
+			absent: []string{"weight 25", "weight 100", "endpoints web-prod", "PromotionSkipped", "WeightSet25%", "WeightSet100%", "WeightSet0%"},
 		},
 		{
 			name: "no weight, no promotion", earlier: true,
@@ -497,7 +503,7 @@ func TestNotifications(t *testing.T) {
 	}{
 		{
 			name: "walkthrough", plan: walkthrough("1"),
-			want: map[string]string{"BatchDelay": "Paused", "WaitingForApproval": "ApprovalNeeded", "DeploymentSucceeded": "Succeeded", "WeightSet": ""},
+			want: map[string]string{"BatchDelay": "Paused", "WaitingForApproval": "ApprovalNeeded", "DeploymentSucceeded": "Succeeded", "WeightUnchanged": ""},
 		},
 		{
 			name: "batches without a delay", plan: release("1", 0, canaryStage(), shiftStage(50, 2, 0), productionStage()),

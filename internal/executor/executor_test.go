@@ -411,7 +411,7 @@ func TestWalkthrough(t *testing.T) {
 		"StageStarted", "WeightKept", "BatchDelay", "WeightKept", "StageSucceeded",
 		"StageStarted", "WaitingForApproval", "Approved", "ApprovalGranted", "StageSucceeded",
 		"StageStarted", "NamespaceCreated", "Applied", "RolloutComplete", "ProductionReleased", "StageSucceeded",
-		"WeightSet0%", "DeploymentSucceeded",
+		"WeightUnchanged", "DeploymentSucceeded",
 	}
 	if got := b.eventTypes(id); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("events\n got %v\nwant %v", got, want)

@@ -257,6 +257,10 @@ func resetWeight(ctx context.Context, r *run, _ pipeline.Action) (result, error)
 		r.event("", "WeightUnchanged", "%s does not exist: no request was sent to the canary, there is no weight to reset", r.routeName())
 		return result{}, nil
 	}
+	if r.state.NoProduction && r.state.Weight == 0 {
+		r.event("", "WeightUnchanged", "canary weight still 0%% on %s: it was kept at 0 with no production to split with, so no request was sent to the canary by weight", r.routeName())
+		return result{}, nil
+	}
 	r.event("", "WeightSet", "canary weight set to 0%% on %s, read back 0", r.routeName())
 	return result{}, nil
 }

@@ -94,7 +94,15 @@ const eventNames = {
   ApprovalTimedOut: 'Approval timed out',
   PromotionSkipped: 'Promotion skipped',
   EndpointsSettled: 'Production endpoints settled',
-  EndpointsNotSettled: 'Production endpoints did not settle',
+  EndpointsNotSettled: 'Endpoints did not settle',
+  WeightUnchanged: 'Canary weight unchanged',
+  AnalysisStarted: 'Analysis started',
+  AnalysisMeasurement: 'Analysis measurement',
+  AnalysisSuccessful: 'Analysis successful',
+  AnalysisFailed: 'Analysis failed',
+  AnalysisInconclusive: 'Analysis inconclusive',
+  AnalysisError: 'Analysis error',
+  AnalysisSkipped: 'Analysis skipped',
   ProductionReleased: 'Released to production',
   ProductionRestored: 'Production restored',
   ProductionNotRestored: 'Production not restored',
@@ -112,8 +120,8 @@ export function eventName(type) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-const BAD_EVENTS = new Set(['StageFailed', 'Rejected', 'ApprovalTimedOut', 'DeploymentFailed', 'DeploymentRejected', 'ProductionNotRestored', 'EndpointsNotSettled', 'HeaderRouteNotSet']);
-const GOOD_EVENTS = new Set(['Approved', 'ApprovalGranted', 'ProductionReleased', 'DeploymentSucceeded', 'StageSucceeded', 'RolloutComplete']);
+const BAD_EVENTS = new Set(['StageFailed', 'Rejected', 'ApprovalTimedOut', 'DeploymentFailed', 'DeploymentRejected', 'ProductionNotRestored', 'EndpointsNotSettled', 'HeaderRouteNotSet', 'AnalysisFailed', 'AnalysisError']);
+const GOOD_EVENTS = new Set(['Approved', 'ApprovalGranted', 'ProductionReleased', 'DeploymentSucceeded', 'StageSucceeded', 'RolloutComplete', 'AnalysisSuccessful']);
 
 class DeploymentView {
   constructor(main, d, pipeline, overview, ctx) {
