@@ -517,11 +517,23 @@ func (c *Client) decide(ctx context.Context, id int64, verb, reason string) (v1a
 	return out, nil
 }
 
-// Cancel asks the server to cancel a queued or running deployment.
-func (c *Client) Cancel(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+// Cancel asks the server to cancel (abort) a queued or running
+// deployment; reason, if any, is recorded with the request.
+func (c *Client) Cancel(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
+	return c.decide(ctx, id, "cancel", reason)
+}
+
+// Resume lets a paused deployment go on.
+func (c *Client) Resume(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
+	return c.decide(ctx, id, "resume", reason)
+}
+
+// Retry runs a failed, cancelled or rejected release again with its plan
+// and returns the new deployment.
+func (c *Client) Retry(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
 	var out v1alpha1.Deployment
-	if _, err := c.do(ctx, request{method: http.MethodPost, path: deploymentPath(id, "cancel")}, &out); err != nil {
-		return out, fmt.Errorf("cancel deployment %d: %w", id, err)
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: deploymentPath(id, "retry")}, &out); err != nil {
+		return out, fmt.Errorf("retry deployment %d: %w", id, err)
 	}
 	return out, nil
 }

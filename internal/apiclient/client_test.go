@@ -187,9 +187,25 @@ func TestRequests(t *testing.T) {
 		{
 			name: "cancel", code: 200, answer: dep,
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.Cancel(ctx, 7)
+				return c.Cancel(ctx, 7, "error rate rising")
 			},
-			want:   recorded{method: "POST", path: "/api/v1/deployments/7/cancel"},
+			want:   recorded{method: "POST", path: "/api/v1/deployments/7/cancel", body: `{"reason":"error rate rising"}`},
+			result: dep,
+		},
+		{
+			name: "resume", code: 200, answer: dep,
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.Resume(ctx, 7, "")
+			},
+			want:   recorded{method: "POST", path: "/api/v1/deployments/7/resume", body: `{}`},
+			result: dep,
+		},
+		{
+			name: "retry", code: 201, answer: dep,
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.Retry(ctx, 7)
+			},
+			want:   recorded{method: "POST", path: "/api/v1/deployments/7/retry"},
 			result: dep,
 		},
 		{

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/apiclient"
 )
 
 type decideOptions struct {
@@ -65,19 +66,9 @@ func newRejectCommand(streams Streams, g *globalOptions) *cobra.Command {
 }
 
 func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1alpha1.DecisionKind, arg string, o *decideOptions) error {
-	if err := checkWaitFlags(o.wait, o.timeout); err != nil {
-		return err
-	}
-	c, id, err := g.deployment(ctx, arg)
+	c, id, before, err := beforeActing(ctx, g, arg, o)
 	if err != nil {
 		return err
-	}
-	var before []v1alpha1.Event
-	if o.wait {
-		// Follow from the decision on, not from the start of the log.
-		if before, err = c.Events(ctx, id, 0); err != nil {
-			return err
-		}
 	}
 	var d v1alpha1.Deployment
 	if kind == v1alpha1.DecisionReject {
@@ -96,14 +87,7 @@ func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1al
 		fmt.Fprintf(streams.ErrOut, "not waiting: %s still waits for approval at %s\n", deploymentName(d), stage)
 		return nil
 	}
-	p := newEventPrinter(streams.Out, nowFrom(ctx).Location(), false)
-	p.fitStages(d.Stages)
-	if len(before) > 0 {
-		p.last = before[len(before)-1].Seq
-	}
-	// The executor may not have left the decided stage yet: only an
-	// approval stage after it stops the wait.
-	final, err := waitWithTimeout(ctx, c, d, p, o.timeout, func(x v1alpha1.Deployment) bool { return x.CurrentStage != stage })
+	final, err := followFrom(ctx, streams.Out, c, d, before, o.timeout, stage)
 	if err != nil {
 		return err
 	}
@@ -112,6 +96,33 @@ func runDecide(ctx context.Context, streams Streams, g *globalOptions, kind v1al
 		return nil
 	}
 	return reportOutcome(streams.Out, final)
+}
+
+// beforeActing checks the wait flags, finds the deployment arg names and,
+// when the command will follow it after acting (--wait), reads its events
+// so far, so that it prints only what comes after its act.
+func beforeActing(ctx context.Context, g *globalOptions, arg string, o *decideOptions) (*apiclient.Client, int64, []v1alpha1.Event, error) {
+	if err := checkWaitFlags(o.wait, o.timeout); err != nil {
+		return nil, 0, nil, err
+	}
+	c, id, err := g.deployment(ctx, arg)
+	if err != nil || !o.wait {
+		return c, id, nil, err
+	}
+	before, err := c.Events(ctx, id, 0)
+	return c, id, before, err
+}
+
+// followFrom prints the events of d after before until it ends or waits
+// for people at a gate other than stage, where it was acted on (the
+// executor may not have left that gate yet).
+func followFrom(ctx context.Context, out io.Writer, c *apiclient.Client, d v1alpha1.Deployment, before []v1alpha1.Event, timeout time.Duration, stage string) (v1alpha1.Deployment, error) {
+	p := newEventPrinter(out, nowFrom(ctx).Location(), false)
+	p.fitStages(d.Stages)
+	if len(before) > 0 {
+		p.last = before[len(before)-1].Seq
+	}
+	return waitWithTimeout(ctx, c, d, p, timeout, func(x v1alpha1.Deployment) bool { return x.CurrentStage != stage })
 }
 
 // describeDecision says what a decision did, from the deployment the
@@ -167,39 +178,4 @@ func deploymentName(d v1alpha1.Deployment) string {
 		return fmt.Sprintf("deployment/%d", d.ID)
 	}
 	return fmt.Sprintf("deployment/%d (%s)", d.ID, d.Ref())
-}
-
-// newCancelCommand asks the server to cancel a queued or running
-// deployment.
-func newCancelCommand(streams Streams, g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{
-		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn(v1alpha1.StatusQueued, v1alpha1.StatusRunning, v1alpha1.StatusWaitingForApproval))),
-		Use:               "cancel ID|PIPELINE#NUMBER",
-		Short:             "Cancel a queued or running deployment",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseDeploymentRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.DeploymentID(cmd.Context(), ref)
-			if err != nil {
-				return err
-			}
-			d, err := c.Cancel(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if d.Status == v1alpha1.StatusCancelled {
-				fmt.Fprintf(streams.Out, "%s cancelled\n", deploymentName(d))
-			} else {
-				fmt.Fprintf(streams.Out, "%s cancellation requested\n", deploymentName(d))
-			}
-			return nil
-		},
-	}
-	return clientCommand(cmd, argsBetween(1, 1, "the deployment ID"))
 }

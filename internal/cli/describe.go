@@ -372,7 +372,7 @@ func stepText(s v1alpha1.CanaryStep) string {
 	case s.SetWeight != nil:
 		return fmt.Sprintf("setWeight %d%%", *s.SetWeight)
 	case s.Pause != nil && (s.Pause.Duration == nil || s.Pause.Duration.Duration == 0):
-		return "pause until resumed (fledge approve at its gate)"
+		return "pause until resumed (fledge resume)"
 	case s.Pause != nil:
 		return "pause " + shortDuration(s.Pause.Duration.Duration)
 	case s.Approval != nil:

@@ -345,6 +345,22 @@ func (f *fakeAPI) handler() http.Handler {
 				return
 			}
 			d.CancelRequested = true
+		case "resume":
+			// Like the server for a deployment waiting at an approval
+			// stage, not at a pause.
+			writeStatus(w, 409, "deployment %d waits for approval at %s, not at a pause: use fledge approve or fledge reject", id, d.CurrentStage)
+			return
+		case "retry":
+			if d.Status != v1alpha1.StatusFailed && d.Status != v1alpha1.StatusRejected && d.Status != v1alpha1.StatusCancelled {
+				writeStatus(w, 409, "deployment %d is %s: only a failed, cancelled or rejected deployment can be retried", id, d.Status)
+				return
+			}
+			n := v1alpha1.Deployment{
+				ID: 47, Pipeline: d.Pipeline, Number: 7, Kind: v1alpha1.KindRelease, Status: v1alpha1.StatusQueued,
+				Parameters: d.Parameters, TriggeredBy: "tester", CreatedAt: testNow,
+			}
+			writeTestJSON(w, 201, n)
+			return
 		default:
 			writeStatus(w, 404, "no such action")
 			return

@@ -199,7 +199,13 @@ func pause(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	}
 	if at := r.state.NextBatchAt; at != nil {
 		if r.now().Before(*at) {
-			return result{wait: true, until: *at}, nil
+			// fledge resume ends it early: a decision at its gate.
+			by, err := r.resumedBy(ctx, gate)
+			if err != nil || by == "" {
+				return result{wait: true, until: *at}, err
+			}
+			r.event(a.StageName, "Resumed", "pause at %s ended early: resumed by %s", gate, by)
+			return result{}, nil
 		}
 		r.event(a.StageName, "Resumed", "pause at %s ended", gate)
 		return result{}, nil
@@ -207,6 +213,20 @@ func pause(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	at := r.now().Add(p.Duration.Duration)
 	r.event(a.StageName, "Paused", "paused at %s with the canary at %d%% until %s (%s)", gate, r.state.Weight, at.Format(time.RFC3339), p.Duration.Duration)
 	return result{wait: true, until: at, nextBatchAt: &at}, nil
+}
+
+// resumedBy returns who resumed the pause at gate, or "".
+func (r *run) resumedBy(ctx context.Context, gate string) (string, error) {
+	ds, err := r.e.cfg.Store.ListDecisions(ctx, r.d.ID)
+	if err != nil {
+		return "", fmt.Errorf("list decisions: %w", err)
+	}
+	for _, d := range ds {
+		if d.Stage == gate && d.Decision == string(v1alpha1.DecisionApprove) {
+			return d.User, nil
+		}
+	}
+	return "", nil
 }
 
 // awaitGate counts the decisions at a's gate: a rejection ends the run,

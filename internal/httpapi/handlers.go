@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,6 +212,15 @@ func (h *Handler) measurements(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *http.Request) error {
+	return h.withReason(func(ctx context.Context, id int64, user, reason string) (v1alpha1.Deployment, error) {
+		return h.svc.Decide(ctx, id, user, kind, reason)
+	})
+}
+
+// withReason handles a person's act on one deployment whose body may give
+// a reason (approve, reject, resume, cancel): the reason goes to the audit
+// log with the deployment acted on.
+func (h *Handler) withReason(act func(ctx context.Context, id int64, user, reason string) (v1alpha1.Deployment, error)) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := h.idOf(r)
 		if err != nil {
@@ -221,7 +231,7 @@ func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *
 			return err
 		}
 		note(r, "", req.Reason)
-		d, err := h.svc.Decide(r.Context(), id, caller(r), kind, req.Reason)
+		d, err := act(r.Context(), id, caller(r), req.Reason)
 		if err != nil {
 			return err
 		}
@@ -230,17 +240,18 @@ func (h *Handler) decide(kind v1alpha1.DecisionKind) func(http.ResponseWriter, *
 	}
 }
 
-func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) retry(w http.ResponseWriter, r *http.Request) error {
 	id, err := h.idOf(r)
 	if err != nil {
 		return err
 	}
-	d, err := h.svc.Cancel(r.Context(), id, caller(r))
+	d, err := h.svc.Retry(r.Context(), id, caller(r))
 	if err != nil {
 		return err
 	}
-	note(r, "pipeline/"+d.Pipeline+"/deployment/"+strconv.FormatInt(id, 10), "")
-	return writeJSON(w, http.StatusOK, d)
+	note(r, "pipeline/"+d.Pipeline+"/deployment/"+strconv.FormatInt(d.ID, 10), fmt.Sprintf("retry of deployment %d", id))
+	w.Header().Set("Location", fmt.Sprintf("%s/deployments/%d", v1alpha1.PathPrefix, d.ID))
+	return writeJSON(w, http.StatusCreated, d)
 }
 
 // events lists events, or with watch=true streams them as server-sent

@@ -325,18 +325,12 @@ func (s *Service) Measurements(ctx context.Context, id int64) (v1alpha1.Measurem
 // Decide records an approval or rejection by user at the stage the
 // deployment waits on.
 func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alpha1.DecisionKind, reason string) (v1alpha1.Deployment, error) {
-	user = auth.Canonical(user)
-	if user == "" {
-		return v1alpha1.Deployment{}, badRequest("an identity is required to %s", strings.ToLower(string(kind)))
-	}
 	if kind == v1alpha1.DecisionReject && strings.TrimSpace(reason) == "" {
 		return v1alpha1.Deployment{}, invalid("a reason is required to reject", v1alpha1.FieldError{Field: "reason", Message: "is required to reject"})
 	}
-	if err := checkReason(reason); err != nil {
+	user, err := actor(user, strings.ToLower(string(kind)), reason)
+	if err != nil {
 		return v1alpha1.Deployment{}, err
-	}
-	if msg := v1alpha1.CheckText(reason); msg != "" {
-		return v1alpha1.Deployment{}, invalid("reason "+msg, v1alpha1.FieldError{Field: "reason", Message: msg})
 	}
 	d, err := s.row(ctx, id)
 	if err != nil {
@@ -390,7 +384,20 @@ func (s *Service) Decide(ctx context.Context, id int64, user string, kind v1alph
 
 // checkReason refuses a decision's or a rollback's reason over
 // v1alpha1.MaxReasonLength.
+// actor returns who acts (canonical) once the act's reason is checked;
+// verb says what for in the error of an anonymous caller.
+func actor(user, verb, reason string) (string, error) {
+	user = auth.Canonical(user)
+	if user == "" {
+		return "", badRequest("an identity is required to %s", verb)
+	}
+	return user, checkReason(reason)
+}
+
 func checkReason(reason string) error {
+	if msg := v1alpha1.CheckText(reason); msg != "" {
+		return invalid("reason "+msg, v1alpha1.FieldError{Field: "reason", Message: msg})
+	}
 	if len(reason) > v1alpha1.MaxReasonLength {
 		return invalid("reason is too long", v1alpha1.FieldError{
 			Field: "reason", Message: fmt.Sprintf("must be at most %d characters, got %d", v1alpha1.MaxReasonLength, len(reason)),
@@ -399,8 +406,13 @@ func checkReason(reason string) error {
 	return nil
 }
 
-// Cancel asks for a queued or running deployment to be cancelled.
-func (s *Service) Cancel(ctx context.Context, id int64, user string) (v1alpha1.Deployment, error) {
+// Cancel asks for a queued or running deployment to be cancelled (fledge
+// abort): its canary weight goes back to 0 and production is restored if
+// the run touched it. reason, if any, is recorded with the request.
+func (s *Service) Cancel(ctx context.Context, id int64, user, reason string) (v1alpha1.Deployment, error) {
+	if err := checkReason(reason); err != nil {
+		return v1alpha1.Deployment{}, err
+	}
 	d, err := s.row(ctx, id)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
@@ -415,7 +427,11 @@ func (s *Service) Cancel(ctx context.Context, id int64, user string) (v1alpha1.D
 	if err != nil {
 		return v1alpha1.Deployment{}, fmt.Errorf("cancel deployment %d: %w", id, err)
 	}
-	_ = s.store.AppendEvents(ctx, store.Event{DeploymentID: id, Time: s.now(), Type: "CancelRequested", Message: "cancellation requested by " + user})
+	msg := "cancellation requested by " + user
+	if reason != "" {
+		msg += ": " + reason
+	}
+	_ = s.store.AppendEvents(ctx, store.Event{DeploymentID: id, Time: s.now(), Type: "CancelRequested", Message: msg})
 	s.wake(id)
 	return s.GetDeployment(ctx, id)
 }

@@ -343,6 +343,10 @@ type fixture struct {
 	HTTPRoute bool
 	// CanaryScale, when set, is the canary stage's scale (flow YAML).
 	CanaryScale string
+	// Steps, when set, replaces the shift-traffic and approval stages by
+	// a canarySteps stage "progressive" with these steps (YAML list
+	// items, indented ten spaces).
+	Steps string
 }
 
 func writeFixture(t *testing.T, f fixture) string {
@@ -385,6 +389,10 @@ func writeFixture(t *testing.T, f fixture) string {
 	approval := fmt.Sprintf("    - name: approval-stage\n      approval:\n        approvalsRequired: %d\n        timeout: %s\n", f.Approvals, f.ApprovalTimeout)
 	if f.NoApproval {
 		approval = ""
+	}
+	shift := fmt.Sprintf("    - name: shift-traffic-stage\n      shiftTraffic:\n        rampLimitPercent: %d\n        batchCount: %d\n        batchDelay: %s\n", f.Ramp, f.Batches, f.BatchDelay)
+	if f.Steps != "" {
+		shift, approval = "    - name: progressive\n      canarySteps:\n        steps:\n"+f.Steps, ""
 	}
 	if f.CanaryScale != "" {
 		route += "\n        scale: " + f.CanaryScale
@@ -429,16 +437,11 @@ spec:
         namespace: %s
         %s
         rolloutTimeout: %s
-    - name: shift-traffic-stage
-      shiftTraffic:
-        rampLimitPercent: %d
-        batchCount: %d
-        batchDelay: %s
-%s    - name: switch-to-production-stage
+%s%s    - name: switch-to-production-stage
       productionRelease:
         namespace: %s
         rolloutTimeout: 4m
-`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, route, f.CanaryTimeout, f.Ramp, f.Batches, f.BatchDelay, approval, f.ProdNS),
+`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, route, f.CanaryTimeout, shift, approval, f.ProdNS),
 	}
 	t.Cleanup(func() {
 		// Free the fake node's pods for later tests.
