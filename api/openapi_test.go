@@ -169,6 +169,8 @@ func (c *typeCheck) compare(where string, t reflect.Type, s *openapi3.Schema) {
 		want = "boolean"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		want = "integer"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		want = "number"
 	case t.Kind() == reflect.Slice:
 		want = "array"
 	case t.Kind() == reflect.Map, t.Kind() == reflect.Struct:

@@ -44,10 +44,40 @@ type Measurement struct {
 }
 
 // MeasurementList is a deployment's measurements in the order they were
-// taken.
+// taken, and what each metric was judged against.
 type MeasurementList struct {
 	Items []Measurement `json:"items" yaml:"items"`
+	// Metrics are the metrics of the deployment's analyses with their
+	// conditions and the thresholds read from them, for charts.
+	Metrics []MetricSummary `json:"metrics,omitempty" yaml:"metrics,omitempty"`
 }
+
+// MetricSummary is one metric of an analysis: its conditions as the
+// template froze them, and the numeric thresholds they set.
+type MetricSummary struct {
+	Analysis         string            `json:"analysis" yaml:"analysis"`
+	Template         string            `json:"template" yaml:"template"`
+	Metric           string            `json:"metric" yaml:"metric"`
+	SuccessCondition string            `json:"successCondition,omitempty" yaml:"successCondition,omitempty"`
+	FailureCondition string            `json:"failureCondition,omitempty" yaml:"failureCondition,omitempty"`
+	Thresholds       []MetricThreshold `json:"thresholds,omitempty" yaml:"thresholds,omitempty"`
+}
+
+// MetricThreshold is a line a metric's value is compared with: the value
+// passes a success threshold when "value OPERATOR threshold" holds, and
+// fails a failure threshold when it holds.
+type MetricThreshold struct {
+	// Condition is ThresholdSuccess or ThresholdFailure.
+	Condition string  `json:"condition" yaml:"condition"`
+	Operator  string  `json:"operator" yaml:"operator"`
+	Value     float64 `json:"value" yaml:"value"`
+}
+
+// The conditions a threshold comes from.
+const (
+	ThresholdSuccess = "success"
+	ThresholdFailure = "failure"
+)
 
 // MetricProgress counts the measurements of one metric of an analysis.
 type MetricProgress struct {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/analysis"
 	"fledge.dev/fledge/internal/auth"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/redact"
@@ -309,7 +310,12 @@ func (s *Service) Manifests(ctx context.Context, id int64) (string, error) {
 // Measurements returns the analysis measurements stored with a
 // deployment, in the order they were taken.
 func (s *Service) Measurements(ctx context.Context, id int64) (v1alpha1.MeasurementList, error) {
-	if _, err := s.row(ctx, id); err != nil {
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return v1alpha1.MeasurementList{}, err
+	}
+	plan, st, err := decodeRun(d)
+	if err != nil {
 		return v1alpha1.MeasurementList{}, err
 	}
 	ms, err := s.store.ListMeasurements(ctx, id)
@@ -319,7 +325,7 @@ func (s *Service) Measurements(ctx context.Context, id int64) (v1alpha1.Measurem
 	if ms == nil {
 		ms = []v1alpha1.Measurement{}
 	}
-	return v1alpha1.MeasurementList{Items: ms}, nil
+	return v1alpha1.MeasurementList{Items: ms, Metrics: analysis.Summaries(plan.AnalysisTemplates, st.Analyses)}, nil
 }
 
 // Decide records an approval or rejection by user at the stage the

@@ -236,7 +236,9 @@ func TestModuleImportsResolve(t *testing.T) {
 				t.Errorf("%s imports %q, which is not embedded (%s)", name, spec, target)
 			}
 		}
-		if strings.Contains(string(a.body), "http://") || strings.Contains(string(a.body), "https://") {
+		// The SVG namespace is a name, not an address: nothing is loaded.
+		body := strings.ReplaceAll(string(a.body), "'http://www.w3.org/2000/svg'", "")
+		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 			t.Errorf("%s names an absolute URL; the console loads nothing from the network", name)
 		}
 	}

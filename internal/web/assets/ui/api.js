@@ -205,6 +205,7 @@ export const paths = {
   deployment: (id) => `/deployments/${encodeURIComponent(id)}`,
   events: (id) => `/deployments/${encodeURIComponent(id)}/events`,
   manifests: (id) => `/deployments/${encodeURIComponent(id)}/manifests`,
+  measurements: (id) => `/deployments/${encodeURIComponent(id)}/measurements`,
   diff: (id) => `/deployments/${encodeURIComponent(id)}/diff`,
   overview: () => '/overview',
   approve: (id) => `/deployments/${encodeURIComponent(id)}/approve`,

@@ -8,6 +8,7 @@ import { h, badge, duration, time, goDuration } from './dom.js';
 export const typeNames = {
   canaryDeployment: 'Canary deployment',
   shiftTraffic: 'Shift traffic',
+  canarySteps: 'Canary steps',
   approval: 'Approval',
   productionRelease: 'Production release',
   rollback: 'Rollback to production',
@@ -15,7 +16,7 @@ export const typeNames = {
 
 /** stageType returns the declared type of a pipeline's stage. */
 export function stageType(stage) {
-  for (const t of ['canaryDeployment', 'shiftTraffic', 'approval', 'productionRelease']) {
+  for (const t of ['canaryDeployment', 'shiftTraffic', 'canarySteps', 'approval', 'productionRelease']) {
     if (stage[t]) return t;
   }
   return '';
@@ -64,6 +65,12 @@ export function settings(stage) {
         s.batchDelay ? ['Batch delay', goDuration(s.batchDelay)] : null,
       ].filter(Boolean);
     }
+    case 'canarySteps': {
+      const out = (s.steps || []).map((step, i) => [`Step ${i + 1}`, stepText(step)]);
+      const bg = s.backgroundAnalysis;
+      if (bg) out.push(['Background analysis', templateNames(bg)]);
+      return out;
+    }
     case 'approval':
       return [
         ['Approvals required', String(s.approvalsRequired || 1)],
@@ -79,6 +86,20 @@ export function settings(stage) {
     default:
       return [];
   }
+}
+
+/** templateNames lists an analysis's templates. */
+function templateNames(a) {
+  return (a.templates || []).map((t) => t.name).join(', ');
+}
+
+/** stepText says what a canary step does, as describe does. */
+export function stepText(step) {
+  if (step.setWeight !== undefined) return `setWeight ${step.setWeight}%`;
+  if (step.pause) return step.pause.duration ? `pause ${goDuration(step.pause.duration)}` : 'pause until resumed';
+  if (step.approval) return `approval by ${step.approval.approvalsRequired || 1}`;
+  if (step.analysis) return `analysis ${templateNames(step.analysis)}`;
+  return '—';
 }
 
 /**

@@ -14,6 +14,7 @@ import { nameField } from '../identity.js';
 import { kind, liveBadge } from '../tables.js';
 import { numbered, numberLink, paramText, weightReason, testerNote } from '../status.js';
 import { diffView } from './history.js';
+import { analysisCharts } from '../chart.js';
 
 export const name = 'deployment';
 
@@ -38,6 +39,7 @@ export async function render(main, ctx) {
   view.update(d);
   view.watch();
   view.loadManifests();
+  view.loadAnalysis();
 }
 
 // Applied events read "applied 3 objects to canary namespace ns: deployment/web configured, ...".
@@ -143,6 +145,9 @@ class DeploymentView {
     this.facts = h('div');
     this.approval = h('div');
     this.graph = h('div');
+    this.analysis = h('div');
+    this.analysisLoading = null;
+    this.analysisDirty = false;
     this.decisions = h('div');
     this.cancel = h('div');
     this.objects = h('div', null, h('p', { class: 'muted' }, 'Nothing applied yet.'));
@@ -160,6 +165,7 @@ class DeploymentView {
         this.facts),
       this.approval,
       section('Stages', this.graph),
+      this.analysis,
       this.decisions,
       this.cancel,
       h('div', { class: 'columns' },
@@ -465,6 +471,7 @@ class DeploymentView {
       this.lastSeq = ev.seq;
       this.addEvent(ev);
       if (!FINAL.has(this.d.status)) this.scheduleRefresh();
+      if (String(ev.type).startsWith('Analysis')) this.loadAnalysis();
     });
     es.addEventListener('end', (m) => {
       es.close();
@@ -547,6 +554,31 @@ class DeploymentView {
     replace(this.objects, groups.map((g) => h('div', { class: 'ns-group', dataset: { namespace: g.namespace } },
       h('h3', null, h('code', null, g.namespace), ' ', h('span', { class: 'muted small' }, `${g.role}, `, time(g.time))),
       h('ul', { class: 'objects' }, g.objects.map((o) => h('li', null, h('code', null, o.object), ' ', h('span', { class: `action a-${o.action}` }, o.action)))))));
+  }
+
+  // loadAnalysis draws the analyses' measurements, at most one request at
+  // a time; a deployment without any shows nothing.
+  loadAnalysis() {
+    if (this.analysisLoading) {
+      this.analysisDirty = true;
+      return;
+    }
+    this.analysisLoading = (async () => {
+      try {
+        do {
+          this.analysisDirty = false;
+          const list = await get(paths.measurements(this.id), { signal: this.ctx.signal });
+          if (this.ctx.signal.aborted) return;
+          if ((list.items || []).length === 0) continue;
+          replace(this.analysis, section('Analysis', analysisCharts(list)));
+        } while (this.analysisDirty);
+      } catch (ex) {
+        if (ex && ex.name === 'AbortError') return;
+        replace(this.analysis, section('Analysis', errorBox(ex, 'Could not load the measurements')));
+      } finally {
+        this.analysisLoading = null;
+      }
+    })();
   }
 
   async loadManifests() {
