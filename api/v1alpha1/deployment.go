@@ -167,7 +167,13 @@ type DecisionKind string
 const (
 	DecisionApprove DecisionKind = "Approve"
 	DecisionReject  DecisionKind = "Reject"
+	// DecisionPromote skips what is left before the production release
+	// (fledge promote); it is recorded at the gate PromoteGate.
+	DecisionPromote DecisionKind = "Promote"
 )
+
+// PromoteGate is the stage name a promotion is recorded at.
+const PromoteGate = "promote"
 
 // Decision records who approved or rejected, when and why.
 type Decision struct {

@@ -528,6 +528,11 @@ func (c *Client) Resume(ctx context.Context, id int64, reason string) (v1alpha1.
 	return c.decide(ctx, id, "resume", reason)
 }
 
+// Promote skips what is left before a deployment's production release.
+func (c *Client) Promote(ctx context.Context, id int64, reason string) (v1alpha1.Deployment, error) {
+	return c.decide(ctx, id, "promote", reason)
+}
+
 // Retry runs a failed, cancelled or rejected release again with its plan
 // and returns the new deployment.
 func (c *Client) Retry(ctx context.Context, id int64) (v1alpha1.Deployment, error) {

@@ -201,6 +201,14 @@ func TestRequests(t *testing.T) {
 			result: dep,
 		},
 		{
+			name: "promote", code: 200, answer: dep,
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.Promote(ctx, 7, "hotfix")
+			},
+			want:   recorded{method: "POST", path: "/api/v1/deployments/7/promote", body: `{"reason":"hotfix"}`},
+			result: dep,
+		},
+		{
 			name: "retry", code: 201, answer: dep,
 			call: func(ctx context.Context, c *Client) (any, error) {
 				return c.Retry(ctx, 7)

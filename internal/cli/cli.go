@@ -85,6 +85,7 @@ func NewRootCommand(streams Streams) *cobra.Command {
 		newApproveCommand(streams, g),
 		newRejectCommand(streams, g),
 		newResumeCommand(streams, g),
+		newPromoteCommand(streams, g),
 		newAbortCommand(streams, g),
 		newCancelCommand(streams, g),
 		newRetryCommand(streams, g),

@@ -186,6 +186,7 @@ func TestGolden(t *testing.T) {
 		{name: "cancel", args: []string{"cancel", "46"}},
 		{name: "abort", args: []string{"abort", "46", "--reason", "error rate rising"}},
 		{name: "resume-not-paused", args: []string{"resume", "46"}},
+		{name: "promote", args: []string{"promote", "46", "--reason", "hotfix verified by hand"}},
 		{name: "retry", args: []string{"retry", "44"}},
 		{name: "retry-json", args: []string{"retry", "44", "-o", "json"}},
 		{name: "retry-succeeded", args: []string{"retry", "43"}},

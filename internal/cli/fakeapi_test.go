@@ -345,6 +345,8 @@ func (f *fakeAPI) handler() http.Handler {
 				return
 			}
 			d.CancelRequested = true
+		case "promote":
+			d.Decisions = append(slices.Clone(d.Decisions), v1alpha1.Decision{Stage: v1alpha1.PromoteGate, User: "tester", Decision: v1alpha1.DecisionPromote, At: testNow})
 		case "resume":
 			// Like the server for a deployment waiting at an approval
 			// stage, not at a pause.

@@ -100,6 +100,47 @@ func runResume(ctx context.Context, streams Streams, g *globalOptions, arg strin
 	return reportOutcome(streams.Out, final)
 }
 
+// newPromoteCommand skips what is left before the production release.
+func newPromoteCommand(streams Streams, g *globalOptions) *cobra.Command {
+	o := &decideOptions{}
+	cmd := &cobra.Command{
+		ValidArgsFunction: completeArgs(g, fixed(deploymentsIn(v1alpha1.StatusRunning, v1alpha1.StatusWaitingForApproval))),
+		Use:               "promote ID|PIPELINE#NUMBER [--reason TEXT] [--wait [--timeout DURATION]]",
+		Short:             "Skip the steps left before the production release and release the canary",
+		Long: `Skip what is left of a release before its production release: the rest of the
+ramp or of the canary steps (weights, pauses, analyses, approval steps) and
+any approval stage, then release the canary to production as an approval
+would. An approval that keeps out who triggered the run (four eyes) keeps
+them out of promoting it too. The reason is recorded with the promotion.
+With --wait, follow the release until it ends.`,
+		Example: `  fledge promote webpage-progressive#3 --reason "hotfix, verified by hand"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, id, before, err := beforeActing(ctx, g, args[0], o)
+			if err != nil {
+				return err
+			}
+			d, err := c.Promote(ctx, id, o.reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.Out, "%s promoted: the steps left before production are skipped\n", deploymentName(d))
+			if !o.wait {
+				return nil
+			}
+			final, err := followFrom(ctx, streams.Out, c, d, before, o.timeout, d.CurrentStage)
+			if err != nil {
+				return err
+			}
+			return reportOutcome(streams.Out, final)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why, recorded with the promotion")
+	addWaitFlags(f, &o.wait, &o.timeout, "follow the release until it ends")
+	return clientCommand(cmd, argsBetween(1, 1, "the deployment ID"))
+}
+
 // newRetryCommand runs a failed, cancelled or rejected release again.
 func newRetryCommand(streams Streams, g *globalOptions) *cobra.Command {
 	var output string

@@ -123,6 +123,28 @@ var crashScenarios = []crashScenario{
 		},
 		status: v1alpha1.StatusSucceeded,
 	},
+	{
+		// Promoted at its first pause: the rest of the steps, the
+		// background analysis and the approval stage are skipped.
+		name: "promoted at a pause",
+		prepare: func(b *bundle) {
+			b.releaseOne("1")
+			b.promoter = "carol"
+			b.analyzer = &scripted{phases: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisSuccessful}, delay: time.Hour}
+		},
+		plan: func() *pipeline.Plan {
+			st := stepsStage(weight(10), pauseFor(0), weight(40), analyse("success-rate"))
+			st.CanarySteps.BackgroundAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "latency"}}}
+			return release("2", 0, canaryStage(), st, approvalStage(1, 0), productionStage())
+		},
+		steps: []pipeline.Step{
+			pipeline.StepApplyCanary, pipeline.StepWaitCanary, pipeline.StepSetWeight, pipeline.StepPause,
+			pipeline.StepApplyProduction, pipeline.StepWaitProduction, pipeline.StepResetWeight,
+		},
+		// The promotion ends the pause without completing it.
+		failing: pipeline.StepPause,
+		status:  v1alpha1.StatusSucceeded,
+	},
 }
 
 // crashRun runs the scenario with a server killed at point ("" for none)

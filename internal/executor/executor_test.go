@@ -113,6 +113,9 @@ type bundle struct {
 	// analyzer runs the analysis steps of the servers started after it is
 	// set; nil: the servers have no analysis engine.
 	analyzer executor.Analyzer
+	// promoter, when set, promotes the deployment the first time drive
+	// finds it waiting for people, instead of approving.
+	promoter string
 }
 
 func setup(t *testing.T) *bundle {
@@ -220,6 +223,20 @@ func (b *bundle) create(plan *pipeline.Plan) int64 {
 
 // decide records a decision at the deployment's current stage, as the
 // service does; s, when not nil, is told.
+// promote records user's promotion, as the service does.
+func (b *bundle) promote(s *server, id int64, user string) {
+	b.t.Helper()
+	err := b.st.AddDecision(b.t.Context(), store.Decision{
+		DeploymentID: id, Stage: v1alpha1.PromoteGate, User: user, Decision: string(v1alpha1.DecisionPromote), At: b.clock.Now(),
+	}, 0, store.Event{DeploymentID: id, Time: b.clock.Now(), Type: "PromoteRequested", Message: user})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if s != nil {
+		s.ex.Notify(id)
+	}
+}
+
 func (b *bundle) decide(s *server, id int64, user string, kind v1alpha1.DecisionKind, reason string) {
 	b.t.Helper()
 	ctx := b.t.Context()
@@ -372,7 +389,7 @@ func (b *bundle) drive(s *server, id int64) *server {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			d := b.get(id)
-			b.t.Fatalf("deployment %d did not end: status %s, state %s", id, d.Status, d.State)
+			b.t.Fatalf("deployment %d did not end: status %s, state %s, events %v", id, d.Status, d.State, b.eventTypes(id))
 		}
 		if s.dead.Load() {
 			s.stop()
@@ -386,7 +403,12 @@ func (b *bundle) drive(s *server, id int64) *server {
 		}
 		st := b.state(d)
 		if gate := st.CurrentStageName(); d.Status == string(v1alpha1.StatusWaitingForApproval) && !approved[gate] {
-			b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			if b.promoter != "" && !approved[v1alpha1.PromoteGate] {
+				b.promote(s, id, b.promoter)
+				approved[v1alpha1.PromoteGate] = true
+			} else {
+				b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+			}
 			approved[gate] = true
 		}
 		if at := st.NextBatchAt; at != nil && b.clock.Now().Before(*at) {

@@ -226,6 +226,9 @@ func (r *run) step(ctx context.Context) (stop bool, err error) {
 	if err := r.checkCancel(ctx); err != nil {
 		return false, err
 	}
+	if err := r.checkPromote(ctx); err != nil {
+		return false, err
+	}
 	a := r.state.Next(r.plan)
 	if a.Step == pipeline.StepDone {
 		return true, nil
@@ -385,6 +388,49 @@ func (r *run) checkCancel(ctx context.Context) error {
 	return r.save(ctx)
 }
 
+// checkPromote skips what is left before the production release once a
+// person promoted the deployment (a Promote decision, fledge promote).
+func (r *run) checkPromote(ctx context.Context) error {
+	prod := r.plan.ProductionStage()
+	if r.state.Finishing != nil || r.state.Final != nil || prod < 0 || r.state.Stage >= prod {
+		return nil
+	}
+	ds, err := r.e.cfg.Store.ListDecisions(ctx, r.d.ID)
+	if err != nil {
+		return fmt.Errorf("list decisions: %w", err)
+	}
+	d := r.promotion(ds)
+	if d == nil {
+		return nil
+	}
+	msg := "promoted by " + d.User
+	if d.Reason != "" {
+		msg += ": " + d.Reason
+	}
+	from := r.state.CurrentStageName()
+	if !r.state.Promote(r.plan, msg, r.now()) {
+		return nil
+	}
+	r.event(from, "Promoted", "%s; the steps left before %s are skipped and the canary, at %d%%, goes to production",
+		msg, r.plan.StageName(prod), r.state.Weight)
+	return r.save(ctx)
+}
+
+// promotion returns the promotion among ds that the run has still to act
+// on (it is before its production release), or nil.
+func (r *run) promotion(ds []store.Decision) *store.Decision {
+	prod := r.plan.ProductionStage()
+	if r.state.Finishing != nil || r.state.Final != nil || prod < 0 || r.state.Stage >= prod {
+		return nil
+	}
+	for i := range ds {
+		if ds[i].Stage == v1alpha1.PromoteGate && ds[i].Decision == string(v1alpha1.DecisionPromote) {
+			return &ds[i]
+		}
+	}
+	return nil
+}
+
 // park ends the run while it waits for approval, so that a waiting
 // deployment holds neither a lease nor one of the MaxRunning slots for
 // hours: it saves the state with WakeAt = until and the caller releases the
@@ -411,7 +457,7 @@ func (r *run) park(ctx context.Context, until time.Time) (parked bool, err error
 	if err != nil {
 		return false, fmt.Errorf("reload deployment %d: %w", r.d.ID, err)
 	}
-	if len(ds) != r.decisionsSeen || d.CancelRequested {
+	if len(ds) != r.decisionsSeen || d.CancelRequested || r.promotion(ds) != nil {
 		// Clear WakeAt at once: a server that died before its next save
 		// would otherwise leave a decided deployment parked until the
 		// approval deadline, since the decision found no WakeAt to pull.

@@ -220,6 +220,7 @@ func (h *Handler) register() {
 	h.handle("POST "+p+"/deployments/{id}/reject", approverOf, "deployment.reject", h.decide(v1alpha1.DecisionReject))
 	h.handle("POST "+p+"/deployments/{id}/cancel", deployerOf, "deployment.cancel", h.withReason(h.svc.Cancel))
 	h.handle("POST "+p+"/deployments/{id}/resume", approverOf, "deployment.resume", h.withReason(h.svc.Resume))
+	h.handle("POST "+p+"/deployments/{id}/promote", approverOf, "deployment.promote", h.withReason(h.svc.Promote))
 	h.handle("POST "+p+"/deployments/{id}/retry", deployerOf, "deployment.retry", h.retry)
 	h.handle("GET "+p+"/tokens", admin, "", h.listTokens)
 	h.handle("POST "+p+"/tokens", admin, "token.create", h.createToken)

@@ -63,6 +63,7 @@ func TestRouteRoles(t *testing.T) {
 		"POST /api/v1/deployments/{id}/reject":      {"/api/v1/deployments/1/reject", `{}`, "approver"},
 		"POST /api/v1/deployments/{id}/cancel":      {"/api/v1/deployments/1/cancel", "", "deployer"},
 		"POST /api/v1/deployments/{id}/resume":      {"/api/v1/deployments/1/resume", `{}`, "approver"},
+		"POST /api/v1/deployments/{id}/promote":     {"/api/v1/deployments/1/promote", `{}`, "approver"},
 		"POST /api/v1/deployments/{id}/retry":       {"/api/v1/deployments/1/retry", "", "deployer"},
 		"GET /api/v1/tokens":                        {"/api/v1/tokens", "", "admin"},
 		"POST /api/v1/tokens":                       {"/api/v1/tokens", `{}`, "admin"},

@@ -377,6 +377,50 @@ func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now tim
 	s.Sub = 0
 }
 
+// ProductionStage returns the index of the plan's production release, or
+// -1 when it has none.
+func (p *Plan) ProductionStage() int {
+	for i := range p.Stages {
+		if p.StageType(i) == v1alpha1.StageProductionRelease {
+			return i
+		}
+	}
+	return -1
+}
+
+// Promote skips what is left before the production release: the current
+// stage ends (Succeeded, with message) wherever it was, the stages between
+// it and production are Skipped, and any wait (a gate, a deadline, a
+// timed pause) is dropped; analyses still running end Inconclusive with
+// the message: nothing judged them. It returns false, changing
+// nothing, when the run is finishing or already at production.
+func (s *State) Promote(p *Plan, message string, now time.Time) bool {
+	prod := p.ProductionStage()
+	if s.Finishing != nil || s.Final != nil || prod < 0 || s.Stage >= prod {
+		return false
+	}
+	for i := s.Stage; i < prod; i++ {
+		st := &s.Stages[i]
+		st.Message = message
+		if st.Status == v1alpha1.StagePending {
+			st.Status = v1alpha1.StageSkipped
+			continue
+		}
+		st.Status = v1alpha1.StageSucceeded
+		st.EndedAt = &now
+	}
+	for i := range s.Analyses {
+		if !s.Analyses[i].Phase.Done() {
+			s.Analyses[i].Phase = v1alpha1.AnalysisInconclusive
+			s.Analyses[i].Message = "ended before a verdict: " + message
+			s.Analyses[i].EndedAt = &now
+		}
+	}
+	s.Stage, s.Sub = prod, 0
+	s.ApprovalDeadline, s.NextBatchAt, s.Gate = nil, nil, ""
+	return true
+}
+
 // FinishingFailed is used when a finishing step itself cannot complete
 // (for example production cannot be restored): the outcome becomes Failed
 // with both messages, and the remaining finishing steps still run.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -746,5 +747,43 @@ func TestCanaryStepsExpand(t *testing.T) {
 		case want > 0 && (!ok || ap == nil || ap.ApprovalsRequired != want):
 			t.Errorf("Gate(%q) = %v, %v; want %d approvals", gate, ap, ok, want)
 		}
+	}
+}
+
+// A promotion in the middle of the ramp ends the current stage where it
+// is, skips the approval stage and goes to the production release with
+// the weight it had; at production, finishing or ended it changes nothing.
+func TestPromote(t *testing.T) {
+	t.Parallel()
+	p := releasePlan()
+	s := pipeline.NewState(p)
+	for i := 0; i < 3; i++ { // apply canary, wait canary, weight 25
+		s.Start(at(i))
+		s.Complete(p, s.Next(p), at(i))
+	}
+	s.NextBatchAt = ptr(at(9))
+	s.SetAnalysis(v1alpha1.AnalysisRun{Name: "x", Phase: v1alpha1.AnalysisRunning})
+	if !s.Promote(p, "promoted by alice", at(4)) {
+		t.Fatal("Promote refused during the ramp")
+	}
+	want := []v1alpha1.StageStatus{v1alpha1.StageSucceeded, v1alpha1.StageSucceeded, v1alpha1.StageSkipped, v1alpha1.StagePending}
+	if got := stageStatuses(s); !slices.Equal(got, want) {
+		t.Errorf("stages %v, want %v", got, want)
+	}
+	if s.Weight != 25 || s.NextBatchAt != nil || s.Gate != "" || s.Analyses[0].Phase != v1alpha1.AnalysisInconclusive {
+		t.Errorf("after the promotion: weight %d, next batch %v, gate %q, analysis %s", s.Weight, s.NextBatchAt, s.Gate, s.Analyses[0].Phase)
+	}
+	if a := s.Next(p); a.Step != pipeline.StepApplyProduction {
+		t.Errorf("next step %s, want %s", a.Step, pipeline.StepApplyProduction)
+	}
+	if s.Stages[1].Message != "promoted by alice" || s.Stages[2].Message != "promoted by alice" {
+		t.Errorf("stage messages %q, %q", s.Stages[1].Message, s.Stages[2].Message)
+	}
+	if s.Promote(p, "again", at(5)) {
+		t.Error("a second promotion at production changed the state")
+	}
+	s.Finish(v1alpha1.StatusFailed, "boom", at(6))
+	if s.Promote(p, "late", at(7)) {
+		t.Error("a promotion while finishing changed the state")
 	}
 }

@@ -15,18 +15,7 @@ import (
 // for it at its gate; a timed pause under way ends now. It is recorded as
 // user's approval at the pause's gate, which the executor reads.
 func (s *Service) Resume(ctx context.Context, id int64, user, reason string) (v1alpha1.Deployment, error) {
-	user, err := actor(user, "resume", reason)
-	if err != nil {
-		return v1alpha1.Deployment{}, err
-	}
-	d, err := s.row(ctx, id)
-	if err != nil {
-		return v1alpha1.Deployment{}, err
-	}
-	if store.Final(d.Status) {
-		return v1alpha1.Deployment{}, conflict("deployment %d has ended (%s): there is no pause to resume", id, d.Status)
-	}
-	plan, st, err := decodeRun(d)
+	user, d, plan, st, err := s.running(ctx, id, user, "resume", reason)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
@@ -72,6 +61,71 @@ func (s *Service) Resume(ctx context.Context, id int64, user, reason string) (v1
 	return s.GetDeployment(ctx, id)
 }
 
+// Promote skips what is left of a release before its production release
+// (the rest of the ramp or steps, pauses, analyses, approvals) and
+// releases the canary to production, as Argo Rollouts' full promotion
+// does. It is recorded as user's decision at PromoteGate; an approval it
+// skips that keeps out who triggered the run (four eyes) keeps them out
+// here too.
+func (s *Service) Promote(ctx context.Context, id int64, user, reason string) (v1alpha1.Deployment, error) {
+	user, d, plan, st, err := s.running(ctx, id, user, "promote", reason)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	prod := plan.ProductionStage()
+	switch {
+	case plan.Kind == v1alpha1.KindRollback:
+		return v1alpha1.Deployment{}, conflict("deployment %d is a rollback: it has no canary to promote", id)
+	case prod < 0:
+		return v1alpha1.Deployment{}, conflict("pipeline %s has no production release to promote deployment %d to", d.Pipeline, id)
+	case st.Finishing != nil || st.Stage >= prod:
+		return v1alpha1.Deployment{}, conflict("deployment %d is already at its production release (%s)", id, st.CurrentStageName())
+	}
+	if sameIdentity(user, d.TriggeredBy) {
+		if gate := fourEyesGate(plan, st.Stage, prod); gate != "" {
+			return v1alpha1.Deployment{}, Errorf(Forbidden,
+				"%s triggered deployment %d and cannot promote it past %s, which requires an approver other than who triggered the run (four eyes)", user, id, gate)
+		}
+	}
+	msg := "promotion requested by " + user
+	if reason != "" {
+		msg += ": " + reason
+	}
+	now := s.now()
+	err = s.store.AddDecision(ctx, store.Decision{
+		DeploymentID: id, Stage: v1alpha1.PromoteGate, User: user, Decision: string(v1alpha1.DecisionPromote), Reason: reason, At: now,
+	}, 0, store.Event{DeploymentID: id, Time: now, Stage: st.CurrentStageName(), Type: "PromoteRequested", Message: msg})
+	switch {
+	case errors.Is(err, store.ErrDuplicateDecision):
+		return v1alpha1.Deployment{}, conflict("%s has already promoted deployment %d", user, id)
+	case err != nil:
+		return v1alpha1.Deployment{}, fmt.Errorf("promote deployment %d: %w", id, err)
+	}
+	s.log.Info("deployment promoted", "deployment_id", id, "user", user)
+	s.wake(id)
+	return s.GetDeployment(ctx, id)
+}
+
+// fourEyesGate names the first approval between stages from and to
+// (excluded) that keeps out who triggered the run, or "".
+func fourEyesGate(p *pipeline.Plan, from, to int) string {
+	for i := from; i < to; i++ {
+		st := p.Stages[i]
+		if st.Approval != nil && st.Approval.RequireDistinctFromTrigger {
+			return st.Name
+		}
+		if st.CanarySteps == nil {
+			continue
+		}
+		for j, step := range st.CanarySteps.Steps {
+			if step.Approval != nil && step.Approval.RequireDistinctFromTrigger {
+				return pipeline.GateName(st.Name, j)
+			}
+		}
+	}
+	return ""
+}
+
 // Retry runs a failed, cancelled or rejected release again as a new
 // deployment with the same plan (manifests, parameters, templates as they
 // were frozen then), from its canary deployment: what the pipeline says now
@@ -98,6 +152,24 @@ func (s *Service) Retry(ctx context.Context, id int64, user string) (v1alpha1.De
 	}
 	why := fmt.Sprintf("triggered by %s, retrying deployment %d (%s#%d, %s) with its plan", user, id, d.Pipeline, d.Number, d.Status)
 	return s.create(ctx, plan, d.Parameters, user, why)
+}
+
+// running loads deployment id for user to act on it (verb) with reason:
+// it must not have ended.
+func (s *Service) running(ctx context.Context, id int64, user, verb, reason string) (string, store.Deployment, *pipeline.Plan, *pipeline.State, error) {
+	user, err := actor(user, verb, reason)
+	if err != nil {
+		return "", store.Deployment{}, nil, nil, err
+	}
+	d, err := s.row(ctx, id)
+	if err != nil {
+		return "", d, nil, nil, err
+	}
+	if store.Final(d.Status) {
+		return "", d, nil, nil, conflict("deployment %d has ended (%s): there is nothing to %s", id, d.Status, verb)
+	}
+	plan, st, err := decodeRun(d)
+	return user, d, plan, st, err
 }
 
 // decodeRun decodes a deployment's plan and state.

@@ -13,7 +13,7 @@ import (
 // fledge resume lets a pause without a duration go on and ends a timed
 // pause early; fledge abort takes the canary out of traffic with its
 // reason recorded, leaving production alone; fledge retry runs the aborted
-// release again with its plan. Each refuses what it cannot do, saying why.
+// release again with its plan; fledge promote skips the steps left. Each refuses what it cannot do, saying why.
 func TestPeopleInTheLoop(t *testing.T) {
 	const pipeline = "loop"
 	s := startServer(t)
@@ -72,14 +72,29 @@ func TestPeopleInTheLoop(t *testing.T) {
 	s.waitEvent(d3.ID, time.Second, "DeploymentCreated", "retrying deployment "+id(d2))
 	resumeThrough(d3)
 	waitWorkload(t, "loop-prod", image+"1.1")
+	// Promoted at its first pause: the rest of the steps are skipped and
+	// the canary goes to production.
+	d4 := s.run("ci", pipeline, "IMAGE_TAG=1.2")
+	s.waitStatus(d4.ID, time.Minute, v1alpha1.StatusWaitingForApproval)
+	s.fledge("carol", "promote", id(d4), "--reason", "hotfix verified by hand")
+	d4 = s.waitStatus(d4.ID, 2*time.Minute, v1alpha1.StatusSucceeded)
+	s.waitEvent(d4.ID, time.Second, "Promoted", "promoted by carol: hotfix verified by hand")
+	waitWorkload(t, "loop-prod", image+"1.2")
+	for _, e := range s.events(d4.ID) {
+		if e.Type == "Resumed" || strings.Contains(e.Message, "set to 50%") {
+			t.Errorf("a promoted deployment ran a step it should skip: %s %s", e.Type, e.Message)
+		}
+	}
 	for _, c := range []struct {
+		user string
 		args []string
 		want string
 	}{
-		{[]string{"retry", id(d3)}, "only a failed, cancelled or rejected deployment can be retried"},
-		{[]string{"abort", id(d3)}, "has already ended"},
+		{"carol", []string{"promote", id(d4)}, "has ended"},
+		{"ci", []string{"retry", id(d3)}, "only a failed, cancelled or rejected deployment can be retried"},
+		{"ci", []string{"abort", id(d3)}, "has already ended"},
 	} {
-		if out, err := s.fledgeErr("ci", c.args...); err == nil || !strings.Contains(out, c.want) {
+		if out, err := s.fledgeErr(c.user, c.args...); err == nil || !strings.Contains(out, c.want) {
 			t.Errorf("fledge %v: %v %s, want an error with %q", c.args, err, out, c.want)
 		}
 	}
