@@ -323,6 +323,7 @@ var docsRun = map[string]string{
 	"docs/security.md":    "TestDocsSecurityCommands",
 	"docs/ci-triggers.md": "TestDocsCITriggersCommands",
 	"docs/operations.md":  "TestDocsOperationsCommands",
+	"docs/steps.md":       "TestDocsStepsCommands",
 }
 
 // Every docs file with shell commands is run by a test here or listed in
