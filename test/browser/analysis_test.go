@@ -44,12 +44,7 @@ func TestConsoleAnalysisChart(t *testing.T) {
 		Pipeline: "analysed", Environment: "local", Artifact: "webpage-manifest",
 		CanaryNS: "chart-canary", ProdNS: "chart-prod", DefaultTag: "1.0",
 	}
-	store, admin := newStore(t)
-	s := startServer(t, store, admin)
-	env, art, pl := f.resources(t)
-	s.api(http.MethodPut, "/api/v1/environments/"+f.Environment, "", env, nil)
-	s.api(http.MethodPut, "/api/v1/artifacts/"+f.Artifact, "", art, nil)
-	s.api(http.MethodPut, "/api/v1/analysistemplates/web-rate", "", map[string]any{
+	s, admin := startWithSteps(t, f, []any{map[string]any{"setWeight": 25}, map[string]any{"analysis": map[string]any{"templates": []any{map[string]any{"name": "web-rate"}}}}}, map[string]any{
 		"apiVersion": v1alpha1.APIVersion, "kind": v1alpha1.KindAnalysisTemplate,
 		"metadata": map[string]any{"name": "web-rate"},
 		"spec": map[string]any{
@@ -61,13 +56,7 @@ func TestConsoleAnalysisChart(t *testing.T) {
 				"interval":         "1s", "count": 3,
 			}},
 		},
-	}, nil)
-	spec := pl["spec"].(map[string]any)
-	stages := spec["stages"].([]any)
-	spec["stages"] = []any{stages[0], map[string]any{"name": "progressive", "canarySteps": map[string]any{
-		"steps": []any{map[string]any{"setWeight": 25}, map[string]any{"analysis": map[string]any{"templates": []any{map[string]any{"name": "web-rate"}}}}},
-	}}, stages[3]}
-	s.api(http.MethodPut, "/api/v1/pipelines/"+f.Pipeline, "", pl, nil)
+	})
 
 	// The first release has nothing to analyse; the second is measured.
 	run := func(tag string) v1alpha1.Deployment {
@@ -131,4 +120,76 @@ func TestConsoleAnalysisChart(t *testing.T) {
 	}
 	b.checkA11y("analysis chart")
 	b.shot("08-analysis-chart")
+}
+
+// A deployment paused at a canary step says so and offers to resume it,
+// not to promote it: the effect names the next step, no production diff is
+// shown, and the button resumes the pause (POST .../resume).
+func TestConsolePauseResume(t *testing.T) {
+	f := fixture{
+		Pipeline: "paused", Environment: "local", Artifact: "webpage-manifest",
+		CanaryNS: "pause-canary", ProdNS: "pause-prod", DefaultTag: "1.0",
+	}
+	s, _ := startWithSteps(t, f, []any{map[string]any{"setWeight": 25}, map[string]any{"pause": map[string]any{}}, map[string]any{"setWeight": 50}}, nil)
+	alice := s.createToken("alice", "deployer", "approver")
+
+	var d v1alpha1.Deployment
+	s.api(http.MethodPost, "/api/v1/pipelines/"+f.Pipeline+"/runs", "", map[string]any{"parameters": map[string]string{"IMAGE_TAG": "1.0"}}, &d)
+	b := newBrowser(t, s.url)
+	b.open("/", "sign-in")
+	b.signIn(alice, "alice", "pipelines")
+	b.open(fmt.Sprintf("/deployments/%d", d.ID), "deployment")
+	b.waitJS("paused", time.Minute, `!!document.querySelector('.approval-form button.approve')`)
+	head := b.text(".attention h2")
+	effect := b.text(".attention .effect")
+	if head != "Paused" || !strings.Contains(effect, "Resume: next, step 3 of progressive: setWeight 50%") || strings.Contains(effect, "Promote") {
+		t.Errorf("pause section %q with effect %q, want Paused and the next step", head, effect)
+	}
+	if btn := b.text(".approval-form button.approve"); btn != "Resume…" {
+		t.Errorf("button %q, want Resume…", btn)
+	}
+	if eval[bool](b, `!!document.querySelector('.attention .approval-diff .changed')`) {
+		t.Error("a pause shows a production diff: resuming does not release production")
+	}
+	b.shot("09-paused")
+	b.click(".approval-form button.approve")
+	if got := b.text(".approval-form button.confirm-approve"); got != "Yes, resume" {
+		t.Errorf("confirm button %q, want Yes, resume", got)
+	}
+	b.click(".approval-form button.confirm-approve")
+	for deadline := time.Now().Add(time.Minute); s.deployment(d.ID).Status != v1alpha1.StatusSucceeded; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %d not Succeeded after resuming: %+v", d.ID, s.deployment(d.ID))
+		}
+	}
+	var evs v1alpha1.EventList
+	s.api(http.MethodGet, fmt.Sprintf("/api/v1/deployments/%d/events", d.ID), "", nil, &evs)
+	found := false
+	for _, e := range evs.Items {
+		found = found || (e.Type == "ResumeRequested" && strings.Contains(e.Message, "alice"))
+	}
+	if !found {
+		t.Error("no ResumeRequested event by alice: the console did not resume")
+	}
+}
+
+// startWithSteps starts a server with f's resources, its pipeline's ramp
+// and approval replaced by a canarySteps stage "progressive" of steps, and
+// the AnalysisTemplate web-rate when given; it returns the server and its
+// admin token.
+func startWithSteps(t *testing.T, f fixture, steps []any, template map[string]any) (*server, string) {
+	t.Helper()
+	store, admin := newStore(t)
+	s := startServer(t, store, admin)
+	env, art, pl := f.resources(t)
+	s.api(http.MethodPut, "/api/v1/environments/"+f.Environment, "", env, nil)
+	s.api(http.MethodPut, "/api/v1/artifacts/"+f.Artifact, "", art, nil)
+	if template != nil {
+		s.api(http.MethodPut, "/api/v1/analysistemplates/web-rate", "", template, nil)
+	}
+	spec := pl["spec"].(map[string]any)
+	stages := spec["stages"].([]any)
+	spec["stages"] = []any{stages[0], map[string]any{"name": "progressive", "canarySteps": map[string]any{"steps": steps}}, stages[3]}
+	s.api(http.MethodPut, "/api/v1/pipelines/"+f.Pipeline, "", pl, nil)
+	return s, admin
 }

@@ -211,6 +211,7 @@ export const paths = {
   approve: (id) => `/deployments/${encodeURIComponent(id)}/approve`,
   reject: (id) => `/deployments/${encodeURIComponent(id)}/reject`,
   cancel: (id) => `/deployments/${encodeURIComponent(id)}/cancel`,
+  resume: (id) => `/deployments/${encodeURIComponent(id)}/resume`,
 };
 
 /** Final statuses end a deployment. */

@@ -9,7 +9,7 @@
 
 import { h, replace, add, uid, errorBox, section, dl, time, badge, params, announce, link, fieldError } from '../dom.js';
 import { get, post, watchURL, paths, pages, FINAL, identity } from '../api.js';
-import { stageGraph, deploymentStages, typeNames } from '../graph.js';
+import { stageGraph, deploymentStages, typeNames, stepText } from '../graph.js';
 import { nameField } from '../identity.js';
 import { kind, liveBadge } from '../tables.js';
 import { numbered, numberLink, paramText, weightReason, testerNote } from '../status.js';
@@ -224,10 +224,40 @@ class DeploymentView {
       h('span', { class: 'weight-reason' }, weightReason(d, canary ? canary.namespace : ''), ' ', testerNote(d)));
   }
 
+  // gate says what the deployment waits at: {kind, next, promotes}. kind
+  // is 'approval' (a stage or step), 'pause', 'analysis' or 'background';
+  // next is what approving lets happen next; promotes is true when that is
+  // the production release.
+  gate() {
+    const g = this.d.currentStage || '';
+    const m = /^(.*)\/(step-(\d+)|background)$/.exec(g);
+    if (!m) {
+      const stages = (this.d.stages || []);
+      const i = stages.findIndex((s) => s.name === g);
+      const after = stages[i + 1];
+      return { kind: 'approval', promotes: !after || after.type === 'productionRelease', next: after ? after.name : '' };
+    }
+    const same = this.pipeline && this.pipeline.metadata.generation === this.d.pipelineGeneration;
+    const st = same && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s.name === m[1]);
+    const steps = (st && st.canarySteps && st.canarySteps.steps) || [];
+    if (m[2] === 'background') return { kind: 'background', promotes: false, next: `the rest of ${m[1]}` };
+    const n = Number(m[3]);
+    const step = steps[n - 1] || {};
+    const kind = step.pause ? 'pause' : step.analysis ? 'analysis' : 'approval';
+    const next = steps[n] ? `step ${n + 1} of ${m[1]}: ${stepText(steps[n])}` : `the end of ${m[1]}`;
+    return { kind, promotes: false, next };
+  }
+
   // effect says what approving does: "Promote IMAGE_TAG=2.3 to prod-ns,
-  // replacing #4 (2.0)".
+  // replacing #4 (2.0)", or for a gate inside the canary steps what comes
+  // next.
   effect() {
     const d = this.d;
+    const g = this.gate();
+    if (!g.promotes) {
+      const verb = g.kind === 'pause' ? 'Resume' : 'Let the release go on';
+      return `${verb}: next, ${g.next}`;
+    }
     const prod = this.stageOf('productionRelease');
     const ns = (this.diff && this.diff.namespace) || (prod && prod.namespace) || 'production';
     const live = this.overview && this.overview.live;
@@ -246,9 +276,13 @@ class DeploymentView {
     const mine = (d.decisions || []).find((x) => x.stage === stage && x.user === identity());
     const need = this.requiredApprovals(stage);
     const got = (d.decisions || []).filter((x) => x.stage === stage && x.decision === 'Approve').length;
-    const info = h('p', null,
-      `Stage ${stage} needs ${need} approval${need === 1 ? '' : 's'} (${got} so far)`,
-      d.approvalDeadline ? ['; it times out ', time(d.approvalDeadline), '.'] : '.');
+    const kind = this.gate().kind;
+    const why = {
+      pause: `Paused at ${stage} until someone resumes it`,
+      analysis: `The analysis at ${stage} reached no verdict (see Analysis): approve to go on, reject to abort`,
+      background: `The background analysis at ${stage} reached no verdict (see Analysis): approve to go on without it, reject to abort`,
+    }[kind] || `Stage ${stage} needs ${need} approval${need === 1 ? '' : 's'} (${got} so far)`;
+    const info = h('p', null, why, d.approvalDeadline ? ['; it times out ', time(d.approvalDeadline), '.'] : '.');
     if (mine) {
       this.approvalForm = null;
       replace(this.approval, section('Approval', info,
@@ -260,23 +294,27 @@ class DeploymentView {
       return;
     }
     this.approvalInfo = h('div', null, info);
+    const g = this.gate();
     const effect = h('p', { class: 'effect' }, h('strong', null, `${this.effect()}.`));
-    const diffBox = h('div', { class: 'approval-diff' }, h('p', { class: 'muted', role: 'status' }, 'Comparing with production…'));
+    const diffBox = h('div', { class: 'approval-diff' }, g.promotes ? h('p', { class: 'muted', role: 'status' }, 'Comparing with production…') : null);
     const rid = uid('reason');
     const hint = uid('hint');
     const reasonErr = h('p', { class: 'field-error', id: uid('err'), hidden: true });
     const reason = h('textarea', { id: rid, name: 'reason', rows: '2', maxlength: '2000', 'aria-describedby': `${hint} ${reasonErr.id}` });
     const who = nameField();
     const out = h('div');
-    const approveBtn = h('button', { type: 'button', class: 'approve' }, 'Approve…');
+    const approveBtn = h('button', { type: 'button', class: 'approve' }, g.kind === 'pause' ? 'Resume…' : 'Approve…');
     const rejectBtn = h('button', { type: 'button', class: 'reject danger' }, 'Reject');
     const actions = h('div', { class: 'actions' }, approveBtn, rejectBtn);
     const confirmQ = h('p', { class: 'confirm-q', id: uid('cq') });
-    const confirmBtn = h('button', { type: 'button', class: 'confirm-approve' }, 'Yes, promote to production');
+    const confirmBtn = h('button', { type: 'button', class: 'confirm-approve' },
+      g.promotes ? 'Yes, promote to production' : g.kind === 'pause' ? 'Yes, resume' : 'Yes, go on');
     const backBtn = h('button', { type: 'button', class: 'link' }, 'Back');
     const confirmBox = h('div', { class: 'confirm', role: 'group', 'aria-labelledby': confirmQ.id, hidden: true },
       confirmQ,
-      h('p', null, 'The canary then serves every request while production rolls out; your reason is recorded with the approval.'),
+      h('p', null, g.promotes
+        ? 'The canary then serves every request while production rolls out; your reason is recorded with the approval.'
+        : 'The canary keeps its weight until the next step changes it; your reason is recorded with your decision.'),
       h('div', { class: 'actions' }, confirmBtn, backBtn));
     const busy = (on) => {
       for (const b of [approveBtn, rejectBtn, confirmBtn]) b.disabled = on;
@@ -286,7 +324,7 @@ class DeploymentView {
       busy(true);
       try {
         who.save();
-        const path = verb === 'approve' ? paths.approve(this.id) : paths.reject(this.id);
+        const path = verb === 'reject' ? paths.reject(this.id) : g.kind === 'pause' ? paths.resume(this.id) : paths.approve(this.id);
         const nd = await post(path, { reason: reason.value.trim() }, { signal: this.ctx.signal });
         announce(`${d.pipeline} #${d.number} ${verb === 'approve' ? 'approved' : 'rejected'}`);
         this.approvalForm = null;
@@ -343,10 +381,11 @@ class DeploymentView {
       actions,
       confirmBox,
       out);
-    const s = section('Approval needed', this.approvalInfo, effect, diffBox, this.approvalForm);
+    const title = { pause: 'Paused', analysis: 'Decision needed', background: 'Decision needed' }[g.kind] || 'Approval needed';
+    const s = section(title, this.approvalInfo, effect, diffBox, this.approvalForm);
     s.classList.add('attention');
     replace(this.approval, s);
-    this.loadDiff(effect, diffBox);
+    if (g.promotes) this.loadDiff(effect, diffBox);
   }
 
   // loadDiff shows what approving would change in production (a read-only
@@ -369,6 +408,7 @@ class DeploymentView {
   }
 
   requiredApprovals(stage) {
+    if (this.d.currentStage === stage && this.d.approvalsRequired) return this.d.approvalsRequired;
     const st = this.pipeline && this.pipeline.metadata.generation === this.d.pipelineGeneration
       && ((this.pipeline.spec && this.pipeline.spec.stages) || []).find((s) => s.name === stage);
     return st && st.approval && st.approval.approvalsRequired ? st.approval.approvalsRequired : 1;
