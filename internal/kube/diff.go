@@ -69,11 +69,20 @@ func (c *Client) Diff(ctx context.Context, ns string, objs []*unstructured.Unstr
 	for _, t := range targets {
 		var live, planned *unstructured.Unstructured
 		if nsExists {
-			live, err = getIfExists(ctx, t.ri, t.name())
-			if err != nil {
-				return DiffResult{}, fmt.Errorf("diff %s/%s: read live object: %w", t.kind(), t.name(), err)
+			// The live object and the dry run must see the same version: a
+			// controller writing in between (a Deployment's revision
+			// annotation) would show as a change nobody plans. Read again
+			// until they agree.
+			for try := 0; ; try++ {
+				live, err = getIfExists(ctx, t.ri, t.name())
+				if err != nil {
+					return DiffResult{}, fmt.Errorf("diff %s/%s: read live object: %w", t.kind(), t.name(), err)
+				}
+				planned, err = applyObject(ctx, t, FieldManager, true)
+				if err != nil || live == nil || try == 4 || live.GetResourceVersion() == planned.GetResourceVersion() {
+					break
+				}
 			}
-			planned, err = applyObject(ctx, t, FieldManager, true)
 			if err != nil {
 				if ctx.Err() != nil {
 					return DiffResult{}, fmt.Errorf("diff %s/%s: %w", t.kind(), t.name(), err)
