@@ -58,7 +58,7 @@ type options struct {
 }
 
 // benchmarks in the order they run.
-var benchmarks = []string{"release", "overhead", "apply", "scale"}
+var benchmarks = []string{"release", "overhead", "apply", "scale", "analysis"}
 
 func parseFlags(args []string) (options, string, error) {
 	var o options
@@ -190,7 +190,7 @@ func run(args []string) error {
 		return err
 	}
 	var peers peerBins
-	if o.only["release"] {
+	if (o.only["release"] || o.only["analysis"]) && (o.systems["argo-rollouts"] || o.systems["flagger"]) {
 		log.Info("building the peers (cached after the first time)")
 		if peers, err = buildPeers(ctx, root); err != nil {
 			return err
@@ -212,6 +212,7 @@ func run(args []string) error {
 		{"overhead", func(ctx context.Context) error { return b.overheadBench(ctx, res) }},
 		{"apply", func(ctx context.Context) error { return b.applyBench(ctx, res) }},
 		{"scale", func(ctx context.Context) error { return b.scaleBench(ctx, res) }},
+		{"analysis", func(ctx context.Context) error { return b.rollbackBench(ctx, peers, res) }},
 	}
 	var failed []string
 	for _, s := range steps {

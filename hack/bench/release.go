@@ -63,7 +63,7 @@ const (
 // served, and the share the canary gets at 25%.
 func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) error {
 	if b.o.dataplane {
-		stop, err := b.startPlane(ctx)
+		stop, err := b.startPlane(ctx, fledgeCanaryNS, fledgeProdNS, argoNS, flaggerNS)
 		if err != nil {
 			b.log.Warn("release: no data plane; measuring at the API-object level only", "error", err)
 			res.DataPlane = "not used: " + err.Error()
@@ -99,9 +99,8 @@ func (b *bench) releaseBench(ctx context.Context, peers peerBins, res *Results) 
 	return errors.Join(errs...)
 }
 
-// startPlane starts the data plane in front of the release benchmark's
-// namespaces.
-func (b *bench) startPlane(ctx context.Context) (stop func(), err error) {
+// startPlane starts the data plane in front of the given namespaces.
+func (b *bench) startPlane(ctx context.Context, namespaces ...string) (stop func(), err error) {
 	if err := dataplane.Check(); err != nil {
 		return nil, err
 	}
@@ -119,7 +118,7 @@ func (b *bench) startPlane(ctx context.Context) (stop func(), err error) {
 	}
 	p, err := dataplane.Start(ctx, dataplane.Options{
 		Kubeconfig: b.cluster.Kubeconfig(),
-		Namespaces: []string{fledgeCanaryNS, fledgeProdNS, argoNS, flaggerNS},
+		Namespaces: namespaces,
 		AgentBin:   agent,
 		Dir:        dir,
 		Logf:       func(format string, args ...any) { b.log.Info(fmt.Sprintf(format, args...)) },

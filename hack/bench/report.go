@@ -26,7 +26,11 @@ type Results struct {
 	Overhead  *OverheadResult `json:"overhead,omitempty"`
 	Apply     *ApplyResult    `json:"apply,omitempty"`
 	Scale     *ScaleResult    `json:"scale,omitempty"`
-	Failures  []string        `json:"failures,omitempty"`
+	// Analysis is the analysis benchmark per system; AnalysisSetup says
+	// how it ran.
+	Analysis      map[string]RollbackResult `json:"analysis,omitempty"`
+	AnalysisSetup string                    `json:"analysis_setup,omitempty"`
+	Failures      []string                  `json:"failures,omitempty"`
 	// Runs lists the invocations whose numbers the results hold, when
 	// -merge combined several.
 	Runs []string `json:"runs,omitempty"`
@@ -171,6 +175,9 @@ const (
 	// Benchmarks 1 and 2: Fledge against each peer.
 	goalArgoRatio    = 1.0
 	goalFlaggerRatio = 0.05
+	// The analysis benchmark: Fledge against each peer.
+	goalRollbackArgo    = 1.0
+	goalRollbackFlagger = 0.1
 )
 
 // ms formats milliseconds for a table.
@@ -279,6 +286,7 @@ func (r *Results) markdown(jsonPath string) string {
 			}
 		}
 	}
+	r.rollbackGoals(w)
 	if o := r.Overhead; o != nil {
 		w("| control overhead: Fledge full release ≤ %.1f× the floor program | %.3f× (Fledge %s, floor %s) | %s |\n",
 			goalOverheadRatio, o.Ratio.Median, ms(o.Fledge.Median), ms(o.Floor.Median), met(o.Ratio.Median <= goalOverheadRatio))
@@ -357,6 +365,9 @@ func (r *Results) markdown(jsonPath string) string {
 		w("| approve (POST, one client, while the approved runs proceed), p50 / p99 | %s / %s (%d approvals) |\n",
 			ms(s.ApproveLatency.Median), ms(s.ApproveLatency.P99), s.ApproveLatency.N)
 		w("| deployments finished while approving | %d of %d in %.0f s |\n\n", s.Drained, s.Deployments, s.DrainSeconds)
+	}
+	if len(r.Analysis) > 0 {
+		r.rollbackSection(w)
 	}
 	w("%s", notes)
 	return b.String()
@@ -447,6 +458,107 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		w("%s.\n", strings.Join(parts, ", "))
 	}
 	w("\n")
+}
+
+// rollbackMeasures are the measures of the analysis benchmark that have
+// goals, with how to print them.
+func rollbackMeasures(x RollbackResult) []struct {
+	what string
+	s    Summary
+	f    func(float64) string
+} {
+	return []struct {
+		what string
+		s    Summary
+		f    func(float64) string
+	}{
+		{"bad canary: first failing measurement → weight 0 on the API object", x.ToWeight0, ms},
+		{"bad canary: first failing measurement → the bad version no longer served (data plane)", x.ToNotServed, ms},
+		{"bad canary: requests the bad version served", x.BadRequests, count},
+	}
+}
+
+func count(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// rollbackGoals writes the goal rows of the analysis benchmark.
+func (r *Results) rollbackGoals(w func(string, ...any)) {
+	f, ok := r.Analysis["fledge"]
+	if !ok {
+		return
+	}
+	for _, peer := range []struct {
+		name string
+		goal float64
+	}{{"argo-rollouts", goalRollbackArgo}, {"flagger", goalRollbackFlagger}} {
+		x, ok := r.Analysis[peer.name]
+		if !ok {
+			continue
+		}
+		pm := rollbackMeasures(x)
+		for i, m := range rollbackMeasures(f) {
+			if m.s.N == 0 || pm[i].s.N == 0 {
+				continue
+			}
+			rt := Ratio(m.s.Median, pm[i].s.Median)
+			w("| %s: Fledge ≤ %.1f× %s | %s (Fledge %s, %s %s) | %s |\n", m.what, peer.goal, peer.name,
+				ratio(m.s.Median, pm[i].s.Median), m.f(m.s.Median), peer.name, m.f(pm[i].s.Median), met(rt <= peer.goal))
+		}
+	}
+}
+
+// rollbackSection writes the analysis benchmark.
+func (r *Results) rollbackSection(w func(string, ...any)) {
+	w("## 6. Automated rollback of a bad canary\n\n")
+	w("Each system releases a bad version (the test agent answers %s of its requests with HTTP 500) and\n", rollbackErrorRate)
+	w("must take it back by itself: the canary goes to weight %s, its analysis fails, the system sets the\n", rollbackWeight)
+	w("weight to 0. The systems alternate release by release on one control plane, one data plane and one\n")
+	w("Prometheus. Setup: %s.\n\n", r.AnalysisSetup)
+	w("Every system runs the **same check**: the same PromQL on the same Prometheus, interval %s (Flagger's\n", rollbackInterval)
+	w("floor, so all get it), success when the value is ≥ %s, and the first failing measurement fails the\n", rollbackThreshold)
+	w("analysis. Fledge: a `canarySteps` stage with setWeight %s, a 10 m pause and `backgroundAnalysis` with an\n", rollbackWeight)
+	w("AnalysisTemplate (failureLimit 0, the beside-production NGINX layout); Argo Rollouts: a Rollout with NGINX\n")
+	w("traffic routing, steps setWeight %s and a 10 m pause, background analysis from the pause with an\n", rollbackWeight)
+	w("AnalysisTemplate of the Prometheus provider (failureLimit 0); Flagger: a Canary with the nginx provider,\n")
+	w("stepWeight = maxWeight = %s held by a closed confirm-promotion gate, a MetricTemplate (Prometheus) with\n", rollbackWeight)
+	w("thresholdRange.min %s and analysis.threshold 1 (its built-in request-success-rate reads ingress-nginx's\n", rollbackThreshold)
+	w("metric names, which Traefik does not have).\n\n")
+	w("Phases, from the trigger (Fledge: `fledge run` starts; the peers: the image patch is sent):\n\n")
+	w("- **live**: trigger → the canary Ingress's `canary-weight` is %s (polled every %s);\n", rollbackWeight, pollEvery)
+	w("- **first fail**: live → the first failing measurement. Fledge: the measurement's own `finishedAt` as it\n")
+	w("  records it (`/deployments/{id}/measurements`); Argo Rollouts: the first poll that sees `failed > 0` in\n")
+	w("  the release's AnalysisRun (it writes the run right after measuring, and keeps measurement times only to\n")
+	w("  the second); Flagger: the first poll that sees `status.failedChecks > 0` (it keeps no time per check).\n")
+	w("  The poll adds up to %s to the peers' first fail, which shortens their next phase, not Fledge's;\n", pollEvery)
+	w("- **weight 0**: first fail → the canary weight 0 (or the canary Ingress gone) on the API object;\n")
+	w("- **not served**: first fail → two consecutive batches of 40 requests through Traefik answered by the good\n")
+	w("  version alone (the batches start once the bench has seen the failure);\n")
+	w("- **bad requests**: requests the bad version answered (any status) out of a constant %d req/s load through\n", rollbackRate)
+	w("  Traefik from before the trigger until 2 s after the bad version was no longer served; \"after fail\": those\n")
+	w("  after the bench saw the failing measurement.\n\n")
+	w("| system | live | first fail | weight 0 | not served | bad requests | after fail |\n|---|---|---|---|---|---|---|\n")
+	cell := func(s Summary, f func(float64) string) string {
+		if s.N == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%s (%s – %s)", f(s.Median), f(s.Min), f(s.Max))
+	}
+	for _, name := range []string{"fledge", "argo-rollouts", "flagger"} {
+		x, ok := r.Analysis[name]
+		if !ok {
+			continue
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s |\n", name, cell(x.ToLive, ms), cell(x.ToFirstFail, ms), cell(x.ToWeight0, ms),
+			cell(x.ToNotServed, ms), cell(x.BadRequests, count), cell(x.BadAfterFail, count))
+		if x.Error != "" {
+			w("| %s failed | %s | | | | | |\n", name, oneLine(x.Error))
+		}
+	}
+	w("\nMedian (min – max) of %d releases per system.\n\n", r.Analysis["fledge"].ToLive.N)
 }
 
 // notes are what a reader needs to weigh the numbers.
