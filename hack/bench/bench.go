@@ -40,6 +40,8 @@ type bench struct {
 	// plane is the data plane while the release benchmark runs (nil
 	// without one).
 	plane *dataplane.Plane
+	// queryLog is Prometheus' query log in the analysis benchmark.
+	queryLog string
 }
 
 func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin string, o options) (*bench, error) {

@@ -475,6 +475,7 @@ func rollbackMeasures(x RollbackResult) []struct {
 		{"bad canary: first failing measurement → weight 0 on the API object", x.ToWeight0, ms},
 		{"bad canary: first failing measurement → the bad version no longer served (data plane)", x.ToNotServed, ms},
 		{"bad canary: requests the bad version served", x.BadRequests, count},
+		{"bad canary: requests the bad version served after its first failure was seen", x.BadAfterFail, count},
 	}
 }
 
@@ -529,18 +530,18 @@ func (r *Results) rollbackSection(w func(string, ...any)) {
 	w("metric names, which Traefik does not have).\n\n")
 	w("Phases, from the trigger (Fledge: `fledge run` starts; the peers: the image patch is sent):\n\n")
 	w("- **live**: trigger → the canary Ingress's `canary-weight` is %s (polled every %s);\n", rollbackWeight, pollEvery)
-	w("- **first fail**: live → the first failing measurement. Fledge: the measurement's own `finishedAt` as it\n")
-	w("  records it (`/deployments/{id}/measurements`); Argo Rollouts: the first poll that sees `failed > 0` in\n")
-	w("  the release's AnalysisRun (it writes the run right after measuring, and keeps measurement times only to\n")
-	w("  the second); Flagger: the first poll that sees `status.failedChecks > 0` (it keeps no time per check).\n")
-	w("  The poll adds up to %s to the peers' first fail, which shortens their next phase, not Fledge's;\n", pollEvery)
+	w("- **first fail**: live → the first failing measurement, taken the same way for all three: the time\n")
+	w("  Prometheus answered the system's query (its query log; each system's query names its own namespace)\n")
+	w("  last before the bench saw the failure on the system's API (Fledge: a failed metric in the deployment's\n")
+	w("  analyses; Argo Rollouts: `failed > 0` in the release's AnalysisRun; Flagger: `status.failedChecks > 0`);\n")
+	w("- **on API**: first fail → the failure seen on the system's API (its own recording, plus the poll);\n")
 	w("- **weight 0**: first fail → the canary weight 0 (or the canary Ingress gone) on the API object;\n")
 	w("- **not served**: first fail → two consecutive batches of 40 requests through Traefik answered by the good\n")
 	w("  version alone (the batches start once the bench has seen the failure);\n")
 	w("- **bad requests**: requests the bad version answered (any status) out of a constant %d req/s load through\n", rollbackRate)
 	w("  Traefik from before the trigger until 2 s after the bad version was no longer served; \"after fail\": those\n")
-	w("  after the bench saw the failing measurement.\n\n")
-	w("| system | live | first fail | weight 0 | not served | bad requests | after fail |\n|---|---|---|---|---|---|---|\n")
+	w("  after the bench saw the failure (a second load, started then; the two overlap for a few milliseconds).\n\n")
+	w("| system | live | first fail | on API | weight 0 | not served | bad requests | after fail |\n|---|---|---|---|---|---|---|---|\n")
 	cell := func(s Summary, f func(float64) string) string {
 		if s.N == 0 {
 			return "–"
@@ -552,10 +553,10 @@ func (r *Results) rollbackSection(w func(string, ...any)) {
 		if !ok {
 			continue
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", name, cell(x.ToLive, ms), cell(x.ToFirstFail, ms), cell(x.ToWeight0, ms),
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, cell(x.ToLive, ms), cell(x.ToFirstFail, ms), cell(x.ToSeen, ms), cell(x.ToWeight0, ms),
 			cell(x.ToNotServed, ms), cell(x.BadRequests, count), cell(x.BadAfterFail, count))
 		if x.Error != "" {
-			w("| %s failed | %s | | | | | |\n", name, oneLine(x.Error))
+			w("| %s failed | %s | | | | | | |\n", name, oneLine(x.Error))
 		}
 	}
 	w("\nMedian (min – max) of %d releases per system.\n\n", r.Analysis["fledge"].ToLive.N)

@@ -66,8 +66,12 @@ func successRateQuery(ns string) string {
 type rollbackSample struct {
 	// ToLive: trigger → the canary's weight is 25 on the API object.
 	ToLive time.Duration
-	// ToFirstFail: canary live → the first failing measurement.
+	// ToFirstFail: canary live → the first failing measurement: the time
+	// Prometheus answered the system's query that failed.
 	ToFirstFail time.Duration
+	// ToSeen: first failing measurement → the system shows the failure on
+	// its API.
+	ToSeen time.Duration
 	// ToWeight0: first failing measurement → weight 0 on the API object.
 	ToWeight0 time.Duration
 	// ToNotServed: first failing measurement → every request through the
@@ -92,9 +96,11 @@ type rollbacker interface {
 	// weight reads the canary weight on the API object ("" when there is
 	// no canary route).
 	weight(ctx context.Context) (string, error)
-	// failed reports the time of the first failing measurement of the
-	// release (zero while there is none).
-	failed(ctx context.Context) (time.Time, error)
+	// failed reports whether the system has recorded a failing
+	// measurement of the release.
+	failed(ctx context.Context) (bool, error)
+	// namespace is where its production Ingress is.
+	namespace() string
 	teardown()
 }
 
@@ -102,6 +108,7 @@ type rollbacker interface {
 type RollbackResult struct {
 	ToLive       Summary `json:"trigger_to_canary_live"`
 	ToFirstFail  Summary `json:"live_to_first_failing_measurement"`
+	ToSeen       Summary `json:"first_fail_to_failure_on_api"`
 	ToWeight0    Summary `json:"first_fail_to_weight_0"`
 	ToNotServed  Summary `json:"first_fail_to_bad_not_served"`
 	BadRequests  Summary `json:"bad_version_requests"`
@@ -125,8 +132,10 @@ func (b *bench) rollbackBench(ctx context.Context, peers peerBins, res *Results)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	b.queryLog = filepath.Join(dir, "queries.log")
 	prom, err := testenv.StartPrometheus(ctx, testenv.PrometheusOptions{
 		Bin: bin, Dir: dir, Job: "traefik", ScrapeInterval: time.Second, Targets: []string{b.plane.MetricsAddr()},
+		QueryLog: b.queryLog,
 	})
 	if err != nil {
 		return err
@@ -177,7 +186,7 @@ func (b *bench) rollbackBench(ctx context.Context, peers peerBins, res *Results)
 				continue
 			}
 			b.log.Info("analysis", "system", sys.name(), "rep", i, "to_live", s.ToLive.Round(time.Millisecond).String(),
-				"to_first_fail", s.ToFirstFail.Round(time.Millisecond).String(), "to_weight0", s.ToWeight0.Round(time.Millisecond).String(),
+				"to_first_fail", s.ToFirstFail.Round(time.Millisecond).String(), "to_seen", s.ToSeen.Round(time.Millisecond).String(), "to_weight0", s.ToWeight0.Round(time.Millisecond).String(),
 				"to_not_served", s.ToNotServed.Round(time.Millisecond).String(), "bad_requests", s.BadRequests, "bad_after_fail", s.BadAfterFail)
 			samples[sys.name()] = append(samples[sys.name()], s)
 		}
@@ -194,14 +203,15 @@ func (b *bench) rollbackBench(ctx context.Context, peers peerBins, res *Results)
 }
 
 func summarizeRollback(ss []rollbackSample) RollbackResult {
-	var live, fail, w0, served []time.Duration
+	var live, fail, seen, w0, served []time.Duration
 	var bad, after []float64
 	for _, s := range ss {
 		live, fail, w0, served = append(live, s.ToLive), append(fail, s.ToFirstFail), append(w0, s.ToWeight0), append(served, s.ToNotServed)
+		seen = append(seen, s.ToSeen)
 		bad, after = append(bad, float64(s.BadRequests)), append(after, float64(s.BadAfterFail))
 	}
 	return RollbackResult{
-		ToLive: Summarize(Millis(live), "ms"), ToFirstFail: Summarize(Millis(fail), "ms"),
+		ToLive: Summarize(Millis(live), "ms"), ToFirstFail: Summarize(Millis(fail), "ms"), ToSeen: Summarize(Millis(seen), "ms"),
 		ToWeight0: Summarize(Millis(w0), "ms"), ToNotServed: Summarize(Millis(served), "ms"),
 		BadRequests: Summarize(bad, "requests"), BadAfterFail: Summarize(after, "requests"),
 	}
@@ -215,10 +225,12 @@ func (b *bench) rollbackOne(ctx context.Context, sys rollbacker, tag string) (ro
 	if err != nil {
 		return s, err
 	}
-	beforeStopped := false
+	var after *dataplane.Steady
+	afterStarted := make(chan error, 1)
 	defer func() {
-		if !beforeStopped {
-			_, _ = before.Stop()
+		_, _ = before.Stop()
+		if after != nil {
+			_, _ = after.Stop()
 		}
 	}()
 	start := time.Now()
@@ -235,14 +247,23 @@ func (b *bench) rollbackOne(ctx context.Context, sys rollbacker, tag string) (ro
 	s.ToLive = live.Sub(start)
 	// Watch the failure and the weight in one loop: whichever the system
 	// records first, both are seen.
-	var seenFail, weight0 time.Time
+	var seen, weight0 time.Time
+	var served *servedWatch
+	outer := ctx
 	_, err = waitUntil(ctx, 3*time.Minute, sys.name()+" weight 0 after a failing measurement", func(ctx context.Context) (bool, error) {
 		now := time.Now()
-		if seenFail.IsZero() {
-			if t, err := sys.failed(ctx); err != nil || t.IsZero() {
+		if seen.IsZero() {
+			if ok, err := sys.failed(ctx); err != nil || !ok {
 				return false, err
 			}
-			seenFail = now
+			seen = now
+			served = b.watchServed(outer, sys.path(), "1.0")
+			// The load from now on is counted apart.
+			go func() {
+				var err error
+				after, err = b.plane.StartSteady(req, rollbackRate)
+				afterStarted <- err
+			}()
 		}
 		w, err := sys.weight(ctx)
 		if err != nil {
@@ -254,33 +275,35 @@ func (b *bench) rollbackOne(ctx context.Context, sys rollbacker, tag string) (ro
 		}
 		return false, nil
 	})
+	if seen.IsZero() {
+		return s, err
+	}
+	if err := <-afterStarted; err != nil {
+		after = nil
+		return s, err
+	}
 	if err != nil {
 		return s, err
 	}
-	// The load after the failure was seen goes to a second counter.
-	after, err := b.plane.StartSteady(req, rollbackRate)
-	if err != nil {
-		return s, err
-	}
-	beforeStopped = true
 	r1, err := before.Stop()
 	if err != nil {
-		_, _ = after.Stop()
 		return s, err
 	}
-	failAt, err := sys.failed(ctx)
+	// The failing measurement is the system's last query of Prometheus
+	// before the failure was seen.
+	failAt, err := b.lastQuery(successRateQuery(sys.namespace()), seen)
 	if err != nil {
-		_, _ = after.Stop()
 		return s, err
 	}
 	s.ToFirstFail = failAt.Sub(live)
+	s.ToSeen = seen.Sub(failAt)
 	s.ToWeight0 = weight0.Sub(failAt)
-	served := b.watchServed(ctx, sys.path(), "1.0")
 	notServed, err := served.wait(failAt)
 	// A few more seconds of load, so that requests the bad version still
 	// got are counted.
 	time.Sleep(2 * time.Second)
 	r2, err2 := after.Stop()
+	after = nil
 	if err := errors.Join(err, err2); err != nil {
 		return s, err
 	}
@@ -289,6 +312,44 @@ func (b *bench) rollbackOne(ctx context.Context, sys rollbacker, tag string) (ro
 	s.BadRequests = r1.Versions[tag] + r1.Failed[tag] + s.BadAfterFail
 	b.log.Debug("analysis load", "system", sys.name(), "before", r1.String(), "after", r2.String())
 	return s, nil
+}
+
+// queryLogEntry is a line of Prometheus' query log.
+type queryLogEntry struct {
+	Params struct {
+		Query string `json:"query"`
+	} `json:"params"`
+	TS time.Time `json:"ts"`
+}
+
+// lastQuery returns the time Prometheus logged the last query q answered
+// at or before t.
+func (b *bench) lastQuery(q string, t time.Time) (time.Time, error) {
+	data, err := os.ReadFile(b.queryLog)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("prometheus query log: %w", err)
+	}
+	return lastQueryIn(data, q, t)
+}
+
+func lastQueryIn(log []byte, q string, t time.Time) (time.Time, error) {
+	var last time.Time
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e queryLogEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return last, fmt.Errorf("prometheus query log line %q: %w", line, err)
+		}
+		if strings.TrimSpace(e.Params.Query) == q && !e.TS.After(t) && e.TS.After(last) {
+			last = e.TS
+		}
+	}
+	if last.IsZero() {
+		return last, fmt.Errorf("prometheus query log: no query %q before %s", q, t.Format(time.RFC3339Nano))
+	}
+	return last, nil
 }
 
 // faultyManifests are the walkthrough's with the agent's fault variable
@@ -430,12 +491,12 @@ func (f *fledgeRollback) weight(ctx context.Context) (string, error) {
 	return f.b.ingressWeight(ctx, anaFledgeProdNS, "webpage-ingress-canary")
 }
 
-// failed is the finish time of the first Failed measurement, as Fledge
-// records it.
-func (f *fledgeRollback) failed(ctx context.Context) (time.Time, error) {
+// failed reports a Failed measurement in the deployment's analyses, or
+// the deployment Failed.
+func (f *fledgeRollback) failed(ctx context.Context) (bool, error) {
 	d, err := f.s.deployment(ctx, f.id)
 	if err != nil {
-		return time.Time{}, err
+		return false, err
 	}
 	bad := d.Status == v1alpha1.StatusFailed
 	for _, a := range d.Analyses {
@@ -443,23 +504,13 @@ func (f *fledgeRollback) failed(ctx context.Context) (time.Time, error) {
 			bad = bad || m.Failed > 0
 		}
 	}
-	if !bad {
-		return time.Time{}, nil
+	if !bad && d.Status.Final() {
+		return false, permanent(fmt.Errorf("deployment %d ended %s without a failing measurement: %s", f.id, d.Status, d.Message))
 	}
-	var list v1alpha1.MeasurementList
-	if err := f.s.getJSON(ctx, fmt.Sprintf("/api/v1/deployments/%d/measurements", f.id), &list); err != nil {
-		return time.Time{}, err
-	}
-	for _, m := range list.Items {
-		if m.Phase == v1alpha1.AnalysisFailed {
-			return m.FinishedAt, nil
-		}
-	}
-	if d.Status.Final() {
-		return time.Time{}, permanent(fmt.Errorf("deployment %d ended %s without a failing measurement: %s", f.id, d.Status, d.Message))
-	}
-	return time.Time{}, nil
+	return bad, nil
 }
+
+func (f *fledgeRollback) namespace() string { return anaFledgeProdNS }
 
 func (f *fledgeRollback) teardown() {
 	if f.s != nil {
@@ -478,10 +529,8 @@ type argoRollback struct {
 	b           *bench
 	bin, module string
 	proc        *process
-	// seenFail is when the bench first saw a failing measurement of the
-	// release's AnalysisRun; known lists the runs of earlier releases.
-	seenFail time.Time
-	known    map[string]bool
+	// known lists the AnalysisRuns of earlier releases.
+	known map[string]bool
 }
 
 func (a *argoRollback) name() string { return "argo-rollouts" }
@@ -572,7 +621,6 @@ func (a *argoRollback) trigger(ctx context.Context, tag string) error {
 	for _, u := range list.Items {
 		a.known[u.GetName()] = true
 	}
-	a.seenFail = time.Time{}
 	patch := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":%q},`+
 		`{"op":"replace","path":"/spec/template/spec/containers/0/env","value":[{"name":"VERSION","value":%q},{"name":"FAULT_ERROR_RATE","value":%q}]}]`,
 		image+tag, tag, rollbackErrorRate)
@@ -589,17 +637,11 @@ func (a *argoRollback) weight(ctx context.Context) (string, error) {
 	return a.b.ingressWeight(ctx, anaArgoNS, argoCanaryIngress)
 }
 
-// failed is when the bench first saw a Failed measurement in the
-// release's AnalysisRun: Argo writes the run's status right after it
-// measures, and records the measurement's time only to the second.
-func (a *argoRollback) failed(ctx context.Context) (time.Time, error) {
-	if !a.seenFail.IsZero() {
-		return a.seenFail, nil
-	}
-	now := time.Now()
+// failed reports a Failed measurement in the release's AnalysisRun.
+func (a *argoRollback) failed(ctx context.Context) (bool, error) {
 	list, err := a.b.dyn.Resource(analysisRunsGVR).Namespace(anaArgoNS).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return time.Time{}, err
+		return false, err
 	}
 	for _, u := range list.Items {
 		if a.known[u.GetName()] {
@@ -609,13 +651,14 @@ func (a *argoRollback) failed(ctx context.Context) (time.Time, error) {
 		for _, r := range results {
 			m, _ := r.(map[string]any)
 			if n, _, _ := unstructured.NestedInt64(m, "failed"); n > 0 {
-				a.seenFail = now
-				return now, nil
+				return true, nil
 			}
 		}
 	}
-	return time.Time{}, nil
+	return false, nil
 }
+
+func (a *argoRollback) namespace() string { return anaArgoNS }
 
 func (a *argoRollback) teardown() {
 	a.proc.stop()
@@ -631,7 +674,6 @@ func (a *argoRollback) teardown() {
 // MetricTemplate of the same query.
 type flaggerRollback struct {
 	flaggerReleaser
-	seenFail time.Time
 }
 
 func (f *flaggerRollback) path() string { return "/flagger/" }
@@ -715,7 +757,6 @@ func (f *flaggerRollback) canaryPhase(ctx context.Context) (string, error) {
 }
 
 func (f *flaggerRollback) trigger(ctx context.Context, tag string) error {
-	f.seenFail = time.Time{}
 	patch := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":%q},`+
 		`{"op":"replace","path":"/spec/template/spec/containers/0/env","value":[{"name":"VERSION","value":%q},{"name":"FAULT_ERROR_RATE","value":%q}]}]`,
 		image+tag, tag, rollbackErrorRate)
@@ -730,25 +771,19 @@ func (f *flaggerRollback) weight(ctx context.Context) (string, error) {
 	return f.b.ingressWeight(ctx, anaFlaggerNS, "webpage-ingress-canary")
 }
 
-// failed is when the bench first saw a failed check: status.failedChecks
-// above 0 (Flagger keeps no time per check) or the phase Failed.
-func (f *flaggerRollback) failed(ctx context.Context) (time.Time, error) {
-	if !f.seenFail.IsZero() {
-		return f.seenFail, nil
-	}
-	now := time.Now()
+// failed reports a failed check: status.failedChecks above 0 (reset to 0
+// when a release starts) or the phase Failed.
+func (f *flaggerRollback) failed(ctx context.Context) (bool, error) {
 	u, err := f.b.dyn.Resource(canariesGVR).Namespace(anaFlaggerNS).Get(ctx, "webpage", metav1.GetOptions{})
 	if err != nil {
-		return time.Time{}, err
+		return false, err
 	}
 	n, _, _ := unstructured.NestedInt64(u.Object, "status", "failedChecks")
 	p, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-	if n > 0 || p == "Failed" {
-		f.seenFail = now
-		return now, nil
-	}
-	return time.Time{}, nil
+	return n > 0 || p == "Failed", nil
 }
+
+func (f *flaggerRollback) namespace() string { return anaFlaggerNS }
 
 func (f *flaggerRollback) teardown() {
 	f.proc.stop()

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/test/dataplane"
@@ -64,5 +65,32 @@ func TestRollbackGoals(t *testing.T) {
 		if !strings.HasSuffix(row, want[i]+" |") {
 			t.Errorf("row %d: %s, want %s", i, row, want[i])
 		}
+	}
+}
+
+// The failing measurement is the last time Prometheus answered the
+// system's query before the failure was seen.
+func TestLastQueryIn(t *testing.T) {
+	log := []byte(`{"params":{"end":"2026-12-04T03:01:24.000Z","query":"A","start":"2026-12-04T03:01:24.000Z","step":0},"ts":"2026-12-04T03:01:24.012Z"}
+{"params":{"query":"B"},"ts":"2026-12-04T03:01:30.000Z"}
+{"params":{"query":"A\n"},"ts":"2026-12-04T03:01:34.105Z"}
+{"params":{"query":"A"},"ts":"2026-12-04T03:01:44.100Z"}
+`)
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	got, err := lastQueryIn(log, "A", at("2026-12-04T03:01:34.200Z"))
+	if err != nil || !got.Equal(at("2026-12-04T03:01:34.105Z")) {
+		t.Errorf("got %s, %v; want 03:01:34.105", got, err)
+	}
+	if _, err := lastQueryIn(log, "A", at("2026-12-04T03:01:20Z")); err == nil || !strings.Contains(err.Error(), "no query") {
+		t.Errorf("before any query: %v, want no query", err)
+	}
+	if _, err := lastQueryIn([]byte("{not json\n"), "A", at("2026-12-04T03:01:20Z")); err == nil {
+		t.Error("a bad line is not an error")
 	}
 }

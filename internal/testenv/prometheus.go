@@ -51,6 +51,9 @@ type PrometheusOptions struct {
 	Job string
 	// ScrapeInterval defaults to 1s.
 	ScrapeInterval time.Duration
+	// QueryLog, when set, is a file where the server logs every query it
+	// answers, one JSON object a line with its time (global.query_log_file).
+	QueryLog string
 }
 
 // Prometheus is the real Prometheus server as a subprocess on a free
@@ -93,16 +96,20 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, 
 	for i, t := range opts.Targets {
 		quoted[i] = strconv.Quote(t)
 	}
+	queryLog := ""
+	if opts.QueryLog != "" {
+		queryLog = "\n  query_log_file: " + strconv.Quote(opts.QueryLog)
+	}
 	// The timeout must not exceed the interval.
 	cfg := fmt.Sprintf(`global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
-  evaluation_interval: %[1]s
+  evaluation_interval: %[1]s%[4]s
 scrape_configs:
   - job_name: %[2]q
     static_configs:
       - targets: [%[3]s]
-`, model(opts.ScrapeInterval), opts.Job, strings.Join(quoted, ", "))
+`, model(opts.ScrapeInterval), opts.Job, strings.Join(quoted, ", "), queryLog)
 	if err := os.WriteFile(filepath.Join(opts.Dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("prometheus: write configuration: %w", err)
 	}
