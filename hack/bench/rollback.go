@@ -31,7 +31,11 @@ import (
 // threshold and failure limit.
 const (
 	// rollbackInterval is every system's analysis interval: Flagger
-	// forces at least 10 s, so all get 10 s.
+	// forces at least 10 s, so all get 10 s. Fledge and Argo Rollouts
+	// also wait one interval before their first measurement, as Flagger
+	// does: a measurement right at the weight change reads a window with
+	// no canary requests (0/0, NaN), which Argo Rollouts fails and Fledge
+	// retries, so the verdict would not be about the bad version.
 	rollbackInterval = 10 * time.Second
 	// rollbackThreshold is the lowest passing success rate.
 	rollbackThreshold = "0.99"
@@ -410,10 +414,11 @@ spec:
   - name: success-rate
     provider:
       prometheus:
-        address: %s
-        query: '%s'
-    successCondition: result >= %s
-    interval: %s
+        address: %[1]s
+        query: '%[2]s'
+    successCondition: result >= %[3]s
+    interval: %[4]s
+    initialDelay: %[4]s
     count: 60
     failureLimit: 0
 `, prom, successRateQuery(anaFledgeProdNS), rollbackThreshold, rollbackInterval),
@@ -554,14 +559,15 @@ metadata:
 spec:
   metrics:
     - name: success-rate
-      interval: %s
+      interval: %[1]s
+      initialDelay: %[1]s
       count: 60
       failureLimit: 0
-      successCondition: result[0] >= %s
+      successCondition: result[0] >= %[2]s
       provider:
         prometheus:
-          address: %s
-          query: '%s'
+          address: %[3]s
+          query: '%[4]s'
 `, rollbackInterval, rollbackThreshold, prom, successRateQuery(anaArgoNS))
 }
 
