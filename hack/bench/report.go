@@ -563,6 +563,15 @@ func (r *Results) rollbackSection(w func(string, ...any)) {
 		}
 	}
 	w("\nMedian (min – max) of %d releases per system.\n\n", r.Analysis["fledge"].ToLive.N)
+	w("What the numbers say: once a system has measured the failure, Fledge and Argo Rollouts take the weight to\n")
+	w("0 within tens to a hundred or so milliseconds and Flagger one interval later (it rolls back at its next\n")
+	w("tick, when failedChecks ≥ threshold). The requests the bad version served over the whole release are\n")
+	w("dominated by the time to the first failing measurement, one interval at 25%% of the load for every system:\n")
+	w("the reaction after it is a few requests for Fledge and Argo Rollouts, a quarter of the load for 10 s for\n")
+	w("Flagger. Where the first measurement falls after the weight (the \"first fail\" column) sets the totals:\n")
+	w("Fledge starts its background analysis's clock once it has read the weight back; Argo Rollouts starts\n")
+	w("it when it creates the AnalysisRun at the pause step, which can come before the bench sees the weight\n")
+	w("on the Ingress, so its first measurement can fall under one interval after it.\n\n")
 }
 
 // notes are what a reader needs to weigh the numbers.
