@@ -130,12 +130,12 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	}
 	want := map[string]int{
 		"DeploymentCreated": 1, "DeploymentStarted": 1, "StageStarted": 4, "StageSucceeded": 4,
-		"Applied": 2, "RolloutComplete": 2, "WeightKept": 1, "HeaderRouteNotSet": 1, "WeightSet0%": 1,
+		"Applied": 2, "RolloutComplete": 2, "WeightKept": 1, "HeaderRouteNotSet": 1, "WeightUnchanged": 1,
 		"WaitingForApproval": 1, "Approved": 1, "ApprovalGranted": 1, "ProductionReleased": 1, "DeploymentSucceeded": 1,
 	}
 	// A first release has no production Ingress to split with: the weight
-	// stays at 0, so there is nothing to promote either.
-	for _, k := range []string{"WeightSet25%", "WeightSet100%", "PromotionSkipped"} {
+	// stays at 0, so there is nothing to promote, nor to reset, either.
+	for _, k := range []string{"WeightSet25%", "WeightSet100%", "PromotionSkipped", "WeightSet0%"} {
 		if count[k] != 0 {
 			t.Errorf("event %s recorded %d times on a first release, want none (all: %v)", k, count[k], count)
 		}
