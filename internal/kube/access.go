@@ -50,6 +50,8 @@ type Access struct {
 	// Objects are server-side applied in Namespace (their own namespace
 	// is ignored, as Apply ignores it).
 	Objects []*unstructured.Unstructured
+	// Delete means the objects are deleted too (a router's cleanup).
+	Delete bool
 	// EnsureNamespace means the step reads the namespace first
 	// (EnsureNamespace) and, with CreateNamespace, creates it when
 	// missing.
@@ -149,6 +151,9 @@ func (c *Client) needs(ctx context.Context, access []Access) ([]Need, error) {
 				continue
 			}
 			out = append(out, objectNeeds(m.Resource.Group, m.Resource.Resource, a.Namespace)...)
+			if a.Delete {
+				out = append(out, Need{Verb: "delete", Group: m.Resource.Group, Resource: m.Resource.Resource, Namespace: a.Namespace})
+			}
 		}
 	}
 	return dedupNeeds(out), nil

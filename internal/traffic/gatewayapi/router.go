@@ -392,11 +392,12 @@ func normalizeNumbers(v any) any {
 }
 
 // Writes declares what the router writes: the HTTPRoute of the production
-// namespace and the ReferenceGrant of the canary namespace.
+// namespace and the ReferenceGrant of the canary namespace, which Reset
+// deletes.
 func Writes(cfg Config) []kube.Access {
 	r := Router{cfg: cfg}
 	return []kube.Access{
 		{Namespace: cfg.ProductionNamespace, Objects: []*unstructured.Unstructured{r.routeRef()}},
-		{Namespace: cfg.CanaryNamespace, Objects: []*unstructured.Unstructured{Grant(cfg.RouteName, cfg.ProductionNamespace, cfg.CanaryNamespace, nil)}},
+		{Namespace: cfg.CanaryNamespace, Objects: []*unstructured.Unstructured{Grant(cfg.RouteName, cfg.ProductionNamespace, cfg.CanaryNamespace, nil)}, Delete: true},
 	}
 }

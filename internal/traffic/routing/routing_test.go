@@ -188,6 +188,38 @@ func TestNewRouter(t *testing.T) {
 	}
 }
 
+func TestRouterWrites(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rt   v1alpha1.TrafficRouting
+		want string
+	}{
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutCanaryNamespace}, "c: Ingress/web"},
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderNGINX, Ingress: "web", Layout: v1alpha1.IngressLayoutBesideProduction}, "p: Ingress/web-canary,Service/web-canary"},
+		{v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}, "p: HTTPRoute/web; c: ReferenceGrant/" + gatewayapi.GrantName("web", "p") + " (and delete)"},
+	}
+	for _, tt := range tests {
+		p, err := New(tt.rt, Namespaces{Canary: "c", Production: "p"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range p.RouterWrites() {
+			w := a.Namespace + ": " + names(a.Objects)
+			if a.Delete {
+				w += " (and delete)"
+			}
+			if a.EnsureNamespace || a.CreateNamespace {
+				w += " (and the namespace)"
+			}
+			got = append(got, w)
+		}
+		if g := strings.Join(got, "; "); g != tt.want {
+			t.Errorf("%+v: RouterWrites %q, want %q", tt.rt, g, tt.want)
+		}
+	}
+}
+
 func TestSurgeCanary(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
