@@ -395,13 +395,14 @@ func TestPromotion(t *testing.T) {
 		events  []string // in this order
 		absent  []string // neither calls nor events
 		weight  int      // the state's weight once production applied
+		surge   string   // production's maxSurge: full while the canary holds every request
 	}{
 		{
 			name: "promoted, endpoints settle, hold", earlier: true,
 			stages: []v1alpha1.Stage{canaryStage(), shiftStage(25, 1, 0), productionStage()},
 			calls:  []string{"weight 25", "weight 100", "apply web-prod", "rollout web-prod", "endpoints web-prod", "weight 0"},
 			events: []string{"WeightSet25%", "WeightSet100%", "Applied", "RolloutComplete", "EndpointsSettled", "ProductionReleased", "WeightSet0%", "DeploymentSucceeded"},
-			weight: 100,
+			weight: 100, surge: "100%",
 		},
 		{
 			name: "endpoints do not settle", earlier: true,
@@ -410,7 +411,7 @@ func TestPromotion(t *testing.T) {
 			calls:   []string{"weight 100", "apply web-prod", "rollout web-prod", "endpoints web-prod", "weight 0"},
 			events:  []string{"WeightSet100%", "RolloutComplete", "EndpointsNotSettled", "ProductionReleased", "WeightSet0%"},
 			absent:  []string{"EndpointsSettled"},
-			weight:  100,
+			weight:  100, surge: "100%",
 		},
 		{
 			name:   "first release: weight kept at 0, nothing to promote",
@@ -466,6 +467,9 @@ func TestPromotion(t *testing.T) {
 			})
 			b.waitStatus(id, v1alpha1.StatusSucceeded)
 			s.stop()
+			if got := b.cluster.MaxSurge(prodNS, "web"); got != tt.surge {
+				t.Errorf("production's maxSurge %q, want %q", got, tt.surge)
+			}
 			calls := b.cluster.Calls()[before:]
 			if !inOrder(calls, tt.calls...) {
 				t.Errorf("cluster calls %v, want in order %v", calls, tt.calls)

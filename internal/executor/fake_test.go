@@ -106,6 +106,22 @@ func (c *fakeCluster) Image(ns, name string) string {
 	return c.imageOf([]*unstructured.Unstructured{o.obj})
 }
 
+// MaxSurge returns the rolling update's maxSurge of Deployment name in ns
+// ("" when unset).
+func (c *fakeCluster) MaxSurge(ns, name string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.objects[ns+"/Deployment/"+name]
+	if o == nil {
+		return ""
+	}
+	v, _, _ := unstructured.NestedFieldNoCopy(o.obj.Object, "spec", "strategy", "rollingUpdate", "maxSurge")
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
 // imageOf returns the first container image of the first Deployment
 // among objs.
 func (c *fakeCluster) imageOf(objs []*unstructured.Unstructured) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,6 +13,7 @@ import (
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic"
+	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 // result is what a step changed besides the cluster. Steps read the run
@@ -199,6 +201,9 @@ func approvalsRequired(ap *v1alpha1.ApprovalStage) int {
 
 // applyProduction promotes a canary that has a share of the requests to
 // all of them (see promoteCanary), then applies production's manifests.
+// While the canary holds every request, production takes none during its
+// rollout, so its Deployments roll out at full surge, like the canary's:
+// every new pod starts at once instead of a quarter at a time.
 func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	objs, err := r.objects(false)
 	if err != nil {
@@ -207,6 +212,12 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 	var res result
 	if r.plan.Kind != v1alpha1.KindRollback && r.state.Weight > 0 && r.state.Weight < 100 {
 		res.weight = r.promoteCanary(ctx, a.StageName)
+	}
+	if r.plan.Kind != v1alpha1.KindRollback && (r.state.Weight == 100 || (res.weight != nil && *res.weight == 100)) {
+		objs = slices.Clone(objs)
+		if err := routing.SurgeCanary(objs); err != nil {
+			return res, err
+		}
 	}
 	return res, r.apply(ctx, a.StageName, r.production(), objs)
 }

@@ -327,7 +327,9 @@ const CanarySurge = "100%"
 // canary is ready after one pod start-up instead of one per surge step. A
 // Deployment's explicit maxSurge, and the Recreate strategy, are kept. The
 // pod template is not touched, so canary and production pods keep the same
-// pod-template hash. Production gets the manifests as written.
+// pod-template hash. Production gets the manifests as written, except
+// while a promoted canary holds every request: production then takes none
+// during its rollout, and it rolls out at full surge too.
 func SurgeCanary(objs []*unstructured.Unstructured) error {
 	for i, o := range objs {
 		if o.GetAPIVersion() != "apps/v1" || o.GetKind() != "Deployment" {
