@@ -303,10 +303,10 @@ func (s *fledgeServer) waitStatus(ctx context.Context, id int64, timeout time.Du
 type pipelineFixture struct {
 	Name, Artifact, CanaryNS, ProdNS string
 	Approval                         bool
-	// NoHold sets productionRelease.promotionHold to 0s: the wait it makes
-	// is for a data plane to learn of endpoints, and a benchmark of the
-	// control overhead against a floor without a data plane leaves it out.
-	NoHold bool
+	// OnePod sizes the canary to one pod per Deployment
+	// (canaryDeployment.scale.replicas: 1), like Argo Rollouts' canary
+	// at 25% of 3 replicas.
+	OnePod bool
 }
 
 func (p pipelineFixture) yaml() string {
@@ -314,9 +314,9 @@ func (p pipelineFixture) yaml() string {
 	if p.Approval {
 		approval = "    - name: approval-stage\n      approval:\n        approvalsRequired: 1\n        timeout: 24h\n"
 	}
-	hold := ""
-	if p.NoHold {
-		hold = "        promotionHold: 0s\n"
+	scale := ""
+	if p.OnePod {
+		scale = "        scale:\n          replicas: 1\n"
 	}
 	return fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
 kind: Pipeline
@@ -334,7 +334,7 @@ spec:
         namespace: %s
         ingressName: webpage-ingress
         rolloutTimeout: 5m
-    - name: shift-traffic-stage
+%s    - name: shift-traffic-stage
       shiftTraffic:
         rampLimitPercent: 25
         batchCount: 1
@@ -342,7 +342,7 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 5m
-%s`, p.Name, p.Artifact, p.CanaryNS, approval, p.ProdNS, hold)
+`, p.Name, p.Artifact, p.CanaryNS, scale, approval, p.ProdNS)
 }
 
 // walkthroughManifests returns the walkthrough's manifests with the given

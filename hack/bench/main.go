@@ -63,7 +63,7 @@ var benchmarks = []string{"release", "overhead", "apply", "scale", "analysis"}
 func parseFlags(args []string) (options, string, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&o.n, "n", 5, "measured repetitions per benchmark (after one warm-up)")
+	fs.IntVar(&o.n, "n", 10, "measured repetitions per benchmark (after one warm-up)")
 	only := fs.String("only", strings.Join(benchmarks, ","), "comma-separated benchmarks to run: "+strings.Join(benchmarks, ", "))
 	fs.StringVar(&o.out, "out", "BENCHMARKS.md", "the Markdown report to write")
 	fs.StringVar(&o.jsonOut, "json", "bench/results.json", "the raw numbers to write, as JSON")
@@ -76,7 +76,7 @@ func parseFlags(args []string) (options, string, error) {
 	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
 	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
-	fs.BoolVar(&o.dataplane, "dataplane", false, "experimental: also measure the release benchmark through a real data plane (test/dataplane: Traefik, needs root and hack/build-traefik.sh); see BENCHMARKS.md for why it is off by default")
+	fs.BoolVar(&o.dataplane, "dataplane", true, "measure the release benchmark through a real data plane (test/dataplane: Traefik, needs root and hack/build-traefik.sh); false measures the API objects only")
 	fs.StringVar(&o.merge, "merge", "", "a results JSON of an earlier run: keep its numbers and replace only the benchmarks run now (the report names both runs)")
 	systems := fs.String("systems", "fledge,argo-rollouts,flagger", "systems of the release benchmark")
 	if err := fs.Parse(args); err != nil {

@@ -43,7 +43,7 @@ func (b *bench) overheadBench(ctx context.Context, res *Results) error {
 		return err
 	}
 	if err := b.applyFledgeResources(ctx, s, filepath.Join(dir, "resources"), "", map[string]string{"webpage": manifests},
-		[]pipelineFixture{{Name: overheadPipeline, Artifact: "webpage", CanaryNS: fullCanaryNS, ProdNS: fullProdNS, NoHold: true}}); err != nil {
+		[]pipelineFixture{{Name: overheadPipeline, Artifact: "webpage", CanaryNS: fullCanaryNS, ProdNS: fullProdNS}}); err != nil {
 		return err
 	}
 	for _, ns := range []string{floorCanaryNS, floorProdNS} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -214,7 +215,7 @@ func (a *argoReleaser) setup(ctx context.Context) error {
 		return err
 	}
 	// A first canary release, unmeasured, like Fledge's first release.
-	_, err = a.release(ctx, "1.0")
+	_, err = a.release(ctx, "1.0", nil)
 	return err
 }
 
@@ -269,12 +270,15 @@ func rsReady(rs *appsv1.ReplicaSet, img string, replicas int32) bool {
 
 const argoCanaryIngress = "webpage-webpage-ingress-canary"
 
-func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, error) {
+func (a *argoReleaser) path() string { return "/argo/" }
+
+func (a *argoReleaser) release(ctx context.Context, tag string, p *probe) (releaseSample, error) {
 	var s releaseSample
 	b := a.b
 	img := image + tag
 	patch := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":%q}]`, img)
 	start := time.Now()
+	s.Trigger = start
 	if _, err := b.dyn.Resource(rolloutsGVR).Namespace(argoNS).Patch(ctx, "webpage", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		return s, fmt.Errorf("set rollout image: %w", err)
 	}
@@ -301,11 +305,14 @@ func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, 
 	}); err != nil {
 		return s, err
 	}
-	if s.CanaryShare, err = b.canaryShare(ctx, "/argo/", tag); err != nil {
-		return s, err
+	if err := b.awaitShare(ctx, p, start, tag); err != nil {
+		if !errors.Is(err, errShareNotReached) {
+			return s, err
+		}
+		s.ShareErr = err
 	}
 	promote := time.Now()
-	served := b.watchServed(ctx, "/argo/", tag)
+	s.Approve = promote
 	if _, err := b.dyn.Resource(rolloutsGVR).Namespace(argoNS).Patch(ctx, "webpage", types.MergePatchType,
 		[]byte(`{"status":{"pauseConditions":null}}`), metav1.PatchOptions{}, "status"); err != nil {
 		return s, fmt.Errorf("promote: %w", err)
@@ -346,9 +353,8 @@ func (a *argoReleaser) release(ctx context.Context, tag string) (releaseSample, 
 	if err != nil {
 		return s, err
 	}
-	s.ToDone = at.Sub(promote)
-	s.ToServed, err = served.wait(promote)
-	return s, err
+	s.ToDone, s.Done = at.Sub(promote), at
+	return s, nil
 }
 
 func (a *argoReleaser) teardown() {
@@ -485,7 +491,7 @@ func (f *flaggerReleaser) setup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	_, err = f.release(ctx, "1.0")
+	_, err = f.release(ctx, "1.0", nil)
 	return err
 }
 
@@ -498,12 +504,15 @@ func (f *flaggerReleaser) phase(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSample, error) {
+func (f *flaggerReleaser) path() string { return "/flagger/" }
+
+func (f *flaggerReleaser) release(ctx context.Context, tag string, p *probe) (releaseSample, error) {
 	var s releaseSample
 	b := f.b
 	img := image + tag
 	f.gate.Store(false)
 	start := time.Now()
+	s.Trigger = start
 	if err := b.setImage(ctx, flaggerNS, "webpage", img); err != nil {
 		return s, fmt.Errorf("set image: %w", err)
 	}
@@ -526,11 +535,14 @@ func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSampl
 	}); err != nil {
 		return s, err
 	}
-	if s.CanaryShare, err = b.canaryShare(ctx, "/flagger/", tag); err != nil {
-		return s, err
+	if err := b.awaitShare(ctx, p, start, tag); err != nil {
+		if !errors.Is(err, errShareNotReached) {
+			return s, err
+		}
+		s.ShareErr = err
 	}
 	open := time.Now()
-	served := b.watchServed(ctx, "/flagger/", tag)
+	s.Approve = open
 	f.gate.Store(true)
 	var newOnly newOnlyClock
 	at, err = waitUntil(ctx, 3*time.Minute, "flagger primary on "+tag, func(ctx context.Context) (bool, error) {
@@ -561,10 +573,9 @@ func (f *flaggerReleaser) release(ctx context.Context, tag string) (releaseSampl
 	if err != nil {
 		return s, err
 	}
-	s.ToDone = at.Sub(open)
+	s.ToDone, s.Done = at.Sub(open), at
 	f.gate.Store(false)
-	s.ToServed, err = served.wait(open)
-	return s, err
+	return s, nil
 }
 
 func (f *flaggerReleaser) teardown() {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
 )
 
 // Results is everything one run measured; it is written as JSON as is.
@@ -44,11 +46,22 @@ type ReleaseResult struct {
 	// ToNewOnly: approve → only ready pods of the new version get
 	// requests, on the API objects.
 	ToNewOnly Summary `json:"approve_to_new_version_only"`
-	// ToServed: approve → only the new version answers through the data
-	// plane; CanaryShare: the new version's share of requests at 25%.
-	ToServed    Summary `json:"approve_to_only_new_served"`
-	CanaryShare Summary `json:"canary_share_percent"`
-	Error       string  `json:"error,omitempty"`
+	// Through the data plane: trigger → 25% ± 3% of the requests on the
+	// canary (ToShare; ShareNotSeen releases never showed it), approve →
+	// every request answered by the new version (ToAll; AllNotSeen),
+	// the canary's share while it waited at 25%, and the failed requests
+	// of each release out of Requests in all.
+	ToShare      Summary `json:"trigger_to_25_percent_served"`
+	ToAll        Summary `json:"approve_to_all_served_by_new"`
+	CanaryShare  Summary `json:"canary_share_percent"`
+	Failed       Summary `json:"failed_requests_per_release"`
+	ShareNotSeen int     `json:"share_not_seen,omitempty"`
+	AllNotSeen   int     `json:"all_not_seen,omitempty"`
+	Requests     int     `json:"requests,omitempty"`
+	// CLI: one fledge CLI call (get deployment -o json) against the same
+	// server, the cost the CLI adds to an API call.
+	CLI   Summary `json:"cli_call,omitempty"`
+	Error string  `json:"error,omitempty"`
 }
 
 // OverheadResult is benchmark 3.
@@ -171,10 +184,16 @@ func (r *Results) write(mdPath, jsonPath string) error {
 // Goals of the issue.
 const (
 	goalOverheadRatio = 1.2
-	goalApplyRatio    = 0.33
+	goalApplyRatio    = 0.5
 	// Benchmarks 1 and 2: Fledge against each peer.
-	goalArgoRatio    = 1.0
-	goalFlaggerRatio = 0.05
+	// Release goals: ratios to Argo Rollouts in the same run.
+	goalShareOnePod = 1.0
+	goalShareFull   = 1.5
+	goalAllServed   = 1.0
+	goalDone        = 2.0
+	// Read goals.
+	goalGetRPS  = 10000.0
+	goalReadP99 = 20.0
 	// The analysis benchmark: Fledge against each peer.
 	goalRollbackArgo    = 1.0
 	goalRollbackFlagger = 0.1
@@ -261,31 +280,7 @@ func (r *Results) markdown(jsonPath string) string {
 	}
 
 	w("## Goals\n\n| goal (from the issue) | measured (median) | |\n|---|---|---|\n")
-	if f, ok := r.Release["fledge"]; ok {
-		for _, peer := range []struct {
-			name string
-			goal float64
-		}{{"argo-rollouts", goalArgoRatio}, {"flagger", goalFlaggerRatio}} {
-			x, ok := r.Release[peer.name]
-			if !ok {
-				continue
-			}
-			for _, m := range []struct {
-				what   string
-				fl, pe Summary
-			}{
-				{"trigger → 25% canary live", f.ToCanary, x.ToCanary},
-				{"approve → only the new version gets requests", f.ToNewOnly, x.ToNewOnly},
-			} {
-				if m.fl.N == 0 || m.pe.N == 0 {
-					continue
-				}
-				rt := Ratio(m.fl.Median, m.pe.Median)
-				w("| %s: Fledge ≤ %.2f× %s | %s (Fledge %s, %s %s) | %s |\n", m.what, peer.goal, peer.name,
-					ratio(m.fl.Median, m.pe.Median), ms(m.fl.Median), peer.name, ms(m.pe.Median), met(rt <= peer.goal))
-			}
-		}
-	}
+	r.releaseGoals(w)
 	r.rollbackGoals(w)
 	if o := r.Overhead; o != nil {
 		w("| control overhead: Fledge full release ≤ %.1f× the floor program | %.3f× (Fledge %s, floor %s) | %s |\n",
@@ -295,6 +290,14 @@ func (r *Results) markdown(jsonPath string) string {
 		rc := Ratio(a.FledgeCreate.Median, a.KubectlCreate.Median)
 		w("| apply %d objects: Fledge ≤ %.2f× `kubectl apply --server-side` | %.2f× (Fledge %s, kubectl %s) | %s |\n",
 			a.Objects, goalApplyRatio, rc, ms(a.FledgeCreate.Median), ms(a.KubectlCreate.Median), met(rc <= goalApplyRatio))
+	}
+	if sc := r.Scale; sc != nil {
+		g := sc.Get
+		w("| GET one deployment (%s, %d connections, its own process): ≥ %.0f req/s and p99 ≤ %.0f ms | %.0f req/s, p99 %.1f ms | %s |\n",
+			g.Tool, g.Connections, goalGetRPS, goalReadP99, g.RPS, g.P99ms, met(g.RPS >= goalGetRPS && g.P99ms <= goalReadP99 && g.Errors == 0))
+		h := sc.HistoryList
+		w("| history page of 50 out of %d: p99 ≤ %.0f ms | p99 %.1f ms (%.0f req/s at %d connections) | %s |\n",
+			sc.HistoryCount, goalReadP99, h.P99ms, h.RPS, h.Connections, met(h.P99ms <= goalReadP99 && h.Errors == 0))
 	}
 	w("\n")
 
@@ -309,8 +312,10 @@ func (r *Results) markdown(jsonPath string) string {
 		w("`Succeeded`) against the floor program in `hack/bench/overhead.go`, which makes only those API calls\n")
 		w("with client-go (server-side applies, waits by watch). The floor's time is what Kubernetes itself\n")
 		w("needs; the difference is Fledge's own. The two alternate, on the same manifests, %d pairs (2 × -n:\n", o.Fledge.N)
-		w("Kubernetes' own time varies from release to release by more than the overhead). Fledge's pipeline\n")
-		w("sets `promotionHold: 0s`: the hold waits for a data plane, which this benchmark has none of.\n\n")
+		w("Kubernetes' own time varies from release to release by more than the overhead). Fledge runs with its\n")
+		w("default settings, so its release includes what the floor program leaves out: the canary's promotion\n")
+		w("to 100%%, the wait for production's endpoints to settle, and the promotion hold (%s), which\n", v1alpha1.DefaultPromotionHold)
+		w("waits for a data plane to learn of the endpoints.\n\n")
 		w("| | median | min – max |\n|---|---|---|\n")
 		w("| Fledge | %s | %s |\n", ms(o.Fledge.Median), spread(o.Fledge))
 		w("| floor program | %s | %s |\n", ms(o.Floor.Median), spread(o.Floor))
@@ -374,8 +379,47 @@ func (r *Results) markdown(jsonPath string) string {
 }
 
 // releaseSections writes benchmarks 1 and 2.
+// releaseSystems are the systems of the release benchmark, in the order
+// the report shows them.
+var releaseSystems = []string{"fledge", "fledge-1pod", "argo-rollouts", "flagger"}
+
+// releaseGoals writes the goal rows of the release benchmark: every phase,
+// each against Argo Rollouts in the same run.
+func (r *Results) releaseGoals(w func(string, ...any)) {
+	argo, ok := r.Release["argo-rollouts"]
+	if !ok {
+		return
+	}
+	row := func(what string, goal float64, fl, pe Summary, sys string) {
+		if fl.N == 0 || pe.N == 0 {
+			w("| %s: %s ≤ %.1f× argo-rollouts | not measured | **missed** |\n", what, sys, goal)
+			return
+		}
+		rt := Ratio(fl.Median, pe.Median)
+		w("| %s: %s ≤ %.1f× argo-rollouts | %s (%s %s, argo-rollouts %s) | %s |\n", what, sys, goal,
+			ratio(fl.Median, pe.Median), sys, ms(fl.Median), ms(pe.Median), met(rt <= goal))
+	}
+	one, full := r.Release["fledge-1pod"], r.Release["fledge"]
+	if r.DataPlane == "" || strings.HasPrefix(r.DataPlane, "not used") {
+		row("trigger → 25% canary live on the API objects (1-pod canary)", goalShareOnePod, one.ToCanary, argo.ToCanary, "fledge-1pod")
+		row("trigger → 25% canary live on the API objects (full-size canary)", goalShareFull, full.ToCanary, argo.ToCanary, "fledge")
+		row("approve → only the new version gets requests, on the API objects", goalAllServed, full.ToNewOnly, argo.ToNewOnly, "fledge")
+		row("approve → done", goalDone, full.ToDone, argo.ToDone, "fledge")
+		return
+	}
+	row("trigger → 25% ± 3% of requests on the canary (1-pod canary)", goalShareOnePod, one.ToShare, argo.ToShare, "fledge-1pod")
+	row("trigger → 25% ± 3% of requests on the canary (full-size canary)", goalShareFull, full.ToShare, argo.ToShare, "fledge")
+	row("approve → 100% of requests on the new version", goalAllServed, full.ToAll, argo.ToAll, "fledge")
+	row("approve → 100% of requests on the new version", goalAllServed, one.ToAll, argo.ToAll, "fledge-1pod")
+	for _, sys := range []string{"fledge", "fledge-1pod"} {
+		x := r.Release[sys]
+		row("approve → done (production on the new version, canary weight 0)", goalDone, x.ToDone, argo.ToDone, sys)
+		w("| failed requests through a release (trigger → done): %s 0 | %s in %d releases (%d requests) | %s |\n",
+			sys, count(x.Failed.Max)+" at most", x.Failed.N, x.Requests, met(x.Failed.N > 0 && x.Failed.Max == 0))
+	}
+}
+
 func (r *Results) releaseSections(w func(string, ...any)) {
-	systems := []string{"fledge", "argo-rollouts", "flagger"}
 	f := r.Release["fledge"]
 	// partial notes a system whose run stopped early.
 	partial := func(x ReleaseResult, n int) string {
@@ -384,12 +428,31 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		}
 		return fmt.Sprintf(" (%d of %d repetitions, then: %s)", n, r.Repetitions, oneLine(x.Error))
 	}
-	w("## 1. Trigger → 25%% canary live\n\n")
-	w("From the trigger (Fledge: `fledge run` starts; Argo Rollouts and Flagger: the image patch is sent)\n")
-	w("until the canary pods are all Ready **and** weight 25 is on the API object (the canary Ingress's\n")
-	w("`canary-weight` annotation), polled every %s.\n\n", pollEvery)
-	w("| system | median | min – max | vs Fledge |\n|---|---|---|---|\n")
-	for _, name := range systems {
+	plane := r.DataPlane != "" && !strings.HasPrefix(r.DataPlane, "not used")
+	w("## 1. Trigger → 25%% on the canary\n\n")
+	w("The systems take turns release by release (Fledge with its walkthrough's full-size canary, Fledge\n")
+	w("with a 1-pod canary (`canaryDeployment.scale.replicas: 1`), Argo Rollouts, Flagger), the first of\n")
+	w("each round rotating, with a %s pause between releases; each system's pods, Services and\n", releaseSettle)
+	w("Ingresses are the walkthrough's (3 replicas). The clock starts at one API call for every system:\n")
+	w("Fledge's `POST /api/v1/pipelines/{name}/runs`, the image patch of the Rollout or of Flagger's\n")
+	w("Deployment. \"API objects\" is until the canary pods are Ready **and** weight 25 is on the canary\n")
+	w("Ingress, polled every %s.", pollEvery)
+	if plane {
+		w(" \"Served\" is through the data plane (%s, in front of the kwok\n", r.DataPlane)
+		w("pods, answered by a test agent with the version of the pod reached): batches of %d requests are sent\n", probeBatch)
+		w("back to back from the trigger until the release is done; the time is the start of the first of two\n")
+		w("batches in a row with %.0f%% ± %.0f%% of the answers from the new version and none failed.", 25.0, shareTolerance*100)
+	}
+	w("\n\n| system | API objects: median | min – max | vs Fledge |")
+	if plane {
+		w(" served: median | min – max | vs Fledge | share at 25%%: median | min – max |")
+	}
+	w("\n|---|---|---|---|")
+	if plane {
+		w("---|---|---|---|---|")
+	}
+	w("\n")
+	for _, name := range releaseSystems {
 		x, ok := r.Release[name]
 		if !ok {
 			continue
@@ -398,66 +461,65 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 			w("| %s | failed: %s | | |\n", name, oneLine(x.Error))
 			continue
 		}
-		w("| %s | %s%s | %s | %s |\n", name, ms(x.ToCanary.Median), partial(x, x.ToCanary.N), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
+		w("| %s | %s%s | %s | %s |", name, ms(x.ToCanary.Median), partial(x, x.ToCanary.N), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
+		if plane {
+			w(" %s%s | %s | %s | %.1f%% | %.1f%% – %.1f%% |", ms(x.ToShare.Median), notSeen(x.ShareNotSeen), spread(x.ToShare), ratio(x.ToShare.Median, f.ToShare.Median),
+				x.CanaryShare.Median, x.CanaryShare.Min, x.CanaryShare.Max)
+		}
+		w("\n")
 	}
-	w("\n## 2. Approve → production runs the new version\n\n")
-	w("From the approval (Fledge: `fledge approve` starts; Argo: the promote patch of the status, as\n")
-	w("`kubectl argo rollouts promote` sends it; Flagger: the confirm-promotion webhook starts answering 200)\n")
-	w("until production runs the new image with every replica available and the canary weight is 0\n")
-	w("(\"production\"), and until the system itself reports the release finished (\"done\": Fledge\n")
-	w("`Succeeded`, Argo `Healthy`, Flagger `Succeeded`). \"New only\" is the first of: the canary route at\n")
-	w("weight 100 with the canary ready on the new version, or \"production\": from then on every request\n")
-	w("reaches a ready pod of the new version (Fledge promotes its canary to 100%% on approval while\n")
-	w("production rolls; see docs/design.md).\n\n")
-	plane := false
-	for _, x := range r.Release {
-		plane = plane || x.ToServed.N > 0
-	}
+	w("\n## 2. Approve → only the new version, and done\n\n")
+	w("From the approval (one API call for every system: Fledge's `POST /api/v1/deployments/{id}/approve`;\n")
+	w("Argo: the promote patch of the status, as `kubectl argo rollouts promote` sends it; Flagger: the\n")
+	w("confirm-promotion webhook starts answering 200). \"New only\" is on the API objects: the first of the\n")
+	w("canary route at weight 100 with the canary ready on the new version, or production on the new image\n")
+	w("with every replica available and the canary weight 0 (\"production\"). \"Done\" is the system's own\n")
+	w("word (Fledge `Succeeded`, Argo `Healthy`, Flagger `Succeeded`).")
 	if plane {
-		w("With a real data plane in front of the kwok pods (%s; requests\n", r.DataPlane)
-		w("answered by a test agent with the version of the pod they reached), \"only new served\" is when two\n")
-		w("consecutive batches of 40 requests, sent back to back from the approval on, are all answered by the\n")
-		w("new version (resolution about the duration of one batch, ~0.1 s). Fledge uses its beside-production\n")
-		w("NGINX layout here (the canary Ingress next to production's), which Traefik follows.\n\n")
-	} else {
-		w("This run measures at the **API-object level** only: \"only the new version served\" is not measured\n")
-		w("(%s; see Notes).\n\n", orDefault(r.DataPlane, "data plane off"))
+		w(" \"All served\" is through the data plane: the start of the\n")
+		w("first of two batches in a row answered by the new version alone; \"failed\" counts the failed requests\n")
+		w("(errors and non-2xx) of each release's batches from the trigger until done.")
 	}
-	w("| system | new only: median | min – max | vs Fledge | production: median | min – max | vs Fledge | done: median | min – max |")
+	w("\n\n| system | new only: median | min – max | production: median | min – max | done: median | min – max | vs Fledge |")
 	if plane {
-		w(" only new served: median | min – max | vs Fledge |")
+		w(" all served: median | min – max | vs Fledge | failed: max |")
 	}
-	w("\n|---|---|---|---|---|---|---|---|---|")
+	w("\n|---|---|---|---|---|---|---|---|")
 	if plane {
-		w("---|---|---|")
+		w("---|---|---|---|")
 	}
 	w("\n")
-	for _, name := range systems {
+	for _, name := range releaseSystems {
 		x, ok := r.Release[name]
 		if !ok || x.ToProduction.N == 0 {
 			continue
 		}
-		w("| %s | %s%s | %s | %s | %s | %s | %s | %s | %s |", name,
-			ms(x.ToNewOnly.Median), partial(x, x.ToNewOnly.N), spread(x.ToNewOnly), ratio(x.ToNewOnly.Median, f.ToNewOnly.Median),
-			ms(x.ToProduction.Median), spread(x.ToProduction), ratio(x.ToProduction.Median, f.ToProduction.Median),
-			ms(x.ToDone.Median), spread(x.ToDone))
+		w("| %s | %s%s | %s | %s | %s | %s | %s | %s |", name,
+			ms(x.ToNewOnly.Median), partial(x, x.ToNewOnly.N), spread(x.ToNewOnly),
+			ms(x.ToProduction.Median), spread(x.ToProduction),
+			ms(x.ToDone.Median), spread(x.ToDone), ratio(x.ToDone.Median, f.ToDone.Median))
 		if plane {
-			w(" %s | %s | %s |", ms(x.ToServed.Median), spread(x.ToServed), ratio(x.ToServed.Median, f.ToServed.Median))
+			w(" %s%s | %s | %s | %s |", ms(x.ToAll.Median), notSeen(x.AllNotSeen), spread(x.ToAll), ratio(x.ToAll.Median, f.ToAll.Median), count(x.Failed.Max))
 		}
 		w("\n")
 	}
-	if plane {
-		w("\nShare of requests the new version answered at the 25%% step (400 requests, median of the\n")
-		w("repetitions): ")
-		var parts []string
-		for _, name := range systems {
-			if x, ok := r.Release[name]; ok && x.CanaryShare.N > 0 {
-				parts = append(parts, fmt.Sprintf("%s %.1f%%", name, x.CanaryShare.Median))
-			}
+	for _, name := range []string{"fledge", "fledge-1pod"} {
+		if x, ok := r.Release[name]; ok && x.CLI.N > 0 {
+			w("\nThe CLI's own cost, beside these API-call clocks: one `fledge get deployment -o json` against the\n")
+			w("same server took %s (%s) in the %s releases; `fledge run` and `fledge approve` pay it once\n", ms(x.CLI.Median), spread(x.CLI), name)
+			w("each.\n")
+			break
 		}
-		w("%s.\n", strings.Join(parts, ", "))
 	}
 	w("\n")
+}
+
+// notSeen says how many releases never showed a data-plane figure.
+func notSeen(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (not seen in %d)", n)
 }
 
 // rollbackMeasures are the measures of the analysis benchmark that have
