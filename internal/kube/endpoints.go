@@ -42,7 +42,16 @@ func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*un
 	if len(services) == 0 {
 		return nil
 	}
-	t := time.NewTicker(pollInterval)
+	// The namespace's pods and EndpointSlices are watched, so the moment
+	// they agree is seen when the controllers write it; the ticker is a
+	// fallback for a watch that is broken and cannot be opened again.
+	changed := make(chan struct{}, 1)
+	wctx, stopWatches := context.WithCancel(ctx)
+	defer stopWatches()
+	for _, gvr := range []schema.GroupVersionResource{podsGVR, endpointSlicesGVR} {
+		go watchChanges(wctx, c.dyn.Resource(gvr).Namespace(ns), "", changed)
+	}
+	t := time.NewTicker(rolloutFallbackPoll)
 	defer t.Stop()
 	for {
 		diff, err := c.endpointsDiff(ctx, ns, services)
@@ -55,6 +64,7 @@ func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*un
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("endpoints in %s not settled: %s: %w", ns, diff, context.Cause(ctx))
+		case <-changed:
 		case <-t.C:
 		}
 	}

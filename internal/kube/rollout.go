@@ -197,6 +197,10 @@ const rolloutFallbackPoll = 2 * time.Second
 // blocking: one pending signal is enough) on every event, until ctx ends.
 // A watch that fails or closes is opened again after a short pause.
 func watchChanges(ctx context.Context, ri dynamic.ResourceInterface, name string, changed chan<- struct{}) {
+	opts := metav1.ListOptions{}
+	if name != "" {
+		opts.FieldSelector = "metadata.name=" + name
+	}
 	signal := func() {
 		select {
 		case changed <- struct{}{}:
@@ -204,7 +208,7 @@ func watchChanges(ctx context.Context, ri dynamic.ResourceInterface, name string
 		}
 	}
 	for ctx.Err() == nil {
-		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		w, err := ri.Watch(ctx, opts)
 		if err == nil {
 			// A change between the caller's last read and the watch's
 			// start would not be reported: read once more now.
