@@ -214,6 +214,7 @@ func (b *bench) measureRelease(ctx context.Context, sys releaser, tag string) (r
 // releaseSamples collects one system's releases.
 type releaseSamples struct {
 	toCanary, toProd, toDone, toNewOnly, toShare, toAll []time.Duration
+	lag                                                 []float64
 	shares, failed                                      []float64
 	noShare, noAll, requests                            int
 	err                                                 error
@@ -229,6 +230,7 @@ func (r *releaseSamples) add(s releaseSample, p planeSample) {
 	r.failed = append(r.failed, float64(p.Failed))
 	if p.ShareSeen {
 		r.toShare, r.shares = append(r.toShare, p.ToShare), append(r.shares, p.Share*100)
+		r.lag = append(r.lag, float64(p.ToShare-s.ToCanary)/float64(time.Millisecond))
 	} else {
 		r.noShare++
 	}
@@ -250,6 +252,7 @@ func (r *releaseSamples) result(plane bool) ReleaseResult {
 		x.ToShare = Summarize(Millis(r.toShare), "ms")
 		x.ToAll = Summarize(Millis(r.toAll), "ms")
 		x.CanaryShare = Summarize(r.shares, "%")
+		x.Lag = Summarize(r.lag, "ms")
 		x.Failed = Summarize(r.failed, "requests")
 		x.ShareNotSeen, x.AllNotSeen, x.Requests = r.noShare, r.noAll, r.requests
 	}

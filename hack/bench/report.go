@@ -54,6 +54,9 @@ type ReleaseResult struct {
 	ToShare      Summary `json:"trigger_to_25_percent_served"`
 	ToAll        Summary `json:"approve_to_all_served_by_new"`
 	CanaryShare  Summary `json:"canary_share_percent"`
+	// Lag: served at 25% minus live on the API objects, per release: the
+	// time the data plane takes to follow the weight.
+	Lag Summary `json:"data_plane_lag"`
 	Failed       Summary `json:"failed_requests_per_release"`
 	ShareNotSeen int     `json:"share_not_seen,omitempty"`
 	AllNotSeen   int     `json:"all_not_seen,omitempty"`
@@ -445,11 +448,11 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 	}
 	w("\n\n| system | API objects: median | min – max | vs Fledge |")
 	if plane {
-		w(" served: median | min – max | vs Fledge | share at 25%%: median | min – max |")
+		w(" served: median | min – max | vs Fledge | served − API objects | share at 25%%: median | min – max |")
 	}
 	w("\n|---|---|---|---|")
 	if plane {
-		w("---|---|---|---|---|")
+		w("---|---|---|---|---|---|")
 	}
 	w("\n")
 	for _, name := range releaseSystems {
@@ -463,8 +466,8 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		}
 		w("| %s | %s%s | %s | %s |", name, ms(x.ToCanary.Median), partial(x, x.ToCanary.N), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
 		if plane {
-			w(" %s%s | %s | %s | %.1f%% | %.1f%% – %.1f%% |", ms(x.ToShare.Median), notSeen(x.ShareNotSeen), spread(x.ToShare), ratio(x.ToShare.Median, f.ToShare.Median),
-				x.CanaryShare.Median, x.CanaryShare.Min, x.CanaryShare.Max)
+			w(" %s%s | %s | %s | %s | %.1f%% | %.1f%% – %.1f%% |", ms(x.ToShare.Median), notSeen(x.ShareNotSeen), spread(x.ToShare), ratio(x.ToShare.Median, f.ToShare.Median),
+				ms(x.Lag.Median), x.CanaryShare.Median, x.CanaryShare.Min, x.CanaryShare.Max)
 		}
 		w("\n")
 	}
