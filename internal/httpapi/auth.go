@@ -241,9 +241,10 @@ func SecurityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// stillAuthorized checks a long-lived request's token again (a cheap
-// lookup by hash in the shared store): a token revoked or expired since
-// the request began, on this replica or another, ends it. It is nil when
+// stillAuthorized checks a long-lived request's token again (the shared
+// store's tokens revision, and the token itself only once it moved): a
+// token revoked or expired since the request began, on this replica or
+// another, ends it. It is nil when
 // authentication is off.
 func (h *Handler) stillAuthorized(r *http.Request) error {
 	if h.authDisabled {

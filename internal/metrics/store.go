@@ -218,3 +218,8 @@ func (i *instrumented) PendingNotifications(ctx context.Context) (_ int, err err
 	defer i.timed("PendingNotifications")(&err)
 	return i.Store.PendingNotifications(ctx)
 }
+
+func (i *instrumented) TokensRevision(ctx context.Context) (_ int64, err error) {
+	defer i.timed("TokensRevision")(&err)
+	return i.Store.TokensRevision(ctx)
+}

@@ -22,25 +22,55 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 // Authenticate returns the principal a bearer token stands for. The
 // error says why a token is refused (for the audit log); the caller
 // answers 401 without the detail.
+//
+// A token authenticated before is taken from the cache while the store's
+// tokens revision is the one it was read at: one read of a single row
+// instead of the token's, and a token revoked or changed through any
+// server is read again (and refused) on its next request. Expiry is
+// checked against the clock on every request, cached or not.
 func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
 	if token == "" {
 		return auth.Principal{}, fmt.Errorf("%w: no token", ErrUnauthenticated)
 	}
-	t, err := s.store.TokenByHash(ctx, auth.HashToken(token))
+	t, err := s.lookUpToken(ctx, [32]byte(auth.HashToken(token)))
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if t.expiresAt != nil && !s.now().Before(*t.expiresAt) {
+		return auth.Principal{Name: t.principal.Name}, fmt.Errorf("%w: token %q expired at %s", ErrUnauthenticated, t.principal.Name, t.expiresAt.Format(time.RFC3339))
+	}
+	if t.invalid != nil {
+		return auth.Principal{Name: t.principal.Name}, fmt.Errorf("%w: token %q has invalid roles: %w", ErrUnauthenticated, t.principal.Name, t.invalid)
+	}
+	return t.principal, nil
+}
+
+// lookUpToken returns the token whose secret hashes to hash, from the
+// cache when the tokens revision has not moved since it was read.
+func (s *Service) lookUpToken(ctx context.Context, hash [32]byte) (cachedToken, error) {
+	rev, err := s.store.TokensRevision(ctx)
+	if err != nil {
+		return cachedToken{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if t, ok := s.tokens.get(hash, rev); ok {
+		return t, nil
+	}
+	st, err := s.store.TokenByHash(ctx, hash[:])
 	if errors.Is(err, store.ErrNotFound) {
-		return auth.Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+		return cachedToken{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
 	}
 	if err != nil {
-		return auth.Principal{}, fmt.Errorf("authenticate: %w", err)
+		return cachedToken{}, fmt.Errorf("authenticate: %w", err)
 	}
-	if t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt) {
-		return auth.Principal{Name: t.Name}, fmt.Errorf("%w: token %q expired at %s", ErrUnauthenticated, t.Name, t.ExpiresAt.Format(time.RFC3339))
-	}
-	grants, err := auth.ParseGrants(t.Roles)
+	t := cachedToken{expiresAt: st.ExpiresAt}
+	grants, err := auth.ParseGrants(st.Roles)
 	if err != nil {
-		return auth.Principal{Name: t.Name}, fmt.Errorf("%w: token %q has invalid roles: %w", ErrUnauthenticated, t.Name, err)
+		t.principal, t.invalid = auth.Principal{Name: st.Name}, err
+	} else {
+		t.principal = auth.Principal{Name: auth.Canonical(st.Name), Grants: grants}
 	}
-	return auth.Principal{Name: auth.Canonical(t.Name), Grants: grants}, nil
+	s.tokens.put(hash, st.Revision, t)
+	return t, nil
 }
 
 // NeedsBootstrap reports whether the store has no token at all.

@@ -28,6 +28,62 @@ func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
 	return d, nil
 }
 
+// viewRow returns the row of deployment id and its plan head and state
+// decoded. The row is read without its plan and state, which the decode
+// cache has for the row's version when the deployment was viewed before
+// (a plan carries every rendered manifest); only on a miss is it read
+// again whole.
+func (s *Service) viewRow(ctx context.Context, id int64) (store.Deployment, decoded, error) {
+	rows, err := s.store.ListDeployments(ctx, store.DeploymentFilter{IDs: []int64{id}, Limit: 1, OmitPlanState: true})
+	if err != nil {
+		return store.Deployment{}, decoded{}, fmt.Errorf("get deployment %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return store.Deployment{}, decoded{}, notFound("deployment %d not found", id)
+	}
+	decs, err := s.decodeAll(ctx, rows)
+	if err != nil {
+		return store.Deployment{}, decoded{}, err
+	}
+	return rows[0], decs[0], nil
+}
+
+// decodeAll returns the decoded plan head and state of each of rows,
+// listed with OmitPlanState: from the cache, or for the rows it lacks,
+// from their plan and state read in one query. A row read again may be
+// newer than the listed one; it replaces it in rows.
+func (s *Service) decodeAll(ctx context.Context, rows []store.Deployment) ([]decoded, error) {
+	decs := make([]decoded, len(rows))
+	var missing []int64
+	at := map[int64]int{}
+	for i, r := range rows {
+		dec, ok := s.decoded.get(r.ID, r.Version)
+		if !ok {
+			missing = append(missing, r.ID)
+			at[r.ID] = i
+		}
+		decs[i] = dec
+	}
+	if len(missing) == 0 {
+		return decs, nil
+	}
+	full, err := s.store.ListDeployments(ctx, store.DeploymentFilter{IDs: missing, Limit: len(missing)})
+	if err != nil {
+		return nil, fmt.Errorf("read plans of deployments: %w", err)
+	}
+	if len(full) != len(missing) {
+		return nil, fmt.Errorf("read plans of deployments: %d of %d rows found", len(full), len(missing))
+	}
+	for _, r := range full {
+		i := at[r.ID]
+		if decs[i], err = s.decode(r); err != nil {
+			return nil, err
+		}
+		rows[i] = r
+	}
+	return decs, nil
+}
+
 // ResolveDeployment returns the id of the deployment ref names: its id,
 // or the deployment of that number within the pipeline.
 func (s *Service) ResolveDeployment(ctx context.Context, ref v1alpha1.DeploymentRef) (int64, error) {
@@ -55,11 +111,11 @@ func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, err
 
 // GetDeployment returns one deployment with stages and decisions.
 func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
-	d, err := s.row(ctx, id)
+	d, dec, err := s.viewRow(ctx, id)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
-	v, err := s.view(ctx, d, nil)
+	v, err := s.viewDecoded(ctx, d, dec, nil, nil)
 	if err != nil {
 		return v, err
 	}
@@ -110,11 +166,14 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 			return v1alpha1.DeploymentList{}, badRequest("unknown status %q", st)
 		}
 	}
-	f := store.DeploymentFilter{Pipeline: o.Pipeline, Statuses: o.Statuses, BeforeID: o.Before, Limit: o.Limit + 1}
+	f := store.DeploymentFilter{Pipeline: o.Pipeline, Statuses: o.Statuses, BeforeID: o.Before, Limit: o.Limit + 1, OmitPlanState: true}
 	rows, err := s.store.ListDeployments(ctx, f)
 	if err != nil {
 		return v1alpha1.DeploymentList{}, fmt.Errorf("list deployments: %w", err)
 	}
+	// The total is exact on every page and costs a few rows: the store
+	// keeps a count per pipeline and status (CountDeployments), so the
+	// response keeps its shape and clients their "N of TOTAL".
 	total, err := s.store.CountDeployments(ctx, store.DeploymentFilter{Pipeline: o.Pipeline, Statuses: o.Statuses})
 	if err != nil {
 		return v1alpha1.DeploymentList{}, fmt.Errorf("count deployments: %w", err)
@@ -123,6 +182,10 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 	if len(rows) > o.Limit {
 		rows = rows[:o.Limit]
 		out.NextBefore = rows[len(rows)-1].ID
+	}
+	decs, err := s.decodeAll(ctx, rows)
+	if err != nil {
+		return out, err
 	}
 	lives := map[string]int64{}
 	ids := make([]int64, len(rows))
@@ -133,7 +196,7 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 	if err != nil {
 		return out, fmt.Errorf("list decisions: %w", err)
 	}
-	for _, r := range rows {
+	for i, r := range rows {
 		if _, ok := lives[r.Pipeline]; !ok {
 			lives[r.Pipeline] = s.liveID(ctx, r.Pipeline)
 		}
@@ -141,7 +204,7 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 		if ds == nil {
 			ds = []store.Decision{}
 		}
-		v, err := s.viewWith(ctx, r, lives, ds)
+		v, err := s.viewDecoded(ctx, r, decs[i], lives, ds)
 		if err != nil {
 			return out, err
 		}
@@ -222,6 +285,11 @@ func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[st
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
+	return s.viewDecoded(ctx, d, dec, lives, ds)
+}
+
+// viewDecoded is viewWith with the row's plan head and state decoded.
+func (s *Service) viewDecoded(ctx context.Context, d store.Deployment, dec decoded, lives map[string]int64, ds []store.Decision) (v1alpha1.Deployment, error) {
 	plan, st := &dec.plan, dec.state
 	params := d.Parameters
 	if params == nil {

@@ -35,6 +35,7 @@ type Service struct {
 	clock    func() time.Time
 	box      *secretbox.Box
 	decoded  decodeCache
+	tokens   tokenCache
 	analysis bool
 }
 

@@ -163,6 +163,9 @@ type Token struct {
 	CreatedBy string
 	// ExpiresAt, when set, is when the token stops working.
 	ExpiresAt *time.Time
+	// Revision is the tokens revision (TokensRevision) the token was read
+	// at, in the same statement; set by TokenByHash only.
+	Revision int64
 }
 
 // AuditEntry is one line of the append-only audit log: who did what, when,
@@ -223,10 +226,15 @@ type DeploymentFilter struct {
 	Number int64
 	// Statuses, when non-empty, keeps only these statuses.
 	Statuses []string
+	// IDs, when non-empty, keeps only these deployments.
+	IDs []int64
 	// BeforeID pages: only IDs lower than it (0: no bound).
 	BeforeID int64
 	// Limit caps the result (0: 100).
 	Limit int
+	// OmitPlanState leaves Plan and State out of the rows (nil): for a
+	// reader that has them decoded for the row's Version already.
+	OmitPlanState bool
 }
 
 // Store is the persistence every Fledge server shares. All methods are
@@ -248,7 +256,8 @@ type Store interface {
 	GetDeployment(ctx context.Context, id int64) (Deployment, error)
 	ListDeployments(ctx context.Context, f DeploymentFilter) ([]Deployment, error)
 	// CountDeployments counts what ListDeployments would return without a
-	// limit or page bound.
+	// limit or page bound. Without Number and IDs it reads counters the
+	// store keeps per pipeline and status, not the deployments.
 	CountDeployments(ctx context.Context, f DeploymentFilter) (int, error)
 	// UpdateDeployment writes State, Status, WakeAt, StartedAt, EndedAt and
 	// ProductionAt of d, and appends events (Seq assigned), in one
@@ -306,8 +315,16 @@ type Store interface {
 
 	// CreateToken stores a new token; ErrConflict if the name is taken.
 	CreateToken(ctx context.Context, t Token) error
-	// TokenByHash returns the token whose Hash is hash, or ErrNotFound.
+	// TokenByHash returns the token whose Hash is hash, with the tokens
+	// revision it was read at, or ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// TokensRevision returns a number that grows, in the same
+	// transaction, with every change to the tokens (create, delete, a
+	// change of roles or expiry) by any process sharing the store: a token
+	// read at revision r is still as read while TokensRevision returns r.
+	// It is a read of one row by primary key, far cheaper than
+	// TokenByHash.
+	TokensRevision(ctx context.Context) (int64, error)
 	// ListTokens returns every token ordered by name.
 	ListTokens(ctx context.Context) ([]Token, error)
 	// DeleteToken deletes (revokes) a token; ErrNotFound if there is none.

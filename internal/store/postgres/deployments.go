@@ -19,6 +19,13 @@ const deploymentCols = `id, pipeline, number, kind, rollback_to, parameters, tri
 	plan, state, status, version, cancel_requested, wake_at, created_at, updated_at,
 	started_at, ended_at, production_at, lease_owner, lease_expires`
 
+// deploymentColsNoPlanState is deploymentCols with NULL for the plan and
+// the state (DeploymentFilter.OmitPlanState): scanDeployment reads both as
+// nil.
+const deploymentColsNoPlanState = `id, pipeline, number, kind, rollback_to, parameters, triggered_by,
+	NULL::bytea, NULL::bytea, status, version, cancel_requested, wake_at, created_at, updated_at,
+	started_at, ended_at, production_at, lease_owner, lease_expires`
+
 func scanDeployment(row pgx.Row) (store.Deployment, error) {
 	var d store.Deployment
 	var params []byte
@@ -115,6 +122,9 @@ func filterWhere(f store.DeploymentFilter, paged bool) (string, []any) {
 	if f.Number > 0 {
 		conds = append(conds, "number = "+arg(f.Number))
 	}
+	if len(f.IDs) > 0 {
+		conds = append(conds, "id = ANY("+arg(f.IDs)+"::bigint[])")
+	}
 	if len(f.Statuses) > 0 {
 		conds = append(conds, "status = ANY("+arg(f.Statuses)+"::text[])")
 	}
@@ -135,7 +145,11 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 	}
 	where, args := filterWhere(f, true)
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+deploymentCols+` FROM deployments`+where+
+	cols := deploymentCols
+	if f.OmitPlanState {
+		cols = deploymentColsNoPlanState
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+cols+` FROM deployments`+where+
 		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments: %w", err)
@@ -151,11 +165,17 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 }
 
 // CountDeployments counts the deployments f selects, ignoring its page
-// bound and limit.
+// bound and limit. A filter by pipeline and statuses only sums the
+// deployment_counts rows the trigger keeps; one by number or IDs selects a
+// row or a few, which an index counts at once.
 func (s *Store) CountDeployments(ctx context.Context, f store.DeploymentFilter) (int, error) {
+	from := `SELECT coalesce(sum(n), 0) FROM deployment_counts`
+	if f.Number > 0 || len(f.IDs) > 0 {
+		from = `SELECT count(*) FROM deployments`
+	}
 	where, args := filterWhere(f, false)
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM deployments`+where, args...).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, from+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count deployments: %w", err)
 	}
 	return n, nil

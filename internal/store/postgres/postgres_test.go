@@ -108,6 +108,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceShared: two pools on one database, as two replicas.
+func TestConformanceShared(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	storetest.RunShared(t, func(t *testing.T, clock func() time.Time) (store.Store, store.Store) {
+		t.Helper()
+		dsn := db.create(t)
+		return open(t, dsn, clock), open(t, dsn, clock)
+	})
+}
+
 // TestOpenConcurrently: replicas starting at once on an empty database
 // apply the migrations exactly once and all come up.
 func TestOpenConcurrently(t *testing.T) {

@@ -34,22 +34,40 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 const tokenColumns = `name, hash, roles, created_at, created_by, expires_at`
 
-func scanToken(row pgx.Row) (store.Token, error) {
+// scanToken reads a row of tokenColumns, then into extra the columns
+// that follow them.
+func scanToken(row pgx.Row, extra ...any) (store.Token, error) {
 	var t store.Token
-	if err := row.Scan(&t.Name, &t.Hash, &t.Roles, &t.CreatedAt, &t.CreatedBy, &t.ExpiresAt); err != nil {
+	if err := row.Scan(append([]any{&t.Name, &t.Hash, &t.Roles, &t.CreatedAt, &t.CreatedBy, &t.ExpiresAt}, extra...)...); err != nil {
 		return t, err
 	}
 	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), utc(t.ExpiresAt)
 	return t, nil
 }
 
-// TokenByHash returns the token with that hash, or store.ErrNotFound.
+// TokenByHash returns the token with that hash and the tokens revision,
+// read in one statement (one snapshot), or store.ErrNotFound.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash))
+	var rev int64
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+`, (`+tokensRevision+`)
+		FROM tokens WHERE hash = $1`, hash), &rev)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("look up token: %w", mapErr(err))
 	}
+	t.Revision = rev
 	return t, nil
+}
+
+// tokensRevision reads the revision the tokens_revision trigger bumps.
+const tokensRevision = `SELECT revision FROM tokens_revision WHERE id = 1`
+
+// TokensRevision returns the tokens revision.
+func (s *Store) TokensRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.pool.QueryRow(ctx, tokensRevision).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("read tokens revision: %w", err)
+	}
+	return rev, nil
 }
 
 // ListTokens returns every token ordered by name.

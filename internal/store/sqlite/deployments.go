@@ -17,6 +17,13 @@ const deploymentCols = `id, pipeline, number, kind, rollback_to, parameters, tri
 	plan, state, status, version, cancel_requested, wake_at, created_at, updated_at,
 	started_at, ended_at, production_at, lease_owner, lease_expires`
 
+// deploymentColsNoPlanState is deploymentCols with NULL for the plan and
+// the state (DeploymentFilter.OmitPlanState): scanDeployment reads both as
+// nil.
+const deploymentColsNoPlanState = `id, pipeline, number, kind, rollback_to, parameters, triggered_by,
+	NULL, NULL, status, version, cancel_requested, wake_at, created_at, updated_at,
+	started_at, ended_at, production_at, lease_owner, lease_expires`
+
 func scanDeployment(row scanner) (store.Deployment, error) {
 	var d store.Deployment
 	var params string
@@ -111,6 +118,13 @@ func filterWhere(f store.DeploymentFilter, paged bool) (string, []any) {
 		conds = append(conds, "number = ?")
 		args = append(args, f.Number)
 	}
+	if len(f.IDs) > 0 {
+		// One JSON array, not a placeholder per id: one query text (one
+		// prepared statement) whatever the number of ids.
+		ids, _ := json.Marshal(f.IDs) // int64s always encode
+		conds = append(conds, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(ids))
+	}
 	if len(f.Statuses) > 0 {
 		conds = append(conds, "status IN (?"+strings.Repeat(", ?", len(f.Statuses)-1)+")")
 		for _, st := range f.Statuses {
@@ -134,8 +148,12 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 		limit = 100
 	}
 	where, args := filterWhere(f, true)
+	cols := deploymentCols
+	if f.OmitPlanState {
+		cols = deploymentColsNoPlanState
+	}
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+deploymentCols+` FROM deployments`+where+` ORDER BY id DESC LIMIT ?`,
+		`SELECT `+cols+` FROM deployments`+where+` ORDER BY id DESC LIMIT ?`,
 		append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments: %w", err)
@@ -156,11 +174,17 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 }
 
 // CountDeployments counts the deployments f selects, ignoring its page
-// bound and limit.
+// bound and limit. A filter by pipeline and statuses only sums the
+// deployment_counts rows the triggers keep; one by number or IDs selects a
+// row or a few, which an index counts at once.
 func (s *Store) CountDeployments(ctx context.Context, f store.DeploymentFilter) (int, error) {
+	from := `SELECT coalesce(sum(n), 0) FROM deployment_counts`
+	if f.Number > 0 || len(f.IDs) > 0 {
+		from = `SELECT count(*) FROM deployments`
+	}
 	where, args := filterWhere(f, false)
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM deployments`+where, args...).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, from+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count deployments: %w", err)
 	}
 	return n, nil

@@ -37,12 +37,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 const tokenColumns = `name, hash, roles, created_at, created_by, expires_at`
 
-func scanToken(row scanner) (store.Token, error) {
+// scanToken reads a row of tokenColumns, then into extra the columns
+// that follow them.
+func scanToken(row scanner, extra ...any) (store.Token, error) {
 	var t store.Token
 	var roles string
 	var c int64
 	var exp sql.NullInt64
-	if err := row.Scan(&t.Name, &t.Hash, &roles, &c, &t.CreatedBy, &exp); err != nil {
+	if err := row.Scan(append([]any{&t.Name, &t.Hash, &roles, &c, &t.CreatedBy, &exp}, extra...)...); err != nil {
 		return t, err
 	}
 	if err := json.Unmarshal([]byte(roles), &t.Roles); err != nil {
@@ -52,16 +54,32 @@ func scanToken(row scanner) (store.Token, error) {
 	return t, nil
 }
 
-// TokenByHash returns the token with that hash, or store.ErrNotFound.
+// TokenByHash returns the token with that hash and the tokens revision,
+// read in one statement (one snapshot), or store.ErrNotFound.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	var rev int64
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+`, (`+tokensRevision+`)
+		FROM tokens WHERE hash = ?`, hash), &rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.Token{}, fmt.Errorf("look up token: %w", err)
 	}
+	t.Revision = rev
 	return t, nil
+}
+
+// tokensRevision reads the revision the tokens_revision triggers bump.
+const tokensRevision = `SELECT revision FROM tokens_revision WHERE id = 1`
+
+// TokensRevision returns the tokens revision.
+func (s *Store) TokensRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.r.QueryRowContext(ctx, tokensRevision).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("read tokens revision: %w", err)
+	}
+	return rev, nil
 }
 
 // ListTokens returns every token ordered by name.

@@ -34,6 +34,30 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceShared: two Stores (two sets of *sql.DB) on one file,
+// as two processes would have.
+func TestConformanceShared(t *testing.T) {
+	t.Parallel()
+	storetest.RunShared(t, func(t *testing.T, clock func() time.Time) (store.Store, store.Store) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "fledge.db")
+		var out [2]store.Store
+		for i := range out {
+			s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, Clock: clock})
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			out[i] = s
+		}
+		return out[0], out[1]
+	})
+}
+
 // TestTwoStoresOneFile: two Stores on one file (as two processes would
 // be) race to claim; every deployment is claimed once and no call fails
 // with SQLITE_BUSY.

@@ -17,6 +17,8 @@ func deploymentTests() []testCase {
 		{"Deployment/TimesKeepMicroseconds", testTimePrecision},
 		{"Deployment/ListAndCount", testListDeployments},
 		{"Deployment/ListDefaultLimit", testListDeploymentsDefaultLimit},
+		{"Deployment/ListWithoutPlanState", testListDeploymentsWithoutPlanState},
+		{"Deployment/CountFollowsStatusChanges", testCountFollowsStatusChanges},
 		{"Deployment/Update", testUpdateDeployment},
 		{"Deployment/UpdateFencing", testUpdateDeploymentFencing},
 		{"Deployment/RequestCancel", testRequestCancel},
@@ -181,6 +183,9 @@ func testListDeployments(t *testing.T, newStore NewStore) {
 		{"last page", store.DeploymentFilter{BeforeID: ids[1]}, idx(0), 7},
 		{"past the end", store.DeploymentFilter{BeforeID: ids[0]}, nil, 7},
 		{"page with filter", store.DeploymentFilter{Pipeline: "web", BeforeID: ids[5], Limit: 1}, idx(3), 4},
+		{"ids", store.DeploymentFilter{IDs: idx(1, 4, 6)}, idx(6, 4, 1), 3},
+		{"ids and pipeline", store.DeploymentFilter{IDs: idx(1, 4, 5), Pipeline: "web"}, idx(5), 1},
+		{"unknown id", store.DeploymentFilter{IDs: []int64{ids[6] + 100}}, nil, 0},
 	} {
 		got, err := b.s.ListDeployments(b.ctx, tc.f)
 		must(t, err, tc.name+": ListDeployments")
@@ -217,6 +222,71 @@ func testListDeploymentsDefaultLimit(t *testing.T, newStore NewStore) {
 	must(t, err, "CountDeployments")
 	if n != 101 {
 		t.Fatalf("CountDeployments = %d, want 101", n)
+	}
+}
+
+// testListDeploymentsWithoutPlanState: OmitPlanState leaves out the plan
+// and the state, and nothing else.
+func testListDeploymentsWithoutPlanState(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	d := b.create(t, "web", func(d *store.Deployment) {
+		d.Plan, d.State, d.Parameters = []byte(`{"plan":1}`), []byte(`{"state":1}`), map[string]string{"TAG": "1"}
+	})
+	got, err := b.s.ListDeployments(b.ctx, store.DeploymentFilter{IDs: []int64{d.ID}, OmitPlanState: true})
+	must(t, err, "ListDeployments")
+	if len(got) != 1 {
+		t.Fatalf("ListDeployments: %d rows, want 1", len(got))
+	}
+	if got[0].Plan != nil || got[0].State != nil {
+		t.Errorf("OmitPlanState: plan %q, state %q, want both nil", got[0].Plan, got[0].State)
+	}
+	want := b.get(t, d.ID)
+	want.Plan, want.State = nil, nil
+	sameDeployment(t, "row without plan and state", got[0], want)
+}
+
+// testCountFollowsStatusChanges: CountDeployments stays what the rows say
+// through creations and status changes, for every kind of filter.
+func testCountFollowsStatusChanges(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	filters := []store.DeploymentFilter{
+		{},
+		{Pipeline: "web"},
+		{Pipeline: "api"},
+		{Pipeline: "nope"},
+		{Statuses: []string{"Queued"}},
+		{Statuses: []string{"Running", "Succeeded"}},
+		{Pipeline: "web", Statuses: []string{"Queued", "Running"}},
+		{Pipeline: "web", Statuses: []string{"Succeeded"}},
+		{Pipeline: "web", Number: 1},
+	}
+	check := func(step string) {
+		t.Helper()
+		for _, f := range filters {
+			rows, err := b.s.ListDeployments(b.ctx, store.DeploymentFilter{Pipeline: f.Pipeline, Statuses: f.Statuses, Number: f.Number, Limit: 1000})
+			must(t, err, "ListDeployments")
+			n, err := b.s.CountDeployments(b.ctx, f)
+			must(t, err, "CountDeployments")
+			if n != len(rows) {
+				t.Errorf("%s: CountDeployments(%+v) = %d, want %d", step, f, n, len(rows))
+			}
+		}
+	}
+	check("empty store")
+	for _, p := range []string{"web", "api", "web", "web"} {
+		b.create(t, p)
+	}
+	check("created")
+	for _, tc := range []struct{ step, status string }{
+		{"running", "Running"},
+		{"waiting", store.StatusWaitingForApproval},
+		{"running again", "Running"},
+		{"succeeded", "Succeeded"},
+	} {
+		d := b.claim(t, "exec")
+		d = b.setStatus(t, d, "exec", tc.status)
+		must(t, b.s.ReleaseLease(b.ctx, d.ID, "exec"), "ReleaseLease")
+		check(tc.step)
 	}
 }
 

@@ -15,6 +15,7 @@ func securityTests() []testCase {
 	return []testCase{
 		{"Token/CreateLookUpListDelete", testTokens},
 		{"Token/NameAndHashAreUnique", testTokenUnique},
+		{"Token/RevisionMovesWithEveryChange", testTokensRevision},
 		{"Audit/AppendAndFilter", testAudit},
 		{"Audit/ConcurrentAppendsKeepEveryEntry", testAuditConcurrent},
 		{"Audit/ExportOldestFirstAndPrune", testAuditPrune},
@@ -274,5 +275,54 @@ func testAuditPrune(t *testing.T, newStore NewStore) {
 	must(t, err, "PruneAudit")
 	if n != 1 {
 		t.Fatalf("second PruneAudit deleted %d, want 1", n)
+	}
+}
+
+// testTokensRevision: every change to the tokens moves the revision, a
+// refused change and a read do not, and TokenByHash tells the revision
+// it read the token at.
+func testTokensRevision(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	alice := store.Token{Name: "alice", Hash: []byte("hash-alice"), Roles: []string{"viewer"}}
+	rev := func() int64 {
+		t.Helper()
+		r, err := b.s.TokensRevision(b.ctx)
+		must(t, err, "TokensRevision")
+		return r
+	}
+	last := rev()
+	for _, tc := range []struct {
+		name  string
+		op    func() error
+		fails bool
+		moves bool
+	}{
+		{"create", func() error { return b.s.CreateToken(b.ctx, alice) }, false, true},
+		{"create a taken name", func() error { return b.s.CreateToken(b.ctx, alice) }, true, false},
+		{"look up", func() error { _, err := b.s.TokenByHash(b.ctx, alice.Hash); return err }, false, false},
+		{"list", func() error { _, err := b.s.ListTokens(b.ctx); return err }, false, false},
+		{"create another", func() error {
+			return b.s.CreateToken(b.ctx, store.Token{Name: "bob", Hash: []byte("hash-bob"), Roles: []string{"admin"}})
+		}, false, true},
+		{"delete", func() error { return b.s.DeleteToken(b.ctx, "alice") }, false, true},
+		{"delete an unknown name", func() error { return b.s.DeleteToken(b.ctx, "alice") }, true, false},
+	} {
+		err := tc.op()
+		if (err != nil) != tc.fails {
+			t.Fatalf("%s: error %v, want failure %v", tc.name, err, tc.fails)
+		}
+		now := rev()
+		switch {
+		case tc.moves && now <= last:
+			t.Errorf("%s: revision %d, want more than %d", tc.name, now, last)
+		case !tc.moves && now != last:
+			t.Errorf("%s: revision %d, want %d unchanged", tc.name, now, last)
+		}
+		last = now
+	}
+	got, err := b.s.TokenByHash(b.ctx, []byte("hash-bob"))
+	must(t, err, "TokenByHash")
+	if got.Revision != last {
+		t.Errorf("TokenByHash: Revision %d, want the current %d", got.Revision, last)
 	}
 }
