@@ -51,12 +51,12 @@ type ReleaseResult struct {
 	// every request answered by the new version (ToAll; AllNotSeen),
 	// the canary's share while it waited at 25%, and the failed requests
 	// of each release out of Requests in all.
-	ToShare      Summary `json:"trigger_to_25_percent_served"`
-	ToAll        Summary `json:"approve_to_all_served_by_new"`
-	CanaryShare  Summary `json:"canary_share_percent"`
+	ToShare     Summary `json:"trigger_to_25_percent_served"`
+	ToAll       Summary `json:"approve_to_all_served_by_new"`
+	CanaryShare Summary `json:"canary_share_percent"`
 	// Lag: served at 25% minus live on the API objects, per release: the
 	// time the data plane takes to follow the weight.
-	Lag Summary `json:"data_plane_lag"`
+	Lag          Summary `json:"data_plane_lag"`
 	Failed       Summary `json:"failed_requests_per_release"`
 	ShareNotSeen int     `json:"share_not_seen,omitempty"`
 	AllNotSeen   int     `json:"all_not_seen,omitempty"`
