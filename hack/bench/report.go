@@ -688,13 +688,6 @@ const notes = `## Notes
   generator runs on the same two cores as the server and takes about half of them.
 `
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) > 200 {
