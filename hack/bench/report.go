@@ -645,28 +645,36 @@ const notes = `## Notes
 - **What the systems do differs.** Fledge's canary is a full copy of the manifests (3 replicas) in
   a canary namespace, all its new pods started at once (maxSurge 100%, as Fledge sets for canary
   Deployments whose manifest leaves maxSurge unset); on approval the canary takes 100% of the
-  requests while production gets a rolling update of 3 pods as the manifest says (maxSurge 1,
-  maxUnavailable 0), then the weight goes back to 0. Argo Rollouts' canary at
-  25% is one pod of the Rollout; promotion scales that ReplicaSet to 3 and switches the stable
-  Service. Flagger scales its canary Deployment to 3, then copies the spec to the primary
-  Deployment (a rolling update) on promotion. Each is measured doing what it does by design.
+  requests while production rolls out, at full surge too since it takes none, then the weight
+  goes back to 0. "fledge-1pod" sizes the canary to one pod (canaryDeployment.scale.replicas: 1):
+  it cannot carry every request, so it is not promoted, and production rolls out under 75% of the
+  requests as its manifest says (maxSurge 25%: one pod at a time). Argo Rollouts' canary at 25% is
+  one pod of the Rollout; promotion scales that ReplicaSet to 3 and switches the stable Service,
+  keeping the old pods for its scale-down delay (30 s). Flagger scales its canary Deployment to 3,
+  then copies the spec to the primary Deployment (a rolling update) on promotion. Each is measured
+  doing what it does by design.
 - **Flagger's floor is its schedule:** it forces every analysis interval to at least 10 s
   (GetAnalysisInterval in pkg/apis/flagger/v1beta1/canary.go), and it checks the
   confirm-promotion gate once per interval, so its times are multiples of 10 s whatever the
   cluster does.
 - **kwok pods are Ready at once:** no image pull, no container start, no readiness probe. The
   times are control-plane times; on a real cluster pod start-up adds the same to every system.
-- **API-object level:** "live" and "production" are read on the API objects (weights, Deployment
-  and ReplicaSet status), polled every 10 ms. A data plane (test/dataplane: Traefik in front of
-  the kwok pods) is wired in behind -dataplane, but is off by default: in trial runs the shares
-  it measured at the 25% step (6.5% for Fledge) and Argo's promoted version never being served
-  through it within 3 minutes point at the new harness rather than at the systems, so those
-  numbers are not reported until that is understood.
-- **Fledge's waits watch:** kube.WaitRollout watches each workload (a read every 2 s is only the
-  fallback for a broken watch), as the floor program does. What remains of the overhead is the
+- **Through the data plane:** every figure is read on the same probe for every system (batches of
+  50 requests through Traefik from the trigger until done). Trial runs of an earlier harness saw
+  the canary get 6.5% of the requests at the 25% step: the weight was set while the canary's
+  Service had no ready endpoint yet, or still the previous canary's terminating pods. Fledge now
+  waits until the canary's Services have exactly its ready pods as endpoints before the first
+  request goes to it (EndpointsNotSettled says when that did not happen within a minute); the
+  share at 25% above is the measure. "Served − API objects" is how long Traefik (its provider
+  throttle set to 200 ms here; 2 s is Traefik's default) takes to follow a weight written to the
+  API server; it is also why Fledge holds the requests on a promoted canary for
+  productionRelease.promotionHold (2 s by default) after production's endpoints settled.
+- **Fledge's waits watch:** kube.WaitRollout watches each workload, and the endpoints waits watch
+  the namespace's pods and EndpointSlices (a read every 2 s is only the fallback for a broken
+  watch), as the floor program does. What remains of the overhead is the
   extra requests of each step (namespace check, read and dry-run before every apply, read-back
-  after every weight change), the state written to the store after every step, and the CLI's
-  start.
+  after every weight change), the state written to the store after every step, the promotion
+  to 100% with its endpoints wait and hold, which the floor program does not make.
 - **Apply:** kube.Apply reads and dry-runs all objects concurrently (16 at a time), then applies
   them concurrently in waves by kind (config and RBAC, then Services and other kinds, then
   workloads, then Ingress and routes), with a client limit of QPS 300, burst 600 per environment.
@@ -684,8 +692,12 @@ const notes = `## Notes
   ./internal/httpapi, in process) showed SQLite parsing each query, JSON decoding of every
   deployment's whole plan (its manifests) and indented JSON as most of the time. Statements are
   now prepared once per connection, a deployment's decoded plan head and state are kept by row
-  version, the live deployment is read by id alone, and answers are compact JSON. The load
-  generator runs on the same two cores as the server and takes about half of them.
+  version, the live deployment is read by id alone, and answers are compact JSON. An
+  authenticated token is kept while the store's tokens revision holds (one single-row read instead
+  of the token's; a revoke through any replica moves it), rows are read without their plan when
+  the decoded plan is cached, and a history page's total sums per-pipeline counters instead of
+  counting every row. The load generator (wrk when installed, in its own process) runs on the
+  same two cores as the server and takes about half of them.
 `
 
 func oneLine(s string) string {
