@@ -156,7 +156,6 @@ spec:
         - name: webpage
           image: %s
           ports: [{containerPort: 8080}]
-          env: [{name: VERSION, value: "%s"}]
   strategy:
     canary:
       canaryService: webpage-canary
@@ -167,7 +166,7 @@ spec:
       steps:
         - setWeight: 25
         - pause: {}
-`, image+tag, tag)
+`, image+tag)
 }
 
 func (a *argoReleaser) setup(ctx context.Context) error {
@@ -399,7 +398,6 @@ spec:
         - name: webpage
           image: %s
           ports: [{containerPort: 8080}]
-          env: [{name: VERSION, value: "%s"}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -440,7 +438,7 @@ spec:
         type: confirm-promotion
         url: %s
         timeout: 5s
-`, image+tag, tag, gateURL)
+`, image+tag, gateURL)
 }
 
 func (f *flaggerReleaser) setup(ctx context.Context) error {

@@ -152,7 +152,11 @@ func (b *bench) awaitShare(ctx context.Context, p *probe, from time.Time, versio
 	deadline := time.Now().Add(shareTimeout)
 	for firstSteady(p.snapshot(), from, shareWithin(version, 0.25, shareTolerance)).IsZero() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w within %s", errShareNotReached, shareTimeout)
+			last := "no batch"
+			if bs := p.snapshot(); len(bs) > 0 {
+				last = bs[len(bs)-1].res.String()
+			}
+			return fmt.Errorf("%w within %s (last batch: %s)", errShareNotReached, shareTimeout, last)
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
@@ -161,8 +165,23 @@ func (b *bench) awaitShare(ctx context.Context, p *probe, from time.Time, versio
 	return sleepCtx(ctx, shareHold)
 }
 
+// awaitAll waits, after a release, until the probe shows the version
+// answering every request in two batches in a row (measured from from),
+// at most allTimeout: a system may report the release done a moment
+// before the data plane follows.
+func (b *bench) awaitAll(ctx context.Context, p *probe, from time.Time, version string) error {
+	deadline := time.Now().Add(allTimeout)
+	for firstSteady(p.snapshot(), from, onlyVersion(version)).IsZero() && time.Now().Before(deadline) {
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Settings of the data-plane measures.
 const (
+	allTimeout     = 30 * time.Second
 	shareTolerance = 0.03
 	shareTimeout   = 30 * time.Second
 	shareHold      = time.Second

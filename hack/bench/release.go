@@ -50,8 +50,9 @@ type planeSample struct {
 	AllSeen bool
 	// Share: the canary's share of the requests while it waited at 25%.
 	Share float64
-	// Failed: failed requests from the trigger until done; Requests: all
-	// of them.
+	// Failed: failed requests from the trigger until every request was
+	// answered by the new version (or the wait for it ended); Requests:
+	// all of them.
 	Failed, Requests int
 }
 
@@ -66,7 +67,11 @@ func readPlane(bs []batch, s releaseSample, version string) planeSample {
 	if all := firstSteady(bs, s.Approve, onlyVersion(version)); !all.IsZero() {
 		p.ToAll, p.AllSeen = all.Sub(s.Approve), true
 	}
-	p.Failed = failedBetween(bs, s.Trigger, s.Done)
+	// Failed requests are counted from the trigger until the probe
+	// stopped: the release and the data plane's following it.
+	if len(bs) > 0 {
+		p.Failed = failedBetween(bs, s.Trigger, bs[len(bs)-1].start)
+	}
 	for _, b := range bs {
 		p.Requests += b.res.Total
 	}
@@ -196,6 +201,9 @@ func (b *bench) measureRelease(ctx context.Context, sys releaser, tag string) (r
 	s, err := sys.release(ctx, tag, p)
 	if p == nil {
 		return s, planeSample{}, err
+	}
+	if err == nil {
+		err = b.awaitAll(ctx, p, s.Approve, tag)
 	}
 	bs, perr := p.stop()
 	if err == nil {

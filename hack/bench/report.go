@@ -417,7 +417,7 @@ func (r *Results) releaseGoals(w func(string, ...any)) {
 	for _, sys := range []string{"fledge", "fledge-1pod"} {
 		x := r.Release[sys]
 		row("approve → done (production on the new version, canary weight 0)", goalDone, x.ToDone, argo.ToDone, sys)
-		w("| failed requests through a release (trigger → done): %s 0 | %s in %d releases (%d requests) | %s |\n",
+		w("| failed requests through a release (trigger → all served): %s 0 | %s in %d releases (%d requests) | %s |\n",
 			sys, count(x.Failed.Max)+" at most", x.Failed.N, x.Requests, met(x.Failed.N > 0 && x.Failed.Max == 0))
 	}
 }
@@ -443,7 +443,7 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 	if plane {
 		w(" \"Served\" is through the data plane (%s, in front of the kwok\n", r.DataPlane)
 		w("pods, answered by a test agent with the version of the pod reached): batches of %d requests are sent\n", probeBatch)
-		w("back to back from the trigger until the release is done; the time is the start of the first of two\n")
+		w("back to back from the trigger until the new version answers every request; the time is the start of the first of two\n")
 		w("batches in a row with %.0f%% ± %.0f%% of the answers from the new version and none failed.", 25.0, shareTolerance*100)
 	}
 	w("\n\n| system | API objects: median | min – max | vs Fledge |")
@@ -481,7 +481,8 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 	if plane {
 		w(" \"All served\" is through the data plane: the start of the\n")
 		w("first of two batches in a row answered by the new version alone; \"failed\" counts the failed requests\n")
-		w("(errors and non-2xx) of each release's batches from the trigger until done.")
+		w("(errors and non-2xx) of each release's batches from the trigger until the new version answered\n")
+		w("every request (the probe goes on after done for that, at most %s).", allTimeout)
 	}
 	w("\n\n| system | new only: median | min – max | production: median | min – max | done: median | min – max | vs Fledge |")
 	if plane {
