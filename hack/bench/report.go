@@ -466,8 +466,12 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		}
 		w("| %s | %s%s | %s | %s |", name, ms(x.ToCanary.Median), partial(x, x.ToCanary.N), spread(x.ToCanary), ratio(x.ToCanary.Median, f.ToCanary.Median))
 		if plane {
-			w(" %s%s | %s | %s | %s | %.1f%% | %.1f%% – %.1f%% |", ms(x.ToShare.Median), notSeen(x.ShareNotSeen), spread(x.ToShare), ratio(x.ToShare.Median, f.ToShare.Median),
-				ms(x.Lag.Median), x.CanaryShare.Median, x.CanaryShare.Min, x.CanaryShare.Max)
+			if x.ToShare.N == 0 {
+				w(" never (%d releases) | | | | |", x.ShareNotSeen)
+			} else {
+				w(" %s%s | %s | %s | %s | %.1f%% | %.1f%% – %.1f%% |", ms(x.ToShare.Median), notSeen(x.ShareNotSeen), spread(x.ToShare), ratio(x.ToShare.Median, f.ToShare.Median),
+					ms(x.Lag.Median), x.CanaryShare.Median, x.CanaryShare.Min, x.CanaryShare.Max)
+			}
 		}
 		w("\n")
 	}
@@ -503,7 +507,11 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 			ms(x.ToProduction.Median), spread(x.ToProduction),
 			ms(x.ToDone.Median), spread(x.ToDone), ratio(x.ToDone.Median, f.ToDone.Median))
 		if plane {
-			w(" %s%s | %s | %s | %s |", ms(x.ToAll.Median), notSeen(x.AllNotSeen), spread(x.ToAll), ratio(x.ToAll.Median, f.ToAll.Median), count(x.Failed.Max))
+			if x.ToAll.N == 0 {
+				w(" never (%d releases) | | | %s |", x.AllNotSeen, count(x.Failed.Max))
+			} else {
+				w(" %s%s | %s | %s | %s |", ms(x.ToAll.Median), notSeen(x.AllNotSeen), spread(x.ToAll), ratio(x.ToAll.Median, f.ToAll.Median), count(x.Failed.Max))
+			}
 		}
 		w("\n")
 	}
