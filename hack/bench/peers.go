@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"fledge.dev/fledge/internal/localcluster"
 )
 
 // process is a peer controller run as a child process, logging to a file.
@@ -35,7 +37,7 @@ func startProcess(bin, logPath string, args ...string) (*process, error) {
 	p := &process{cmd: exec.Command(bin, args...), done: make(chan struct{}), log: logPath} //nolint:gosec // peers we built
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	if err := localcluster.StartProcess(p.cmd); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

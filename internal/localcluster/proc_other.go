@@ -5,6 +5,7 @@ package localcluster
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -23,3 +24,5 @@ func signalProcess(pid int, _ syscall.Signal) error {
 }
 
 func processAlive(int, string) bool { return false }
+
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

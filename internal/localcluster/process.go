@@ -80,7 +80,7 @@ func startProcess(name, path string, args []string, logPath string, detached boo
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = sysProcAttr(detached)
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		return nil, &ComponentError{Component: name, LogPath: logPath, Err: fmt.Errorf("start: %w", err)}
 	}
 	p := &process{
