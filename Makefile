@@ -38,5 +38,5 @@ cluster-up: build controlplane ## Start a local control plane in the background
 cluster-down: build ## Stop the local control plane
 	bin/fledge dev cluster down
 
-bench: controlplane ## Benchmarks vs Argo Rollouts, Flagger, kubectl and the API-call floor (~25 min; writes BENCHMARKS.md)
+bench: controlplane ## Benchmarks vs Argo Rollouts, Flagger, kubectl and the API-call floor (~40 min; writes BENCHMARKS.md)
 	go run ./hack/bench $(BENCH_FLAGS)
