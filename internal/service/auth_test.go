@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +19,8 @@ import (
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/postgres"
 	"fledge.dev/fledge/internal/store/sqlite"
+	"fledge.dev/fledge/internal/store/storetest"
 )
-
-// clock is a manual clock shared by the replicas of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // openPair opens two handles on one fresh database.
 type openPair func(t *testing.T, now func() time.Time) (store.Store, store.Store)
@@ -122,25 +104,25 @@ func TestAuthenticateAcrossReplicas(t *testing.T) {
 			for _, tc := range []struct {
 				name string
 				// act runs on replica a after b authenticated the token.
-				act  func(t *testing.T, a *service.Service, c *clock)
+				act  func(t *testing.T, a *service.Service, c *storetest.Clock)
 				want error
 			}{
-				{"unchanged", func(*testing.T, *service.Service, *clock) {}, nil},
-				{"revoked on the other replica", func(t *testing.T, a *service.Service, _ *clock) {
+				{"unchanged", func(*testing.T, *service.Service, *storetest.Clock) {}, nil},
+				{"revoked on the other replica", func(t *testing.T, a *service.Service, _ *storetest.Clock) {
 					if err := a.RevokeToken(t.Context(), "reader"); err != nil {
 						t.Fatalf("revoke: %v", err)
 					}
 				}, service.ErrUnauthenticated},
-				{"another token created on the other replica", func(t *testing.T, a *service.Service, _ *clock) {
+				{"another token created on the other replica", func(t *testing.T, a *service.Service, _ *storetest.Clock) {
 					if _, err := a.CreateToken(t.Context(), v1alpha1.TokenRequest{Name: "other", Roles: []string{"viewer"}}, "admin"); err != nil {
 						t.Fatalf("create: %v", err)
 					}
 				}, nil},
-				{"expired while cached", func(_ *testing.T, _ *service.Service, c *clock) { c.Advance(time.Hour) }, service.ErrUnauthenticated},
+				{"expired while cached", func(_ *testing.T, _ *service.Service, c *storetest.Clock) { c.Advance(time.Hour) }, service.ErrUnauthenticated},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+					c := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 					sa, sb := driver.open(t, c.Now)
 					a := service.New(service.Config{Store: sa, Clock: c.Now})
 					b := service.New(service.Config{Store: sb, Clock: c.Now})
