@@ -202,7 +202,7 @@ func (r *run) waitRollout(ctx context.Context, stage string, at place, objs []*u
 		last = msg
 		r.log.Info("rollout progress", "namespace", at.ns, "progress", msg)
 		_ = r.e.cfg.Store.AppendEvents(ctx, store.Event{
-			DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: "RolloutProgress", Message: at.ns + ": " + msg,
+			DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: store.ProgressEventType, Message: at.ns + ": " + msg,
 		})
 	})
 	if err != nil {

@@ -90,7 +90,9 @@ func Final(status string) bool {
 }
 
 // Event is one entry of a deployment's event log; Seq is assigned by the
-// store, from 1 per deployment, without gaps.
+// store, from 1 per deployment, without gaps while the deployment runs.
+// When it ends, its rollout progress is compacted (ProgressEventType), so
+// a finished deployment's Seqs skip the progress lines that were dropped.
 type Event struct {
 	DeploymentID int64
 	Seq          int64
@@ -107,6 +109,16 @@ type Event struct {
 	// event. Not read back with the event.
 	Measurement *v1alpha1.Measurement
 }
+
+// ProgressEventType is the type of the rollout progress events a
+// deployment writes while it waits for workloads to roll out, one per
+// change of a workload's status. They are for people watching a release;
+// once it has ended, only the last of each workload in each stage says
+// anything (rolled out, or how far it got). So when UpdateDeployment
+// writes a final status it deletes the others: of the events of this type
+// with the same Stage and the same message up to its second ": " (the
+// executor writes "namespace: kind/name: status"), only the newest is kept.
+const ProgressEventType = "RolloutProgress"
 
 // Notification is an outbox row: an event whose receivers must be told.
 // The sender claims due rows under a lease (one replica sends each),
@@ -263,7 +275,9 @@ type Store interface {
 	// ProductionAt of d, and appends events (Seq assigned), in one
 	// transaction, if d.Version is still current and owner holds an
 	// unexpired lease. It returns the row with its new Version, or
-	// ErrConflict / ErrLeaseLost.
+	// ErrConflict / ErrLeaseLost. A final Status also compacts the
+	// deployment's rollout progress (ProgressEventType), in the same
+	// transaction.
 	UpdateDeployment(ctx context.Context, d Deployment, owner string, events ...Event) (Deployment, error)
 	// RequestCancel flags a deployment for cancellation; ErrConflict if it
 	// has already ended.

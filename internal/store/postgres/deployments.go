@@ -200,14 +200,22 @@ func (s *Store) UpdateDeployment(ctx context.Context, d store.Deployment, owner 
 		if errors.Is(err, pgx.ErrNoRows) {
 			return whyNotUpdated(ctx, tx, d.ID, d.Version, owner, now)
 		}
-		if err != nil || len(events) == 0 {
+		if err != nil {
 			return err
 		}
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT last_seq FROM deployments WHERE id = $1`, d.ID).Scan(&last); err != nil {
-			return err
+		if len(events) > 0 {
+			var last int64
+			if err := tx.QueryRow(ctx, `SELECT last_seq FROM deployments WHERE id = $1`, d.ID).Scan(&last); err != nil {
+				return err
+			}
+			if err := insertEvents(ctx, tx, d.ID, last-int64(len(events))+1, now, events); err != nil {
+				return err
+			}
 		}
-		return insertEvents(ctx, tx, d.ID, last-int64(len(events))+1, now, events)
+		if store.Final(d.Status) {
+			return compactProgress(ctx, tx, d.ID)
+		}
+		return nil
 	})
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("update deployment %d: %w", d.ID, mapErr(err))

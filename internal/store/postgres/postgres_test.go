@@ -208,3 +208,21 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		t.Fatalf("audit log after the attempts: %+v, %v", es, err)
 	}
 }
+
+// TestProgressMigration: migration 9 compacts the rollout progress of the
+// deployments that had ended.
+func TestProgressMigration(t *testing.T) {
+	t.Parallel()
+	dsn := newTestDB(t).create(t)
+	storetest.RunProgressMigration(t, open(t, dsn, nil), 9, func(t *testing.T, _ store.Store, version int) store.Store {
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version >= $1`, version); err != nil {
+			t.Fatal(err)
+		}
+		return open(t, dsn, nil)
+	})
+}

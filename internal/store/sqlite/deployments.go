@@ -213,14 +213,19 @@ func (s *Store) UpdateDeployment(ctx context.Context, d store.Deployment, owner 
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 {
-			return nil
+		if len(events) > 0 {
+			var last int64
+			if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM deployments WHERE id = ?`, d.ID).Scan(&last); err != nil {
+				return err
+			}
+			if err := insertEvents(ctx, tx, d.ID, last-int64(len(events))+1, now, events); err != nil {
+				return err
+			}
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_seq FROM deployments WHERE id = ?`, d.ID).Scan(&last); err != nil {
-			return err
+		if store.Final(d.Status) {
+			return compactProgress(ctx, tx, d.ID)
 		}
-		return insertEvents(ctx, tx, d.ID, last-int64(len(events))+1, now, events)
+		return nil
 	})
 	if err != nil {
 		return store.Deployment{}, fmt.Errorf("update deployment %d: %w", d.ID, err)

@@ -53,6 +53,21 @@ func insertEvents(ctx context.Context, tx *sql.Tx, id, first int64, now time.Tim
 	return nil
 }
 
+// compactProgress deletes deployment id's rollout progress but the newest
+// line of each workload in each stage (store.ProgressEventType); the
+// workload is the message up to its second ": ".
+func compactProgress(ctx context.Context, tx *sql.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events
+		WHERE deployment_id = ?1 AND type = ?2 AND seq NOT IN (
+			SELECT max(seq) FROM events WHERE deployment_id = ?1 AND type = ?2
+			GROUP BY stage, substr(message, 1,
+				instr(message, ': ') + 1 + instr(substr(message, instr(message, ': ') + 2), ': ')))`,
+		id, store.ProgressEventType); err != nil {
+		return fmt.Errorf("compact the rollout progress of deployment %d: %w", id, err)
+	}
+	return nil
+}
+
 // ListMeasurements returns deployment id's measurements in order.
 func (s *Store) ListMeasurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT analysis, template, metric, phase, value, message, started_at, finished_at

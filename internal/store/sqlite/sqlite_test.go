@@ -196,3 +196,33 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		t.Fatalf("audit log after the attempts: %+v, %v", es, err)
 	}
 }
+
+// TestProgressMigration: migration 9 compacts the rollout progress of the
+// deployments that had ended.
+func TestProgressMigration(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fledge.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunProgressMigration(t, s, 9, func(t *testing.T, s store.Store, version int) store.Store {
+		if err := s.(*sqlite.Store).Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE version >= ?`, version); err != nil {
+			t.Fatal(err)
+		}
+		s, err = sqlite.Open(t.Context(), sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		t.Cleanup(func() { _ = s.(*sqlite.Store).Close() })
+		return s
+	})
+}

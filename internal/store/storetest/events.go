@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ func eventTests() []testCase {
 		{"Events/SeqIsGaplessAcrossWriters", testEventSeq},
 		{"Events/ListAfterSeq", testListEventsAfter},
 		{"Events/AppendIsAtomic", testAppendEventsAtomic},
+		{"Events/ProgressCompactedAtTheEnd", testProgressCompacted},
 		{"Decisions/AddAndList", testDecisions},
 		{"Decisions/Duplicate", testDuplicateDecision},
 		{"Decisions/WakesDeployment", testDecisionWakes},
@@ -96,6 +100,63 @@ func testAppendEventsAtomic(t *testing.T, newStore NewStore) {
 	}
 	must(t, b.s.AppendEvents(b.ctx, store.Event{DeploymentID: d.ID, Type: "C"}), "AppendEvents")
 	wantSeqs(t, b.events(t, d.ID, 0), d.ID, 1, 1)
+}
+
+// testProgressCompacted: a deployment's rollout progress stays whole
+// while it runs; the update that ends it keeps the newest line of each
+// workload in each stage and every other event, in order.
+func testProgressCompacted(t *testing.T, newStore NewStore) {
+	b := setup(t, newStore)
+	b.create(t, "web")
+	other := b.create(t, "api")
+	d := b.claim(t, "exec-1")
+	progress := func(id int64, stage, msg string) store.Event {
+		return store.Event{DeploymentID: id, Stage: stage, Type: store.ProgressEventType, Message: msg}
+	}
+	must(t, b.s.AppendEvents(b.ctx,
+		store.Event{DeploymentID: d.ID, Stage: "canary", Type: "Applied"},
+		progress(d.ID, "canary", "web-canary: deployment/web: waiting for the spec update to be observed"),
+		progress(d.ID, "canary", "web-canary: deployment/api: 0 of 1 updated replicas are available"),
+		progress(d.ID, "canary", "web-canary: deployment/web: 1 of 3 updated replicas are available"),
+		progress(other.ID, "canary", "api-canary: deployment/api: waiting"),
+		progress(d.ID, "canary", "web-canary: deployment/api: successfully rolled out"),
+		progress(d.ID, "canary", "web-canary: deployment/web: successfully rolled out"),
+		store.Event{DeploymentID: d.ID, Stage: "canary", Type: "RolloutComplete"},
+		progress(d.ID, "prod", "web-prod: deployment/web: waiting for the spec update to be observed"),
+		progress(d.ID, "prod", "web-prod: deployment/web: successfully rolled out"),
+		progress(other.ID, "canary", "api-canary: deployment/api: successfully rolled out"),
+	), "AppendEvents")
+	d = b.setStatus(t, d, "exec-1", "WaitingForApproval")
+	if n := len(b.events(t, d.ID, 0)); n != 9 {
+		t.Fatalf("a running deployment has %d events, want all 9", n)
+	}
+
+	d.Status = "Succeeded"
+	_, err := b.s.UpdateDeployment(b.ctx, d, "exec-1", store.Event{Type: "DeploymentSucceeded"})
+	must(t, err, "UpdateDeployment to Succeeded")
+	var got []string
+	var last int64
+	for _, e := range b.events(t, d.ID, 0) {
+		if e.Seq <= last {
+			t.Fatalf("seq %d after %d", e.Seq, last)
+		}
+		last = e.Seq
+		got = append(got, fmt.Sprintf("%d %s %s", e.Seq, e.Type, e.Message))
+	}
+	want := []string{
+		"1 Applied ",
+		"5 RolloutProgress web-canary: deployment/api: successfully rolled out",
+		"6 RolloutProgress web-canary: deployment/web: successfully rolled out",
+		"7 RolloutComplete ",
+		"9 RolloutProgress web-prod: deployment/web: successfully rolled out",
+		"10 DeploymentSucceeded ",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events of the finished deployment:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(b.events(t, other.ID, 0)); n != 2 {
+		t.Errorf("the other deployment, still queued, has %d events, want both progress lines", n)
+	}
 }
 
 func testDecisions(t *testing.T, newStore NewStore) {
