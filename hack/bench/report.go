@@ -113,6 +113,12 @@ type ScaleResult struct {
 	ApproveLatency  Summary    `json:"approve_latency"`
 	Drained         int        `json:"finished_during_approvals"`
 	DrainSeconds    float64    `json:"approvals_seconds"`
+	// Console is each console page's first data render in Chromium.
+	Console []ConsolePage `json:"console,omitempty"`
+	// Store is the SQLite file at the end.
+	Store *StoreSize `json:"store,omitempty"`
+	// CPU is what each phase's CPU went to.
+	CPU []PhaseCPU `json:"cpu,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -197,6 +203,11 @@ const (
 	// Read goals.
 	goalGetRPS  = 10000.0
 	goalReadP99 = 20.0
+	// Scale goals (issue 20): one server, SQLite.
+	goalScaleRSSMiB   = 256.0
+	goalCreateP99     = 200.0
+	goalApproveP99    = 500.0
+	goalConsoleRender = 1000.0
 	// The analysis benchmark: Fledge against each peer.
 	goalRollbackArgo    = 1.0
 	goalRollbackFlagger = 0.1
@@ -301,6 +312,7 @@ func (r *Results) markdown(jsonPath string) string {
 		h := sc.HistoryList
 		w("| history page of 50 out of %d: p99 ≤ %.0f ms | p99 %.1f ms (%.0f req/s at %d connections) | %s |\n",
 			sc.HistoryCount, goalReadP99, h.P99ms, h.RPS, h.Connections, met(h.P99ms <= goalReadP99 && h.Errors == 0))
+		sc.scaleGoals(w)
 	}
 	w("\n")
 
@@ -373,6 +385,7 @@ func (r *Results) markdown(jsonPath string) string {
 		w("| approve (POST, one client, while the approved runs proceed), p50 / p99 | %s / %s (%d approvals) |\n",
 			ms(s.ApproveLatency.Median), ms(s.ApproveLatency.P99), s.ApproveLatency.N)
 		w("| deployments finished while approving | %d of %d in %.0f s |\n\n", s.Drained, s.Deployments, s.DrainSeconds)
+		s.scaleDetails(w)
 	}
 	if len(r.Analysis) > 0 {
 		r.rollbackSection(w)

@@ -58,6 +58,7 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 	}
 	idle, _, _ := s.rss()
 	r.RSSIdleMiB = idle
+	cpu := sampleCPU(s.cmd.Process.Pid)
 
 	// The deployments, created through the API by 8 clients.
 	begin := time.Now()
@@ -101,6 +102,8 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 		return fmt.Errorf("%d of %d runs not created, first: %w", len(errs), r.Deployments, errs[0])
 	}
 	r.CreateLatency = Summarize(Millis(created), "ms")
+	r.CPU = append(r.CPU, cpu.since("create"))
+	cpu = sampleCPU(s.cmd.Process.Pid)
 	b.log.Info("scale: deployments created", "count", len(ids), "took", time.Since(begin).Round(time.Millisecond).String())
 
 	// Steady state: the heads of the pipelines waiting at approval, the
@@ -131,7 +134,25 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 	r.Waiting, r.Queued = counts[v1alpha1.StatusWaitingForApproval], counts[v1alpha1.StatusQueued]
 	r.StuckRunning, r.Failed = counts[v1alpha1.StatusRunning], counts[v1alpha1.StatusFailed]
 	r.RSSMiB, r.RSSPeakMiB, _ = s.rss()
+	r.CPU = append(r.CPU, cpu.since("steady state"))
 	b.log.Info("scale: steady", "waiting", r.Waiting, "queued", r.Queued, "running", r.StuckRunning, "failed", r.Failed, "rss_mib", r.RSSMiB)
+
+	// The console, in Chromium, with all of it in the store.
+	cpu = sampleCPU(s.cmd.Process.Pid)
+	r.Console, err = consolePages(ctx, s, [][2]string{
+		{"/deployments", "deployments"},
+		{"/pipelines", "pipelines"},
+		{"/pipelines/" + pipes[0].Name, "pipeline"},
+		{"/pipelines/" + historyPipeline + "/history", "history"},
+		{fmt.Sprintf("/deployments/%d", ids[0]), "deployment"},
+	})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	r.CPU = append(r.CPU, cpu.since("console"))
+	for _, p := range r.Console {
+		b.log.Info("scale: console", "page", p.Path, "cold_ms", p.ColdMs, "warm_ms", p.WarmMs, "rows", p.Rows)
+	}
 
 	// API load: GET one deployment at 64 connections, then the history
 	// listing.
@@ -140,7 +161,9 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 		paths[i] = fmt.Sprintf("/api/v1/deployments/%d", id)
 	}
 	wait := b.profileCPU(ctx, s, "scale-get", b.o.loadDuration)
+	cpu = sampleCPU(s.cmd.Process.Pid)
 	r.Get, err = b.load(ctx, s, paths, 64, b.o.loadDuration)
+	r.CPU = append(r.CPU, cpu.since("GET one deployment"))
 	wait()
 	if err != nil {
 		return fmt.Errorf("load GET deployment: %w", err)
@@ -148,7 +171,9 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 	b.log.Info("scale: GET deployment", "rps", r.Get.RPS, "p99_ms", r.Get.P99ms, "tool", r.Get.Tool)
 	hist := []string{"/api/v1/deployments?pipeline=" + historyPipeline + "&limit=50"}
 	wait = b.profileCPU(ctx, s, "scale-history", b.o.loadDuration)
+	cpu = sampleCPU(s.cmd.Process.Pid)
 	r.HistoryList, err = b.load(ctx, s, hist, 8, b.o.loadDuration)
+	r.CPU = append(r.CPU, cpu.since("history page"))
 	wait()
 	if err != nil {
 		return fmt.Errorf("load history: %w", err)
@@ -158,14 +183,26 @@ func (b *bench) scaleBench(ctx context.Context, res *Results) error {
 
 	// Approvals: approve what waits, one client, as deployments reach the
 	// approval stage, for at most the drain time.
+	wait = b.profileCPU(ctx, s, "scale-approve", min(b.o.scaleDrain, time.Minute))
+	cpu = sampleCPU(s.cmd.Process.Pid)
 	approvals, done, took, err := b.approveAll(ctx, s, r.Deployments, b.o.scaleDrain)
+	wait()
 	if err != nil {
 		return err
 	}
+	r.CPU = append(r.CPU, cpu.since("approvals"))
 	r.ApproveLatency = Summarize(Millis(approvals), "ms")
 	r.Drained, r.DrainSeconds = done, took.Seconds()
 	r.RSSEndMiB, r.RSSPeakMiB, _ = s.rss()
 	b.log.Info("scale: approvals", "approved", len(approvals), "finished", done, "took", took.Round(time.Second).String())
+
+	// What the store holds, with the server stopped.
+	s.stop()
+	if r.Store, err = measureStore(ctx, db); err != nil {
+		return fmt.Errorf("store size: %w", err)
+	}
+	b.log.Info("scale: store", "file_mib", float64(r.Store.FileBytes)/(1<<20), "releases", r.Store.Releases,
+		"events_written", r.Store.EventsWritten, "events_kept", r.Store.EventsKept, "bytes_per_release", r.Store.BytesPerRelease)
 	return nil
 }
 

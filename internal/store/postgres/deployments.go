@@ -311,12 +311,14 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 			lease_owner = $1, lease_expires = $2, version = version + 1, updated_at = $3
 		WHERE id = (
 			SELECT d.id FROM deployments d
-			WHERE NOT d.finished
+			WHERE d.id IN (
+					SELECT min(h.id) FROM deployments h WHERE NOT h.finished GROUP BY h.pipeline
+					UNION ALL
+					SELECT c.id FROM deployments c
+					WHERE NOT c.finished AND c.started_at IS NULL AND c.cancel_requested)
+				AND NOT d.finished
 				AND (d.lease_owner = '' OR d.lease_expires IS NULL OR d.lease_expires <= $3)
 				AND (d.wake_at IS NULL OR d.wake_at <= $3)
-				AND (NOT EXISTS (SELECT 1 FROM deployments o
-						WHERE o.pipeline = d.pipeline AND NOT o.finished AND o.id < d.id)
-					OR (d.started_at IS NULL AND d.cancel_requested))
 			ORDER BY d.id LIMIT 1
 			FOR UPDATE SKIP LOCKED)
 		RETURNING `+deploymentCols,

@@ -21,7 +21,7 @@ import (
 
 // adminDSN returns the superuser DSN of the test server, skipping the test
 // when there is none, except in CI, where a missing server is a failure.
-func adminDSN(t *testing.T) string {
+func adminDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("FLEDGE_TEST_POSTGRES_DSN")
 	if dsn == "" {
@@ -40,7 +40,7 @@ type testDB struct {
 	admin *pgxpool.Pool
 }
 
-func newTestDB(t *testing.T) *testDB {
+func newTestDB(t testing.TB) *testDB {
 	t.Helper()
 	dsn := adminDSN(t)
 	admin, err := pgxpool.New(t.Context(), dsn)
@@ -52,7 +52,7 @@ func newTestDB(t *testing.T) *testDB {
 }
 
 // create makes a fresh database for t and returns its DSN.
-func (db *testDB) create(t *testing.T) string {
+func (db *testDB) create(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -72,7 +72,7 @@ func (db *testDB) create(t *testing.T) string {
 }
 
 // withDatabase returns dsn pointing at database name.
-func withDatabase(t *testing.T, dsn, name string) string {
+func withDatabase(t testing.TB, dsn, name string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
@@ -220,7 +220,7 @@ func TestProgressMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
-		if _, err := conn.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version >= $1`, version); err != nil {
+		if _, err := conn.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = $1`, version); err != nil {
 			t.Fatal(err)
 		}
 		return open(t, dsn, nil)

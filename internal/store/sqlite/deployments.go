@@ -327,12 +327,14 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 			lease_owner = ?1, lease_expires = ?2, version = version + 1, updated_at = ?3
 		WHERE id = (
 			SELECT d.id FROM deployments d
-			WHERE d.finished = 0
+			WHERE d.id IN (
+					SELECT min(h.id) FROM deployments h WHERE h.finished = 0 GROUP BY h.pipeline
+					UNION ALL
+					SELECT c.id FROM deployments c
+					WHERE c.finished = 0 AND c.started_at IS NULL AND c.cancel_requested = 1)
+				AND d.finished = 0
 				AND (d.lease_owner = '' OR d.lease_expires IS NULL OR d.lease_expires <= ?3)
 				AND (d.wake_at IS NULL OR d.wake_at <= ?3)
-				AND (NOT EXISTS (SELECT 1 FROM deployments o
-						WHERE o.pipeline = d.pipeline AND o.finished = 0 AND o.id < d.id)
-					OR (d.started_at IS NULL AND d.cancel_requested = 1))
 			ORDER BY d.id LIMIT 1)
 		RETURNING `+deploymentCols,
 		owner, micros(now.Add(ttl)), micros(now)))

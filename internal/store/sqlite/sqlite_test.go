@@ -215,7 +215,7 @@ func TestProgressMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if _, err := db.ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE version >= ?`, version); err != nil {
+		if _, err := db.ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE version = ?`, version); err != nil {
 			t.Fatal(err)
 		}
 		s, err = sqlite.Open(t.Context(), sqlite.Config{Path: path})

@@ -9,8 +9,8 @@ import (
 	"fledge.dev/fledge/internal/store"
 )
 
-// Reapply makes a driver apply its migrations from version on again to
-// the database s uses, as an older Fledge's database gets them, and
+// Reapply makes a driver apply its migration number version again to
+// the database s uses, as a database an older Fledge left gets it, and
 // returns a store on it.
 type Reapply func(t *testing.T, s store.Store, version int) store.Store
 

@@ -1,0 +1,23 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"fledge.dev/fledge/internal/store/sqlite"
+	"fledge.dev/fledge/internal/store/storetest"
+)
+
+// BenchmarkClaimIdle: an executor's poll of a store with 10,000
+// unfinished deployments, none runnable (1,000 pipelines whose heads wait
+// for approval, 9 queued behind each).
+func BenchmarkClaimIdle(b *testing.B) {
+	clock := storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "fledge.db"), Clock: clock.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchClaimIdle(b, s, clock.Now, 1000, 10)
+}
