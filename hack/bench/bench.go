@@ -71,6 +71,9 @@ func newBench(ctx context.Context, log *slog.Logger, root, work, fledgeBin strin
 }
 
 func (b *bench) close() {
+	if b.cluster == nil {
+		return
+	}
 	if err := b.cluster.Stop(); err != nil {
 		b.log.Warn("stop control plane", "error", err)
 	}

@@ -72,8 +72,9 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startFledge starts a server on a new SQLite file in dir (or db, if set).
-func (b *bench) startFledge(ctx context.Context, dir, db string) (*fledgeServer, error) {
+// startFledge starts a server on a new SQLite file in dir (or the store
+// db, if set), with the extra flags of `fledge serve`.
+func (b *bench) startFledge(ctx context.Context, dir, db string, extra ...string) (*fledgeServer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -107,6 +108,7 @@ func (b *bench) startFledge(ctx context.Context, dir, db string) (*fledgeServer,
 		}
 		args = append(args, "--pprof-listen", s.pprof)
 	}
+	args = append(args, extra...)
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ type options struct {
 }
 
 // benchmarks in the order they run.
-var benchmarks = []string{"release", "overhead", "apply", "scale", "analysis"}
+var benchmarks = []string{"release", "overhead", "apply", "scale", "analysis", "replicas"}
 
 func parseFlags(args []string) (options, string, error) {
 	var o options
@@ -197,8 +197,11 @@ func run(args []string) error {
 		}
 	}
 
-	b, err := newBench(ctx, log, root, work, fledgeBin, o)
-	if err != nil {
+	var b *bench
+	if len(o.only) == 1 && o.only["replicas"] {
+		// Idle replicas need a database, not a control plane.
+		b = &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o}
+	} else if b, err = newBench(ctx, log, root, work, fledgeBin, o); err != nil {
 		return err
 	}
 	defer b.close()
@@ -213,6 +216,7 @@ func run(args []string) error {
 		{"apply", func(ctx context.Context) error { return b.applyBench(ctx, res) }},
 		{"scale", func(ctx context.Context) error { return b.scaleBench(ctx, res) }},
 		{"analysis", func(ctx context.Context) error { return b.rollbackBench(ctx, peers, res) }},
+		{"replicas", func(ctx context.Context) error { return b.replicasBench(ctx, res) }},
 	}
 	var failed []string
 	for _, s := range steps {

@@ -28,6 +28,7 @@ type Results struct {
 	Overhead  *OverheadResult `json:"overhead,omitempty"`
 	Apply     *ApplyResult    `json:"apply,omitempty"`
 	Scale     *ScaleResult    `json:"scale,omitempty"`
+	Replicas  *ReplicasResult `json:"replicas,omitempty"`
 	// Analysis is the analysis benchmark per system; AnalysisSetup says
 	// how it ran.
 	Analysis      map[string]RollbackResult `json:"analysis,omitempty"`
@@ -314,6 +315,9 @@ func (r *Results) markdown(jsonPath string) string {
 			sc.HistoryCount, goalReadP99, h.P99ms, h.RPS, h.Connections, met(h.P99ms <= goalReadP99 && h.Errors == 0))
 		sc.scaleGoals(w)
 	}
+	if rp := r.Replicas; rp != nil {
+		rp.goals(w)
+	}
 	w("\n")
 
 	if len(r.Release) > 0 {
@@ -368,7 +372,7 @@ func (r *Results) markdown(jsonPath string) string {
 	if s := r.Scale; s != nil {
 		w("## 5. Scale of one server (SQLite)\n\n")
 		w("%d deployments created through the API (8 clients) across %d pipelines with an approval stage\n", s.Deployments, s.Pipelines)
-		w("(one-replica web page, own canary and production namespaces per pipeline), plus a history of\n")
+		w("(one-replica web page with a headless Service, own canary and production namespaces per pipeline), plus a history of\n")
 		w("%d finished deployments in one more pipeline (one real cancelled run, copied through the store\n", s.HistoryCount)
 		w("package while the server was stopped). Load generator: %s, on the same machine as the server and\n", s.Get.Tool)
 		w("the control plane (it takes CPU from both).\n\n")
@@ -389,6 +393,9 @@ func (r *Results) markdown(jsonPath string) string {
 	}
 	if len(r.Analysis) > 0 {
 		r.rollbackSection(w)
+	}
+	if rp := r.Replicas; rp != nil {
+		rp.section(w)
 	}
 	w("%s", notes)
 	return b.String()

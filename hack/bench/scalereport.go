@@ -101,3 +101,29 @@ func (sc *ScaleResult) scaleDetails(w func(string, ...any)) {
 		w("\n")
 	}
 }
+
+// goals writes the goal row of idle replicas.
+func (r *ReplicasResult) goals(w func(string, ...any)) {
+	for _, c := range r.Idle {
+		if c.Replicas == 3 {
+			w("| three idle replicas on PostgreSQL, %d deployments waiting or queued: claims do not stampede the database (stated) | %.1f transactions/s per replica, %.3f database cores in all | stated |\n",
+				r.Deployments, c.TxPerSecond/float64(c.Replicas), c.BackendCores)
+		}
+	}
+}
+
+// section writes benchmark 7.
+func (r *ReplicasResult) section(w func(string, ...any)) {
+	w("## 7. Replicas sharing PostgreSQL: idle\n\n")
+	w("`fledge serve` replicas on one PostgreSQL %s database holding %d unfinished deployments (%d pipelines,\n", r.PostgreSQL, r.Deployments, replicaPipelines)
+	w("each one's head waiting for approval until tomorrow, %d queued behind it) and nothing else to do:\n", replicaPerPipe-1)
+	w("each replica's executor claims on every poll (500 ms, the default) and finds nothing. Counted by\n")
+	w("the database over %.0f s after the replicas ran %.0f s: its transactions (pg_stat_database; every\n", replicaWindow.Seconds(), replicaSettle.Seconds())
+	w("statement of Fledge's is one), the rows it read, and the CPU of its backends serving them (/proc).\n\n")
+	w("| replicas | transactions/s | per replica | rows read/s | database CPU (cores) |\n|---|---|---|---|---|\n")
+	for _, c := range r.Idle {
+		w("| %d | %.1f | %.1f | %.0f | %.3f |\n", c.Replicas, c.TxPerSecond, c.TxPerSecond/float64(c.Replicas), c.RowsPerSecond, c.BackendCores)
+	}
+	w("\nNot measured yet: deployments run by three replicas (exactly once, executor throughput from 1 to\n")
+	w("3 replicas) and a replica killed with kill -9 while it runs releases.\n\n")
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -11,33 +12,36 @@ import (
 
 // SeedWaiting fills s as a busy server's store is: pipelines pipelines of
 // perPipeline deployments each, the first of each claimed and left
-// waiting for a decision until a day from clock (WakeAt), the others
-// queued behind it.
-func SeedWaiting(ctx context.Context, tb testing.TB, s store.Store, clock func() time.Time, pipelines, perPipeline int) {
-	tb.Helper()
+// waiting for a decision until a day from now (WakeAt), the others queued
+// behind it. The plans are empty: nothing runs them.
+func SeedWaiting(ctx context.Context, s store.Store, now time.Time, pipelines, perPipeline int) error {
 	for round := range perPipeline {
 		for p := range pipelines {
 			if _, err := s.CreateDeployment(ctx, store.Deployment{
 				Pipeline: fmt.Sprintf("p-%04d", p), Kind: "Deploy", Status: "Queued", Plan: []byte(`{}`),
 			}, store.Event{Type: "DeploymentCreated"}); err != nil {
-				tb.Fatalf("create deployment %d of pipeline %d: %v", round, p, err)
+				return fmt.Errorf("create deployment %d of pipeline %d: %w", round, p, err)
 			}
 		}
 	}
-	later := clock().Add(24 * time.Hour)
+	later := now.Add(24 * time.Hour)
 	for range pipelines {
 		d, ok, err := s.ClaimDeployment(ctx, "seed", time.Minute)
-		if err != nil || !ok {
-			tb.Fatalf("claim a head: ok=%v err=%v", ok, err)
+		if err != nil {
+			return fmt.Errorf("claim a head: %w", err)
+		}
+		if !ok {
+			return errors.New("claim a head: none claimable")
 		}
 		d.Status, d.WakeAt = store.StatusWaitingForApproval, &later
 		if d, err = s.UpdateDeployment(ctx, d, "seed"); err != nil {
-			tb.Fatalf("wait deployment %d: %v", d.ID, err)
+			return fmt.Errorf("wait deployment %d: %w", d.ID, err)
 		}
 		if err := s.ReleaseLease(ctx, d.ID, "seed"); err != nil {
-			tb.Fatalf("release deployment %d: %v", d.ID, err)
+			return fmt.Errorf("release deployment %d: %w", d.ID, err)
 		}
 	}
+	return nil
 }
 
 // BenchClaimIdle measures ClaimDeployment when nothing is runnable: every
@@ -45,7 +49,9 @@ func SeedWaiting(ctx context.Context, tb testing.TB, s store.Store, clock func()
 // an executor's poll finds most of the time on a busy server.
 func BenchClaimIdle(b *testing.B, s store.Store, clock func() time.Time, pipelines, perPipeline int) {
 	ctx := b.Context()
-	SeedWaiting(ctx, b, s, clock, pipelines, perPipeline)
+	if err := SeedWaiting(ctx, s, clock(), pipelines, perPipeline); err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		if d, ok, err := s.ClaimDeployment(ctx, "idle", time.Minute); err != nil || ok {
