@@ -91,6 +91,9 @@ type Deployment struct {
 	// for deployments made before Fledge recorded it (they used NGINX in
 	// the canary-namespace layout).
 	Traffic *TrafficRouting `json:"traffic,omitempty" yaml:"traffic,omitempty"`
+	// BlueGreen is where a deployment of the blue/green strategy stands:
+	// the slots, the switch, the scale down.
+	BlueGreen *BlueGreenStatus `json:"blueGreen,omitempty" yaml:"blueGreen,omitempty"`
 	// Notifications are what the deployment's events notified and each
 	// delivery attempt (only when one deployment is read).
 	Notifications []NotificationStatus `json:"notifications,omitempty" yaml:"notifications,omitempty"`

@@ -221,6 +221,7 @@ type Stage struct {
 	CanarySteps       *CanaryStepsStage       `json:"canarySteps,omitempty" yaml:"canarySteps,omitempty"`
 	Approval          *ApprovalStage          `json:"approval,omitempty" yaml:"approval,omitempty"`
 	ProductionRelease *ProductionReleaseStage `json:"productionRelease,omitempty" yaml:"productionRelease,omitempty"`
+	BlueGreen         *BlueGreenStage         `json:"blueGreen,omitempty" yaml:"blueGreen,omitempty"`
 }
 
 // Type returns the stage's type, or "" when none or several are set.
@@ -241,6 +242,9 @@ func (s Stage) Type() StageType {
 	}
 	if s.ProductionRelease != nil {
 		t, n = StageProductionRelease, n+1
+	}
+	if s.BlueGreen != nil {
+		t, n = StageBlueGreen, n+1
 	}
 	if n != 1 {
 		return ""

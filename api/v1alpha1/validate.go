@@ -255,32 +255,23 @@ func (p *Pipeline) Validate(refs *References) error {
 		seenStage[st.Name] = true
 		t := st.Type()
 		if t == "" {
-			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")
+			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")
 			continue
 		}
 		count[t]++
-		if rank := stageOrder[t]; rank < last {
+		// A blueGreen stage has no rank: it is the only stage (below).
+		switch rank, ordered := stageOrder[t]; {
+		case !ordered:
+		case rank < last:
 			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)", t)
-		} else {
+		default:
 			last = rank
 		}
 		switch t {
 		case StageCanaryDeployment:
 			c := st.CanaryDeployment
 			f += ".canaryDeployment"
-			if c.Environment == "" {
-				l.add(f+".environment", "is required")
-			} else if refs != nil && !refs.Environments[c.Environment] {
-				l.add(f+".environment", "environment %q does not exist", c.Environment)
-			}
-			if len(c.Artifacts) == 0 {
-				l.add(f+".artifacts", "at least one artifact is required")
-			}
-			for j, a := range c.Artifacts {
-				if refs != nil && !refs.Artifacts[a] {
-					l.add(fmt.Sprintf("%s.artifacts[%d]", f, j), "artifact %q does not exist", a)
-				}
-			}
+			checkSource(&l, f, c.Environment, c.Artifacts, refs)
 			checkName(&l, f+".namespace", c.Namespace)
 			switch {
 			case c.IngressName == "" && c.HTTPRouteName == "":
@@ -293,15 +284,7 @@ func (p *Pipeline) Validate(refs *References) error {
 				l.add(f+".httpRouteName", "%q is not a valid Kubernetes object name", c.HTTPRouteName)
 			}
 			if h := c.TesterHeader; h != nil {
-				if !headerName.MatchString(h.Name) {
-					l.add(f+".testerHeader.name", "%q is not a valid HTTP header name", h.Name)
-				}
-				switch {
-				case strings.EqualFold(h.Value, "never"):
-					l.add(f+".testerHeader.value", `"never" is NGINX's keyword to keep a request away from the canary; choose another value`)
-				case !headerValue.MatchString(h.Value):
-					l.add(f+".testerHeader.value", "%q must be printable ASCII without spaces", h.Value)
-				}
+				checkTesterHeader(&l, f+".testerHeader", h)
 			}
 			if c.TesterCookie != "" && !cookieName.MatchString(c.TesterCookie) {
 				l.add(f+".testerCookie", "%q must be 1 to 64 ASCII letters, digits, '-' or '_'", c.TesterCookie)
@@ -335,6 +318,8 @@ func (p *Pipeline) Validate(refs *References) error {
 			}
 		case StageCanarySteps:
 			st.CanarySteps.validate(&l, f+".canarySteps")
+		case StageBlueGreen:
+			st.BlueGreen.validate(&l, f+".blueGreen", refs)
 		case StageApproval:
 			a := st.Approval
 			f += ".approval"
@@ -353,7 +338,7 @@ func (p *Pipeline) Validate(refs *References) error {
 			prodNS, prodField = r.Namespace, f+".namespace"
 		}
 	}
-	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageCanarySteps, StageApproval, StageProductionRelease} {
+	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageCanarySteps, StageApproval, StageProductionRelease, StageBlueGreen} {
 		if n := count[t]; n > 1 {
 			l.add("spec.stages", "%d %s stages; a pipeline has at most one of each type", n, t)
 		}
@@ -361,7 +346,11 @@ func (p *Pipeline) Validate(refs *References) error {
 	if count[StageCanarySteps] > 0 && (count[StageShiftTraffic] > 0 || count[StageApproval] > 0) {
 		l.add("spec.stages", "a canarySteps stage replaces shiftTraffic and approval stages: write their weights and approval as steps")
 	}
-	if len(stages) > 0 {
+	if count[StageBlueGreen] > 0 {
+		if len(stages) > 1 {
+			l.add("spec.stages", "a blueGreen stage is the whole pipeline: it deploys, waits for its approval and switches by itself, so a pipeline with one has no other stage (got %d stages)", len(stages))
+		}
+	} else if len(stages) > 0 {
 		if count[StageCanaryDeployment] == 0 {
 			l.add("spec.stages", "a canaryDeployment stage is required (it names the environment and artifacts)")
 		} else if stages[0].Type() != StageCanaryDeployment {
@@ -453,6 +442,37 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkSource checks the environment and artifacts a stage at field f
+// deploys; with refs, that they exist.
+func checkSource(l *errs, f, env string, artifacts []string, refs *References) {
+	if env == "" {
+		l.add(f+".environment", "is required")
+	} else if refs != nil && !refs.Environments[env] {
+		l.add(f+".environment", "environment %q does not exist", env)
+	}
+	if len(artifacts) == 0 {
+		l.add(f+".artifacts", "at least one artifact is required")
+	}
+	for j, a := range artifacts {
+		if refs != nil && !refs.Artifacts[a] {
+			l.add(fmt.Sprintf("%s.artifacts[%d]", f, j), "artifact %q does not exist", a)
+		}
+	}
+}
+
+// checkTesterHeader checks a tester header at field f.
+func checkTesterHeader(l *errs, f string, h *TesterHeader) {
+	if !headerName.MatchString(h.Name) {
+		l.add(f+".name", "%q is not a valid HTTP header name", h.Name)
+	}
+	switch {
+	case strings.EqualFold(h.Value, "never"):
+		l.add(f+".value", `"never" is NGINX's keyword to keep a request away from the canary; choose another value`)
+	case !headerValue.MatchString(h.Value):
+		l.add(f+".value", "%q must be printable ASCII without spaces", h.Value)
+	}
 }
 
 func checkPositive(l *errs, field string, d *Duration) {

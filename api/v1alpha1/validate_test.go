@@ -235,14 +235,14 @@ func TestPipelineValidate(t *testing.T) {
 		{
 			name:   "stage without a type",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[1].ShiftTraffic = nil },
-			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")},
+			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")},
 		},
 		{
 			name: "stage with two types",
 			mutate: func(p *v1alpha1.Pipeline) {
 				p.Spec.Stages[2].ProductionRelease = &v1alpha1.ProductionReleaseStage{Namespace: "x"}
 			},
-			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease")},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")},
 		},
 
 		// Stage order and counts.
@@ -272,7 +272,7 @@ func TestPipelineValidate(t *testing.T) {
 				pl.Spec.Stages = []v1alpha1.Stage{{Name: "nothing"}, c, p}
 			},
 			want: []v1alpha1.FieldError{
-				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease"),
+				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen"),
 				fe("spec.stages[0]", "the first stage must be canaryDeployment"),
 			},
 		},
@@ -669,19 +669,26 @@ func TestPipelineValidate(t *testing.T) {
 			t.Parallel()
 			p := walkthroughPipeline()
 			tt.mutate(p)
-			err := p.Validate(tt.refs)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want %d field errors", len(tt.want))
-			}
-			checkFieldErrors(t, fieldErrors(t, err, v1alpha1.KindPipeline, p.Metadata.Name), tt.want)
+			checkValidate(t, p, tt.refs, tt.want)
 		})
 	}
+}
+
+// checkValidate checks that p validates with refs to exactly the field
+// errors want (none when want is nil).
+func checkValidate(t *testing.T, p *v1alpha1.Pipeline, refs *v1alpha1.References, want []v1alpha1.FieldError) {
+	t.Helper()
+	err := p.Validate(refs)
+	if want == nil {
+		if err != nil {
+			t.Fatalf("Validate() = %v, want nil", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("Validate() = nil, want %d field errors", len(want))
+	}
+	checkFieldErrors(t, fieldErrors(t, err, v1alpha1.KindPipeline, p.Metadata.Name), want)
 }
 
 // TestPipelineValidateStableOrder checks that the same pipeline gets the

@@ -345,6 +345,8 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		}
 		d.kv(in, "Approvals required", n)
 		d.kv(in, "Timeout", dur(a.Timeout, v1alpha1.DefaultApprovalTimeout))
+	case st.BlueGreen != nil:
+		d.blueGreenSettings(in, st.BlueGreen, dur)
 	case st.ProductionRelease != nil:
 		r := st.ProductionRelease
 		d.kv(in, "Namespace", r.Namespace)
@@ -470,6 +472,7 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	d.kv(0, "Started", timestamp(d.now, dep.StartedAt))
 	d.kv(0, "Ended", timestamp(d.now, dep.EndedAt))
 	d.kv(0, "In production since", timestamp(d.now, dep.ProductionAt))
+	d.blueGreen(dep)
 	if dep.ApprovalDeadline != nil && !dep.Status.Final() {
 		d.kv(0, "Approval deadline", timestamp(d.now, dep.ApprovalDeadline))
 	}

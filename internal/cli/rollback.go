@@ -99,6 +99,13 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 	if err != nil {
 		return err
 	}
+	if res.Deployment.Kind != v1alpha1.KindRollback {
+		// Blue/green within the scale down delay: the running release
+		// switches back, nothing is redeployed.
+		fmt.Fprintf(streams.Out, "deployment/%d (#%d) switches back to #%d: its previous slot still runs it, nothing is redeployed\n",
+			res.Deployment.ID, res.Deployment.Number, preview.Target.Number)
+		return nil
+	}
 	fmt.Fprintf(streams.Out, "deployment/%d created (rollback to #%d)\n", res.Deployment.ID, preview.Target.Number)
 	return nil
 }

@@ -55,6 +55,12 @@ type Target interface {
 	// access (SelfSubjectAccessReview), before a step acts: every missing
 	// permission is named in one *kube.MissingPermissionsError.
 	CheckAccess(ctx context.Context, access ...kube.Access) error
+	// Delete removes obj (apiVersion, kind, name) from ns and reports
+	// whether it existed; a missing object is not an error.
+	Delete(ctx context.Context, ns string, obj *unstructured.Unstructured) (bool, error)
+	// ScaleDown sets every Deployment of ns to 0 replicas and returns the
+	// names of those it scaled (a blue/green pipeline's previous slot).
+	ScaleDown(ctx context.Context, ns string) ([]string, error)
 	// Router builds provider p's traffic router on the cluster.
 	Router(p routing.Provider, to routing.Target) traffic.Router
 }

@@ -179,7 +179,13 @@ func crashRun(t *testing.T, sc crashScenario, point string) (outcome, []string) 
 // recorded step.
 func TestKillAtEveryStepBoundary(t *testing.T) {
 	t.Parallel()
-	for _, sc := range crashScenarios {
+	killAtEveryBoundary(t, crashScenarios)
+}
+
+// killAtEveryBoundary runs each scenario with a server killed at each of
+// its step boundaries in turn (see TestKillAtEveryStepBoundary).
+func killAtEveryBoundary(t *testing.T, scenarios []crashScenario) {
+	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			want, _ := crashRun(t, sc, "")

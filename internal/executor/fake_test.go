@@ -285,6 +285,43 @@ func (t target) Diff(_ context.Context, ns string, objs []*unstructured.Unstruct
 // against a real API server (internal/kube, test/e2e).
 func (target) CheckAccess(context.Context, ...kube.Access) error { return nil }
 
+func (t target) Delete(_ context.Context, ns string, obj *unstructured.Unstructured) (bool, error) {
+	if err := t.lock(); err != nil {
+		return false, err
+	}
+	defer t.c.mu.Unlock()
+	k := objectKey(ns, obj)
+	if t.c.objects[k] == nil {
+		return false, nil
+	}
+	delete(t.c.objects, k)
+	t.c.log("delete %s", k)
+	return true, nil
+}
+
+func (t target) ScaleDown(_ context.Context, ns string) ([]string, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	defer t.c.mu.Unlock()
+	var names []string
+	for k, o := range t.c.objects {
+		if !strings.HasPrefix(k, ns+"/Deployment/") {
+			continue
+		}
+		if r, set, _ := unstructured.NestedInt64(o.obj.Object, "spec", "replicas"); set && r == 0 {
+			continue
+		}
+		obj := o.obj.DeepCopy()
+		_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas")
+		o.obj, o.generation = obj, o.generation+1
+		names = append(names, obj.GetName())
+	}
+	sort.Strings(names)
+	t.c.log("scale down %s %v", ns, names)
+	return names, nil
+}
+
 // Router returns the router of the canary Ingress: its weight and header
 // live in the fake cluster, and a weight needs the canary Ingress applied
 // and, above 0, a production (not canary) Ingress, as nginx.Router does.

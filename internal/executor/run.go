@@ -316,6 +316,12 @@ func (r *run) update(res result) {
 	if res.productionAt != nil {
 		r.d.ProductionAt = res.productionAt
 	}
+	if res.productionCleared {
+		r.d.ProductionAt = nil
+	}
+	if res.blueGreen != nil {
+		r.state.BlueGreen = res.blueGreen
+	}
 	if res.finish != nil {
 		r.state.Finish(res.finish.Status, res.finish.Message, r.now())
 	}

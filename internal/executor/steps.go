@@ -53,13 +53,18 @@ type result struct {
 	// noProduction: a weight was kept at 0, production had nothing to
 	// split with.
 	noProduction bool
+	// blueGreen is the new blue/green status; productionCleared says
+	// production no longer runs this deployment (switched back).
+	blueGreen         *v1alpha1.BlueGreenStatus
+	productionCleared bool
 }
 
 // changes says whether recording res changes the state or the deployment.
 func (res result) changes() bool {
 	return res.finish != nil || res.weight != nil || res.nextBatchAt != nil ||
 		res.approvalDeadline != nil || res.productionAt != nil || res.gate != "" ||
-		res.analysis != nil || res.backgroundAccepted || res.noProduction
+		res.analysis != nil || res.backgroundAccepted || res.noProduction ||
+		res.blueGreen != nil || res.productionCleared
 }
 
 // stepFunc performs action a of run r and returns what it changed. A step
@@ -84,6 +89,14 @@ var stepFuncs = map[pipeline.Step]stepFunc{
 	pipeline.StepWaitProduction:    waitProduction,
 	pipeline.StepRestoreProduction: restoreProduction,
 	pipeline.StepResetWeight:       resetWeight,
+	pipeline.StepChooseSlot:        chooseSlot,
+	pipeline.StepApplyNew:          applyNew,
+	pipeline.StepWaitNew:           waitNew,
+	pipeline.StepSwitchTraffic:     switchTraffic,
+	pipeline.StepKeepPrevious:      keepPrevious,
+	pipeline.StepScaleDownPrevious: scaleDownPrevious,
+	pipeline.StepSwitchBack:        switchBack,
+	pipeline.StepRemoveNew:         removeNew,
 }
 
 // perform runs the function of a's step.

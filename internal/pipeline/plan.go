@@ -44,6 +44,10 @@ type Plan struct {
 	// pipeline's analysis steps name, frozen when the run was created, so
 	// a template changed later does not change a running analysis.
 	AnalysisTemplates map[string]v1alpha1.AnalysisTemplateSpec `json:"analysisTemplates,omitempty"`
+	// BlueGreen is set for the blue/green strategy (a blueGreen stage, or
+	// a rollback of such a pipeline); its new slot's rollout is bounded by
+	// ProductionRolloutTimeout.
+	BlueGreen *BlueGreenPlan `json:"blueGreen,omitempty"`
 }
 
 // Routing returns the plan's traffic routing. Plans stored before Fledge
@@ -120,8 +124,11 @@ func Weights(s *v1alpha1.ShiftTrafficStage) []int {
 // approval stage's, or the canarySteps step's.
 func (p *Plan) ApprovalOf(a Action) *v1alpha1.ApprovalStage {
 	st := p.Stages[a.StageIndex]
-	if st.CanarySteps != nil {
+	switch {
+	case st.CanarySteps != nil:
 		return st.CanarySteps.Steps[a.Index].Approval
+	case st.BlueGreen != nil:
+		return st.BlueGreen.Approval
 	}
 	return st.Approval
 }
@@ -131,6 +138,9 @@ func (p *Plan) ApprovalOf(a Action) *v1alpha1.ApprovalStage {
 // a pause or an analysis has no approval stage: one decision settles it.
 func (p *Plan) Gate(gate string) (*v1alpha1.ApprovalStage, bool) {
 	for _, st := range p.Stages {
+		if st.Name == gate && st.BlueGreen != nil {
+			return st.BlueGreen.Approval, st.BlueGreen.Approval != nil
+		}
 		if st.Name == gate {
 			return st.Approval, st.Approval != nil
 		}

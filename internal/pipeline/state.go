@@ -108,6 +108,8 @@ type State struct {
 	// had nothing to split with (a pipeline's first release): the canary
 	// gets no requests, and its analyses have nothing to measure.
 	NoProduction bool `json:"noProduction,omitempty"`
+	// BlueGreen is where a blue/green run stands (nil for the canary).
+	BlueGreen *v1alpha1.BlueGreenStatus `json:"blueGreen,omitempty"`
 }
 
 // Analysis returns the analysis named name, or nil.
@@ -137,7 +139,13 @@ func NewState(p *Plan) *State {
 		if i < len(p.Stages) && p.Stages[i].Approval != nil {
 			st.ApprovalsRequired = max(p.Stages[i].Approval.ApprovalsRequired, v1alpha1.DefaultApprovalsRequired)
 		}
+		if i < len(p.Stages) && p.Stages[i].BlueGreen != nil && p.Stages[i].BlueGreen.Approval != nil {
+			st.ApprovalsRequired = max(p.Stages[i].BlueGreen.Approval.ApprovalsRequired, v1alpha1.DefaultApprovalsRequired)
+		}
 		s.Stages = append(s.Stages, st)
+	}
+	if p.BlueGreen != nil {
+		s.BlueGreen = &v1alpha1.BlueGreenStatus{Namespace: p.BlueGreen.Namespace}
 	}
 	return s
 }
@@ -190,7 +198,14 @@ func stageSteps(p *Plan, i int) []Action {
 		return canarySteps(p.Stages[i].CanarySteps, a)
 	case v1alpha1.StageApproval:
 		return []Action{a(StepOpenApproval), a(StepAwaitApproval)}
-	case v1alpha1.StageProductionRelease, v1alpha1.StageRollback:
+	case v1alpha1.StageBlueGreen:
+		return blueGreenSteps(p.Stages[i].BlueGreen.Approval, a)
+	case v1alpha1.StageRollback:
+		if p.BlueGreen != nil {
+			return blueGreenSteps(nil, a)
+		}
+		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
+	case v1alpha1.StageProductionRelease:
 		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
 	}
 	return nil
@@ -237,6 +252,9 @@ func canarySteps(c *v1alpha1.CanaryStepsStage, a func(Step) Action) []Action {
 
 // finishingSteps lists the steps that end a run with outcome o.
 func (s *State) finishingSteps() []Action {
+	if s.BlueGreen != nil {
+		return s.blueGreenFinishing()
+	}
 	var out []Action
 	if s.Finishing.Status != v1alpha1.StatusSucceeded && s.ProductionTouched && !s.ProductionDone {
 		out = append(out, Action{Step: StepRestoreProduction, StageIndex: -1})
@@ -296,7 +314,7 @@ func (s *State) Complete(p *Plan, a Action, now time.Time) (stageDone bool) {
 		if s.Stage < len(s.Stages) && s.Stages[s.Stage].Status == v1alpha1.StageWaiting {
 			s.Stages[s.Stage].Status = v1alpha1.StageRunning
 		}
-	case StepBatchDelay:
+	case StepBatchDelay, StepKeepPrevious:
 		s.NextBatchAt = nil
 	}
 	s.Sub++

@@ -318,6 +318,10 @@ func (s *Service) viewDecoded(ctx context.Context, d store.Deployment, dec decod
 	}
 	rt := plan.Routing()
 	out.Traffic = &rt
+	if st.BlueGreen != nil {
+		bg := *st.BlueGreen
+		out.BlueGreen = &bg
+	}
 	if st.Final != nil {
 		out.Message = st.Final.Message
 	} else if st.Finishing != nil {
@@ -581,6 +585,12 @@ func (s *Service) diffProduction(ctx context.Context, d store.Deployment, plan *
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)
 	}
 	objs, err := rp.ProductionObjects()
+	ns := plan.ProductionNamespace
+	if plan.BlueGreen != nil {
+		// The version users reach runs in the live slot.
+		objs, err = rp.SlotObjects()
+		ns = s.liveSlotNamespace(ctx, d.Pipeline, plan.BlueGreen.Namespace)
+	}
 	if err != nil {
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)
 	}
@@ -588,11 +598,11 @@ func (s *Service) diffProduction(ctx context.Context, d store.Deployment, plan *
 	if err != nil {
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("environment %q: %w", plan.Environment, err)
 	}
-	diff, err := c.Diff(ctx, plan.ProductionNamespace, objs)
+	diff, err := c.Diff(ctx, ns, objs)
 	if err != nil {
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("diff production against deployment %d: %w", id, err)
 	}
-	out := v1alpha1.ProductionDiff{Namespace: plan.ProductionNamespace, Diff: diff.Text, Changed: diff.Changed}
+	out := v1alpha1.ProductionDiff{Namespace: ns, Diff: diff.Text, Changed: diff.Changed}
 	if live := s.liveID(ctx, d.Pipeline); live != 0 {
 		out.Live = &live
 	}
@@ -620,7 +630,12 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
-	_, gen, err := s.loadPipeline(ctx, pipelineName)
+	if plan.BlueGreen != nil {
+		if out, done, err := s.switchBackInWindow(ctx, pipelineName, to, user, reason); err != nil || done {
+			return out, err
+		}
+	}
+	current, gen, err := s.loadPipeline(ctx, pipelineName)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
 	}
@@ -633,6 +648,7 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 	}
 	rt := plan.Routing()
 	rb.Traffic = &rt
+	rb.BlueGreen = rollbackBlueGreen(plan.BlueGreen, current)
 	why := fmt.Sprintf("by %s: roll production back to deployment %s#%d (id %d, %s)", user, d.Pipeline, d.Number, d.ID, v1alpha1.DescribeParameters(d.Parameters))
 	if reason != "" {
 		why += ": " + reason

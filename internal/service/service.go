@@ -101,6 +101,10 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	}
 	values, declared, fes := resolveParams(p, params)
 	canary := p.CanaryStage()
+	bg := p.BlueGreenStage()
+	if bg != nil {
+		canary = bg.AsCanaryDeployment()
+	}
 	if canary == nil {
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("pipeline %q has no canaryDeployment stage", pipelineName))
 	}
@@ -156,6 +160,9 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	if pr := p.ProductionStage(); pr != nil {
 		namespaces = append(namespaces, pr.Namespace)
 	}
+	if bg != nil {
+		namespaces = bg.Namespaces()
+	}
 	if err := kube.CheckNamespaces(objs, namespaces...); err != nil {
 		var fes []v1alpha1.FieldError
 		for _, e := range unjoin(err) {
@@ -168,8 +175,14 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 	if err == nil {
 		err = provider.Check(objs)
 	}
+	if err == nil && bg != nil {
+		err = routing.CheckBlueGreen(objs, bg.IngressName, bg.Namespace)
+	}
 	if err != nil {
 		field := "canaryDeployment.ingressName"
+		if bg != nil {
+			field = "blueGreen.ingressName"
+		}
 		if canary.HTTPRouteName != "" {
 			field = "canaryDeployment.httpRouteName"
 		}
@@ -194,6 +207,9 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		plan.ProductionRolloutTimeout = pr.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout)
 		hold := pr.PromotionHold.Or(v1alpha1.DefaultPromotionHold)
 		plan.PromotionHold = &hold
+	}
+	if bg != nil {
+		blueGreenPlan(plan, bg)
 	}
 	if plan.AnalysisTemplates, fes, err = s.freezeTemplates(ctx, p, values); err != nil {
 		return v1alpha1.Deployment{}, err

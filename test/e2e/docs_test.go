@@ -368,13 +368,12 @@ func startSlack(t *testing.T) *slackReceiver {
 	return r
 }
 
-// The commands of docs/steps.md, run as written in a directory holding
-// the repository's examples, against a server that knows the kubeconfig
-// `fledge dev cluster up` writes: the example pipeline applies with the
-// walkthrough's environment and artifact and the analysis templates, and
-// describe shows its steps with their gates, as the page says.
-func TestDocsStepsCommands(t *testing.T) {
-	blocks := shScripts(t, "docs/steps.md")
+// examplesShell starts a server that knows the kubeconfig `fledge dev
+// cluster up` writes, and returns it with a shell for the commands of docs
+// page rel, run in a directory holding the repository's examples, logged
+// in as admin.
+func examplesShell(t *testing.T, rel string) (*server, *docsShell) {
+	t.Helper()
 	home, work := t.TempDir(), t.TempDir()
 	if err := os.Symlink(filepath.Join(repoRoot, "examples"), filepath.Join(work, "examples")); err != nil {
 		t.Fatal(err)
@@ -396,7 +395,17 @@ func TestDocsStepsCommands(t *testing.T) {
 		"PATH=" + filepath.Dir(fledgeBin) + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"FLEDGE_SERVER=" + s.url, "FLEDGE_TOKEN=" + adminToken,
 	}
-	sh := &docsShell{t: t, rel: "docs/steps.md", dir: work, env: env, subst: strings.NewReplacer()}
+	return s, &docsShell{t: t, rel: rel, dir: work, env: env, subst: strings.NewReplacer()}
+}
+
+// The commands of docs/steps.md, run as written in a directory holding
+// the repository's examples, against a server that knows the kubeconfig
+// `fledge dev cluster up` writes: the example pipeline applies with the
+// walkthrough's environment and artifact and the analysis templates, and
+// describe shows its steps with their gates, as the page says.
+func TestDocsStepsCommands(t *testing.T) {
+	blocks := shScripts(t, "docs/steps.md")
+	_, sh := examplesShell(t, "docs/steps.md")
 	if len(blocks) != 1 {
 		t.Fatalf("docs/steps.md has %d sh blocks, want the one this test checks", len(blocks))
 	}

@@ -58,72 +58,95 @@ func WithoutIngress(objs []*unstructured.Unstructured, ingressName string) ([]*u
 // The canary Ingress comes last. Every Service the Ingress routes to must
 // be in the manifests, since the canary namespace only has those.
 func BesideProduction(objs []*unstructured.Unstructured, ingressName, canaryNS string, h *traffic.HeaderRoute, percent int) ([]*unstructured.Unstructured, error) {
+	return canaryBeside(objs, ingressName, canaryNS, CanarySuffix, ingressName+CanarySuffix, h, percent)
+}
+
+// canaryBeside builds ExternalName Services "<service><suffix>" reaching
+// targetNS and a canary Ingress called name routing to them, as
+// BesideProduction describes.
+func canaryBeside(objs []*unstructured.Unstructured, ingressName, targetNS, suffix, name string, h *traffic.HeaderRoute, percent int) ([]*unstructured.Unstructured, error) {
 	if percent < 0 || percent > 100 {
 		return nil, fmt.Errorf("canary weight %d: %w", percent, traffic.ErrInvalidWeight)
 	}
-	if canaryNS == "" {
-		return nil, fmt.Errorf("no canary namespace given")
-	}
-	copies, src, err := copyWithIngress(objs, ingressName)
+	out, ing, err := routeTo(objs, ingressName, targetNS, suffix)
 	if err != nil {
 		return nil, err
 	}
-	canaryName := ingressName + CanarySuffix
-	services := map[string]*unstructured.Unstructured{}
-	for _, o := range copies {
-		switch {
-		case o.GetKind() == "Service" && o.GetAPIVersion() == "v1":
-			services[o.GetName()] = o
-		case o.GetKind() == ingressKind && o.GetName() == canaryName:
-			return nil, fmt.Errorf("the manifests already have an Ingress named %s, the name of the canary Ingress Fledge creates next to production's", canaryName)
+	for _, o := range objs {
+		if o.GetKind() == ingressKind && o.GetName() == name {
+			return nil, fmt.Errorf("the manifests already have an Ingress named %s, the name of the Ingress Fledge creates next to production's", name)
 		}
 	}
-
-	ing := src.DeepCopy()
-	backends, err := rewriteBackends(ing.Object)
-	if err != nil {
-		return nil, fmt.Errorf("ingress %s: %w", ingressName, err)
-	}
-	if len(backends) == 0 {
-		return nil, fmt.Errorf("ingress %s routes to no Service: there is nothing to send to the canary", ingressName)
-	}
-
-	var out []*unstructured.Unstructured
-	for _, name := range backends {
-		svc, ok := services[name]
-		if !ok {
-			return nil, fmt.Errorf("ingress %s routes to Service %s, which is not in the manifests: the canary namespace would not have it", ingressName, name)
-		}
-		ext, err := externalName(svc, canaryNS)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ext)
-	}
-
-	ing.SetName(canaryName)
-	ing.SetNamespace("")
-	ann := ing.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	for k := range ann {
-		if strings.HasPrefix(k, AnnotationPrefix) {
-			delete(ann, k)
-		}
-	}
+	ing.SetName(name)
+	ann := withoutCanary(ing.GetAnnotations())
 	ann[AnnotationCanary] = "true"
 	setHeader(ann, h)
 	ann[AnnotationCanaryWeight] = fmt.Sprint(percent)
-	ann[CanaryOfAnnotation] = canaryNS + "/" + ingressName
+	ann[CanaryOfAnnotation] = targetNS + "/" + ingressName
 	ing.SetAnnotations(ann)
 	ing.SetLabels(withManagedBy(ing.GetLabels()))
 	return append(out, ing), nil
 }
 
+// routeTo copies the manifests' Ingress ingressName with its Service
+// backends renamed "<service><suffix>", and builds those ExternalName
+// Services reaching each Service in targetNS. It returns the Services and
+// the Ingress apart (the Ingress has no namespace set). Every Service the
+// Ingress routes to must be in the manifests, since targetNS only has
+// those.
+func routeTo(objs []*unstructured.Unstructured, ingressName, targetNS, suffix string) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	if targetNS == "" {
+		return nil, nil, fmt.Errorf("no target namespace given")
+	}
+	copies, src, err := copyWithIngress(objs, ingressName)
+	if err != nil {
+		return nil, nil, err
+	}
+	services := map[string]*unstructured.Unstructured{}
+	for _, o := range copies {
+		if o.GetKind() == "Service" && o.GetAPIVersion() == "v1" {
+			services[o.GetName()] = o
+		}
+	}
+	ing := src.DeepCopy()
+	backends, err := rewriteBackends(ing.Object, suffix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingress %s: %w", ingressName, err)
+	}
+	if len(backends) == 0 {
+		return nil, nil, fmt.Errorf("ingress %s routes to no Service: there is nothing to send to %s", ingressName, targetNS)
+	}
+	var out []*unstructured.Unstructured
+	for _, name := range backends {
+		svc, ok := services[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("ingress %s routes to Service %s, which is not in the manifests: namespace %s would not have it", ingressName, name, targetNS)
+		}
+		ext, err := externalName(svc, targetNS, suffix)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, ext)
+	}
+	ing.SetNamespace("")
+	return out, ing, nil
+}
+
+// withoutCanary returns a copy of ann without the canary annotations.
+func withoutCanary(ann map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range ann {
+		if !strings.HasPrefix(k, AnnotationPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // rewriteBackends renames every Service backend of the Ingress object m to
-// its canary name and returns the original names, in order of appearance.
-func rewriteBackends(m map[string]any) ([]string, error) {
+// its name plus suffix and returns the original names, in order of
+// appearance.
+func rewriteBackends(m map[string]any, suffix string) ([]string, error) {
 	var names []string
 	rename := func(backend map[string]any, where string) error {
 		if _, ok := backend["resource"]; ok {
@@ -136,7 +159,7 @@ func rewriteBackends(m map[string]any) ([]string, error) {
 		if !slices.Contains(names, name) {
 			names = append(names, name)
 		}
-		return unstructured.SetNestedField(backend, name+CanarySuffix, "service", "name")
+		return unstructured.SetNestedField(backend, name+suffix, "service", "name")
 	}
 	if def, ok, _ := unstructured.NestedMap(m, "spec", "defaultBackend"); ok {
 		if err := rename(def, "spec.defaultBackend"); err != nil {
@@ -172,12 +195,12 @@ func rewriteBackends(m map[string]any) ([]string, error) {
 	return names, nil
 }
 
-// externalName builds the ExternalName Service that reaches svc in the
-// canary namespace, with svc's ports.
-func externalName(svc *unstructured.Unstructured, canaryNS string) (*unstructured.Unstructured, error) {
-	name := svc.GetName() + CanarySuffix
+// externalName builds the ExternalName Service "<svc><suffix>" that
+// reaches svc in namespace canaryNS, with svc's ports.
+func externalName(svc *unstructured.Unstructured, canaryNS, suffix string) (*unstructured.Unstructured, error) {
+	name := svc.GetName() + suffix
 	if len(name) > 63 {
-		return nil, fmt.Errorf("service %s: the canary Service name %s would be longer than 63 characters; shorten the Service's name", svc.GetName(), name)
+		return nil, fmt.Errorf("service %s: the Service name %s that Fledge creates for it would be longer than 63 characters; shorten the Service's name", svc.GetName(), name)
 	}
 	// A client of an ExternalName Service dials the external name at the
 	// port's targetPort: here the canary Service's ClusterIP, which listens
@@ -280,5 +303,5 @@ func Services(objs []*unstructured.Unstructured, ingressName string) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	return rewriteBackends(ing.Object)
+	return rewriteBackends(ing.Object, CanarySuffix)
 }

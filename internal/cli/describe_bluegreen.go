@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// blueGreenSettings writes a blueGreen stage's settings, indented by in.
+func (d *describer) blueGreenSettings(in int, b *v1alpha1.BlueGreenStage, dur func(*v1alpha1.Duration, time.Duration) string) {
+	d.kv(in, "Strategy", "blue/green: the new version beside the live one, then every request at once")
+	d.kv(in, "Environment", b.Environment)
+	d.kv(in, "Artifacts", strings.Join(b.Artifacts, ", "))
+	d.kv(in, "Namespace", b.Namespace+" (ingress "+b.IngressName+")")
+	d.kv(in, "Slots", fmt.Sprintf("%s, %s",
+		v1alpha1.SlotNamespace(b.Namespace, v1alpha1.SlotBlue), v1alpha1.SlotNamespace(b.Namespace, v1alpha1.SlotGreen)))
+	h := b.Header()
+	d.kv(in, "Tester header", h.Name+": "+h.Value+" (preview ingress "+b.IngressName+v1alpha1.PreviewSuffix+")")
+	if a := b.Approval; a != nil {
+		n := strconv.Itoa(a.ApprovalsRequired)
+		if a.ApprovalsRequired == 0 {
+			n = strconv.Itoa(v1alpha1.DefaultApprovalsRequired) + " (default)"
+		}
+		d.kv(in, "Approval", n+" before the switch, timeout "+dur(a.Timeout, v1alpha1.DefaultApprovalTimeout))
+	} else {
+		d.kv(in, "Approval", "none: the switch follows the new slot's rollout")
+	}
+	d.kv(in, "Scale down delay", dur(b.ScaleDownDelay, v1alpha1.DefaultScaleDownDelay))
+	d.kv(in, "Rollout timeout", dur(b.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+}
+
+// blueGreen writes where a blue/green deployment stands: the slots, the
+// switch and the scale down.
+func (d *describer) blueGreen(dep v1alpha1.Deployment) {
+	st := dep.BlueGreen
+	if st == nil {
+		return
+	}
+	slot := func(s string) string {
+		return s + " (" + v1alpha1.SlotNamespace(st.Namespace, s) + ")"
+	}
+	d.printf("Blue/green:\n")
+	switch {
+	case st.To == "":
+		d.kv(2, "Slots", "not chosen yet")
+		return
+	case st.From == "":
+		d.kv(2, "Previous slot", "none: the first release in "+st.Namespace)
+	default:
+		from := slot(st.From)
+		if st.FromNumber != 0 {
+			from += fmt.Sprintf(", deployment #%d", st.FromNumber)
+		}
+		d.kv(2, "Previous slot", from)
+	}
+	d.kv(2, "New slot", slot(st.To)+fmt.Sprintf(", deployment #%d", dep.Number))
+	switch {
+	case st.SwitchedBack:
+		d.kv(2, "Traffic", "switched back to "+st.From)
+	case st.Switched:
+		d.kv(2, "Traffic", "every request to "+st.To+" since "+timestamp(d.now, st.SwitchedAt))
+	default:
+		d.kv(2, "Traffic", "not switched: every request still goes to the previous slot (testers reach the new one)")
+	}
+	switch {
+	case st.From == "":
+	case st.ScaledDown:
+		d.kv(2, "Previous slot scaled down", "yes")
+	case st.InWindow() && !dep.Status.Final():
+		d.kv(2, "Instant switch back until", timestamp(d.now, st.ScaleDownAt)+" (fledge abort, or fledge rollback to the previous release)")
+	}
+}

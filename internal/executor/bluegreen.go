@@ -1,0 +1,398 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/traffic"
+	"fledge.dev/fledge/internal/traffic/nginx"
+	"fledge.dev/fledge/internal/traffic/routing"
+)
+
+// The blue/green strategy's steps (pipeline.StepChooseSlot and after).
+// Users reach the Ingress in the plan's blue/green namespace; it routes to
+// one of two slot namespaces through ExternalName Services (see
+// nginx.SlotRouting). A deployment goes into the slot the Ingress does not
+// route to, and the switch renames the Ingress's backends.
+
+// front is the namespace users reach: the Ingress and its ExternalName
+// Services.
+func (r *run) front() place {
+	return place{env: r.plan.Environment, ns: r.plan.BlueGreen.Namespace, role: "blue/green"}
+}
+
+// slot is slot s's namespace.
+func (r *run) slot(s string) place {
+	return place{env: r.plan.Environment, ns: v1alpha1.SlotNamespace(r.plan.BlueGreen.Namespace, s), role: s + " slot"}
+}
+
+// bg returns a copy of the run's blue/green status to change in a result.
+func (r *run) bg() *v1alpha1.BlueGreenStatus {
+	st := *r.state.BlueGreen
+	return &st
+}
+
+// slotObjects are the manifests a slot gets (routing.Plan.SlotObjects).
+func (r *run) slotObjects() ([]*unstructured.Unstructured, error) {
+	if r.routingErr != nil {
+		return nil, r.routingErr
+	}
+	return r.routing.SlotObjects()
+}
+
+// ingressRef names the Ingress users reach.
+func (r *run) ingressRef(name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("networking.k8s.io/v1")
+	u.SetKind("Ingress")
+	u.SetName(name)
+	return u
+}
+
+// liveSlot reads which slot the Ingress routes to: "" when there is no
+// Ingress yet (a first release), an error when it routes elsewhere.
+func (r *run) liveSlot(ctx context.Context) (string, error) {
+	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return "", err
+	}
+	ns := r.plan.BlueGreen.Namespace
+	live, err := c.Get(ctx, ns, r.ingressRef(r.plan.BlueGreen.Ingress))
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read ingress %s/%s: %w", ns, r.plan.BlueGreen.Ingress, err)
+	}
+	return nginx.SlotOf(live, v1alpha1.Slots)
+}
+
+func chooseSlot(ctx context.Context, r *run, a pipeline.Action) (result, error) {
+	from, err := r.liveSlot(ctx)
+	if err != nil {
+		return result{}, fmt.Errorf("%w; nothing was applied", err)
+	}
+	st := r.bg()
+	st.From, st.To = from, v1alpha1.OtherSlot(from)
+	to := r.slot(st.To)
+	if from == "" {
+		r.event(a.StageName, "SlotChosen", "no slot serves yet (namespace %s has no Ingress %s): deployment %s#%d goes into slot %s (namespace %s)",
+			st.Namespace, r.plan.BlueGreen.Ingress, r.d.Pipeline, r.d.Number, st.To, to.ns)
+		return result{blueGreen: st}, nil
+	}
+	if live, err := r.e.cfg.Store.LiveDeployment(ctx, r.d.Pipeline); err == nil && live.ID != r.d.ID {
+		st.FromDeployment, st.FromNumber = live.ID, live.Number
+	}
+	r.event(a.StageName, "SlotChosen", "slot %s (namespace %s) serves%s; deployment %s#%d goes into slot %s (namespace %s) beside it",
+		from, r.slot(from).ns, deploymentText(r.d.Pipeline, st.FromNumber), r.d.Pipeline, r.d.Number, st.To, to.ns)
+	return result{blueGreen: st}, nil
+}
+
+// deploymentText names a deployment in a message, or nothing when it is
+// not known.
+func deploymentText(pipelineName string, number int64) string {
+	if number == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" deployment %s#%d", pipelineName, number)
+}
+
+func applyNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
+	objs, err := r.slotObjects()
+	if err != nil {
+		return result{}, err
+	}
+	return result{}, r.apply(ctx, a.StageName, r.slot(r.state.BlueGreen.To), objs)
+}
+
+// waitNew waits for the new slot's rollout and endpoints, then opens the
+// preview Ingress to testers: the tester header reaches the new slot while
+// every other request stays on the live one. A first release has no live
+// Ingress to add a preview to; testers then reach the slot's Services in
+// the cluster.
+func waitNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
+	objs, err := r.slotObjects()
+	if err != nil {
+		return result{}, err
+	}
+	st := r.state.BlueGreen
+	at := r.slot(st.To)
+	if err := r.waitRollout(ctx, a.StageName, at, objs, r.plan.ProductionRolloutTimeout); err != nil {
+		return result{}, err
+	}
+	unsettled, err := r.settleEndpoints(ctx, at, objs)
+	if err != nil {
+		return result{}, err
+	}
+	if unsettled != nil {
+		r.event(a.StageName, "EndpointsNotSettled", "slot %s's endpoints are not only its ready pods yet: %v", st.To, unsettled)
+	}
+	services := r.serviceNames(objs, at.ns)
+	if st.From == "" {
+		r.event(a.StageName, "PreviewReady", "slot %s is ready; nothing serves yet, so there is no Ingress to add the tester header to: testers reach it in the cluster at %s",
+			st.To, services)
+		return result{}, nil
+	}
+	manifests, err := r.routing.Manifests()
+	if err != nil {
+		return result{}, err
+	}
+	h := r.plan.BlueGreen.TesterHeader
+	preview, err := nginx.PreviewRouting(manifests, r.plan.BlueGreen.Ingress, st.To, at.ns, traffic.HeaderRoute{Name: h.Name, Value: h.Value})
+	if err != nil {
+		return result{}, err
+	}
+	if err := r.apply(ctx, a.StageName, r.front(), preview); err != nil {
+		return result{}, fmt.Errorf("preview ingress: %w", err)
+	}
+	r.event(a.StageName, "PreviewReady", "slot %s is ready: requests with header %s: %s reach it through ingress %s/%s, and in the cluster at %s; every other request still goes to slot %s",
+		st.To, h.Name, h.Value, st.Namespace, nginx.PreviewName(r.plan.BlueGreen.Ingress), services, st.From)
+	return result{}, nil
+}
+
+// serviceNames lists the Services among objs by their cluster DNS names in
+// namespace ns.
+func (r *run) serviceNames(objs []*unstructured.Unstructured, ns string) string {
+	var names []string
+	for _, o := range objs {
+		if o.GetAPIVersion() == "v1" && o.GetKind() == "Service" {
+			names = append(names, o.GetName()+"."+ns+".svc.cluster.local")
+		}
+	}
+	if len(names) == 0 {
+		return "(no Service)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// pointIngress applies the Ingress and its ExternalName Services so that
+// every request goes to slot, built from manifests, and reads back that
+// the Ingress routes to it.
+func (r *run) pointIngress(ctx context.Context, stage string, manifests []*unstructured.Unstructured, slot string) error {
+	objs, err := nginx.SlotRouting(manifests, r.plan.BlueGreen.Ingress, slot, r.slot(slot).ns)
+	if err != nil {
+		return err
+	}
+	if err := r.apply(ctx, stage, r.front(), objs); err != nil {
+		return err
+	}
+	got, err := r.liveSlot(ctx)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if got != slot {
+		return fmt.Errorf("read back: ingress %s/%s routes to slot %q, not %s", r.plan.BlueGreen.Namespace, r.plan.BlueGreen.Ingress, got, slot)
+	}
+	return nil
+}
+
+// switchTraffic sends every request to the new slot at once and removes
+// the preview, which would now show the live version.
+func switchTraffic(ctx context.Context, r *run, a pipeline.Action) (result, error) {
+	manifests, err := r.routing.Manifests()
+	if err != nil {
+		return result{}, err
+	}
+	st := r.bg()
+	if err := r.pointIngress(ctx, a.StageName, manifests, st.To); err != nil {
+		return result{}, fmt.Errorf("switch to slot %s: %w", st.To, err)
+	}
+	now := r.now()
+	st.Switched, st.SwitchedAt = true, &now
+	msg := fmt.Sprintf("every request to ingress %s/%s now goes to slot %s (namespace %s, deployment %s#%d), read back; the preview ingress is removed",
+		st.Namespace, r.plan.BlueGreen.Ingress, st.To, r.slot(st.To).ns, r.d.Pipeline, r.d.Number)
+	if st.From != "" {
+		at := now.Add(r.plan.BlueGreen.ScaleDownDelay)
+		st.ScaleDownAt = &at
+		msg += fmt.Sprintf("; slot %s%s stays scaled until %s for an instant switch back (fledge abort, or fledge rollback to it)",
+			st.From, deploymentText(r.d.Pipeline, st.FromNumber), at.Format(time.RFC3339))
+	}
+	r.event(a.StageName, "TrafficSwitched", "%s", msg)
+	r.removePreview(ctx, a.StageName)
+	return result{blueGreen: st, productionAt: &now}, nil
+}
+
+// removePreview deletes the preview Ingress, if any; failing to is
+// reported, not fatal: it routes only the tester header, and the next
+// release rewrites it. Its success is said by the caller's event, the
+// same whether the Ingress was there or not, as it is when the step is
+// repeated after a crash.
+func (r *run) removePreview(ctx context.Context, stage string) {
+	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err == nil {
+		_, err = c.Delete(ctx, r.plan.BlueGreen.Namespace, r.ingressRef(nginx.PreviewName(r.plan.BlueGreen.Ingress)))
+	}
+	if err != nil {
+		r.event(stage, "PreviewNotRemoved", "preview ingress %s/%s not deleted: %v", r.plan.BlueGreen.Namespace, nginx.PreviewName(r.plan.BlueGreen.Ingress), err)
+	}
+}
+
+// keepPrevious waits out the scale down delay with the previous slot
+// scaled: an abort or a rollback to it now switches back at once.
+func keepPrevious(_ context.Context, r *run, a pipeline.Action) (result, error) {
+	st := r.state.BlueGreen
+	if st.From == "" || st.ScaleDownAt == nil {
+		return result{}, nil
+	}
+	if r.state.NextBatchAt == nil {
+		r.event(a.StageName, "KeepingPreviousSlot", "slot %s%s stays scaled until %s (scale down delay %s)",
+			st.From, deploymentText(r.d.Pipeline, st.FromNumber), st.ScaleDownAt.Format(time.RFC3339), r.plan.BlueGreen.ScaleDownDelay)
+		at := *st.ScaleDownAt
+		return result{wait: true, until: at, nextBatchAt: &at}, nil
+	}
+	if r.now().Before(*r.state.NextBatchAt) {
+		return result{wait: true, until: *r.state.NextBatchAt}, nil
+	}
+	return result{}, nil
+}
+
+// scaleDownPrevious ends a blue/green deployment that succeeded: the
+// previous slot's Deployments go to 0 replicas (its other objects stay,
+// the next release reuses the slot).
+func scaleDownPrevious(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
+	st := r.bg()
+	if st.From == "" {
+		r.event("", "ScaleDownSkipped", "no previous slot to scale down: this is the first release in %s", st.Namespace)
+		return result{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout)
+	defer cancel()
+	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return result{}, err
+	}
+	at := r.slot(st.From)
+	names, err := c.ScaleDown(ctx, at.ns)
+	if err != nil {
+		return result{}, err
+	}
+	st.ScaledDown = true
+	what := "its Deployments were already at 0"
+	if len(names) > 0 {
+		what = "deployment " + strings.Join(names, ", ") + " scaled to 0"
+	}
+	r.event("", "PreviousSlotScaledDown", "slot %s (namespace %s%s): %s; a rollback to it deploys it again",
+		st.From, at.ns, deploymentText(r.d.Pipeline, st.FromNumber), what)
+	return result{blueGreen: st}, nil
+}
+
+// switchBack points the Ingress at the previous slot again when this run
+// switched it (an abort, a rollback or a failure within the scale down
+// delay), with the previous release's own Ingress. It changes nothing
+// when the switch had not happened.
+func switchBack(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
+	st := r.bg()
+	if st.To == "" {
+		return result{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout)
+	defer cancel()
+	cur, err := r.liveSlot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	switch {
+	case cur != st.To:
+		r.event("", "TrafficUnchanged", "no request was switched to slot %s: every request still goes to %s", st.To, slotText(cur))
+		return result{}, nil
+	case st.From == "":
+		r.event("", "SwitchBackImpossible", "slot %s keeps serving: this was the first release in %s, there is no previous slot to switch back to", st.To, st.Namespace)
+		return result{}, nil
+	}
+	manifests, err := r.previousManifests(ctx, st.FromDeployment)
+	if err != nil {
+		return result{}, err
+	}
+	if err := r.pointIngress(ctx, "", manifests, st.From); err != nil {
+		return result{}, fmt.Errorf("switch back to slot %s: %w", st.From, err)
+	}
+	st.SwitchedBack = true
+	r.event("", "TrafficSwitchedBack", "every request to ingress %s/%s goes to slot %s%s again, read back; nothing was redeployed",
+		st.Namespace, r.plan.BlueGreen.Ingress, st.From, deploymentText(r.d.Pipeline, st.FromNumber))
+	return result{blueGreen: st, productionCleared: true}, nil
+}
+
+// slotText names what an Ingress routes to in a message.
+func slotText(slot string) string {
+	if slot == "" {
+		return "nowhere (there is no Ingress yet)"
+	}
+	return "slot " + slot
+}
+
+// previousManifests returns the manifests of deployment id, the release
+// the previous slot runs; this run's own when it is not known.
+func (r *run) previousManifests(ctx context.Context, id int64) ([]*unstructured.Unstructured, error) {
+	if id == 0 {
+		return r.routing.Manifests()
+	}
+	d, err := r.e.cfg.Store.GetDeployment(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("read deployment %d: %w", id, err)
+	}
+	var p pipeline.Plan
+	if err := json.Unmarshal(d.Plan, &p); err != nil {
+		return nil, fmt.Errorf("decode plan of deployment %d: %w", id, err)
+	}
+	rp, err := routing.For(&p, r.e.opener(id))
+	if err != nil {
+		return nil, fmt.Errorf("manifests of deployment %d: %w", id, err)
+	}
+	return rp.Manifests()
+}
+
+// removeNew removes what this run put beside the live slot when it did
+// not succeed: the preview Ingress and the new slot's objects, unless the
+// new slot serves (a first release switched before it failed).
+func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
+	st := r.state.BlueGreen
+	if st.To == "" {
+		return result{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.FinishTimeout)
+	defer cancel()
+	cur, err := r.liveSlot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	if cur == st.To {
+		r.event("", "NewSlotKept", "slot %s serves every request, so its objects are kept", st.To)
+		return result{}, nil
+	}
+	r.removePreview(ctx, "")
+	objs, err := r.slotObjects()
+	if err != nil {
+		return result{}, err
+	}
+	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return result{}, err
+	}
+	at := r.slot(st.To)
+	var deleted []string
+	for _, o := range slices.Backward(objs) {
+		existed, err := c.Delete(ctx, at.ns, o)
+		if err != nil {
+			return result{}, fmt.Errorf("remove slot %s: %w", st.To, err)
+		}
+		if existed {
+			deleted = append(deleted, strings.ToLower(o.GetKind())+"/"+o.GetName())
+		}
+	}
+	slices.Reverse(deleted)
+	if len(deleted) == 0 {
+		r.event("", "NewSlotRemoved", "slot %s (namespace %s) holds none of this deployment's objects; %s kept every request", st.To, at.ns, slotText(cur))
+		return result{}, nil
+	}
+	r.event("", "NewSlotRemoved", "deleted %s from slot %s (namespace %s); %s kept every request", strings.Join(deleted, ", "), st.To, at.ns, slotText(cur))
+	return result{}, nil
+}

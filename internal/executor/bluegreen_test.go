@@ -1,0 +1,269 @@
+package executor_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
+)
+
+// bgNS is the blue/green tests' namespace; its slots are bgNS-blue and
+// bgNS-green.
+const bgNS = "web-bg"
+
+// blueGreen is the plan of a blue/green release of web:tag, with an
+// approval before the switch when approval is set.
+func blueGreen(tag string, approval bool) *pipeline.Plan {
+	st := &v1alpha1.BlueGreenStage{Environment: "local", Namespace: bgNS, IngressName: "web"}
+	if approval {
+		st.Approval = &v1alpha1.ApprovalStage{ApprovalsRequired: 1, Timeout: duration(time.Hour)}
+	}
+	return &pipeline.Plan{
+		Pipeline: "web", Kind: v1alpha1.KindRelease, Environment: "local", Manifests: manifests(tag),
+		IngressName: "web", ProductionNamespace: bgNS,
+		Stages:                   []v1alpha1.Stage{{Name: "blue-green", BlueGreen: st}},
+		ProductionRolloutTimeout: time.Minute,
+		BlueGreen: &pipeline.BlueGreenPlan{
+			Namespace: bgNS, Ingress: "web", ScaleDownDelay: time.Minute,
+			TesterHeader: v1alpha1.TesterHeader{Name: "x-preview", Value: "yes"},
+		},
+	}
+}
+
+// releaseBlueGreen runs a blue/green release of web:tag to its success.
+func (b *bundle) releaseBlueGreen(tag string) int64 {
+	b.t.Helper()
+	id := b.create(blueGreen(tag, false))
+	s := b.drive(b.start(""), id)
+	b.waitStatus(id, v1alpha1.StatusSucceeded)
+	s.stop()
+	return id
+}
+
+// servedSlot is the slot the fake cluster's Ingress in bgNS routes to.
+func (c *fakeCluster) servedSlot() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.objects[bgNS+"/Ingress/web"]
+	if o == nil {
+		return ""
+	}
+	rules, _, _ := unstructured.NestedSlice(o.obj.Object, "spec", "rules")
+	paths, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "http", "paths")
+	name, _, _ := unstructured.NestedString(paths[0].(map[string]any), "backend", "service", "name")
+	return strings.TrimPrefix(name, "web-")
+}
+
+// replicas is the replica count of Deployment web in slot's namespace, -1
+// when there is none.
+func (c *fakeCluster) replicas(slot string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.objects[v1alpha1.SlotNamespace(bgNS, slot)+"/Deployment/web"]
+	if o == nil {
+		return -1
+	}
+	n, _, _ := unstructured.NestedInt64(o.obj.Object, "spec", "replicas")
+	return n
+}
+
+func (c *fakeCluster) has(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.objects[key] != nil
+}
+
+// Releases alternate between the slots: the first goes into blue and is
+// switched to with nothing to scale down, the second into green beside it
+// (previewed with the tester header, approved), switched to, and blue is
+// scaled to 0 after the delay; the third goes into blue again.
+func TestBlueGreenReleases(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	first := b.releaseBlueGreen("1")
+	if got := b.eventTypes(first); strings.Join(got, " ") != strings.Join([]string{
+		"DeploymentCreated", "DeploymentStarted", "StageStarted", "SlotChosen", "NamespaceCreated", "Applied",
+		"RolloutComplete", "PreviewReady", "NamespaceCreated", "Applied", "TrafficSwitched", "StageSucceeded",
+		"ScaleDownSkipped", "DeploymentSucceeded",
+	}, " ") {
+		t.Errorf("first release's events %v", got)
+	}
+	if slot := b.cluster.servedSlot(); slot != v1alpha1.SlotBlue || b.cluster.Image(bgNS+"-blue", "web") != "web:1" {
+		t.Fatalf("after the first release the Ingress routes to %q running %s", slot, b.cluster.Image(bgNS+"-blue", "web"))
+	}
+	if d := b.get(first); d.ProductionAt == nil {
+		t.Errorf("the first release is not live")
+	}
+
+	id := b.create(blueGreen("2", true))
+	s := b.start("")
+	b.waitParked(id)
+	// Green runs beside blue, which still gets every request; testers
+	// reach green through the preview Ingress.
+	if slot := b.cluster.servedSlot(); slot != v1alpha1.SlotBlue || b.cluster.Image(bgNS+"-green", "web") != "web:2" {
+		t.Fatalf("while waiting for approval the Ingress routes to %q, green runs %q", slot, b.cluster.Image(bgNS+"-green", "web"))
+	}
+	if !b.cluster.has(bgNS + "/Ingress/web-preview") {
+		t.Error("no preview Ingress while waiting for approval")
+	}
+	if msg := b.message(id, "PreviewReady"); !strings.Contains(msg, "x-preview: yes") || !strings.Contains(msg, "web.web-bg-green.svc.cluster.local") {
+		t.Errorf("preview event %q", msg)
+	}
+	b.decide(s, id, "alice", v1alpha1.DecisionApprove, "")
+	d := b.waitFor(id, "switched", func(d store.Deployment) bool { return b.state(d).BlueGreen.Switched })
+	if slot := b.cluster.servedSlot(); slot != v1alpha1.SlotGreen {
+		t.Fatalf("after the switch the Ingress routes to %q", slot)
+	}
+	if b.cluster.replicas(v1alpha1.SlotBlue) != 2 || b.cluster.has(bgNS+"/Ingress/web-preview") {
+		t.Errorf("within the delay blue has %d replicas, preview left: %v", b.cluster.replicas(v1alpha1.SlotBlue), b.cluster.has(bgNS+"/Ingress/web-preview"))
+	}
+	if st := b.state(d).BlueGreen; st.From != v1alpha1.SlotBlue || st.To != v1alpha1.SlotGreen || st.FromDeployment != first || st.ScaleDownAt == nil {
+		t.Errorf("blue/green state %+v", st)
+	}
+	b.drive(s, id)
+	d = b.waitStatus(id, v1alpha1.StatusSucceeded)
+	if b.cluster.replicas(v1alpha1.SlotBlue) != 0 || b.cluster.replicas(v1alpha1.SlotGreen) != 2 {
+		t.Errorf("after the delay blue has %d replicas, green %d", b.cluster.replicas(v1alpha1.SlotBlue), b.cluster.replicas(v1alpha1.SlotGreen))
+	}
+	if st := b.state(d).BlueGreen; !st.ScaledDown || !strings.Contains(b.message(id, "PreviousSlotScaledDown"), "deployment web scaled to 0") {
+		t.Errorf("blue/green state %+v", st)
+	}
+
+	third := b.releaseBlueGreen("3")
+	if slot := b.cluster.servedSlot(); slot != v1alpha1.SlotBlue || b.cluster.Image(bgNS+"-blue", "web") != "web:3" || b.cluster.replicas(v1alpha1.SlotGreen) != 0 {
+		t.Errorf("third release: Ingress routes to %q running %s, green %d replicas", slot, b.cluster.Image(bgNS+"-blue", "web"), b.cluster.replicas(v1alpha1.SlotGreen))
+	}
+	if st := b.state(b.get(third)).BlueGreen; st.FromDeployment != id {
+		t.Errorf("third release switched from deployment %d, want %d", st.FromDeployment, id)
+	}
+}
+
+// What a blue/green release that does not succeed leaves: before the
+// switch nothing users reach changed and the new slot is removed; within
+// the scale down delay the Ingress switches back to the previous slot
+// with nothing redeployed, and the previous release is live again.
+func TestBlueGreenUndo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// act ends the release: before the switch when approval is set,
+		// within the delay otherwise.
+		approval bool
+		act      func(b *bundle, s *server, id int64)
+		status   v1alpha1.DeploymentStatus
+		events   []string // finishing events in order
+	}{
+		{
+			name: "rejected before the switch", approval: true,
+			act:    func(b *bundle, s *server, id int64) { b.decide(s, id, "bob", v1alpha1.DecisionReject, "wrong colour") },
+			status: v1alpha1.StatusRejected, events: []string{"TrafficUnchanged", "NewSlotRemoved", "DeploymentRejected"},
+		},
+		{
+			name:   "aborted within the delay",
+			act:    func(b *bundle, s *server, id int64) { b.cancelRun(s, id) },
+			status: v1alpha1.StatusCancelled, events: []string{"TrafficSwitchedBack", "NewSlotRemoved", "DeploymentCancelled"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			first := b.releaseBlueGreen("1")
+			before := b.cluster.Generations()[v1alpha1.SlotNamespace(bgNS, v1alpha1.SlotBlue)+"/Deployment/web"]
+			id := b.create(blueGreen("2", tt.approval))
+			s := b.start("")
+			if tt.approval {
+				b.waitParked(id)
+			} else {
+				b.waitFor(id, "in its scale down delay", func(d store.Deployment) bool { return b.state(d).NextBatchAt != nil })
+			}
+			tt.act(b, s, id)
+			d := b.waitStatus(id, tt.status)
+			if got := b.eventTypes(id); strings.Join(got[len(got)-len(tt.events):], " ") != strings.Join(tt.events, " ") {
+				t.Errorf("events %v, want them to end with %v", got, tt.events)
+			}
+			if slot := b.cluster.servedSlot(); slot != v1alpha1.SlotBlue || b.cluster.replicas(v1alpha1.SlotBlue) != 2 {
+				t.Errorf("the Ingress routes to %q, blue has %d replicas", slot, b.cluster.replicas(v1alpha1.SlotBlue))
+			}
+			if g := b.cluster.Generations()[v1alpha1.SlotNamespace(bgNS, v1alpha1.SlotBlue)+"/Deployment/web"]; g != before {
+				t.Errorf("blue's Deployment was written again (generation %d, was %d)", g, before)
+			}
+			if b.cluster.has(v1alpha1.SlotNamespace(bgNS, v1alpha1.SlotGreen)+"/Deployment/web") || b.cluster.has(bgNS+"/Ingress/web-preview") {
+				t.Error("green's Deployment or the preview Ingress is left")
+			}
+			if d.ProductionAt != nil {
+				t.Errorf("the undone release is still production since %v", d.ProductionAt)
+			}
+			live, err := b.st.LiveDeployment(t.Context(), "web")
+			if err != nil || live.ID != first {
+				t.Errorf("live deployment %d (%v), want %d", live.ID, err, first)
+			}
+		})
+	}
+}
+
+// A first release that fails before the switch removes its slot; with no
+// previous slot, one aborted after its switch keeps serving.
+func TestBlueGreenFirstReleaseUndo(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.create(blueGreen("1", true))
+	s := b.start("")
+	b.waitParked(id)
+	b.decide(s, id, "bob", v1alpha1.DecisionReject, "")
+	b.waitStatus(id, v1alpha1.StatusRejected)
+	if b.cluster.has(v1alpha1.SlotNamespace(bgNS, v1alpha1.SlotBlue)+"/Deployment/web") || b.cluster.has(bgNS+"/Ingress/web") {
+		t.Errorf("a rejected first release left objects: %v", b.cluster.Calls())
+	}
+	if msg := b.message(id, "TrafficUnchanged"); !strings.Contains(msg, "there is no Ingress yet") {
+		t.Errorf("TrafficUnchanged %q", msg)
+	}
+}
+
+// The server is killed at every step boundary of blue/green releases.
+func TestBlueGreenKillAtEveryStepBoundary(t *testing.T) {
+	t.Parallel()
+	steps := []pipeline.Step{
+		pipeline.StepChooseSlot, pipeline.StepApplyNew, pipeline.StepWaitNew, pipeline.StepOpenApproval,
+		pipeline.StepAwaitApproval, pipeline.StepSwitchTraffic, pipeline.StepKeepPrevious, pipeline.StepScaleDownPrevious,
+	}
+	killAtEveryBoundary(t, []crashScenario{
+		{
+			name:   "first release",
+			plan:   func() *pipeline.Plan { return blueGreen("1", true) },
+			steps:  steps,
+			status: v1alpha1.StatusSucceeded,
+		},
+		{
+			name:    "second release",
+			prepare: func(b *bundle) { b.releaseBlueGreen("1") },
+			plan:    func() *pipeline.Plan { return blueGreen("2", true) },
+			steps:   steps,
+			status:  v1alpha1.StatusSucceeded,
+		},
+		{
+			name: "second release failing its rollout",
+			prepare: func(b *bundle) {
+				b.releaseBlueGreen("1")
+				b.cluster.rolloutErr = func(ns string, objs []*unstructured.Unstructured) error {
+					if b.cluster.imageOf(objs) == "web:2" {
+						return errors.New("deployment web: 0 of 2 updated replicas are available")
+					}
+					return nil
+				}
+			},
+			plan: func() *pipeline.Plan { return blueGreen("2", true) },
+			steps: []pipeline.Step{
+				pipeline.StepChooseSlot, pipeline.StepApplyNew, pipeline.StepWaitNew, pipeline.StepSwitchBack, pipeline.StepRemoveNew,
+			},
+			failing: pipeline.StepWaitNew,
+			status:  v1alpha1.StatusFailed,
+		},
+	})
+}
