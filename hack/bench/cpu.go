@@ -14,7 +14,7 @@ const clockTicks = 100
 
 // The groups a phase's CPU is charged to: the server measured, and the
 // bench itself with the children it waited for (wrk, Chromium, the CLI),
-// by process id; the others by the command name the kernel keeps (/proc/PID/comm, at
+// by process id, with Chromium's processes while they run; the others by the command name the kernel keeps (/proc/PID/comm, at
 // most 15 bytes). What is in none of them (another program on the
 // machine) is "other".
 const (
@@ -30,6 +30,7 @@ var cpuGroups = []struct{ group, prefix string }{
 	{"controllers, kwok", "kube-scheduler"},
 	{"controllers, kwok", "kwok"},
 	{groupLoad, ""},
+	{groupLoad, "chrom"},
 }
 
 // cpuSample is the CPU seconds every group of processes has used so far.

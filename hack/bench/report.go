@@ -713,10 +713,50 @@ const notes = `## Notes
   node's Lease only with --node-lease-duration-seconds, which it did not get, so after the
   controller-manager's grace period the node went Unknown and its pods Ready=False for good.
   internal/localcluster now sets it (TestNodeLeaseRenewed guards it).
-- **Scale, approvals:** approving runs each approved deployment to production and starts the next
-  queued one of its pipeline, so the approve calls compete with up to 100 running releases for
-  the SQLite writer and the per-environment Kubernetes client (QPS 300, burst 600): that, not the
-  approve handler, is the p99.
+- **Scale, what limited each figure** (the CPU table of section 5 gives the shares): creating the
+  runs competes with the executor, which starts the pipelines' heads at once, 64 at a time (its
+  MaxRunning), for SQLite's one writer and for the two cores, half of which the API server, etcd
+  and the controllers take; the steady state (every head at approval) is reached at the pace of
+  those 64 slots through canary rollouts on the control plane. GET one deployment and the history
+  page use the server's CPU to the full (1.5 and 1.7 of the 2 cores, wrk most of the rest): they
+  are CPU-bound, the GET at 110,000 rows below its issue-12 goal. Approvals compete with the
+  releases they let go (production apply and rollout, the 2 s promotion hold, then the pipeline's
+  next run through its canary): the server and the control plane shared the cores about equally,
+  and the releases finished at about 4 per second, the executor's 64 slots each holding a release
+  for its rollouts and hold. A profile of the server over the first minute of approvals
+  (-pprof) put 58% of its CPU in the benchmark's own listing of the 500 deployments waiting at
+  approval, polled between batches, a fifth in the live deployment looked up for each listed one.
+- **Scale, claims:** an executor's claim used to test every unfinished deployment for being the
+  head of its pipeline, on every poll and every wake (each run created, each approval), holding
+  SQLite's one writer meanwhile: 8.8 ms a claim with 10,000 unfinished deployments
+  (BenchmarkClaimIdle in internal/store/sqlite; 17.8 ms in internal/store/postgres). It now looks
+  at the heads only: 1.2 ms (4.1 ms on PostgreSQL). At 1,000 deployments the approve p99 was 503 ms
+  before; at 10,000 it is in the table above.
+- **Scale, the pipelines page:** the console's /pipelines draws a card for each of the 1,001 pipelines from
+  GET /api/v1/overview, which answered in 1.5 to 2.3 s on a copy of the store after the run (one
+  server, nothing else running), with 5.3 MB of JSON: for each pipeline its live deployment and up
+  to 5 active ones, read with about 7 store queries per pipeline. That, not the browser, is the
+  missed render; a paged pipelines page with an overview of the page's pipelines only would
+  fix it (not done yet). The other pages fetch one page of 25 or one deployment.
+- **Scale, store size:** most of the file is the deployments' rows (about 4.2 KB each: the plan,
+  which holds the rendered manifests so that any deployment can be shown and re-applied, and the
+  state). On kwok a release writes 28 events and keeps 26: a one-replica Deployment's rollout
+  on fake nodes has two progress lines (waiting, rolled out), so compaction keeps one each for the
+  canary and production; with real pods a rollout writes a line per change of its status (one per
+  replica becoming available), and all but the last go when the release ends (docs/operations.md,
+  Retention). The history's 100,000 rows are copies of one cancelled run, so the per-release
+  figure uses the tables' mean bytes per row.
+- **Replicas:** idle replicas on PostgreSQL cost the database about 3 transactions a second each
+  (a claim every 500 ms and the notification outbox's poll) and a few thousandths of a core;
+  three replicas cost three times one. Not measured yet: releases run by three replicas (every
+  deployment exactly once, executor throughput from 1 to 3 replicas) and a replica killed with
+  kill -9 mid-release. On this machine's 2 cores, shared with the control plane, three replicas
+  cannot run 2.5× the steps of one: such a figure needs a machine with cores to spare.
+- **The CPU table's "other"** is every process outside the named groups. Its 0.94 cores in the
+  console phase are Chromium's helper processes, which the run counted with the load only once
+  reaped (the benchmark now counts them by name while they run), and whatever else ran on this
+  shared machine then: other checkouts' tests ran on it during the run (load average 11 during
+  the steady state, the benchmark's own processes included).
 - **Scale, reads:** a profile of the read paths (go test -bench BenchmarkReads
   ./internal/httpapi, in process) showed SQLite parsing each query, JSON decoding of every
   deployment's whole plan (its manifests) and indented JSON as most of the time. Statements are
