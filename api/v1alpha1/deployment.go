@@ -74,12 +74,18 @@ type Deployment struct {
 	ApprovalsRequired int `json:"approvalsRequired,omitempty" yaml:"approvalsRequired,omitempty"`
 	// Analyses are the metric analyses of its canary steps, with each
 	// metric's tally; the measurements themselves are read apart.
-	Analyses     []AnalysisRun `json:"analyses,omitempty" yaml:"analyses,omitempty"`
-	Stages       []StageState  `json:"stages" yaml:"stages"`
+	Analyses []AnalysisRun `json:"analyses,omitempty" yaml:"analyses,omitempty"`
+	Stages   []StageState  `json:"stages" yaml:"stages"`
+	// Targets are the production targets of the pipeline's productionWave
+	// stages (or a rollback's) and how far this deployment took each.
+	Targets      []TargetState `json:"targets,omitempty" yaml:"targets,omitempty"`
 	Decisions    []Decision    `json:"decisions,omitempty" yaml:"decisions,omitempty"`
 	CanaryWeight int           `json:"canaryWeight" yaml:"canaryWeight"`
 	// Live is true for the deployment whose manifests production runs now.
-	Live               bool       `json:"live" yaml:"live"`
+	Live bool `json:"live" yaml:"live"`
+	// LiveTargets names the production targets of later waves that run
+	// this deployment now.
+	LiveTargets        []string   `json:"liveTargets,omitempty" yaml:"liveTargets,omitempty"`
 	CancelRequested    bool       `json:"cancelRequested,omitempty" yaml:"cancelRequested,omitempty"`
 	CreatedAt          time.Time  `json:"createdAt" yaml:"createdAt"`
 	StartedAt          *time.Time `json:"startedAt,omitempty" yaml:"startedAt,omitempty"`
@@ -209,6 +215,10 @@ type RollbackRequest struct {
 	// Reason is recorded with the rollback deployment and in the audit
 	// log, like an approver's reason (at most MaxReasonLength bytes).
 	Reason string `json:"reason,omitempty"`
+	// Targets names the production targets to roll back (ENVIRONMENT/
+	// NAMESPACE, the production beside the canary included); none: every
+	// target the earlier deployment released.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // MaxReasonLength bounds the reason of a decision or a rollback.
@@ -220,6 +230,21 @@ type RollbackPreview struct {
 	Live    *int64     `json:"live,omitempty"`
 	Diff    string     `json:"diff"`
 	Changed int        `json:"changed"`
+	// SkipsProduction is set when the rollback leaves the production
+	// beside the canary alone (only later waves' targets were named).
+	SkipsProduction bool `json:"skipsProduction,omitempty"`
+	// Targets are the later waves' production targets the rollback
+	// re-applies too, each with its diff against what it runs now.
+	Targets []TargetDiff `json:"targets,omitempty"`
+}
+
+// TargetDiff is what a rollback would change in one production target.
+type TargetDiff struct {
+	Name string `json:"name"`
+	// Live is the deployment the target runs now, when known.
+	Live    *int64 `json:"live,omitempty"`
+	Diff    string `json:"diff"`
+	Changed int    `json:"changed"`
 }
 
 // ProductionDiff is what releasing a deployment would change in

@@ -141,25 +141,32 @@ func (c *CanaryStepsStage) validate(l *errs, f string) {
 	}
 	for i, s := range c.Steps {
 		sf := fmt.Sprintf("%s.steps[%d]", f, i)
-		switch s.Kind() {
-		case "":
+		if s.Kind() == "" {
 			l.add(sf, "set exactly one of setWeight, pause, approval, analysis")
-		case StepKindSetWeight:
-			if w := *s.SetWeight; w < 0 || w > 100 {
-				l.add(sf+".setWeight", "must be between 0 and 100, got %d", w)
-			}
-		case StepKindPause:
-			if d := s.Pause.Duration; d != nil && d.Duration < 0 {
-				l.add(sf+".pause.duration", "must not be negative, got %s", d.Duration)
-			}
-		case StepKindApproval:
-			if s.Approval.ApprovalsRequired < 0 {
-				l.add(sf+".approval.approvalsRequired", "must be at least 1, got %d", s.Approval.ApprovalsRequired)
-			}
-			checkPositive(l, sf+".approval.timeout", s.Approval.Timeout)
-		case StepKindAnalysis:
-			s.Analysis.validate(l, sf+".analysis")
+			continue
 		}
+		s.validate(l, sf)
+	}
+}
+
+// validate checks a step whose kind is set; f is its field path.
+func (s CanaryStep) validate(l *errs, f string) {
+	switch s.Kind() {
+	case StepKindSetWeight:
+		if w := *s.SetWeight; w < 0 || w > 100 {
+			l.add(f+".setWeight", "must be between 0 and 100, got %d", w)
+		}
+	case StepKindPause:
+		if d := s.Pause.Duration; d != nil && d.Duration < 0 {
+			l.add(f+".pause.duration", "must not be negative, got %s", d.Duration)
+		}
+	case StepKindApproval:
+		if s.Approval.ApprovalsRequired < 0 {
+			l.add(f+".approval.approvalsRequired", "must be at least 1, got %d", s.Approval.ApprovalsRequired)
+		}
+		checkPositive(l, f+".approval.timeout", s.Approval.Timeout)
+	case StepKindAnalysis:
+		s.Analysis.validate(l, f+".analysis")
 	}
 }
 

@@ -221,6 +221,7 @@ type Stage struct {
 	CanarySteps       *CanaryStepsStage       `json:"canarySteps,omitempty" yaml:"canarySteps,omitempty"`
 	Approval          *ApprovalStage          `json:"approval,omitempty" yaml:"approval,omitempty"`
 	ProductionRelease *ProductionReleaseStage `json:"productionRelease,omitempty" yaml:"productionRelease,omitempty"`
+	ProductionWave    *ProductionWaveStage    `json:"productionWave,omitempty" yaml:"productionWave,omitempty"`
 	BlueGreen         *BlueGreenStage         `json:"blueGreen,omitempty" yaml:"blueGreen,omitempty"`
 }
 
@@ -245,6 +246,9 @@ func (s Stage) Type() StageType {
 	}
 	if s.BlueGreen != nil {
 		t, n = StageBlueGreen, n+1
+	}
+	if s.ProductionWave != nil {
+		t, n = StageProductionWave, n+1
 	}
 	if n != 1 {
 		return ""
@@ -361,6 +365,11 @@ type ProductionReleaseStage struct {
 	// production's share too early sends some of it to the old pods while
 	// they terminate. Default DefaultPromotionHold; 0s turns it off.
 	PromotionHold *Duration `json:"promotionHold,omitempty" yaml:"promotionHold,omitempty"`
+	// RollbackOnFailure says what a failure in a later productionWave
+	// stage restores: "wave" (the default) the failed wave's targets,
+	// earlier waves keeping the new version; "all" every target the
+	// deployment released, this production included.
+	RollbackOnFailure string `json:"rollbackOnFailure,omitempty" yaml:"rollbackOnFailure,omitempty"`
 }
 
 // Defaults of optional stage settings.

@@ -211,6 +211,7 @@ var stageOrder = map[StageType]int{
 	StageCanarySteps:       1,
 	StageApproval:          2,
 	StageProductionRelease: 3,
+	StageProductionWave:    4,
 }
 
 // Validate checks a pipeline as a whole and reports every problem at once.
@@ -246,6 +247,8 @@ func (p *Pipeline) Validate(refs *References) error {
 	last := -1
 	var canaryNS, prodNS string
 	var canaryField, prodField string
+	var canaryEnv string
+	targets := map[string]string{}
 	for i, st := range stages {
 		f := fmt.Sprintf("spec.stages[%d]", i)
 		checkName(&l, f+".name", st.Name)
@@ -255,7 +258,7 @@ func (p *Pipeline) Validate(refs *References) error {
 		seenStage[st.Name] = true
 		t := st.Type()
 		if t == "" {
-			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")
+			l.add(f, "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, productionWave, blueGreen")
 			continue
 		}
 		count[t]++
@@ -263,7 +266,7 @@ func (p *Pipeline) Validate(refs *References) error {
 		switch rank, ordered := stageOrder[t]; {
 		case !ordered:
 		case rank < last:
-			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)", t)
+			l.add(f, "%s stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease, productionWave)", t)
 		default:
 			last = rank
 		}
@@ -300,7 +303,7 @@ func (p *Pipeline) Validate(refs *References) error {
 					l.add(f+".scale.percent", "must be between 1 and 100, got %d", sc.Percent)
 				}
 			}
-			canaryNS, canaryField = c.Namespace, f+".namespace"
+			canaryNS, canaryField, canaryEnv = c.Namespace, f+".namespace", c.Environment
 		case StageShiftTraffic:
 			s := st.ShiftTraffic
 			f += ".shiftTraffic"
@@ -335,8 +338,27 @@ func (p *Pipeline) Validate(refs *References) error {
 			if h := r.PromotionHold; h != nil && (h.Duration < 0 || h.Duration > MaxPromotionHold) {
 				l.add(f+".promotionHold", "must be between 0s and %s, got %s", MaxPromotionHold, h.Duration)
 			}
+			switch r.RollbackOnFailure {
+			case "", RollbackFailedWave, RollbackAllWaves:
+			default:
+				l.add(f+".rollbackOnFailure", "must be %q or %q, got %q", RollbackFailedWave, RollbackAllWaves, r.RollbackOnFailure)
+			}
 			prodNS, prodField = r.Namespace, f+".namespace"
+			if canaryEnv != "" && r.Namespace != "" {
+				targets[ProductionTarget{Environment: canaryEnv, Namespace: r.Namespace}.Name()] = "the production beside the canary (" + prodField + ")"
+			}
+			if canaryEnv != "" && canaryNS != "" {
+				targets[ProductionTarget{Environment: canaryEnv, Namespace: canaryNS}.Name()] = "the canary's namespace (" + canaryField + ")"
+			}
+		case StageProductionWave:
+			st.ProductionWave.validate(&l, f+".productionWave", refs, targets)
 		}
+	}
+	if n := count[StageProductionWave]; n > MaxWaves {
+		l.add("spec.stages", "at most %d productionWave stages, got %d", MaxWaves, n)
+	}
+	if count[StageProductionWave] > 0 && count[StageProductionRelease] == 0 {
+		l.add("spec.stages", "productionWave stages need a productionRelease stage before them: it is the first wave, beside the canary")
 	}
 	for _, t := range []StageType{StageCanaryDeployment, StageShiftTraffic, StageCanarySteps, StageApproval, StageProductionRelease, StageBlueGreen} {
 		if n := count[t]; n > 1 {

@@ -11,7 +11,7 @@ import (
 )
 
 // orderText is the tail of the stage order error message.
-const orderText = " stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)"
+const orderText = " stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease, productionWave)"
 
 func dur(d time.Duration) *v1alpha1.Duration { return &v1alpha1.Duration{Duration: d} }
 
@@ -235,14 +235,14 @@ func TestPipelineValidate(t *testing.T) {
 		{
 			name:   "stage without a type",
 			mutate: func(p *v1alpha1.Pipeline) { p.Spec.Stages[1].ShiftTraffic = nil },
-			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")},
+			want:   []v1alpha1.FieldError{fe("spec.stages[1]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, productionWave, blueGreen")},
 		},
 		{
 			name: "stage with two types",
 			mutate: func(p *v1alpha1.Pipeline) {
 				p.Spec.Stages[2].ProductionRelease = &v1alpha1.ProductionReleaseStage{Namespace: "x"}
 			},
-			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen")},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, productionWave, blueGreen")},
 		},
 
 		// Stage order and counts.
@@ -272,7 +272,7 @@ func TestPipelineValidate(t *testing.T) {
 				pl.Spec.Stages = []v1alpha1.Stage{{Name: "nothing"}, c, p}
 			},
 			want: []v1alpha1.FieldError{
-				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen"),
+				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, productionWave, blueGreen"),
 				fe("spec.stages[0]", "the first stage must be canaryDeployment"),
 			},
 		},
@@ -616,7 +616,7 @@ func TestPipelineValidate(t *testing.T) {
 			mutate: func(p *v1alpha1.Pipeline) {
 				p.Spec.Stages = []v1alpha1.Stage{c, p.Spec.Stages[3], canarySteps()}
 			},
-			want: []v1alpha1.FieldError{fe("spec.stages[2]", "canarySteps stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease)")},
+			want: []v1alpha1.FieldError{fe("spec.stages[2]", "canarySteps stage cannot come after a later stage of the canary strategy (order: canaryDeployment, shiftTraffic or canarySteps, approval, productionRelease, productionWave)")},
 		},
 		{
 			name: "bad canary steps",

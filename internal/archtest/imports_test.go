@@ -51,6 +51,9 @@ var layers = map[string]int{
 	"internal/traffic/gatewayapi": 2,
 	"internal/traffic/routing":    3,
 	"internal/clusters":           3,
+	// 3: which deployment each production target runs (read from the
+	// store through an interface).
+	"internal/targets": 3,
 	// 2: metric analysis: providers (Prometheus, web), CEL conditions,
 	// tallies to verdicts.
 	"internal/analysis": 2,

@@ -253,7 +253,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "p", "-o", "wide"}, `--output "wide": want one of json, yaml`},
 		{[]string{"approve"}, "missing the deployment ID"},
 		{[]string{"approve", "abc"}, `"abc" is not a deployment`},
-		{[]string{"explain", "pipeline.spec.stages.rampLimitPercent"}, `field "rampLimitPercent" does not exist in pipeline.spec.stages; its fields are: approval, blueGreen, canaryDeployment, canarySteps, name, productionRelease, shiftTraffic`},
+		{[]string{"explain", "pipeline.spec.stages.rampLimitPercent"}, `field "rampLimitPercent" does not exist in pipeline.spec.stages; its fields are: approval, blueGreen, canaryDeployment, canarySteps, name, productionRelease, productionWave, shiftTraffic`},
 		{[]string{"explain"}, "missing the RESOURCE"},
 		{[]string{"lgos"}, `unknown command "lgos" for "fledge" (did you mean logs?)`},
 		{[]string{"dev", "clustr"}, `unknown command "clustr" for "fledge dev"`},

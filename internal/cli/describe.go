@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ func (d *describer) pipeline(p *v1alpha1.Pipeline, recent v1alpha1.DeploymentLis
 	for _, x := range recent.Items {
 		rows = append(rows, []string{
 			strconv.FormatInt(x.ID, 10), fmt.Sprintf("#%d", x.Number), kindOf(x), string(x.Status),
-			orDash(v1alpha1.FormatParameters(x.Parameters, ",")), age(d.now, x.StartedAt), liveMark(x.Live),
+			orDash(v1alpha1.FormatParameters(x.Parameters, ",")), age(d.now, x.StartedAt), liveCell(x),
 		})
 	}
 	d.table([]string{"ID", "NUMBER", "KIND", "STATUS", "PARAMETERS", "STARTED", "LIVE"}, rows)
@@ -326,14 +327,7 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Batch delay", dur(s.BatchDelay, 0))
 		d.kv(in, "As steps", strings.Join(rampSteps(s), " → "))
 	case st.CanarySteps != nil:
-		d.printf("%*sSteps:\n", in, "")
-		for i, step := range st.CanarySteps.Steps {
-			gate := ""
-			if step.Pause != nil || step.Approval != nil || step.Analysis != nil {
-				gate = "  (gate " + pipeline.GateName(st.Name, i) + ")"
-			}
-			d.printf("%*s%d. %s%s\n", in+2, "", i+1, stepText(step), gate)
-		}
+		d.gateSteps(in, st)
 		if bg := st.CanarySteps.BackgroundAnalysis; bg != nil {
 			d.kv(in, "Background analysis", analysisText(*bg)+" from the first weight above 0 to the stage's end (gate "+v1alpha1.BackgroundGate(st.Name)+")")
 		}
@@ -352,6 +346,33 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Namespace", r.Namespace)
 		d.kv(in, "Rollout timeout", dur(r.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
 		d.kv(in, "Promotion hold", dur(r.PromotionHold, v1alpha1.DefaultPromotionHold))
+		if r.RollbackOnFailure == v1alpha1.RollbackAllWaves {
+			d.kv(in, "Wave failure", "rolls back every target, this production included")
+		}
+	case st.ProductionWave != nil:
+		w := st.ProductionWave
+		if len(w.Steps) > 0 {
+			d.gateSteps(in, st)
+		}
+		names := make([]string, len(w.Targets))
+		for i, t := range w.Targets {
+			names[i] = t.Name()
+		}
+		d.kv(in, "Targets", strings.Join(names, ", "))
+		d.kv(in, "Rollout timeout", dur(w.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
+	}
+}
+
+// gateSteps lists the steps of a canarySteps or productionWave stage, each
+// that waits with its gate.
+func (d *describer) gateSteps(in int, st v1alpha1.Stage) {
+	d.printf("%*sSteps:\n", in, "")
+	for i, step := range st.GateSteps() {
+		gate := ""
+		if step.Pause != nil || step.Approval != nil || step.Analysis != nil {
+			gate = "  (gate " + pipeline.GateName(st.Name, i) + ")"
+		}
+		d.printf("%*s%d. %s%s\n", in+2, "", i+1, stepText(step), gate)
 	}
 }
 
@@ -483,6 +504,7 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 		rows = append(rows, []string{st.Name, string(st.Type), string(st.Status), age(d.now, st.StartedAt), age(d.now, st.EndedAt), orDash(st.Message)})
 	}
 	d.table([]string{"NAME", "TYPE", "STATUS", "STARTED", "ENDED", "MESSAGE"}, rows)
+	d.targets(dep)
 	d.analyses(dep)
 
 	if len(dep.Decisions) == 0 {
@@ -514,6 +536,24 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	}
 	d.table([]string{"AGE", "STAGE", "TYPE", "MESSAGE"}, rows)
 	return d.err
+}
+
+// targets prints the production targets of the deployment's waves.
+func (d *describer) targets(dep v1alpha1.Deployment) {
+	if len(dep.Targets) == 0 {
+		return
+	}
+	d.printf("Production targets:\n")
+	var rows [][]string
+	for _, t := range dep.Targets {
+		live := liveMark(slices.Contains(dep.LiveTargets, t.Name))
+		prev := "-"
+		if t.Previous != 0 {
+			prev = strconv.FormatInt(t.Previous, 10)
+		}
+		rows = append(rows, []string{t.Name, t.Stage, string(t.Status), live, prev, age(d.now, t.UpdatedAt), orDash(t.Message)})
+	}
+	d.table([]string{"TARGET", "WAVE", "STATUS", "LIVE", "BEFORE", "UPDATED", "MESSAGE"}, rows)
 }
 
 // analyses prints each analysis of the deployment with its metrics'

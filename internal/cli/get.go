@@ -416,7 +416,7 @@ func deploymentRow(d v1alpha1.Deployment, now time.Time, wide bool) []string {
 		orDash(d.CurrentStage), fmt.Sprintf("%d%%", d.CanaryWeight), age(now, &d.CreatedAt),
 	}
 	if wide {
-		row = append(row, orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), liveMark(d.Live))
+		row = append(row, orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), liveCell(d))
 	}
 	return row
 }
@@ -490,6 +490,19 @@ func liveMark(live bool) string {
 		return "*"
 	}
 	return "-"
+}
+
+// liveCell marks what runs deployment d now: "*" for the production
+// beside the canary, then the names of the later waves' targets.
+func liveCell(d v1alpha1.Deployment) string {
+	if len(d.LiveTargets) == 0 {
+		return liveMark(d.Live)
+	}
+	parts := slices.Clone(d.LiveTargets)
+	if d.Live {
+		parts = append([]string{"*"}, parts...)
+	}
+	return strings.Join(parts, ",")
 }
 
 // indentLines indents every line of s.

@@ -74,7 +74,7 @@ func runHistory(ctx context.Context, streams Streams, g *globalOptions, o *histo
 			row := []string{
 				strconv.FormatInt(d.ID, 10), fmt.Sprintf("#%d", d.Number), kindOf(d), string(d.Status),
 				orDash(v1alpha1.FormatParameters(d.Parameters, ",")), orDash(d.TriggeredBy), orDash(approvers(d)),
-				age(now, d.StartedAt), age(now, d.EndedAt), liveMark(d.Live),
+				age(now, d.StartedAt), age(now, d.EndedAt), liveCell(d),
 			}
 			if wide {
 				row = append(row, orDash(d.Message))

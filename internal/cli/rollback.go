@@ -14,10 +14,11 @@ import (
 )
 
 type rollbackOptions struct {
-	to     string
-	reason string
-	dryRun bool
-	yes    bool
+	to      string
+	targets []string
+	reason  string
+	dryRun  bool
+	yes     bool
 }
 
 // newRollbackCommand puts an earlier deployment's manifests back into
@@ -26,7 +27,7 @@ func newRollbackCommand(streams Streams, g *globalOptions) *cobra.Command {
 	o := &rollbackOptions{}
 	cmd := &cobra.Command{
 		ValidArgsFunction: completeArgs(g, fixed(namesOf(v1alpha1.KindPipeline))),
-		Use:               "rollback PIPELINE --to ID [--reason TEXT] [--dry-run] [--yes]",
+		Use:               "rollback PIPELINE --to ID [--target ENVIRONMENT/NAMESPACE]... [--reason TEXT] [--dry-run] [--yes]",
 		Short:             "Roll production back to an earlier deployment, after showing what would change",
 		Long: `Roll a pipeline's production back to what an earlier deployment deployed.
 
@@ -35,7 +36,11 @@ live are shown first. With --dry-run nothing more happens; otherwise you are
 asked to confirm on the terminal, or pass --yes (required when standard
 input is not a terminal, as in CI). The --reason is recorded with the
 rollback deployment and in the audit log. Find the deployment ids with
-"fledge history PIPELINE".`,
+"fledge history PIPELINE".
+
+A pipeline that releases production in waves (productionWave stages) is
+rolled back in every target the earlier deployment released, each diff
+shown first; --target (repeatable) limits it to the targets named.`,
 		Example: `  fledge history webpage-canary-deployment-pipeline
   fledge rollback webpage-canary-deployment-pipeline --to 42 --dry-run
   fledge rollback webpage-canary-deployment-pipeline --to 42 --reason "2.1 breaks checkout" --yes`,
@@ -46,6 +51,7 @@ rollback deployment and in the audit log. Find the deployment ids with
 	f := cmd.Flags()
 	f.StringVar(&o.to, "to", "", "the earlier deployment (its ID, #NUMBER or PIPELINE#NUMBER) whose version production should run again (required)")
 	f.StringVar(&o.reason, "reason", "", "why, recorded with the rollback and in the audit log")
+	f.StringArrayVar(&o.targets, "target", nil, "roll back only this production target, ENVIRONMENT/NAMESPACE (repeatable; default: every target)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "only show what would change")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
 	return clientCommand(cmd, argsBetween(1, 1, "the PIPELINE"))
@@ -75,7 +81,7 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 	if err != nil {
 		return err
 	}
-	res, err := c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, DryRun: true})
+	res, err := c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, DryRun: true, Targets: o.targets})
 	if err != nil {
 		return err
 	}
@@ -95,7 +101,7 @@ func runRollback(ctx context.Context, streams Streams, g *globalOptions, o *roll
 			return failedf("rollback aborted; nothing was changed")
 		}
 	}
-	res, err = c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, Reason: o.reason})
+	res, err = c.Rollback(ctx, pipeline, v1alpha1.RollbackRequest{To: to, Reason: o.reason, Targets: o.targets})
 	if err != nil {
 		return err
 	}
@@ -133,28 +139,44 @@ func printRollbackPreview(w io.Writer, now time.Time, pipeline string, p v1alpha
 	d.kv(2, "Approved by", approvers(t))
 	d.kv(2, "Started", timestamp(now, t.StartedAt))
 	d.kv(2, "In production", timestamp(now, t.ProductionAt))
-	switch {
-	case p.Live == nil:
-		d.printf("Nothing of %s runs in production yet.\n", pipeline)
-	case *p.Live == t.ID:
-		d.printf("Production already runs deployment %d.\n", t.ID)
-	default:
-		d.printf("Production now runs deployment %d.\n", *p.Live)
+	if p.SkipsProduction {
+		d.printf("Production beside the canary is left as it is.\n")
+	} else {
+		printDiff(d, pipeline, "production", p.Live, t.ID, p.Diff, p.Changed)
 	}
-	switch {
-	case p.Changed == 0 && strings.TrimSpace(p.Diff) == "":
-		d.printf("Nothing would change in production.\n")
-	default:
-		noun := "objects"
-		if p.Changed == 1 {
-			noun = "object"
-		}
-		d.printf("%d %s would change in production:\n", p.Changed, noun)
-		diff := p.Diff
-		if diff != "" && !strings.HasSuffix(diff, "\n") {
-			diff += "\n"
-		}
-		d.printf("%s", diff)
+	for _, td := range p.Targets {
+		printDiff(d, pipeline, "target "+td.Name, td.Live, t.ID, td.Diff, td.Changed)
 	}
 	return d.err
+}
+
+// printDiff shows what runs in a place, production or a wave's target,
+// and what rolling back to deployment id would change there.
+func printDiff(d *describer, pipeline, where string, live *int64, id int64, text string, changed int) {
+	place := "Production"
+	if where != "production" {
+		place = "Target " + strings.TrimPrefix(where, "target ")
+	}
+	switch {
+	case live == nil:
+		d.printf("Nothing of %s runs in %s yet.\n", pipeline, where)
+	case *live == id:
+		d.printf("%s already runs deployment %d.\n", place, id)
+	default:
+		d.printf("%s now runs deployment %d.\n", place, *live)
+	}
+	switch {
+	case changed == 0 && strings.TrimSpace(text) == "":
+		d.printf("Nothing would change in %s.\n", where)
+	default:
+		noun := "objects"
+		if changed == 1 {
+			noun = "object"
+		}
+		d.printf("%d %s would change in %s:\n", changed, noun, where)
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			text += "\n"
+		}
+		d.printf("%s", text)
+	}
 }

@@ -91,7 +91,7 @@ func analysis(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 		r.event(a.StageName, "AnalysisSkipped", "analysis %s did not run: the canary has no requests (weight kept at 0, no production to split with)", gate)
 		return result{}, nil
 	}
-	step := r.plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Analysis
+	step := r.plan.Stages[a.StageIndex].GateSteps()[a.Index].Analysis
 	res, err := r.advance(ctx, a.StageName, gate, *step, cur)
 	if err != nil || res.finish != nil || res.analysis == nil {
 		return res, err
@@ -185,16 +185,24 @@ func nextAt(run *v1alpha1.AnalysisRun, now time.Time) time.Time {
 	return at
 }
 
+// pausedWhat says what a pause holds: the canary's weight, or a wave.
+func (r *run) pausedWhat(a pipeline.Action) string {
+	if r.plan.StageType(a.StageIndex) == v1alpha1.StageProductionWave {
+		return "before releasing wave " + a.StageName
+	}
+	return fmt.Sprintf("with the canary at %d%%", r.state.Weight)
+}
+
 // pause holds the weight: for its duration, or, without one, until a
 // person resumes (approves at the step's gate) or rejects.
 func pause(ctx context.Context, r *run, a pipeline.Action) (result, error) {
-	p := r.plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Pause
+	p := r.plan.Stages[a.StageIndex].GateSteps()[a.Index].Pause
 	gate := a.GateOf()
 	if p.Duration == nil {
 		if r.state.Gate == gate {
 			return r.awaitGate(ctx, a, 1, 0)
 		}
-		r.event(a.StageName, "Paused", "paused at %s with the canary at %d%% until resumed: fledge resume %s#%d", gate, r.state.Weight, r.d.Pipeline, r.d.Number)
+		r.event(a.StageName, "Paused", "paused at %s %s until resumed: fledge resume %s#%d", gate, r.pausedWhat(a), r.d.Pipeline, r.d.Number)
 		return result{wait: true, gate: gate}, nil
 	}
 	if at := r.state.NextBatchAt; at != nil {
@@ -211,7 +219,7 @@ func pause(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 		return result{}, nil
 	}
 	at := r.now().Add(p.Duration.Duration)
-	r.event(a.StageName, "Paused", "paused at %s with the canary at %d%% until %s (%s)", gate, r.state.Weight, at.Format(time.RFC3339), p.Duration.Duration)
+	r.event(a.StageName, "Paused", "paused at %s %s until %s (%s)", gate, r.pausedWhat(a), at.Format(time.RFC3339), p.Duration.Duration)
 	return result{wait: true, until: at, nextBatchAt: &at}, nil
 }
 

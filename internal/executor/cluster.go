@@ -329,26 +329,35 @@ func (r *run) restoreProduction(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find the live deployment: %w", err)
 	}
-	var lp pipeline.Plan
-	if err := json.Unmarshal(live.Plan, &lp); err != nil {
-		return fmt.Errorf("decode plan of deployment %d: %w", live.ID, err)
+	at := r.production()
+	if err := r.restoreTo(ctx, at, live, r.plan.ProductionRolloutTimeout); err != nil {
+		return err
 	}
-	lr, err := routing.For(&lp, r.e.opener(live.ID))
+	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", at.ns, live.Pipeline, live.Number, v1alpha1.DescribeParameters(live.Parameters))
+	return nil
+}
+
+// restoreTo applies deployment prev's production manifests at `at` and
+// waits for them, at most timeout.
+func (r *run) restoreTo(ctx context.Context, at place, prev store.Deployment, timeout time.Duration) error {
+	var lp pipeline.Plan
+	if err := json.Unmarshal(prev.Plan, &lp); err != nil {
+		return fmt.Errorf("decode plan of deployment %d: %w", prev.ID, err)
+	}
+	lr, err := routing.For(&lp, r.e.opener(prev.ID))
 	if err != nil {
-		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
+		return fmt.Errorf("manifests of deployment %d: %w", prev.ID, err)
 	}
 	objs, err := lr.ProductionObjects()
 	if err != nil {
-		return fmt.Errorf("manifests of deployment %d: %w", live.ID, err)
+		return fmt.Errorf("manifests of deployment %d: %w", prev.ID, err)
 	}
-	at := r.production()
 	if err := r.apply(ctx, "", at, objs); err != nil {
-		return fmt.Errorf("restore deployment %s#%d: %w", live.Pipeline, live.Number, err)
+		return fmt.Errorf("restore deployment %s#%d: %w", prev.Pipeline, prev.Number, err)
 	}
-	if err := r.waitRollout(ctx, "", at, objs, r.plan.ProductionRolloutTimeout); err != nil {
-		return fmt.Errorf("restore deployment %s#%d: %w", live.Pipeline, live.Number, err)
+	if err := r.waitRollout(ctx, "", at, objs, timeout); err != nil {
+		return fmt.Errorf("restore deployment %s#%d: %w", prev.Pipeline, prev.Number, err)
 	}
-	r.event("", "ProductionRestored", "production namespace %s restored to deployment %s#%d (%s)", at.ns, live.Pipeline, live.Number, v1alpha1.DescribeParameters(live.Parameters))
 	return nil
 }
 

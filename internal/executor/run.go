@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -31,8 +32,10 @@ type run struct {
 	state      *pipeline.State
 	log        *slog.Logger
 	wake       chan struct{}
-	// pending are events to write with the next state update.
+	// pending are events to write with the next state update; eventMu
+	// guards it while a step works on several targets at once.
 	pending []store.Event
+	eventMu sync.Mutex
 	// wakeAt, when set, is written as the deployment's WakeAt by the next
 	// save (see park); otherwise save clears WakeAt.
 	wakeAt *time.Time
@@ -107,6 +110,8 @@ func (r *run) hook(point string) {
 // event queues an event for the next state update.
 func (r *run) event(stage, typ, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	r.eventMu.Lock()
+	defer r.eventMu.Unlock()
 	r.pending = append(r.pending, store.Event{
 		DeploymentID: r.d.ID, Time: r.now(), Stage: stage, Type: typ, Message: msg,
 	})
@@ -321,6 +326,15 @@ func (r *run) update(res result) {
 	}
 	if res.blueGreen != nil {
 		r.state.BlueGreen = res.blueGreen
+	}
+	if res.productionWithdrawn {
+		r.d.ProductionAt = nil
+	}
+	if res.targets != nil {
+		r.state.Targets = res.targets
+	}
+	if res.productionPrevious != 0 {
+		r.state.ProductionPrevious = res.productionPrevious
 	}
 	if res.finish != nil {
 		r.state.Finish(res.finish.Status, res.finish.Message, r.now())

@@ -12,6 +12,7 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic"
 	"fledge.dev/fledge/internal/traffic/routing"
 )
@@ -57,6 +58,13 @@ type result struct {
 	// production no longer runs this deployment (switched back).
 	blueGreen         *v1alpha1.BlueGreenStatus
 	productionCleared bool
+	// targets is the new progress of the production targets (waves).
+	targets []v1alpha1.TargetState
+	// productionPrevious is the deployment production ran before this
+	// run applied to it; productionWithdrawn says production was given it
+	// back after this run had released it (a rollback of every wave).
+	productionPrevious  int64
+	productionWithdrawn bool
 }
 
 // changes says whether recording res changes the state or the deployment.
@@ -64,7 +72,8 @@ func (res result) changes() bool {
 	return res.finish != nil || res.weight != nil || res.nextBatchAt != nil ||
 		res.approvalDeadline != nil || res.productionAt != nil || res.gate != "" ||
 		res.analysis != nil || res.backgroundAccepted || res.noProduction ||
-		res.blueGreen != nil || res.productionCleared
+		res.blueGreen != nil || res.productionCleared ||
+		res.targets != nil || res.productionPrevious != 0 || res.productionWithdrawn
 }
 
 // stepFunc performs action a of run r and returns what it changed. A step
@@ -97,6 +106,9 @@ var stepFuncs = map[pipeline.Step]stepFunc{
 	pipeline.StepScaleDownPrevious: scaleDownPrevious,
 	pipeline.StepSwitchBack:        switchBack,
 	pipeline.StepRemoveNew:         removeNew,
+	pipeline.StepApplyTargets:      applyTargets,
+	pipeline.StepWaitTargets:       waitTargets,
+	pipeline.StepRestoreTargets:    restoreTargets,
 }
 
 // perform runs the function of a's step.
@@ -223,6 +235,14 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 		return result{}, err
 	}
 	var res result
+	if r.state.RollbackAll && r.state.ProductionPrevious == 0 && r.plan.Kind != v1alpha1.KindRollback {
+		// A failed wave gives production back what it runs now.
+		if live, err := r.e.cfg.Store.LiveDeploymentID(ctx, r.d.Pipeline); err == nil && live != r.d.ID {
+			res.productionPrevious = live
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return result{}, fmt.Errorf("find the live deployment: %w", err)
+		}
+	}
 	if r.plan.Kind != v1alpha1.KindRollback && r.state.Weight > 0 && r.state.Weight < 100 {
 		res.weight = r.promoteCanary(ctx, a.StageName)
 	}
@@ -260,6 +280,10 @@ func waitProduction(ctx context.Context, r *run, a pipeline.Action) (result, err
 }
 
 func restoreProduction(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
+	if r.state.ProductionDone {
+		// Released, then a later wave failed and every target rolls back.
+		return r.withdrawProduction(ctx)
+	}
 	return result{}, r.restoreProduction(ctx)
 }
 

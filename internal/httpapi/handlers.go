@@ -99,7 +99,7 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if req.DryRun {
 		record(r).skip = true
-		p, err := h.svc.PreviewRollback(r.Context(), name, req.To)
+		p, err := h.svc.PreviewRollback(r.Context(), name, req.To, req.Targets)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (h *Handler) rollback(w http.ResponseWriter, r *http.Request) error {
 			name, auth.Need(need, name), p.Name, auth.FormatGrants(p.Grants))
 		return service.Errorf(service.Forbidden, "%s", msg)
 	}
-	d, err := h.svc.Rollback(r.Context(), name, req.To, caller(r), req.Reason)
+	d, err := h.svc.Rollback(r.Context(), name, req.To, req.Targets, caller(r), req.Reason)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,12 @@ type Plan struct {
 	RollbackTo       int64  `json:"rollbackTo,omitempty"`
 	RollbackToNumber int64  `json:"rollbackToNumber,omitempty"`
 	Reason           string `json:"reason,omitempty"`
+	// RollbackTargets are the production targets of later waves a
+	// rollback re-applies too, and RollbackSkipsProduction is set when it
+	// leaves the production beside the canary alone (fledge rollback
+	// --target naming only wave targets).
+	RollbackTargets         []v1alpha1.ProductionTarget `json:"rollbackTargets,omitempty"`
+	RollbackSkipsProduction bool                        `json:"rollbackSkipsProduction,omitempty"`
 	// CanaryRolloutTimeout and ProductionRolloutTimeout bound rollouts.
 	CanaryRolloutTimeout time.Duration `json:"canaryRolloutTimeout"`
 	// CanaryScale sizes the canary's Deployments (nil: as the manifests).
@@ -125,8 +131,8 @@ func Weights(s *v1alpha1.ShiftTrafficStage) []int {
 func (p *Plan) ApprovalOf(a Action) *v1alpha1.ApprovalStage {
 	st := p.Stages[a.StageIndex]
 	switch {
-	case st.CanarySteps != nil:
-		return st.CanarySteps.Steps[a.Index].Approval
+	case st.GateSteps() != nil:
+		return st.GateSteps()[a.Index].Approval
 	case st.BlueGreen != nil:
 		return st.BlueGreen.Approval
 	}
@@ -144,13 +150,10 @@ func (p *Plan) Gate(gate string) (*v1alpha1.ApprovalStage, bool) {
 		if st.Name == gate {
 			return st.Approval, st.Approval != nil
 		}
-		if st.CanarySteps == nil {
-			continue
-		}
-		if st.CanarySteps.BackgroundAnalysis != nil && v1alpha1.BackgroundGate(st.Name) == gate {
+		if st.CanarySteps != nil && st.CanarySteps.BackgroundAnalysis != nil && v1alpha1.BackgroundGate(st.Name) == gate {
 			return nil, true
 		}
-		for j, step := range st.CanarySteps.Steps {
+		for j, step := range st.GateSteps() {
 			if GateName(st.Name, j) == gate {
 				return step.Approval, true
 			}

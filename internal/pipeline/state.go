@@ -27,8 +27,14 @@ const (
 	StepApplyProduction   Step = "ApplyProduction"
 	StepWaitProduction    Step = "WaitProductionRollout"
 	StepRestoreProduction Step = "RestoreProduction"
-	StepResetWeight       Step = "ResetWeight"
-	StepDone              Step = "Done"
+	// StepApplyTargets and StepWaitTargets release a productionWave
+	// stage's targets (or a rollback's), StepRestoreTargets gives the
+	// targets a failed run touched back what they ran before.
+	StepApplyTargets   Step = "ApplyTargets"
+	StepWaitTargets    Step = "WaitTargetsRollout"
+	StepRestoreTargets Step = "RestoreTargets"
+	StepResetWeight    Step = "ResetWeight"
+	StepDone           Step = "Done"
 )
 
 // Action is the next step with what it needs.
@@ -110,6 +116,16 @@ type State struct {
 	NoProduction bool `json:"noProduction,omitempty"`
 	// BlueGreen is where a blue/green run stands (nil for the canary).
 	BlueGreen *v1alpha1.BlueGreenStatus `json:"blueGreen,omitempty"`
+	// Targets are the production targets of the plan's productionWave
+	// stages (or a rollback's), with how far this run took each.
+	Targets []v1alpha1.TargetState `json:"targets,omitempty"`
+	// ProductionPrevious is the deployment the production beside the
+	// canary ran before this run applied to it (0: none), recorded for a
+	// pipeline whose failed waves roll back every target.
+	ProductionPrevious int64 `json:"productionPrevious,omitempty"`
+	// RollbackAll is the plan's productionRelease.rollbackOnFailure "all":
+	// a failure restores every target the run released.
+	RollbackAll bool `json:"rollbackAll,omitempty"`
 }
 
 // Analysis returns the analysis named name, or nil.
@@ -147,6 +163,8 @@ func NewState(p *Plan) *State {
 	if p.BlueGreen != nil {
 		s.BlueGreen = &v1alpha1.BlueGreenStatus{Namespace: p.BlueGreen.Namespace}
 	}
+	s.Targets = p.targetStates()
+	s.RollbackAll = p.rollbackAll()
 	return s
 }
 
@@ -200,13 +218,28 @@ func stageSteps(p *Plan, i int) []Action {
 		return []Action{a(StepOpenApproval), a(StepAwaitApproval)}
 	case v1alpha1.StageBlueGreen:
 		return blueGreenSteps(p.Stages[i].BlueGreen.Approval, a)
+	case v1alpha1.StageProductionRelease:
+		if p.HasWaves() {
+			// The canary hands every request back to production before
+			// the next waves, which may wait for hours.
+			return []Action{a(StepApplyProduction), a(StepWaitProduction), a(StepResetWeight)}
+		}
+		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
 	case v1alpha1.StageRollback:
 		if p.BlueGreen != nil {
 			return blueGreenSteps(nil, a)
 		}
-		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
-	case v1alpha1.StageProductionRelease:
-		return []Action{a(StepApplyProduction), a(StepWaitProduction)}
+		var out []Action
+		if !p.RollbackSkipsProduction {
+			out = append(out, a(StepApplyProduction), a(StepWaitProduction))
+		}
+		if len(p.RollbackTargets) > 0 {
+			out = append(out, a(StepApplyTargets), a(StepWaitTargets))
+		}
+		return out
+	case v1alpha1.StageProductionWave:
+		out := gateSteps(p.Stages[i].ProductionWave.Steps, a)
+		return append(out, a(StepApplyTargets), a(StepWaitTargets))
 	}
 	return nil
 }
@@ -223,24 +256,15 @@ func canarySteps(c *v1alpha1.CanaryStepsStage, a func(Step) Action) []Action {
 	var out []Action
 	batch := 0
 	for j, st := range c.Steps {
-		at := func(step Step) Action {
-			act := a(step)
-			act.Index, act.Gate = j, GateName(act.StageName, j)
-			return act
+		if st.Kind() != v1alpha1.StepKindSetWeight {
+			out = append(out, gateStep(st, j, a)...)
+			continue
 		}
-		switch st.Kind() {
-		case v1alpha1.StepKindSetWeight:
-			batch++
-			act := at(StepSetWeight)
-			act.Weight, act.Batch, act.Batches = *st.SetWeight, batch, weights
-			out = append(out, act)
-		case v1alpha1.StepKindPause:
-			out = append(out, at(StepPause))
-		case v1alpha1.StepKindApproval:
-			out = append(out, at(StepOpenApproval), at(StepAwaitApproval))
-		case v1alpha1.StepKindAnalysis:
-			out = append(out, at(StepAnalysis))
-		}
+		batch++
+		act := a(StepSetWeight)
+		act.Index, act.Gate = j, GateName(act.StageName, j)
+		act.Weight, act.Batch, act.Batches = *st.SetWeight, batch, weights
+		out = append(out, act)
 	}
 	if c.BackgroundAnalysis != nil {
 		act := a(StepBackgroundEnd)
@@ -250,13 +274,45 @@ func canarySteps(c *v1alpha1.CanaryStepsStage, a func(Step) Action) []Action {
 	return out
 }
 
+// gateSteps expands steps without weights (a wave's) into steps.
+func gateSteps(steps []v1alpha1.CanaryStep, a func(Step) Action) []Action {
+	var out []Action
+	for j, st := range steps {
+		out = append(out, gateStep(st, j, a)...)
+	}
+	return out
+}
+
+// gateStep expands step j of a stage, a pause, an approval or an
+// analysis, into the steps that perform it at its gate.
+func gateStep(st v1alpha1.CanaryStep, j int, a func(Step) Action) []Action {
+	at := func(step Step) Action {
+		act := a(step)
+		act.Index, act.Gate = j, GateName(act.StageName, j)
+		return act
+	}
+	switch st.Kind() {
+	case v1alpha1.StepKindPause:
+		return []Action{at(StepPause)}
+	case v1alpha1.StepKindApproval:
+		return []Action{at(StepOpenApproval), at(StepAwaitApproval)}
+	case v1alpha1.StepKindAnalysis:
+		return []Action{at(StepAnalysis)}
+	}
+	return nil
+}
+
 // finishingSteps lists the steps that end a run with outcome o.
 func (s *State) finishingSteps() []Action {
 	if s.BlueGreen != nil {
 		return s.blueGreenFinishing()
 	}
 	var out []Action
-	if s.Finishing.Status != v1alpha1.StatusSucceeded && s.ProductionTouched && !s.ProductionDone {
+	failed := s.Finishing.Status != v1alpha1.StatusSucceeded
+	if failed && s.restoresTargets() {
+		out = append(out, Action{Step: StepRestoreTargets, StageIndex: -1})
+	}
+	if failed && s.ProductionTouched && (!s.ProductionDone || s.RollbackAll) {
 		out = append(out, Action{Step: StepRestoreProduction, StageIndex: -1})
 	}
 	return append(out, Action{Step: StepResetWeight, StageIndex: -1})
@@ -361,6 +417,7 @@ func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now tim
 		for i := range s.Stages {
 			s.Stages[i].Status = v1alpha1.StageSkipped
 		}
+		s.endTargets(message, now)
 		s.Final = &Outcome{Status: status, Message: message}
 		return
 	}
@@ -384,6 +441,7 @@ func (s *State) Finish(status v1alpha1.DeploymentStatus, message string, now tim
 	s.ApprovalDeadline = nil
 	s.NextBatchAt = nil
 	s.Gate = ""
+	s.endTargets(message, now)
 	for i := range s.Analyses {
 		if !s.Analyses[i].Phase.Done() {
 			s.Analyses[i].Phase = v1alpha1.AnalysisError

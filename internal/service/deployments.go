@@ -14,6 +14,7 @@ import (
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/redact"
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/targets"
 	"fledge.dev/fledge/internal/traffic/routing"
 )
 
@@ -119,6 +120,11 @@ func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deploym
 	if err != nil {
 		return v, err
 	}
+	items := []v1alpha1.Deployment{v}
+	if err := s.markLiveTargets(ctx, items); err != nil {
+		return v, err
+	}
+	v = items[0]
 	v.Notifications, err = s.notifications(ctx, id)
 	return v, err
 }
@@ -210,7 +216,37 @@ func (s *Service) ListDeployments(ctx context.Context, o ListOptions) (v1alpha1.
 		}
 		out.Items = append(out.Items, v)
 	}
-	return out, nil
+	return out, s.markLiveTargets(ctx, out.Items)
+}
+
+// markLiveTargets sets LiveTargets of the items whose pipelines release
+// production targets in waves: the targets that run each now.
+func (s *Service) markLiveTargets(ctx context.Context, items []v1alpha1.Deployment) error {
+	names := map[string][]string{}
+	for _, v := range items {
+		for _, t := range v.Targets {
+			if !slices.Contains(names[v.Pipeline], t.Name) {
+				names[v.Pipeline] = append(names[v.Pipeline], t.Name)
+			}
+		}
+	}
+	for p, ns := range names {
+		live, err := targets.Live(ctx, s.store, p, 0, ns)
+		if err != nil {
+			return fmt.Errorf("production targets of %s: %w", p, err)
+		}
+		for i := range items {
+			if items[i].Pipeline != p {
+				continue
+			}
+			for _, n := range ns {
+				if live[n] == items[i].ID {
+					items[i].LiveTargets = append(items[i].LiveTargets, n)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func validStatus(s string) bool {
@@ -298,7 +334,7 @@ func (s *Service) viewDecoded(ctx context.Context, d store.Deployment, dec decod
 	out := v1alpha1.Deployment{
 		ID: d.ID, Pipeline: d.Pipeline, Number: d.Number, Kind: v1alpha1.DeploymentKind(d.Kind),
 		RollbackTo: d.RollbackTo, Parameters: params, Status: v1alpha1.DeploymentStatus(d.Status),
-		TriggeredBy: d.TriggeredBy, Stages: slices.Clone(st.Stages), CanaryWeight: st.Weight,
+		TriggeredBy: d.TriggeredBy, Stages: slices.Clone(st.Stages), CanaryWeight: st.Weight, Targets: slices.Clone(st.Targets),
 		CancelRequested: d.CancelRequested, CreatedAt: d.CreatedAt, StartedAt: d.StartedAt,
 		EndedAt: d.EndedAt, ProductionAt: d.ProductionAt, ApprovalDeadline: st.ApprovalDeadline,
 		PipelineGeneration: plan.PipelineGeneration, CurrentStage: st.CurrentStageName(),
@@ -541,12 +577,12 @@ func (s *Service) rollbackTarget(ctx context.Context, pipelineName string, to in
 
 // PreviewRollback shows what rolling back to deployment `to` would change
 // in production, against what is live there now.
-func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to int64) (v1alpha1.RollbackPreview, error) {
+func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to int64, names []string) (v1alpha1.RollbackPreview, error) {
 	d, plan, err := s.rollbackTarget(ctx, pipelineName, to)
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
-	diff, err := s.diffProduction(ctx, d, plan)
+	wave, skip, err := rollbackTargets(d, plan, names)
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
@@ -554,7 +590,18 @@ func (s *Service) PreviewRollback(ctx context.Context, pipelineName string, to i
 	if err != nil {
 		return v1alpha1.RollbackPreview{}, err
 	}
-	return v1alpha1.RollbackPreview{Target: target, Live: diff.Live, Diff: diff.Diff, Changed: diff.Changed}, nil
+	out := v1alpha1.RollbackPreview{Target: target, SkipsProduction: skip}
+	if !skip {
+		diff, err := s.diffProduction(ctx, d, plan)
+		if err != nil {
+			return v1alpha1.RollbackPreview{}, err
+		}
+		out.Live, out.Diff, out.Changed = diff.Live, diff.Diff, diff.Changed
+	}
+	if out.Targets, err = s.diffTargets(ctx, d, plan, wave); err != nil {
+		return v1alpha1.RollbackPreview{}, err
+	}
+	return out, nil
 }
 
 // ProductionDiff shows what releasing deployment id would change in
@@ -622,7 +669,7 @@ func (s *Service) RollbackRole(ctx context.Context, pipelineName string) (auth.R
 // Rollback starts a deployment that re-applies deployment `to`'s stored
 // manifests to production and sets the canary weight to 0. The reason
 // (optional) is recorded with it and in its first event.
-func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, user, reason string) (v1alpha1.Deployment, error) {
+func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, names []string, user, reason string) (v1alpha1.Deployment, error) {
 	if err := checkReason(reason); err != nil {
 		return v1alpha1.Deployment{}, err
 	}
@@ -635,6 +682,10 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 			return out, err
 		}
 	}
+	wave, skip, err := rollbackTargets(d, plan, names)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
 	current, gen, err := s.loadPipeline(ctx, pipelineName)
 	if err != nil {
 		return v1alpha1.Deployment{}, err
@@ -645,6 +696,7 @@ func (s *Service) Rollback(ctx context.Context, pipelineName string, to int64, u
 		CanaryNamespace: plan.CanaryNamespace, ProductionNamespace: plan.ProductionNamespace,
 		RollbackTo: to, RollbackToNumber: d.Number, Reason: reason,
 		CanaryRolloutTimeout: plan.CanaryRolloutTimeout, ProductionRolloutTimeout: plan.ProductionRolloutTimeout,
+		RollbackTargets: wave, RollbackSkipsProduction: skip,
 	}
 	rt := plan.Routing()
 	rb.Traffic = &rt

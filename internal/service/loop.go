@@ -28,7 +28,7 @@ func (s *Service) Resume(ctx context.Context, id int64, user, reason string) (v1
 		return v1alpha1.Deployment{}, conflict("deployment %d is not paused: it is %s at %s", id, d.Status, where)
 	}
 	gate := a.GateOf()
-	pause := plan.Stages[a.StageIndex].CanarySteps.Steps[a.Index].Pause
+	pause := plan.Stages[a.StageIndex].GateSteps()[a.Index].Pause
 	need := 1
 	if pause.Duration != nil {
 		// A timed pause is not a wait for approval; the store does not
@@ -114,10 +114,7 @@ func fourEyesGate(p *pipeline.Plan, from, to int) string {
 		if st.Approval != nil && st.Approval.RequireDistinctFromTrigger {
 			return st.Name
 		}
-		if st.CanarySteps == nil {
-			continue
-		}
-		for j, step := range st.CanarySteps.Steps {
+		for j, step := range st.GateSteps() {
 			if step.Approval != nil && step.Approval.RequireDistinctFromTrigger {
 				return pipeline.GateName(st.Name, j)
 			}

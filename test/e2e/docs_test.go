@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"fledge.dev/fledge/api/v1alpha1"
 )
 
@@ -410,20 +412,58 @@ func TestDocsStepsCommands(t *testing.T) {
 		t.Fatalf("docs/steps.md has %d sh blocks, want the one this test checks", len(blocks))
 	}
 	out := sh.run(blocks[0])
-	page, err := os.ReadFile(filepath.Join(repoRoot, "docs", "steps.md"))
+	checkQuoted(t, "docs/steps.md", "`describe` lists the steps with their gates:", out)
+	hasFacts(t, "apply", out, "pipeline/webpage-progressive created", "analysistemplate/ingress-nginx-success-rate created")
+}
+
+// checkQuoted fails unless every line of the output the docs file rel
+// quotes after intro (a fenced block; "..." lines aside) is in out.
+func checkQuoted(t *testing.T, rel, intro, out string) {
+	t.Helper()
+	page, err := os.ReadFile(filepath.Join(repoRoot, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every line the page quotes from describe is in the output.
-	_, quoted, _ := strings.Cut(string(page), "`describe` lists the steps with their gates:\n\n```\n")
+	_, quoted, ok := strings.Cut(string(page), intro+"\n\n```\n")
+	if !ok {
+		t.Fatalf("%s no longer says %q before a quoted output", rel, intro)
+	}
 	quoted, _, _ = strings.Cut(quoted, "```")
 	for _, l := range strings.Split(strings.TrimSpace(quoted), "\n") {
 		if strings.TrimSpace(l) == "..." {
 			continue
 		}
 		if !strings.Contains(out, l) {
-			t.Errorf("docs/steps.md quotes %q; fledge describe printed:\n%s", l, out)
+			t.Errorf("%s quotes %q; the commands printed:\n%s", rel, l, out)
 		}
 	}
-	hasFacts(t, "apply", out, "pipeline/webpage-progressive created", "analysistemplate/ingress-nginx-success-rate created")
+}
+
+// The commands of docs/waves.md, run as written: a second local control
+// plane started by `fledge dev cluster up --dir`, the example applied, one
+// release through both waves, and the history saying where it runs.
+func TestDocsWavesCommands(t *testing.T) {
+	blocks := shScripts(t, "docs/waves.md")
+	if len(blocks) != 1 {
+		t.Fatalf("docs/waves.md has %d sh blocks, want the one this test checks", len(blocks))
+	}
+	_, sh := examplesShell(t, "docs/waves.md")
+	home := strings.TrimPrefix(sh.env[0], "HOME=")
+	sh.env = append(sh.env, "FLEDGE_CONTROLPLANE_BIN="+filepath.Dir(cluster.KubectlPath()))
+	t.Cleanup(func() {
+		cmd := exec.Command(fledgeBin, "dev", "cluster", "down", "--dir", filepath.Join(home, ".local", "state", "fledge", "dev-cluster-eu"))
+		cmd.Env = sh.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("stop the second cluster: %v\n%s", err, out)
+		}
+		for _, ns := range []string{"waves-canary", "waves-prod", "tenant-b"} {
+			_ = cluster.Clientset().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+	})
+	out := sh.run(blocks[0])
+	checkQuoted(t, "docs/waves.md", "`describe` shows the waves:", out)
+	hasFacts(t, "docs/waves.md", out,
+		"(webpage-waves#1) is waiting for approval at tenants/step-1",
+		"(webpage-waves#1) succeeded",
+		"*,eu/webpage,eu/tenant-a,local/tenant-b")
 }

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/testenv"
@@ -485,8 +486,13 @@ type workload struct {
 
 func getWorkload(t *testing.T, ns string) workload {
 	t.Helper()
+	return getWorkloadIn(t, cluster.Clientset(), ns)
+}
+
+// getWorkloadIn is getWorkload in the cluster of cs.
+func getWorkloadIn(t *testing.T, cs kubernetes.Interface, ns string) workload {
+	t.Helper()
 	ctx := context.Background()
-	cs := cluster.Clientset()
 	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "webpage-deployment", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("get deployment %s/webpage-deployment: %v", ns, err)
@@ -519,10 +525,16 @@ func podReady(p *corev1.Pod) bool {
 // and of one replicaset.
 func waitWorkload(t *testing.T, ns, image string) workload {
 	t.Helper()
+	return waitWorkloadIn(t, cluster.Clientset(), ns, image)
+}
+
+// waitWorkloadIn is waitWorkload in the cluster of cs.
+func waitWorkloadIn(t *testing.T, cs kubernetes.Interface, ns, image string) workload {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var w workload
 	for time.Now().Before(deadline) {
-		w = getWorkload(t, ns)
+		w = getWorkloadIn(t, cs, ns)
 		if w.Image == image && w.Ready == 3 && w.ReadyPods == 3 && len(w.PodHashes) == 1 {
 			return w
 		}

@@ -324,6 +324,7 @@ var docsRun = map[string]string{
 	"docs/ci-triggers.md": "TestDocsCITriggersCommands",
 	"docs/operations.md":  "TestDocsOperationsCommands",
 	"docs/steps.md":       "TestDocsStepsCommands",
+	"docs/waves.md":       "TestDocsWavesCommands",
 }
 
 // Every docs file with shell commands is run by a test here or listed in

@@ -11,12 +11,13 @@ export const typeNames = {
   canarySteps: 'Canary steps',
   approval: 'Approval',
   productionRelease: 'Production release',
+  productionWave: 'Production wave',
   rollback: 'Rollback to production',
 };
 
 /** stageType returns the declared type of a pipeline's stage. */
 export function stageType(stage) {
-  for (const t of ['canaryDeployment', 'shiftTraffic', 'canarySteps', 'approval', 'productionRelease']) {
+  for (const t of ['canaryDeployment', 'shiftTraffic', 'canarySteps', 'approval', 'productionRelease', 'productionWave']) {
     if (stage[t]) return t;
   }
   return '';
@@ -82,6 +83,13 @@ export function settings(stage) {
         ['Namespace', s.namespace],
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
         ['Promotion hold', s.promotionHold != null ? goDuration(s.promotionHold) : '2s (default)'],
+        s.rollbackOnFailure === 'all' ? ['Wave failure', 'rolls back every target, this production included'] : null,
+      ].filter(Boolean);
+    case 'productionWave':
+      return [
+        ...(s.steps || []).map((step, i) => [`Step ${i + 1}`, stepText(step)]),
+        ['Targets', (s.targets || []).map((x) => `${x.environment}/${x.namespace}`).join(', ')],
+        ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
       ];
     default:
       return [];

@@ -41,7 +41,14 @@ export function decisions(d) {
 
 /** liveBadge marks the deployment production runs now. */
 export function liveBadge(d) {
-  return d.live ? h('span', { class: 'badge live' }, h('span', { class: 'icon', 'aria-hidden': 'true' }, '★'), 'Live') : null;
+  const targets = d.liveTargets || [];
+  return [
+    d.live ? h('span', { class: 'badge live' }, h('span', { class: 'icon', 'aria-hidden': 'true' }, '★'), 'Live') : null,
+    targets.length > 0
+      ? h('span', { class: 'badge live targets', title: `Runs in ${targets.join(', ')}`, dataset: { targets: targets.join(',') } },
+        h('span', { class: 'icon', 'aria-hidden': 'true' }, '◆'), `Live in ${targets.length} wave target${targets.length === 1 ? '' : 's'}`)
+      : null,
+  ];
 }
 
 /**

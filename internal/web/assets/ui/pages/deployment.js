@@ -11,7 +11,7 @@ import { h, replace, add, uid, errorBox, section, dl, time, badge, params, annou
 import { get, post, watchURL, paths, pages, FINAL, identity } from '../api.js';
 import { stageGraph, deploymentStages, typeNames, stepText } from '../graph.js';
 import { nameField } from '../identity.js';
-import { kind, liveBadge } from '../tables.js';
+import { kind, liveBadge, table, cell } from '../tables.js';
 import { numbered, numberLink, paramText, weightReason, testerNote } from '../status.js';
 import { diffView } from './history.js';
 import { analysisCharts } from '../chart.js';
@@ -149,6 +149,7 @@ class DeploymentView {
     this.analysisLoading = null;
     this.analysisDirty = false;
     this.decisions = h('div');
+    this.targets = h('div');
     this.cancel = h('div');
     this.objects = h('div', null, h('p', { class: 'muted' }, 'Nothing applied yet.'));
     this.manifests = h('div', { class: 'manifests' }, h('p', { class: 'muted' }, 'Loading manifests…'));
@@ -165,6 +166,7 @@ class DeploymentView {
         this.facts),
       this.approval,
       section('Stages', this.graph),
+      this.targets,
       this.analysis,
       this.decisions,
       this.cancel,
@@ -199,7 +201,30 @@ class DeploymentView {
     this.renderWeight(d);
     this.renderApproval(d);
     this.renderDecisions(d);
+    this.renderTargets(d);
     this.renderCancel(d);
+  }
+
+  // renderTargets lists the production targets of the deployment's waves:
+  // where each is, how far this deployment took it, and whether it runs
+  // this deployment now.
+  renderTargets(d) {
+    const ts = d.targets || [];
+    if (ts.length === 0) {
+      replace(this.targets);
+      return;
+    }
+    const live = new Set(d.liveTargets || []);
+    replace(this.targets, section('Production targets', table(`Production targets of ${d.pipeline} #${d.number}`,
+      ['Target', 'Wave', 'Status', 'Runs this deployment', 'Ran before', 'Updated', 'Message'],
+      ts.map((t) => h('tr', { dataset: { target: t.name, status: t.status } },
+        cell('Target', h('code', null, t.name)),
+        cell('Wave', t.stage),
+        cell('Status', h('span', { class: `target-status ${t.status.toLowerCase()}` }, t.status)),
+        cell('Runs this deployment', live.has(t.name) ? '★ yes' : 'no'),
+        cell('Ran before', t.previous ? link(pages.deployment(t.previous), `deployment ${t.previous}`) : h('span', { class: 'muted' }, '—')),
+        cell('Updated', t.updatedAt ? time(t.updatedAt) : '—'),
+        cell('Message', t.message || '—'))))));
   }
 
   // stageOf returns the pipeline's stage of a type as this deployment ran
