@@ -87,7 +87,7 @@ func TestBlueGreenValidate(t *testing.T) {
 				p.Spec.Stages[0].Approval = &v1alpha1.ApprovalStage{}
 			},
 			want: []v1alpha1.FieldError{
-				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, blueGreen"),
+				fe("spec.stages[0]", "set exactly one of canaryDeployment, shiftTraffic, canarySteps, approval, productionRelease, productionWave, blueGreen"),
 				fe("spec.stages", "a canaryDeployment stage is required (it names the environment and artifacts)"),
 			},
 		},

@@ -67,7 +67,7 @@ func TestLookup(t *testing.T) {
 		wantErr    string
 	}{
 		{path: "pipeline.spec.stages.shiftTraffic", wantType: "ShiftTrafficStage", wantFields: []string{"batchCount", "batchDelay", "rampLimitPercent"}},
-		{path: "pipelines.spec.stages", wantType: "[]Stage", wantFields: []string{"approval", "blueGreen", "canaryDeployment", "canarySteps", "name", "productionRelease", "shiftTraffic"}},
+		{path: "pipelines.spec.stages", wantType: "[]Stage", wantFields: []string{"approval", "blueGreen", "canaryDeployment", "canarySteps", "name", "productionRelease", "productionWave", "shiftTraffic"}},
 		{path: "Pipeline.spec.stages.approval.approvalsRequired", wantType: "integer"},
 		{path: "env.spec.ingressLayout", wantType: "string"},
 		{path: "environment", wantType: "Environment", wantFields: []string{"apiVersion", "kind", "metadata", "spec"}},

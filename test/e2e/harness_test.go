@@ -195,6 +195,18 @@ func (s *server) events(id int64) []v1alpha1.Event {
 	return l.Items
 }
 
+// checkSeqs fails unless the events' sequence numbers start at 1 and rise:
+// each event was written once, in order. They have gaps where the rollout
+// progress lines of an ended deployment were compacted.
+func checkSeqs(t *testing.T, evs []v1alpha1.Event) {
+	t.Helper()
+	for i, e := range evs {
+		if (i == 0 && e.Seq != 1) || (i > 0 && e.Seq <= evs[i-1].Seq) {
+			t.Fatalf("event %d has seq %d (after %d)", i+1, e.Seq, evs[max(i-1, 0)].Seq)
+		}
+	}
+}
+
 // waitEvent polls until an event of type typ whose message contains text
 // is recorded.
 func (s *server) waitEvent(id int64, timeout time.Duration, typ, text string) {

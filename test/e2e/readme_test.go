@@ -325,6 +325,7 @@ var docsRun = map[string]string{
 	"docs/operations.md":  "TestDocsOperationsCommands",
 	"docs/steps.md":       "TestDocsStepsCommands",
 	"docs/waves.md":       "TestDocsWavesCommands",
+	"docs/bluegreen.md":   "TestDocsBlueGreenCommands",
 }
 
 // Every docs file with shell commands is run by a test here or listed in

@@ -193,11 +193,7 @@ func TestProductionWaves(t *testing.T) {
 	s.fledge("alice", "approve", itoa(d2.ID))
 	d2 = s.waitStatus(d2.ID, time.Minute, v1alpha1.StatusSucceeded)
 	runs("2.0", "2.0", "2.0", "2.0")
-	for i, e := range s.events(d2.ID) {
-		if e.Seq != int64(i+1) {
-			t.Fatalf("event %d has seq %d", i, e.Seq)
-		}
-	}
+	checkSeqs(t, s.events(d2.ID))
 	history := s.fledge("alice", "history", wavesPipeline)
 	if !regexp.MustCompile(`(?m)^` + itoa(d2.ID) + `\s.*\*,eu/waves-eu,eu/waves-us,local/waves-us\s*$`).MatchString(history) {
 		t.Fatalf("history should mark deployment %d live everywhere:\n%s", d2.ID, history)
