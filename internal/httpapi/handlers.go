@@ -143,9 +143,18 @@ func (h *Handler) productionDiff(w http.ResponseWriter, r *http.Request) error {
 }
 
 // overview answers what production runs and what is under way, for every
-// pipeline or the one the query names.
+// pipeline or those the query names (pipeline, or pipelines separated by
+// commas).
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request) error {
-	o, err := h.svc.Overview(r.Context(), r.URL.Query().Get("pipeline"))
+	q := r.URL.Query()
+	var names []string
+	if p := q.Get("pipeline"); p != "" {
+		names = append(names, p)
+	}
+	if ps := q.Get("pipelines"); ps != "" {
+		names = append(names, strings.Split(ps, ",")...)
+	}
+	o, err := h.svc.Overview(r.Context(), names...)
 	if err != nil {
 		return err
 	}

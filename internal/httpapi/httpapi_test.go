@@ -416,3 +416,29 @@ func TestOverview(t *testing.T) {
 		}
 	}
 }
+
+// A page of pipelines: the overview of those named, in that order; a
+// name that is not a pipeline is a 404.
+func TestOverviewOfSome(t *testing.T) {
+	t.Parallel()
+	srv := setup(t)
+	for _, name := range []string{"q", "r"} {
+		if code, body := do(t, srv, "PUT", "/api/v1/pipelines/"+name, pipelineJSON(name, 25, name+"-canary", name+"-prod")); code != 200 && code != 201 {
+			t.Fatalf("put pipeline %s: %d %s", name, code, body)
+		}
+	}
+	code, body := do(t, srv, "GET", "/api/v1/overview?pipelines=r,p", "")
+	if code != 200 {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	var o v1alpha1.Overview
+	if err := json.Unmarshal([]byte(body), &o); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Items) != 2 || o.Items[0].Pipeline != "r" || o.Items[1].Pipeline != "p" {
+		t.Fatalf("items %+v, want r then p", o.Items)
+	}
+	if code, body := do(t, srv, "GET", "/api/v1/overview?pipelines=p,nope", ""); code != 404 {
+		t.Fatalf("a name that is not a pipeline: %d %s, want 404", code, body)
+	}
+}

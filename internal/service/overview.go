@@ -7,16 +7,18 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 )
 
-// Overview says, for every pipeline or only the one named, which
-// deployment production runs and which deployments are under way: what a
-// person deciding a release needs at a glance.
-func (s *Service) Overview(ctx context.Context, pipelineName string) (v1alpha1.Overview, error) {
-	var names []string
-	if pipelineName != "" {
-		if _, _, err := s.loadPipeline(ctx, pipelineName); err != nil {
-			return v1alpha1.Overview{}, err
+// Overview says, for every pipeline or only those named (in that order),
+// which deployment production runs and which deployments are under way:
+// what a person deciding a release needs at a glance. Each costs a few
+// store reads, so a console with many pipelines asks for one page of them.
+func (s *Service) Overview(ctx context.Context, pipelineNames ...string) (v1alpha1.Overview, error) {
+	names := pipelineNames
+	if len(names) > 0 {
+		for _, name := range names {
+			if _, _, err := s.loadPipeline(ctx, name); err != nil {
+				return v1alpha1.Overview{}, err
+			}
 		}
-		names = []string{pipelineName}
 	} else {
 		rows, err := s.store.ListResources(ctx, v1alpha1.KindPipeline)
 		if err != nil {

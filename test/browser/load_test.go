@@ -48,12 +48,7 @@ func TestConsoleLoadTime1000Deployments(t *testing.T) {
 	if list.Total != total {
 		t.Fatalf("the server sees %d deployments, want %d", list.Total, total)
 	}
-	b := newBrowser(t, s.url)
-	// Sign the tab in (the walkthrough tests the sign-in form): the console
-	// keeps its token in sessionStorage.
-	viewer := s.createToken("viewer", "viewer")
-	b.do("sign in", 30*time.Second, chromedp.Navigate(s.url+"/healthz"),
-		void(chromedp.Evaluate[bool](fmt.Sprintf(`sessionStorage.setItem('fledge.token', %q) || true`, viewer))))
+	b := viewerBrowser(t, s)
 	// The first page a new browser shows also pays for starting its
 	// renderer; it is reported apart, and the pages below are measured
 	// with the browser running, first with an empty cache, then warm.
@@ -261,4 +256,55 @@ func seedStore(t *testing.T, path string, f fixture, n int) string {
 		}
 	}
 	return admin
+}
+
+// With more pipelines than a page holds, the pipelines page shows one page
+// of them by name, with the overview of those alone, and pages on.
+func TestConsolePipelinesPaged(t *testing.T) {
+	const total = 55
+	f := fixture{
+		Pipeline: "paged-00", Environment: "local", Artifact: "webpage-manifest",
+		CanaryNS: "paged-00-canary", ProdNS: "paged-00-prod", DefaultTag: "1.0",
+	}
+	db := filepath.Join(t.TempDir(), "fledge.db")
+	admin := seedStore(t, db, f, 1)
+	s := startServer(t, db, admin)
+	for i := 1; i < total; i++ {
+		g := f
+		g.Pipeline, g.CanaryNS, g.ProdNS = fmt.Sprintf("paged-%02d", i), fmt.Sprintf("paged-%02d-canary", i), fmt.Sprintf("paged-%02d-prod", i)
+		s.apply(g)
+	}
+	b := viewerBrowser(t, s)
+	b.open("/pipelines", "pipelines")
+	if c := b.text("#count"); !strings.Contains(c, "Showing 1–50 of 55 pipelines") {
+		t.Fatalf("first page count: %q", c)
+	}
+	if n := eval[int](b, `document.querySelectorAll('ul.cards > li.card').length`); n != 50 {
+		t.Fatalf("first page shows %d pipelines, want 50", n)
+	}
+	// The live deployment of the first pipeline comes from the overview
+	// of the page.
+	if ov := b.text(`li.card[data-pipeline="paged-00"] .overview`); ov == "" {
+		t.Fatalf("the first pipeline's card has no overview line")
+	}
+	b.click(`.pager a[rel="next"]`)
+	b.waitReady("pipelines")
+	if c := b.text("#count"); !strings.Contains(c, "Showing 51–55 of 55 pipelines") {
+		t.Fatalf("second page count: %q", c)
+	}
+	if first := eval[string](b, `document.querySelector('ul.cards > li.card').dataset.pipeline`); first != "paged-50" {
+		t.Fatalf("second page starts with %q, want paged-50", first)
+	}
+}
+
+// viewerBrowser is a browser whose tab is signed in to s with a viewer
+// token (the walkthrough tests the sign-in form): the console keeps its
+// token in sessionStorage.
+func viewerBrowser(t *testing.T, s *server) *browser {
+	t.Helper()
+	b := newBrowser(t, s.url)
+	viewer := s.createToken("viewer", "viewer")
+	b.do("sign in", 30*time.Second, chromedp.Navigate(s.url+"/healthz"),
+		void(chromedp.Evaluate[bool](fmt.Sprintf(`sessionStorage.setItem('fledge.token', %q) || true`, viewer))))
+	return b
 }

@@ -222,7 +222,7 @@ export const STATUSES = ['Queued', 'Running', 'WaitingForApproval', 'Succeeded',
 
 /** Console URLs (the pages), as opposed to API paths. */
 export const pages = {
-  pipelines: () => '/pipelines',
+  pipelines: (page) => (page > 1 ? `/pipelines?page=${page}` : '/pipelines'),
   pipeline: (name) => `/pipelines/${encodeURIComponent(name)}`,
   history: (name) => `/pipelines/${encodeURIComponent(name)}/history`,
   deployments: (q) => {
