@@ -35,7 +35,7 @@ func TestKillAtEveryStepBoundary(t *testing.T) {
 					point := when + ":" + step
 					name := fmt.Sprintf("crash-%s-%d-%s", kind[:2], i, when)
 					t.Run(point, func(t *testing.T) {
-						crashRelease(t, s, name, point)
+						crashRelease(t, s, name, point, false)
 					})
 					points++
 				}
@@ -45,12 +45,42 @@ func TestKillAtEveryStepBoundary(t *testing.T) {
 	}
 }
 
-func crashRelease(t *testing.T, s *server, name, point string) {
+// waveCrashPoints are the injection points of a production wave's steps:
+// ApplyTargets is performed twice, a check recorded before the apply.
+var waveCrashPoints = []string{
+	"before:ApplyTargets", "after:ApplyTargets", "before:ApplyTargets#2", "done:ApplyTargets",
+	"before:WaitTargetsRollout", "done:WaitTargetsRollout", "after:WaitTargetsRollout",
+	"after:ResetWeight", "before:ResetWeight#2",
+}
+
+// The same for a release with a production wave (a target in the same
+// cluster): killed at every boundary of the wave's steps, it releases the
+// target once and records each of its events once.
+func TestKillAtWaveBoundaries(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			s := startServerOn(t, newStoreURL(t, kind), []string{"--lease-ttl", "2s"})
+			for i, point := range waveCrashPoints {
+				name := fmt.Sprintf("crash-w%s-%d", kind[:2], i)
+				t.Run(point, func(t *testing.T) {
+					crashRelease(t, s, name, point, true)
+				})
+			}
+		})
+	}
+}
+
+func crashRelease(t *testing.T, s *server, name, point string, wave bool) {
 	parent := s.t
 	s.t = t
 	defer func() { s.t = parent }()
-	canaryNS, prodNS := name+"-c", name+"-p"
-	dir := writeFixture(t, fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS})
+	canaryNS, prodNS, waveNS := name+"-c", name+"-p", ""
+	f := fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS}
+	if wave {
+		waveNS = name + "-w"
+		f.WaveNS = waveNS
+	}
+	dir := writeFixture(t, f)
 	s.stop()
 	s.start("FLEDGE_FAULT_KILL_AT=" + point)
 	s.fledge("admin", "apply", "-f", dir)
@@ -105,7 +135,12 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 	if w := ingressAnnotations(t, canaryNS)["nginx.ingress.kubernetes.io/canary-weight"]; w != "0" {
 		t.Fatalf("canary weight %q, want 0", w)
 	}
-	for _, ns := range []string{canaryNS, prodNS} {
+	namespaces := []string{canaryNS, prodNS}
+	if wave {
+		waitWorkload(t, waveNS, image+"7.0")
+		namespaces = append(namespaces, waveNS)
+	}
+	for _, ns := range namespaces {
 		dep, err := cluster.Clientset().AppsV1().Deployments(ns).Get(context.Background(), "webpage-deployment", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +165,12 @@ func crashRelease(t *testing.T, s *server, name, point string) {
 		"DeploymentCreated": 1, "DeploymentStarted": 1, "StageStarted": 4, "StageSucceeded": 4,
 		"Applied": 2, "RolloutComplete": 2, "WeightKept": 1, "HeaderRouteNotSet": 1, "WeightUnchanged": 1,
 		"WaitingForApproval": 1, "Approved": 1, "ApprovalGranted": 1, "ProductionReleased": 1, "DeploymentSucceeded": 1,
+	}
+	if wave {
+		// The wave's stage, apply and rollout; the production release
+		// hands the weight back before it (unchanged: a first release).
+		want["StageStarted"], want["StageSucceeded"], want["Applied"], want["RolloutComplete"] = 5, 5, 3, 3
+		want["WeightUnchanged"], want["TargetsChecked"], want["TargetReleased"] = 2, 1, 1
 	}
 	// A first release has no production Ingress to split with: the weight
 	// stays at 0, so there is nothing to promote, nor to reset, either.

@@ -356,6 +356,9 @@ type fixture struct {
 	HTTPRoute bool
 	// CanaryScale, when set, is the canary stage's scale (flow YAML).
 	CanaryScale string
+	// WaveNS, when set, adds a productionWave stage "wave" releasing to
+	// that namespace of the same environment.
+	WaveNS string
 	// Steps, when set, replaces the shift-traffic and approval stages by
 	// a canarySteps stage "progressive" with these steps (YAML list
 	// items, indented ten spaces).
@@ -410,6 +413,10 @@ func writeFixture(t *testing.T, f fixture) string {
 	if f.CanaryScale != "" {
 		route += "\n        scale: " + f.CanaryScale
 	}
+	wave := ""
+	if f.WaveNS != "" {
+		wave = fmt.Sprintf("    - name: wave\n      productionWave:\n        targets:\n          - {environment: %s, namespace: %s}\n", f.Environment, f.WaveNS)
+	}
 	envSpec := ""
 	if f.RegistrySecret != "" {
 		envSpec = "  registryCredentials:\n    - secretRef: " + f.RegistrySecret + "\n"
@@ -454,11 +461,14 @@ spec:
       productionRelease:
         namespace: %s
         rolloutTimeout: 4m
-`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, route, f.CanaryTimeout, shift, approval, f.ProdNS),
+%s`, f.Pipeline, f.Environment, f.Artifact, f.CanaryNS, route, f.CanaryTimeout, shift, approval, f.ProdNS, wave),
 	}
 	t.Cleanup(func() {
 		// Free the fake node's pods for later tests.
-		for _, ns := range []string{f.CanaryNS, f.ProdNS} {
+		for _, ns := range []string{f.CanaryNS, f.ProdNS, f.WaveNS} {
+			if ns == "" {
+				continue
+			}
 			_ = cluster.Clientset().CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 		}
 	})
