@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/sqlite"
 	"fledge.dev/fledge/internal/store/storetest"
 )
@@ -20,4 +21,27 @@ func BenchmarkClaimIdle(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchClaimIdle(b, s, clock.Now, 1000, 10)
+}
+
+// BenchmarkActiveOfLongHistory: the unfinished deployments of a pipeline
+// with a long history and none under way, as the overview asks for each
+// pipeline.
+func BenchmarkActiveOfLongHistory(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "fledge.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for range 20000 {
+		if _, err := s.CreateDeployment(b.Context(), store.Deployment{Pipeline: "web", Kind: "Deploy", Status: "Cancelled"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f := store.DeploymentFilter{Pipeline: "web", Statuses: []string{"Queued", "Running", "WaitingForApproval"}, Limit: 5}
+	b.ResetTimer()
+	for b.Loop() {
+		if ds, err := s.ListDeployments(b.Context(), f); err != nil || len(ds) != 0 {
+			b.Fatalf("list: %d deployments, %v", len(ds), err)
+		}
+	}
 }
