@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -83,6 +84,11 @@ func applyTargets(ctx context.Context, r *run, a pipeline.Action) (result, error
 	return result{wait: true, until: now, targets: ts}, nil
 }
 
+// preflightTimeout bounds the check of one target: an environment that
+// does not answer by then fails its wave rather than holding it for a
+// whole step timeout.
+const preflightTimeout = 30 * time.Second
+
 // preflight checks that objs can be applied at `at` without applying
 // them: the environment answers, the permissions are there, the namespace
 // exists (or may be created) and the API server accepts the objects in a
@@ -93,9 +99,12 @@ func (r *run) preflight(ctx context.Context, at place, objs []*unstructured.Unst
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+	ctx, cancel := context.WithTimeout(ctx, min(r.e.cfg.StepTimeout, preflightTimeout))
 	defer cancel()
 	if err := c.CheckAccess(ctx, r.access(at, objs, spec)...); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("environment %q did not answer within %s: %w", at.env, min(r.e.cfg.StepTimeout, preflightTimeout), err)
+		}
 		return fmt.Errorf("environment %q: %w", at.env, err)
 	}
 	ns := &unstructured.Unstructured{}
