@@ -70,48 +70,19 @@ func TestKillAtWaveBoundaries(t *testing.T) {
 	}
 }
 
-func crashRelease(t *testing.T, s *server, name, point string, wave bool) {
-	parent := s.t
-	s.t = t
-	defer func() { s.t = parent }()
-	canaryNS, prodNS, waveNS := name+"-c", name+"-p", ""
-	f := fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS}
-	if wave {
-		waveNS = name + "-w"
-		f.WaveNS = waveNS
-	}
-	dir := writeFixture(t, f)
-	s.stop()
-	s.start("FLEDGE_FAULT_KILL_AT=" + point)
-	s.fledge("admin", "apply", "-f", dir)
-	d, answered := s.tryRun("ci", name, "IMAGE_TAG=7.0")
+// runThroughKill runs the pipeline with param on a server armed to kill
+// itself at point, drives the release (approving when asked) until the
+// server dies there, restarts it, and drives the release until it ends.
+// It returns the deployment as it ended.
+func (s *server) runThroughKill(name, param, point string) v1alpha1.Deployment {
+	s.t.Helper()
+	d, answered := s.tryRun("ci", name, param)
 	approved := false
-	// approve approves once the release waits for it. The server may die
-	// under the request (the kill is near): then it is tried again after
-	// the restart, where an approval that did get recorded is fine.
-	approve := func() {
-		if approved {
-			return
-		}
-		cur, ok := s.tryDeployment(d.ID)
-		if !ok || cur.Status != v1alpha1.StatusWaitingForApproval {
-			return
-		}
-		out, err := s.fledgeErr("alice", "approve", itoa(d.ID))
-		switch {
-		case err == nil, strings.Contains(out, "already decided"), strings.Contains(out, "not waiting for approval"):
-			approved = true
-		case strings.Contains(out, "cannot reach the Fledge server"):
-		default:
-			t.Fatalf("fledge approve %d: %v\n%s", d.ID, err, out)
-		}
-	}
-	// Drive the release (approving when asked) until the hook kills the
-	// server at the injection point.
+	approve := func() { s.approveOnce(&approved, d.ID) }
 	deadline := time.Now().Add(3 * time.Minute)
 	for !s.exited(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server was not killed at %s", point)
+			s.t.Fatalf("the server was not killed at %s", point)
 		}
 		approve()
 	}
@@ -127,6 +98,47 @@ func crashRelease(t *testing.T, s *server, name, point string, wave bool) {
 		}
 		approve()
 	}
+	return d
+}
+
+// approveOnce approves deployment id once it waits for it, unless
+// *approved says it was. The server may die under the request (the kill
+// is near): then it is tried again after the restart, where an approval
+// that did get recorded is fine.
+func (s *server) approveOnce(approved *bool, id int64) {
+	s.t.Helper()
+	if *approved {
+		return
+	}
+	cur, ok := s.tryDeployment(id)
+	if !ok || cur.Status != v1alpha1.StatusWaitingForApproval {
+		return
+	}
+	out, err := s.fledgeErr("alice", "approve", itoa(id))
+	switch {
+	case err == nil, strings.Contains(out, "already decided"), strings.Contains(out, "not waiting for approval"):
+		*approved = true
+	case strings.Contains(out, "cannot reach the Fledge server"):
+	default:
+		s.t.Fatalf("fledge approve %d: %v\n%s", id, err, out)
+	}
+}
+
+func crashRelease(t *testing.T, s *server, name, point string, wave bool) {
+	parent := s.t
+	s.t = t
+	defer func() { s.t = parent }()
+	canaryNS, prodNS, waveNS := name+"-c", name+"-p", ""
+	f := fixture{Pipeline: name, Environment: "local", Artifact: name, CanaryNS: canaryNS, ProdNS: prodNS}
+	if wave {
+		waveNS = name + "-w"
+		f.WaveNS = waveNS
+	}
+	dir := writeFixture(t, f)
+	s.stop()
+	s.start("FLEDGE_FAULT_KILL_AT=" + point)
+	s.fledge("admin", "apply", "-f", dir)
+	d := s.runThroughKill(name, "IMAGE_TAG=7.0", point)
 	d = s.waitStatus(d.ID, time.Second, v1alpha1.StatusSucceeded)
 
 	// Final state in the cluster.
