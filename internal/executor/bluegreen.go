@@ -211,7 +211,8 @@ func switchTraffic(ctx context.Context, r *run, a pipeline.Action) (result, erro
 	msg := fmt.Sprintf("every request to ingress %s/%s now goes to slot %s (namespace %s, deployment %s#%d), read back; the preview ingress is removed",
 		st.Namespace, r.plan.BlueGreen.Ingress, st.To, r.slot(st.To).ns, r.d.Pipeline, r.d.Number)
 	if st.From != "" {
-		at := now.Add(r.plan.BlueGreen.ScaleDownDelay)
+		// Never sooner than the data plane follows the switch.
+		at := now.Add(max(r.plan.BlueGreen.ScaleDownDelay, r.plan.BlueGreen.Hold))
 		st.ScaleDownAt = &at
 		msg += fmt.Sprintf("; slot %s%s stays scaled until %s for an instant switch back (fledge abort, or fledge rollback to it)",
 			st.From, deploymentText(r.d.Pipeline, st.FromNumber), at.Format(time.RFC3339))
@@ -301,23 +302,31 @@ func switchBack(ctx context.Context, r *run, _ pipeline.Action) (result, error) 
 		return result{}, err
 	}
 	switch {
+	case cur == st.From && st.Switched && st.From != "":
+		// Switched back already by a server that died before recording
+		// it: say so as it would have.
 	case cur != st.To:
 		r.event("", "TrafficUnchanged", "no request was switched to slot %s: every request still goes to %s", st.To, slotText(cur))
 		return result{}, nil
 	case st.From == "":
 		r.event("", "SwitchBackImpossible", "slot %s keeps serving: this was the first release in %s, there is no previous slot to switch back to", st.To, st.Namespace)
 		return result{}, nil
-	}
-	manifests, err := r.previousManifests(ctx, st.FromDeployment)
-	if err != nil {
-		return result{}, err
-	}
-	if err := r.pointIngress(ctx, "", manifests, st.From); err != nil {
-		return result{}, fmt.Errorf("switch back to slot %s: %w", st.From, err)
+	default:
+		manifests, err := r.previousManifests(ctx, st.FromDeployment)
+		if err != nil {
+			return result{}, err
+		}
+		if err := r.pointIngress(ctx, "", manifests, st.From); err != nil {
+			return result{}, fmt.Errorf("switch back to slot %s: %w", st.From, err)
+		}
 	}
 	st.SwitchedBack = true
 	r.event("", "TrafficSwitchedBack", "every request to ingress %s/%s goes to slot %s%s again, read back; nothing was redeployed",
 		st.Namespace, r.plan.BlueGreen.Ingress, st.From, deploymentText(r.d.Pipeline, st.FromNumber))
+	// The new slot is removed next: let the data plane follow first.
+	if err := sleep(ctx, r.plan.BlueGreen.Hold); err != nil {
+		return result{}, err
+	}
 	return result{blueGreen: st, productionCleared: true}, nil
 }
 
@@ -351,8 +360,9 @@ func (r *run) previousManifests(ctx context.Context, id int64) ([]*unstructured.
 }
 
 // removeNew removes what this run put beside the live slot when it did
-// not succeed: the preview Ingress and the new slot's objects, unless the
-// new slot serves (a first release switched before it failed).
+// not succeed: the preview Ingress and the new slot's objects but its
+// Services, unless the new slot serves (a first release switched before it
+// failed).
 func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
 	st := r.state.BlueGreen
 	if st.To == "" {
@@ -380,6 +390,13 @@ func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
 	at := r.slot(st.To)
 	var deleted []string
 	for _, o := range slices.Backward(objs) {
+		if o.GetAPIVersion() == "v1" && o.GetKind() == "Service" {
+			// Kept: a Service recreated gets another address, and a data
+			// plane may still hold the old one from a name lookup of the
+			// ExternalName Service that reaches it (Traefik caches
+			// /etc/hosts for seconds, cluster DNS for its TTL).
+			continue
+		}
 		existed, err := c.Delete(ctx, at.ns, o)
 		if err != nil {
 			return result{}, fmt.Errorf("remove slot %s: %w", st.To, err)
@@ -390,9 +407,9 @@ func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
 	}
 	slices.Reverse(deleted)
 	if len(deleted) == 0 {
-		r.event("", "NewSlotRemoved", "slot %s (namespace %s) holds none of this deployment's objects; %s kept every request", st.To, at.ns, slotText(cur))
+		r.event("", "NewSlotRemoved", "slot %s (namespace %s) holds none of this deployment's workloads; %s kept every request", st.To, at.ns, slotText(cur))
 		return result{}, nil
 	}
-	r.event("", "NewSlotRemoved", "deleted %s from slot %s (namespace %s); %s kept every request", strings.Join(deleted, ", "), st.To, at.ns, slotText(cur))
+	r.event("", "NewSlotRemoved", "deleted %s from slot %s (namespace %s), keeping its Services' addresses for the next release; %s kept every request", strings.Join(deleted, ", "), st.To, at.ns, slotText(cur))
 	return result{}, nil
 }

@@ -267,3 +267,39 @@ func TestBlueGreenKillAtEveryStepBoundary(t *testing.T) {
 		},
 	})
 }
+
+// A server killed after switching back but before recording it: the next
+// server finds the Ingress on the previous slot already, and records the
+// switch back as the first would have, the previous release live again.
+func TestBlueGreenSwitchBackRepeated(t *testing.T) {
+	t.Parallel()
+	for _, point := range []string{"before:SwitchBack", "done:SwitchBack", "after:SwitchBack", "done:RemoveNewSlot"} {
+		t.Run(point, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			first := b.releaseBlueGreen("1")
+			id := b.create(blueGreen("2", false))
+			s := b.start(point)
+			b.waitFor(id, "in its scale down delay", func(d store.Deployment) bool { return b.state(d).NextBatchAt != nil })
+			b.cancelRun(s, id)
+			for deadline := time.Now().Add(10 * time.Second); !s.dead.Load(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the server was not killed at %s", point)
+				}
+			}
+			s.stop()
+			b.clock.Advance(leaseTTL + time.Second)
+			b.start("")
+			d := b.waitStatus(id, v1alpha1.StatusCancelled)
+			if ev := b.eventCounts(id); ev["TrafficSwitchedBack"] != 1 || ev["NewSlotRemoved"] != 1 || ev["TrafficUnchanged"] != 0 {
+				t.Errorf("events %v", ev)
+			}
+			if d.ProductionAt != nil || b.cluster.servedSlot() != v1alpha1.SlotBlue {
+				t.Errorf("production since %v, Ingress on %q", d.ProductionAt, b.cluster.servedSlot())
+			}
+			if live, err := b.st.LiveDeployment(t.Context(), "web"); err != nil || live.ID != first {
+				t.Errorf("live deployment %d (%v), want %d", live.ID, err, first)
+			}
+		})
+	}
+}

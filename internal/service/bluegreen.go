@@ -21,6 +21,7 @@ func blueGreenPlan(plan *pipeline.Plan, bg *v1alpha1.BlueGreenStage) {
 	plan.BlueGreen = &pipeline.BlueGreenPlan{
 		Namespace: bg.Namespace, Ingress: bg.IngressName, TesterHeader: bg.Header(),
 		ScaleDownDelay: bg.ScaleDownDelay.Or(v1alpha1.DefaultScaleDownDelay),
+		Hold:           v1alpha1.DefaultPromotionHold,
 	}
 	if plan.Traffic != nil {
 		plan.Traffic.Layout = "blue-green"

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/localcluster"
 	"fledge.dev/fledge/internal/testenv"
 	"fledge.dev/fledge/test/dataplane"
@@ -35,8 +36,9 @@ var (
 )
 
 // suites are the fixtures of the tests: each gets its own canary and
-// production namespaces and path, all served by one data plane.
-var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics", "ngx-ana", "gw-ana", "ngx-nometrics", "ngx-crash"}
+// production namespaces (and the production namespace's blue/green slots)
+// and path, all served by one data plane.
+var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics", "ngx-ana", "gw-ana", "ngx-nometrics", "ngx-crash", "bg-dp"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -86,7 +88,7 @@ func run(m *testing.M) int {
 	}
 	var namespaces []string
 	for _, s := range suites {
-		namespaces = append(namespaces, s+"-canary", s+"-prod")
+		namespaces = append(namespaces, s+"-canary", s+"-prod", s+"-prod-"+v1alpha1.SlotBlue, s+"-prod-"+v1alpha1.SlotGreen)
 	}
 	logDir := filepath.Join(tmp, "dataplane")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
