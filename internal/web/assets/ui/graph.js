@@ -4,6 +4,7 @@
 // it reads as a sequence without the picture.
 
 import { h, badge, duration, time, goDuration } from './dom.js';
+import { blueGreenSettings } from './bluegreen.js';
 
 export const typeNames = {
   canaryDeployment: 'Canary deployment',
@@ -12,12 +13,13 @@ export const typeNames = {
   approval: 'Approval',
   productionRelease: 'Production release',
   productionWave: 'Production wave',
+  blueGreen: 'Blue/green',
   rollback: 'Rollback to production',
 };
 
 /** stageType returns the declared type of a pipeline's stage. */
 export function stageType(stage) {
-  for (const t of ['canaryDeployment', 'shiftTraffic', 'canarySteps', 'approval', 'productionRelease', 'productionWave']) {
+  for (const t of ['canaryDeployment', 'shiftTraffic', 'canarySteps', 'approval', 'productionRelease', 'productionWave', 'blueGreen']) {
     if (stage[t]) return t;
   }
   return '';
@@ -91,6 +93,8 @@ export function settings(stage) {
         ['Targets', (s.targets || []).map((x) => `${x.environment}/${x.namespace}`).join(', ')],
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
       ];
+    case 'blueGreen':
+      return blueGreenSettings(s);
     default:
       return [];
   }

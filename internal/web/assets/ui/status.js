@@ -4,6 +4,7 @@
 
 import { h, link } from './dom.js';
 import { pages } from './api.js';
+import { blueGreenDoing } from './bluegreen.js';
 
 /** version is what a deployment deploys: "2.3" for one parameter, else name=value pairs. */
 export function version(d) {
@@ -46,6 +47,7 @@ export function doing(d) {
   let words;
   if (d.status === 'Queued') words = 'queued behind another deployment';
   else if (d.kind === 'Rollback') words = 'rolling production back';
+  else if (d.blueGreen) words = blueGreenDoing(d);
   else if (d.status === 'WaitingForApproval') words = `at ${d.canaryWeight}%, waiting for approval`;
   else if (type === 'canaryDeployment') words = 'being deployed to the canary';
   else if (type === 'shiftTraffic') words = `at ${d.canaryWeight}%, shifting traffic`;

@@ -13,6 +13,7 @@ import { stageGraph, deploymentStages, typeNames, stepText } from '../graph.js';
 import { nameField } from '../identity.js';
 import { kind, liveBadge, table, cell } from '../tables.js';
 import { numbered, numberLink, paramText, weightReason, testerNote } from '../status.js';
+import { blueGreenFigure, blueGreenReason } from '../bluegreen.js';
 import { diffView } from './history.js';
 import { analysisCharts } from '../chart.js';
 
@@ -241,6 +242,10 @@ class DeploymentView {
     const w = d.canaryWeight || 0;
     const canary = this.stageOf('canaryDeployment');
     const mid = uid('w');
+    if (d.blueGreen) {
+      replace(this.weight, blueGreenFigure(d, mid), h('span', { class: 'weight-reason' }, ...blueGreenReason(d)));
+      return;
+    }
     replace(this.weight,
       h('span', { class: 'weight-figure' },
         h('span', { class: 'weight-label', id: mid }, 'Canary weight'),
