@@ -480,7 +480,9 @@ func describeDeployment(ctx context.Context, c *apiclient.Client, d *describer, 
 	d.kv(0, "Current stage", dep.CurrentStage)
 	d.kv(0, "Parameters", v1alpha1.FormatParameters(dep.Parameters, ","))
 	d.kv(0, "Triggered by", dep.TriggeredBy)
-	d.kv(0, "Canary weight", fmt.Sprintf("%d%%", dep.CanaryWeight))
+	if dep.BlueGreen == nil {
+		d.kv(0, "Canary weight", fmt.Sprintf("%d%%", dep.CanaryWeight))
+	}
 	if dep.Traffic != nil {
 		d.traffic(0, dep.Traffic)
 	}

@@ -403,7 +403,11 @@ func (r *run) checkCancel(ctx context.Context) error {
 		return nil
 	}
 	r.d.CancelRequested = true
-	r.event(r.state.CurrentStageName(), "CancelRequested", "cancellation requested; undoing the canary")
+	undo := "undoing the canary"
+	if r.plan.BlueGreen != nil {
+		undo = "switching back if the switch happened, and removing the new slot"
+	}
+	r.event(r.state.CurrentStageName(), "CancelRequested", "cancellation requested; %s", undo)
 	r.state.Finish(v1alpha1.StatusCancelled, "cancelled on request", r.now())
 	return r.save(ctx)
 }
