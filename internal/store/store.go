@@ -249,6 +249,22 @@ type DeploymentFilter struct {
 	OmitPlanState bool
 }
 
+// UnfinishedOfPipeline reports whether f selects only unfinished
+// deployments of one pipeline: drivers read those through their index of
+// unfinished deployments, not by (pipeline, id), which would walk the
+// pipeline's finished history too.
+func (f DeploymentFilter) UnfinishedOfPipeline() bool {
+	if f.Pipeline == "" || len(f.Statuses) == 0 {
+		return false
+	}
+	for _, st := range f.Statuses {
+		if Final(st) {
+			return false
+		}
+	}
+	return true
+}
+
 // Store is the persistence every Fledge server shares. All methods are
 // safe for concurrent use.
 type Store interface {

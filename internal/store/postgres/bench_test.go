@@ -20,3 +20,14 @@ func BenchmarkClaimIdle(b *testing.B) {
 	defer s.Close()
 	storetest.BenchClaimIdle(b, s, clock.Now, 1000, 10)
 }
+
+// BenchmarkActiveOfLongHistory: the unfinished deployments of a pipeline
+// with 20,000 finished ones and none under way.
+func BenchmarkActiveOfLongHistory(b *testing.B) {
+	s, err := postgres.Open(b.Context(), postgres.Config{DSN: newTestDB(b).create(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchActiveOfLongHistory(b, s, 20000)
+}

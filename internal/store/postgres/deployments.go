@@ -149,6 +149,11 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 	if f.OmitPlanState {
 		cols = deploymentColsNoPlanState
 	}
+	if f.UnfinishedOfPipeline() {
+		// Implies the predicate of deployments_unfinished, so the planner
+		// may read the pipeline's unfinished rows alone through it.
+		where += ` AND NOT finished`
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+cols+` FROM deployments`+where+
 		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {

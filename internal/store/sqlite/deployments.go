@@ -153,7 +153,7 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 		cols = deploymentColsNoPlanState
 	}
 	from := ` FROM deployments`
-	if unfinishedOfPipeline(f) {
+	if f.UnfinishedOfPipeline() {
 		// Through the index of unfinished deployments: by (pipeline, id)
 		// SQLite walks the finished ones too, the whole history of a
 		// pipeline with none under way (0.3 s at 100,000).
@@ -179,20 +179,6 @@ func (s *Store) ListDeployments(ctx context.Context, f store.DeploymentFilter) (
 		return nil, fmt.Errorf("list deployments: %w", err)
 	}
 	return out, nil
-}
-
-// unfinishedOfPipeline reports whether f selects only unfinished
-// deployments of one pipeline.
-func unfinishedOfPipeline(f store.DeploymentFilter) bool {
-	if f.Pipeline == "" || len(f.Statuses) == 0 {
-		return false
-	}
-	for _, st := range f.Statuses {
-		if store.Final(st) {
-			return false
-		}
-	}
-	return true
 }
 
 // CountDeployments counts the deployments f selects, ignoring its page

@@ -59,3 +59,22 @@ func BenchClaimIdle(b *testing.B, s store.Store, clock func() time.Time, pipelin
 		}
 	}
 }
+
+// BenchActiveOfLongHistory measures the unfinished deployments of a
+// pipeline with finished deployments in its history and none under way,
+// what the overview asks of every pipeline.
+func BenchActiveOfLongHistory(b *testing.B, s store.Store, finished int) {
+	ctx := b.Context()
+	for range finished {
+		if _, err := s.CreateDeployment(ctx, store.Deployment{Pipeline: "web", Kind: "Deploy", Status: "Cancelled"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f := store.DeploymentFilter{Pipeline: "web", Statuses: []string{"Queued", "Running", "WaitingForApproval"}, Limit: 5}
+	b.ResetTimer()
+	for b.Loop() {
+		if ds, err := s.ListDeployments(ctx, f); err != nil || len(ds) != 0 {
+			b.Fatalf("list: %d deployments, %v", len(ds), err)
+		}
+	}
+}
