@@ -724,7 +724,7 @@ const notes = `## Notes
   next run through its canary): the server and the control plane shared the cores about equally,
   and the releases finished at about 4 per second, the executor's 64 slots each holding a release
   for its rollouts and hold. A profile of the server over the first minute of approvals (-pprof,
-  an earlier run at 6fecb39) put 58% of its CPU in the benchmark's own listing of the 500
+  a run at 6fecb39) put 58% of its CPU in the benchmark's own listing of the 500
   deployments waiting at approval, polled between batches, a fifth in the live deployment looked
   up for each listed one.
 - **Scale, claims:** an executor's claim used to test every unfinished deployment for being the
@@ -734,13 +734,12 @@ const notes = `## Notes
   at the heads only: 1.2 ms (4.1 ms on PostgreSQL). At 1,000 deployments the approve p99 was 503 ms
   before; at 10,000 it is in the table above.
 - **Scale, the pipelines page:** it shows 50 of the 1,001 pipelines a page, with the overview of
-  those alone (an earlier run, at 6fecb39, drew all of them from an overview of every pipeline:
-  1.6 s). Warm, it renders in well under the goal; its cold load missed it because the first
-  page holds the history pipeline, whose active deployments the store found by walking all
-  100,000 of its finished rows (0.3 s in the sqlite3 shell on a copy of the store, 0.9 to 1.7 s
-  for the page's overview through the server after the run). Found after this run and not
-  measured here: the store now reads a pipeline's unfinished deployments through the index of
-  unfinished ones (0.05 ms for the same query).
+  those alone. Two earlier runs missed the 1 s render there: at 6fecb39 the page drew every
+  pipeline from an overview of all of them (1.6 s; that overview took the server 1.5 to 2.3 s and
+  5.3 MB of JSON), and at 1f0ec33, paged, its cold load took 2.2 s because its first page holds
+  the history pipeline, whose unfinished deployments SQLite found by walking all 100,000 of its
+  finished rows (0.3 s for that query in the sqlite3 shell). The store now reads them through
+  the index of unfinished deployments (BenchmarkActiveOfLongHistory: 9.2 ms → 45 µs at 20,000).
 - **Scale, store size:** most of the file is the deployments' rows (about 4.2 KB each: the plan,
   which holds the rendered manifests so that any deployment can be shown and re-applied, and the
   state). On kwok a release writes 28 events and keeps 26: a one-replica Deployment's rollout
@@ -755,9 +754,9 @@ const notes = `## Notes
   deployment exactly once, executor throughput from 1 to 3 replicas) and a replica killed with
   kill -9 mid-release. On this machine's 2 cores, shared with the control plane, three replicas
   cannot run 2.5× the steps of one: such a figure needs a machine with cores to spare.
-- **Shared machine:** other checkouts' tests ran on this machine during the run, and a
-  make check of this one during the first 11 s of the creates (the CPU table does not see a
-  process that starts and ends within a phase, nor wrk and Chromium until they are reaped).
+- **Shared machine:** other checkouts' work may run on this machine during a run (the heavy
+  tests and benchmarks take turns under one lock; unit tests do not). The CPU table does not see
+  a process that starts and ends within a phase, nor wrk and Chromium until they are reaped.
 - **Scale, reads:** a profile of the read paths (go test -bench BenchmarkReads
   ./internal/httpapi, in process) showed SQLite parsing each query, JSON decoding of every
   deployment's whole plan (its manifests) and indented JSON as most of the time. Statements are
