@@ -54,7 +54,7 @@ func testUpgrade(t *testing.T, old, kind string) {
 	waiting := before.run("ci", pipeline, "IMAGE_TAG=2.0")
 	waiting = before.waitStatus(waiting.ID, 2*time.Minute, v1alpha1.StatusWaitingForApproval)
 	resourcesBefore := withoutAge(before.fledge("admin", "get", "pipelines"))
-	doneEvents := len(before.events(done.ID))
+	doneEvents := before.events(done.ID)
 	before.stop()
 
 	// This version on the same store.
@@ -68,9 +68,7 @@ func testUpgrade(t *testing.T, old, kind string) {
 	if d := after.deployment(done.ID); d.Status != v1alpha1.StatusSucceeded || d.Number != done.Number || d.Parameters["IMAGE_TAG"] != "1.0" {
 		t.Errorf("finished deployment after the upgrade: %s #%d %v, want Succeeded #%d IMAGE_TAG=1.0", d.Status, d.Number, d.Parameters, done.Number)
 	}
-	if n := len(after.events(done.ID)); n != doneEvents {
-		t.Errorf("finished deployment after the upgrade: %d events, want the %d recorded before", n, doneEvents)
-	}
+	checkCompacted(t, doneEvents, after.events(done.ID))
 	if d := after.deployment(waiting.ID); d.Status != v1alpha1.StatusWaitingForApproval {
 		t.Fatalf("waiting deployment after the upgrade: %s (%s)", d.Status, d.Message)
 	}
@@ -184,4 +182,49 @@ func buildRelease(commit string) (string, error) {
 		return "", errors.Join(fmt.Errorf("keep the built binary: %w", err), os.Remove(tmp))
 	}
 	return bin, nil
+}
+
+// checkCompacted fails unless after is before with the rollout progress
+// compacted, as migration 0009 does for a finished deployment: every other
+// event kept as it was, and of each stage's RolloutProgress lines at least
+// the last, none new.
+func checkCompacted(t *testing.T, before, after []v1alpha1.Event) {
+	t.Helper()
+	type key struct {
+		seq           int64
+		typ, stage, m string
+	}
+	k := func(e v1alpha1.Event) key { return key{e.Seq, e.Type, e.Stage, e.Message} }
+	had := map[key]bool{}
+	var kept, progress []key
+	lastProgress := map[string]key{}
+	for _, e := range before {
+		had[k(e)] = true
+		if e.Type == "RolloutProgress" {
+			lastProgress[e.Stage] = k(e)
+			continue
+		}
+		kept = append(kept, k(e))
+	}
+	have := map[key]bool{}
+	for _, e := range after {
+		have[k(e)] = true
+		if !had[k(e)] {
+			t.Errorf("after the upgrade, event %d %s %q was not recorded before", e.Seq, e.Type, e.Message)
+		}
+		if e.Type == "RolloutProgress" {
+			progress = append(progress, k(e))
+		}
+	}
+	for _, e := range kept {
+		if !have[e] {
+			t.Errorf("after the upgrade, event %d %s %q is gone", e.seq, e.typ, e.m)
+		}
+	}
+	for stage, e := range lastProgress {
+		if !have[e] {
+			t.Errorf("after the upgrade, the last rollout progress of stage %s (event %d) is gone", stage, e.seq)
+		}
+	}
+	t.Logf("finished deployment: %d events before the upgrade, %d after (%d rollout progress lines kept)", len(before), len(after), len(progress))
 }
