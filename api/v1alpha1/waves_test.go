@@ -105,17 +105,7 @@ func TestPipelineValidateWaves(t *testing.T) {
 			t.Parallel()
 			p := walkthroughPipeline()
 			tt.mutate(p)
-			err := p.Validate(refs())
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want %d field errors", len(tt.want))
-			}
-			checkFieldErrors(t, fieldErrors(t, err, v1alpha1.KindPipeline, p.Metadata.Name), tt.want)
+			checkValidate(t, p, refs(), tt.want)
 		})
 	}
 }
