@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 // times (100 on every Linux this runs on).
 const clockTicks = 100
 
-// The groups a phase's CPU is charged to: the server measured, and the
+// The groups a phase's CPU is charged to: the servers measured, and the
 // bench itself with the children it waited for (wrk, Chromium, the CLI),
 // by process id, with Chromium's processes while they run; the others by the command name the kernel keeps (/proc/PID/comm, at
 // most 15 bytes). What is in none of them (another program on the
@@ -29,21 +30,23 @@ var cpuGroups = []struct{ group, prefix string }{
 	{"controllers, kwok", "kube-controller"},
 	{"controllers, kwok", "kube-scheduler"},
 	{"controllers, kwok", "kwok"},
+	{"PostgreSQL", "postgres"},
 	{groupLoad, ""},
 	{groupLoad, "chrom"},
 }
 
 // cpuSample is the CPU seconds every group of processes has used so far.
 type cpuSample struct {
-	server int
-	at     time.Time
-	secs   map[string]float64
+	servers []int
+	at      time.Time
+	secs    map[string]float64
 }
 
 // sampleCPU reads the CPU time of every process on the machine and sums
-// it by group; server is the process id of the server measured.
-func sampleCPU(server int) cpuSample {
-	s := cpuSample{server: server, at: time.Now(), secs: map[string]float64{}}
+// it by group; servers are the process ids of the servers measured (one,
+// or the replicas sharing a store).
+func sampleCPU(servers ...int) cpuSample {
+	s := cpuSample{servers: servers, at: time.Now(), secs: map[string]float64{}}
 	self := os.Getpid()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, path := range stats {
@@ -70,10 +73,10 @@ func sampleCPU(server int) cpuSample {
 			ticks += t
 		}
 		group := "other"
-		switch pid {
-		case server:
+		switch {
+		case slices.Contains(servers, pid):
 			group = groupServer
-		case self:
+		case pid == self:
 			group = groupLoad
 			for _, v := range f[13:15] {
 				t, _ := strconv.ParseFloat(v, 64)
@@ -104,7 +107,7 @@ type PhaseCPU struct {
 // since charges the CPU used from s until now to phase. A process that
 // started and ended within the phase is not seen.
 func (s cpuSample) since(phase string) PhaseCPU {
-	now := sampleCPU(s.server)
+	now := sampleCPU(s.servers...)
 	wall := now.at.Sub(s.at).Seconds()
 	p := PhaseCPU{Phase: phase, Seconds: wall, Cores: map[string]float64{}}
 	if wall <= 0 {

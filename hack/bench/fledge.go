@@ -309,6 +309,9 @@ type pipelineFixture struct {
 	// (canaryDeployment.scale.replicas: 1), like Argo Rollouts' canary
 	// at 25% of 3 replicas.
 	OnePod bool
+	// Pause, when set, makes the traffic shift a canarySteps stage: weight
+	// 25, then a timed pause of this Go duration.
+	Pause string
 }
 
 func (p pipelineFixture) yaml() string {
@@ -319,6 +322,10 @@ func (p pipelineFixture) yaml() string {
 	scale := ""
 	if p.OnePod {
 		scale = "        scale:\n          replicas: 1\n"
+	}
+	shift := "    - name: shift-traffic-stage\n      shiftTraffic:\n        rampLimitPercent: 25\n        batchCount: 1\n"
+	if p.Pause != "" {
+		shift = "    - name: shift-traffic-stage\n      canarySteps:\n        steps:\n          - setWeight: 25\n          - pause: {duration: " + p.Pause + "}\n"
 	}
 	return fmt.Sprintf(`apiVersion: fledge.dev/v1alpha1
 kind: Pipeline
@@ -336,15 +343,11 @@ spec:
         namespace: %s
         ingressName: webpage-ingress
         rolloutTimeout: 5m
-%s    - name: shift-traffic-stage
-      shiftTraffic:
-        rampLimitPercent: 25
-        batchCount: 1
-%s    - name: switch-to-production-stage
+%s%s%s    - name: switch-to-production-stage
       productionRelease:
         namespace: %s
         rolloutTimeout: 5m
-`, p.Name, p.Artifact, p.CanaryNS, scale, approval, p.ProdNS)
+`, p.Name, p.Artifact, p.CanaryNS, scale, shift, approval, p.ProdNS)
 }
 
 // walkthroughManifests returns the walkthrough's manifests with the given

@@ -55,6 +55,9 @@ type options struct {
 	dataplane    bool
 	systems      map[string]bool
 	merge        string
+	replicaPipes int
+	replicaRuns  int
+	replicaPause time.Duration
 }
 
 // benchmarks in the order they run.
@@ -73,6 +76,9 @@ func parseFlags(args []string) (options, string, error) {
 	fs.IntVar(&o.history, "history", 100000, "finished deployments in the history of the scale benchmark")
 	fs.DurationVar(&o.loadDuration, "load-duration", 10*time.Second, "duration of each HTTP load test")
 	fs.DurationVar(&o.scaleDrain, "scale-drain", 3*time.Minute, "how long the scale benchmark keeps approving deployments as they reach approval")
+	fs.IntVar(&o.replicaPipes, "replica-pipelines", 192, "pipelines of the replicas benchmark's releases (3 replicas run 192 at once)")
+	fs.IntVar(&o.replicaRuns, "replica-runs", 3, "runs per pipeline in the replicas benchmark's releases")
+	fs.DurationVar(&o.replicaPause, "replica-pause", 20*time.Second, "the timed pause of each release in the replicas benchmark")
 	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")
 	fs.StringVar(&o.fledgeBin, "fledge-bin", "", "a fledge binary to measure (default: build ./cmd/fledge)")
@@ -197,11 +203,8 @@ func run(args []string) error {
 		}
 	}
 
-	var b *bench
-	if len(o.only) == 1 && o.only["replicas"] {
-		// Idle replicas need a database, not a control plane.
-		b = &bench{log: log, root: root, work: work, fledgeBin: fledgeBin, o: o}
-	} else if b, err = newBench(ctx, log, root, work, fledgeBin, o); err != nil {
+	b, err := newBench(ctx, log, root, work, fledgeBin, o)
+	if err != nil {
 		return err
 	}
 	defer b.close()

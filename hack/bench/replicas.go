@@ -38,6 +38,8 @@ type ReplicasResult struct {
 	Deployments int         `json:"deployments"`
 	PostgreSQL  string      `json:"postgresql"`
 	Idle        []IdleCount `json:"idle"`
+	// Runs are the phases of replicas running releases.
+	Runs []ReplicaRun `json:"runs,omitempty"`
 }
 
 // IdleCount is what n idle replicas cost the database over a window.
@@ -57,12 +59,23 @@ type IdleCount struct {
 
 // replicasBench measures idle replicas on a fresh database of the
 // PostgreSQL server $FLEDGE_TEST_POSTGRES_DSN names, or the one
-// hack/start-postgres.sh starts.
+// hack/start-postgres.sh starts, then replicas running releases.
 func (b *bench) replicasBench(ctx context.Context, res *Results) error {
 	admin, err := b.postgresDSN(ctx)
 	if err != nil {
 		return err
 	}
+	r := &ReplicasResult{Deployments: replicaPipelines * replicaPerPipe}
+	res.Replicas = r
+	if err := b.idleBench(ctx, admin, r); err != nil {
+		return err
+	}
+	return b.replicaRuns(ctx, admin, r)
+}
+
+// idleBench measures 1 and 3 idle replicas on a fresh database seeded with
+// the scale benchmark's deployments.
+func (b *bench) idleBench(ctx context.Context, admin string, r *ReplicasResult) error {
 	dsn, drop, err := freshDatabase(ctx, admin)
 	if err != nil {
 		return err
@@ -84,9 +97,7 @@ func (b *bench) replicasBench(ctx context.Context, res *Results) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	r := &ReplicasResult{Deployments: replicaPipelines * replicaPerPipe}
 	_ = conn.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&r.PostgreSQL)
-	res.Replicas = r
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	token, err := newToken()
@@ -107,31 +118,10 @@ func (b *bench) replicasBench(ctx context.Context, res *Results) error {
 // idleReplicas starts n replicas on dsn, lets them settle, and counts
 // what the database does for them over replicaWindow.
 func (b *bench) idleReplicas(ctx context.Context, conn *pgx.Conn, dsn, key, token string, n int) (IdleCount, error) {
-	var servers []*fledgeServer
-	defer func() {
-		for _, s := range servers {
-			s.stop()
-		}
-	}()
-	dir := filepath.Join(b.work, "replicas", strconv.Itoa(n))
-	for i := range n {
-		// One admin token and one secret key for every replica.
-		d := filepath.Join(dir, strconv.Itoa(i))
-		keyFile := filepath.Join(d, "secret.key")
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return IdleCount{}, err
-		}
-		if err := os.WriteFile(filepath.Join(d, "admin.token"), []byte(token+"\n"), 0o600); err != nil {
-			return IdleCount{}, err
-		}
-		if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
-			return IdleCount{}, err
-		}
-		s, err := b.startFledge(ctx, d, dsn, "--secret-key-file", keyFile)
-		if err != nil {
-			return IdleCount{}, fmt.Errorf("start replica %d: %w", i, err)
-		}
-		servers = append(servers, s)
+	servers, err := b.startReplicas(ctx, filepath.Join(b.work, "replicas", strconv.Itoa(n)), dsn, key, token, n)
+	defer stopAll(servers)
+	if err != nil {
+		return IdleCount{}, err
 	}
 	if err := sleepCtx(ctx, replicaSettle); err != nil {
 		return IdleCount{}, err
@@ -156,6 +146,38 @@ func (b *bench) idleReplicas(ctx context.Context, conn *pgx.Conn, dsn, key, toke
 	}, nil
 }
 
+// startReplicas starts n replicas on dsn, each in a folder of dir, with
+// one admin token and one secret key for all. It returns those started
+// so far on an error too.
+func (b *bench) startReplicas(ctx context.Context, dir, dsn, key, token string, n int) ([]*fledgeServer, error) {
+	var servers []*fledgeServer
+	for i := range n {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		keyFile := filepath.Join(d, "secret.key")
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return servers, err
+		}
+		if err := os.WriteFile(filepath.Join(d, "admin.token"), []byte(token+"\n"), 0o600); err != nil {
+			return servers, err
+		}
+		if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+			return servers, err
+		}
+		s, err := b.startFledge(ctx, d, dsn, "--secret-key-file", keyFile)
+		if err != nil {
+			return servers, fmt.Errorf("start replica %d: %w", i, err)
+		}
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
+func stopAll(servers []*fledgeServer) {
+	for _, s := range servers {
+		s.stop()
+	}
+}
+
 // dbCounters reads the database's transaction and row counters and the
 // CPU seconds its backends (other than conn's) have used.
 func dbCounters(ctx context.Context, conn *pgx.Conn) (tx, rows int64, cpu float64, err error) {
@@ -177,8 +199,8 @@ func dbCounters(ctx context.Context, conn *pgx.Conn) (tx, rows int64, cpu float6
 	return tx, rows, cpu, nil
 }
 
-func mustQuery(ctx context.Context, conn *pgx.Conn, sql string) pgx.Rows {
-	rows, _ := conn.Query(ctx, sql) // an error comes back from CollectRows
+func mustQuery(ctx context.Context, conn *pgx.Conn, sql string, args ...any) pgx.Rows {
+	rows, _ := conn.Query(ctx, sql, args...) // an error comes back from CollectRows
 	return rows
 }
 

@@ -72,37 +72,42 @@ func (sc *ScaleResult) scaleDetails(w func(string, ...any)) {
 		}
 	}
 	if len(sc.CPU) > 0 {
-		groups := map[string]bool{}
-		for _, p := range sc.CPU {
-			for g := range p.Cores {
-				groups[g] = true
-			}
-		}
-		var cols []string
-		for _, g := range cpuGroups {
-			if groups[g.group] && !slices.Contains(cols, g.group) {
-				cols = append(cols, g.group)
-			}
-		}
-		if groups["other"] {
-			cols = append(cols, "other")
-		}
 		w("Where the CPU went, per phase (cores used on average, of the machine's; from /proc of every process):\n\n")
-		w("| phase | wall | %s | total |\n|---|---|%s---|\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
-		for _, p := range sc.CPU {
-			cells := make([]string, len(cols))
-			total := 0.0
-			for i, c := range cols {
-				cells[i] = fmt.Sprintf("%.2f", p.Cores[c])
-				total += p.Cores[c]
-			}
-			w("| %s | %.0f s | %s | %.2f |\n", p.Phase, p.Seconds, strings.Join(cells, " | "), total)
-		}
-		w("\n")
+		cpuTable(w, sc.CPU)
 	}
 }
 
-// goals writes the goal row of idle replicas.
+// cpuTable writes the cores each group of processes used in each phase.
+func cpuTable(w func(string, ...any), phases []PhaseCPU) {
+	groups := map[string]bool{}
+	for _, p := range phases {
+		for g := range p.Cores {
+			groups[g] = true
+		}
+	}
+	var cols []string
+	for _, g := range cpuGroups {
+		if groups[g.group] && !slices.Contains(cols, g.group) {
+			cols = append(cols, g.group)
+		}
+	}
+	if groups["other"] {
+		cols = append(cols, "other")
+	}
+	w("| phase | wall | %s | total |\n|---|---|%s---|\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	for _, p := range phases {
+		cells := make([]string, len(cols))
+		total := 0.0
+		for i, c := range cols {
+			cells[i] = fmt.Sprintf("%.2f", p.Cores[c])
+			total += p.Cores[c]
+		}
+		w("| %s | %.0f s | %s | %.2f |\n", p.Phase, p.Seconds, strings.Join(cells, " | "), total)
+	}
+	w("\n")
+}
+
+// goals writes the goal rows of replicas.
 func (r *ReplicasResult) goals(w func(string, ...any)) {
 	for _, c := range r.Idle {
 		if c.Replicas == 3 {
@@ -110,11 +115,49 @@ func (r *ReplicasResult) goals(w func(string, ...any)) {
 				r.Deployments, c.TxPerSecond/float64(c.Replicas), c.BackendCores)
 		}
 	}
+	if len(r.Runs) == 0 {
+		return
+	}
+	once, total := 0, 0
+	for _, run := range r.Runs {
+		total += run.Deployments
+		if run.NotOnce == 0 && run.Workloads == 0 {
+			once += run.Succeeded
+		}
+	}
+	w("| replicas on PostgreSQL run every deployment exactly once (1 replica, 3, 3 with one killed) | %d of %d | %s |\n", once, total, met(once == total))
+	one, three := r.run(1, false), r.run(3, false)
+	if one != nil && three != nil && one.StepsPerSecond > 0 {
+		ratio := three.StepsPerSecond / one.StepsPerSecond
+		w("| executor throughput from 1 to 3 replicas ≥ %.1f× (steps per second, releases waiting in a %s pause) | %.2f× (%.1f → %.1f steps/s) | %s |\n",
+			goalReplicaRatio, one.Pause, ratio, one.StepsPerSecond, three.StepsPerSecond, met(ratio >= goalReplicaRatio))
+	}
+	if k := r.run(3, true); k != nil && k.Takeover != nil {
+		t := k.Takeover
+		w("| one of 3 replicas killed with SIGKILL mid-release: its deployments taken over within the lease time (%.0f s), none lost or doubled | %d of %d taken over, the last after %.1f s; %d not run exactly once | %s |\n",
+			t.LeaseTTL, t.Taken, t.Held, t.Max, k.NotOnce+k.Workloads,
+			met(t.Held > 0 && t.Taken == t.Held && t.Max <= t.LeaseTTL && k.NotOnce == 0 && k.Workloads == 0 && k.Succeeded == k.Deployments))
+	}
+}
+
+// goalReplicaRatio is the issue's executor throughput from 1 to 3
+// replicas.
+const goalReplicaRatio = 2.5
+
+// run returns the phase with n replicas, one of them killed or not.
+func (r *ReplicasResult) run(n int, killed bool) *ReplicaRun {
+	for i := range r.Runs {
+		if r.Runs[i].Replicas == n && (r.Runs[i].Takeover != nil) == killed {
+			return &r.Runs[i]
+		}
+	}
+	return nil
 }
 
 // section writes benchmark 7.
 func (r *ReplicasResult) section(w func(string, ...any)) {
-	w("## 7. Replicas sharing PostgreSQL: idle\n\n")
+	w("## 7. Replicas sharing PostgreSQL\n\n")
+	w("### Idle\n\n")
 	w("`fledge serve` replicas on one PostgreSQL %s database holding %d unfinished deployments (%d pipelines,\n", r.PostgreSQL, r.Deployments, replicaPipelines)
 	w("each one's head waiting for approval until tomorrow, %d queued behind it) and nothing else to do:\n", replicaPerPipe-1)
 	w("each replica's executor claims on every poll (500 ms, the default) and finds nothing. Counted by\n")
@@ -124,6 +167,63 @@ func (r *ReplicasResult) section(w func(string, ...any)) {
 	for _, c := range r.Idle {
 		w("| %d | %.1f | %.1f | %.0f | %.3f |\n", c.Replicas, c.TxPerSecond, c.TxPerSecond/float64(c.Replicas), c.RowsPerSecond, c.BackendCores)
 	}
-	w("\nNot measured yet: deployments run by three replicas (exactly once, executor throughput from 1 to\n")
-	w("3 replicas) and a replica killed with kill -9 while it runs releases.\n\n")
+	w("\n")
+	if len(r.Runs) > 0 {
+		r.runsSection(w)
+	}
+}
+
+// runsSection writes the phases of replicas running releases.
+func (r *ReplicasResult) runsSection(w func(string, ...any)) {
+	first := r.Runs[0]
+	w("### Running releases\n\n")
+	w("The same work three times, each on a fresh database and its own namespaces: %d pipelines, %d runs\n", first.Pipelines, first.Deployments/max(first.Pipelines, 1))
+	w("of each (%d deployments), created through the API round by round, spread over the replicas. A\n", first.Deployments)
+	w("pipeline is the walkthrough's with small workloads (a ConfigMap, a one-replica Deployment, a headless\n")
+	w("Service, an Ingress): canary, a canarySteps stage (weight 25, then `pause: {duration: %s}`), production,\n", first.Pause)
+	w("no approval. The replicas run with `fledge serve`'s defaults: lease %.0f s, poll 500 ms, at most 64\n", replicaLeaseTTL.Seconds())
+	w("deployments at once each (MaxRunning); a pipeline's runs go one at a time. Time is from the first\n")
+	w("deployment started to the last one finished (the store's times); steps are the executor steps that\n")
+	w("completed (`fledge_step_duration_seconds_count{result=\"ok\"}`, summed over the replicas alive at the\n")
+	w("end); events are those the store kept (rollout progress compacted).\n\n")
+	w("| phase | succeeded | time | steps/s | deployments/s | events/s | claims per replica | resumes | lease losses | not exactly once |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		claims := make([]string, len(run.ClaimsPerReplica))
+		for i, c := range run.ClaimsPerReplica {
+			claims[i] = fmt.Sprint(c)
+		}
+		w("| %s | %d of %d | %.0f s | %.1f | %.2f | %.1f | %s | %d | %d | %d |\n", run.Phase, run.Succeeded, run.Deployments, run.Seconds,
+			run.StepsPerSecond, run.DeploymentsPerSecond, run.EventsPerSecond, strings.Join(claims, ", "), run.Resumes, run.LeaseLosses, run.NotOnce+run.Workloads)
+	}
+	w("\nExactly once is checked from the store and the cluster after each phase: every deployment\n")
+	w("Succeeded; recorded DeploymentStarted, DeploymentSucceeded, Paused and ProductionReleased once,\n")
+	w("Applied twice and StageStarted and StageSucceeded once per stage; started after the previous\n")
+	w("run of its pipeline ended; and each pipeline's canary and production Deployment has the generation\n")
+	w("of one write per run and the last run's image.\n")
+	for _, run := range r.Runs {
+		for _, p := range run.Problems {
+			w("- %s: %s\n", run.Phase, p)
+		}
+	}
+	w("\n")
+	if k := r.run(3, true); k != nil && k.Takeover != nil {
+		t := k.Takeover
+		w("The killed replica: SIGKILL %.1f s after the first run was created, while it held the lease of %d\n", t.KilledAfter, t.Held)
+		w("unfinished deployments (in their pause). Another replica held each one's lease (or it had finished),\n")
+		w("polled every 100 ms, after %.1f s at the median and %.1f s at the most (%d of %d). Steps above leave out\n", t.Median, t.Max, t.Taken, t.Held)
+		w("those the killed replica made.\n\n")
+	}
+	w("Where the CPU went, per phase (cores used on average; \"fledge\" is every replica; from /proc of every\n")
+	w("process), and what the database did (its transactions per second and the CPU of its backends):\n\n")
+	phases := make([]PhaseCPU, len(r.Runs))
+	for i, run := range r.Runs {
+		phases[i] = run.CPU
+	}
+	cpuTable(w, phases)
+	w("| phase | transactions/s | database backends (cores) |\n|---|---|---|\n")
+	for _, run := range r.Runs {
+		w("| %s | %.0f | %.2f |\n", run.Phase, run.TxPerSecond, run.DatabaseCores)
+	}
+	w("\n")
 }
