@@ -211,8 +211,8 @@ func (r *ReplicasResult) runsSection(w func(string, ...any)) {
 		t := k.Takeover
 		w("The killed replica: SIGKILL %.1f s after the first run was created, while it held the lease of %d\n", t.KilledAfter, t.Held)
 		w("unfinished deployments (in their pause). Another replica held each one's lease (or it had finished),\n")
-		w("polled every 100 ms, after %.1f s at the median and %.1f s at the most (%d of %d). Steps above leave out\n", t.Median, t.Max, t.Taken, t.Held)
-		w("those the killed replica made.\n\n")
+		w("polled every 100 ms for %.0f s, after %.1f s at the median and %.1f s at the most for the %d of %d\n", 4*t.LeaseTTL, t.Median, t.Max, t.Taken, t.Held)
+		w("taken in that time (the others later; all finished). Steps above leave out those the killed replica made.\n\n")
 	}
 	w("Where the CPU went, per phase (cores used on average; \"fledge\" is every replica; from /proc of every\n")
 	w("process), and what the database did (its transactions per second and the CPU of its backends):\n\n")
