@@ -129,6 +129,11 @@ func (i *instrumented) ListDecisions(ctx context.Context, id int64) (_ []store.D
 	return i.Store.ListDecisions(ctx, id)
 }
 
+func (i *instrumented) GetDeploymentView(ctx context.Context, id, knownVersion int64) (_ store.DeploymentView, err error) {
+	defer i.timed("GetDeploymentView")(&err)
+	return i.Store.GetDeploymentView(ctx, id, knownVersion)
+}
+
 func (i *instrumented) ListMeasurements(ctx context.Context, id int64) (_ []v1alpha1.Measurement, err error) {
 	defer i.timed("ListMeasurements")(&err)
 	return i.Store.ListMeasurements(ctx, id)

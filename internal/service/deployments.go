@@ -29,26 +29,6 @@ func (s *Service) row(ctx context.Context, id int64) (store.Deployment, error) {
 	return d, nil
 }
 
-// viewRow returns the row of deployment id and its plan head and state
-// decoded. The row is read without its plan and state, which the decode
-// cache has for the row's version when the deployment was viewed before
-// (a plan carries every rendered manifest); only on a miss is it read
-// again whole.
-func (s *Service) viewRow(ctx context.Context, id int64) (store.Deployment, decoded, error) {
-	rows, err := s.store.ListDeployments(ctx, store.DeploymentFilter{IDs: []int64{id}, Limit: 1, OmitPlanState: true})
-	if err != nil {
-		return store.Deployment{}, decoded{}, fmt.Errorf("get deployment %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return store.Deployment{}, decoded{}, notFound("deployment %d not found", id)
-	}
-	decs, err := s.decodeAll(ctx, rows)
-	if err != nil {
-		return store.Deployment{}, decoded{}, err
-	}
-	return rows[0], decs[0], nil
-}
-
 // decodeAll returns the decoded plan head and state of each of rows,
 // listed with OmitPlanState: from the cache, or for the rows it lacks,
 // from their plan and state read in one query. A row read again may be
@@ -110,13 +90,27 @@ func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, err
 	return d.Pipeline, nil
 }
 
-// GetDeployment returns one deployment with stages and decisions.
+// GetDeployment returns one deployment with stages, decisions and
+// notifications. One read of the store (GetDeploymentView) gives the row,
+// the pipeline's live deployment, the decisions and the notifications, all
+// of one snapshot; the plan and state come with it only when the decode
+// cache lacks the row's version.
 func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
-	d, dec, err := s.viewRow(ctx, id)
-	if err != nil {
-		return v1alpha1.Deployment{}, err
+	cached, _ := s.decoded.latest(id)
+	dv, err := s.store.GetDeploymentView(ctx, id, cached.version)
+	if errors.Is(err, store.ErrNotFound) {
+		return v1alpha1.Deployment{}, notFound("deployment %d not found", id)
 	}
-	v, err := s.viewDecoded(ctx, d, dec, nil, nil)
+	if err != nil {
+		return v1alpha1.Deployment{}, fmt.Errorf("get deployment %d: %w", id, err)
+	}
+	d, dec := dv.Deployment, cached
+	if d.Version != cached.version {
+		if dec, err = s.decode(d); err != nil {
+			return v1alpha1.Deployment{}, err
+		}
+	}
+	v, err := s.viewDecoded(ctx, d, dec, map[string]int64{d.Pipeline: dv.LiveID}, dv.Decisions)
 	if err != nil {
 		return v, err
 	}
@@ -125,17 +119,13 @@ func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deploym
 		return v, err
 	}
 	v = items[0]
-	v.Notifications, err = s.notifications(ctx, id)
-	return v, err
+	v.Notifications = notificationStatuses(dv.Notifications, dv.Attempts)
+	return v, nil
 }
 
-// notifications lists what a deployment's events notified and how each
-// delivery went.
-func (s *Service) notifications(ctx context.Context, id int64) ([]v1alpha1.NotificationStatus, error) {
-	ns, as, err := s.store.ListNotifications(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("notifications of deployment %d: %w", id, err)
-	}
+// notificationStatuses says what a deployment's events notified and how
+// each delivery went, from its notifications and their attempts.
+func notificationStatuses(ns []store.Notification, as []store.NotificationAttempt) []v1alpha1.NotificationStatus {
 	out := make([]v1alpha1.NotificationStatus, len(ns))
 	at := map[int64]int{}
 	for i, n := range ns {
@@ -148,7 +138,7 @@ func (s *Service) notifications(ctx context.Context, id int64) ([]v1alpha1.Notif
 			Receiver: a.Receiver, Sink: a.Sink, Attempt: a.Attempt, At: a.At, Result: a.Result, Detail: a.Detail,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // ListOptions selects a page of deployments.

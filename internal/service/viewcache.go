@@ -34,6 +34,14 @@ func (c *decodeCache) get(id, version int64) (decoded, bool) {
 	return d, ok && d.version == version
 }
 
+// latest returns the entry of id whatever its version.
+func (c *decodeCache) latest(id int64) (decoded, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.m[id]
+	return d, ok
+}
+
 func (c *decodeCache) put(id int64, d decoded) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

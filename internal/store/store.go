@@ -164,6 +164,24 @@ type Decision struct {
 	At       time.Time
 }
 
+// DeploymentView is what the view of one deployment reads: its row, the
+// live deployment of its pipeline, its decisions and its notifications,
+// all of one snapshot.
+type DeploymentView struct {
+	// Deployment is the row; Plan and State are nil when its Version is
+	// the one the caller said it has them for.
+	Deployment Deployment
+	// LiveID is LiveDeploymentID of the deployment's pipeline, 0 when
+	// none is live.
+	LiveID int64
+	// Decisions are ListDecisions of the deployment (empty, not nil, when
+	// none).
+	Decisions []Decision
+	// Notifications and Attempts are ListNotifications of the deployment.
+	Notifications []Notification
+	Attempts      []NotificationAttempt
+}
+
 // Token is an API token. Only the SHA-256 of its secret is stored; Name is
 // the identity of the requests it authenticates.
 type Token struct {
@@ -335,6 +353,13 @@ type Store interface {
 	// check (seeding a history).
 	AddDecision(ctx context.Context, d Decision, need int, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
+	// GetDeploymentView reads deployment id with what its view shows
+	// besides its plan and state (DeploymentView) in one statement, one
+	// snapshot, instead of a read of each. Plan and State are left out
+	// (nil) when the row's Version is knownVersion: the caller has them
+	// decoded for that version (0 never matches). ErrNotFound when there
+	// is no such deployment.
+	GetDeploymentView(ctx context.Context, id, knownVersion int64) (DeploymentView, error)
 	// ListMeasurements returns the analysis measurements of deployment id
 	// in the order they were recorded.
 	ListMeasurements(ctx context.Context, id int64) ([]v1alpha1.Measurement, error)

@@ -26,12 +26,17 @@ const deploymentColsNoPlanState = `id, pipeline, number, kind, rollback_to, para
 	NULL::bytea, NULL::bytea, status, version, cancel_requested, wake_at, created_at, updated_at,
 	started_at, ended_at, production_at, lease_owner, lease_expires`
 
-func scanDeployment(row pgx.Row) (store.Deployment, error) {
+// scanDeployment reads a row of deploymentCols, then into extra the
+// columns that follow them.
+func scanDeployment(row pgx.Row, extra ...any) (store.Deployment, error) {
 	var d store.Deployment
 	var params []byte
-	if err := row.Scan(&d.ID, &d.Pipeline, &d.Number, &d.Kind, &d.RollbackTo, &params, &d.TriggeredBy,
+	dest := []any{
+		&d.ID, &d.Pipeline, &d.Number, &d.Kind, &d.RollbackTo, &params, &d.TriggeredBy,
 		&d.Plan, &d.State, &d.Status, &d.Version, &d.CancelRequested, &d.WakeAt, &d.CreatedAt, &d.UpdatedAt,
-		&d.StartedAt, &d.EndedAt, &d.ProductionAt, &d.LeaseOwner, &d.LeaseExpires); err != nil {
+		&d.StartedAt, &d.EndedAt, &d.ProductionAt, &d.LeaseOwner, &d.LeaseExpires,
+	}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return store.Deployment{}, err
 	}
 	if err := json.Unmarshal(params, &d.Parameters); err != nil {

@@ -24,14 +24,19 @@ const deploymentColsNoPlanState = `id, pipeline, number, kind, rollback_to, para
 	NULL, NULL, status, version, cancel_requested, wake_at, created_at, updated_at,
 	started_at, ended_at, production_at, lease_owner, lease_expires`
 
-func scanDeployment(row scanner) (store.Deployment, error) {
+// scanDeployment reads a row of deploymentCols, then into extra the
+// columns that follow them.
+func scanDeployment(row scanner, extra ...any) (store.Deployment, error) {
 	var d store.Deployment
 	var params string
 	var wake, started, ended, prod, expires sql.NullInt64
 	var created, updated int64
-	if err := row.Scan(&d.ID, &d.Pipeline, &d.Number, &d.Kind, &d.RollbackTo, &params, &d.TriggeredBy,
+	dest := []any{
+		&d.ID, &d.Pipeline, &d.Number, &d.Kind, &d.RollbackTo, &params, &d.TriggeredBy,
 		&d.Plan, &d.State, &d.Status, &d.Version, &d.CancelRequested, &wake, &created, &updated,
-		&started, &ended, &prod, &d.LeaseOwner, &expires); err != nil {
+		&started, &ended, &prod, &d.LeaseOwner, &expires,
+	}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return store.Deployment{}, err
 	}
 	if err := json.Unmarshal([]byte(params), &d.Parameters); err != nil {

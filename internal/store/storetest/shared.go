@@ -23,6 +23,7 @@ func RunShared(t *testing.T, newStores NewStores) {
 	for _, tc := range []sharedCase{
 		{"Token/ChangeThroughOneHandleMovesTheOthersRevision", testSharedTokensRevision},
 		{"Deployment/CountSeesTheOthersCreations", testSharedCount},
+		{"Deployment/ViewSeesTheOthersWrites", testSharedView},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -86,5 +87,47 @@ func testSharedCount(t *testing.T, a, b store.Store) {
 				t.Fatalf("CountDeployments = %d, want %d", n, 2*(i+1))
 			}
 		}
+	}
+}
+
+// testSharedView: a deployment's view read through b shows at once each
+// change written through a: a decision, a notification, the state and
+// the pipeline's live deployment.
+func testSharedView(t *testing.T, a, b store.Store) {
+	ctx := t.Context()
+	d, err := a.CreateDeployment(ctx, store.Deployment{Pipeline: "web", Status: "Queued", Plan: []byte(`{"p":1}`), State: []byte(`{"s":1}`)})
+	must(t, err, "CreateDeployment through a")
+	view := func(step string) store.DeploymentView {
+		t.Helper()
+		v, err := b.GetDeploymentView(ctx, d.ID, d.Version)
+		must(t, err, step+": GetDeploymentView through b")
+		return v
+	}
+	if v := view("created"); v.LiveID != 0 || len(v.Decisions) != 0 || len(v.Notifications) != 0 || v.Deployment.State != nil {
+		t.Fatalf("created: view %+v, want nothing live, decided or notified, and no state (its version is known)", v)
+	}
+	must(t, a.AddDecision(ctx, store.Decision{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve"}, 0,
+		store.Event{Type: "Approve"}), "AddDecision through a")
+	if v := view("decided"); len(v.Decisions) != 1 || v.Decisions[0].User != "bob" {
+		t.Fatalf("decided: decisions %+v, want bob's", v.Decisions)
+	}
+	c, ok, err := a.ClaimDeployment(ctx, "exec", time.Minute)
+	if err != nil || !ok || c.ID != d.ID {
+		t.Fatalf("ClaimDeployment through a = %d, %t, %v; want %d", c.ID, ok, err, d.ID)
+	}
+	at := start.Add(time.Minute)
+	c.State, c.Status, c.ProductionAt = []byte(`{"s":2}`), "Succeeded", &at
+	c, err = a.UpdateDeployment(ctx, c, "exec", store.Event{DeploymentID: d.ID, Type: "DeploymentSucceeded", Notify: "Succeeded"})
+	must(t, err, "UpdateDeployment through a")
+	v := view("succeeded")
+	if v.Deployment.Version != c.Version || string(v.Deployment.State) != `{"s":2}` || v.Deployment.Status != "Succeeded" {
+		t.Errorf("succeeded: row version %d, state %q, status %s; want %d, the new state, Succeeded",
+			v.Deployment.Version, v.Deployment.State, v.Deployment.Status, c.Version)
+	}
+	if v.LiveID != d.ID {
+		t.Errorf("succeeded: LiveID = %d, want %d", v.LiveID, d.ID)
+	}
+	if len(v.Notifications) != 1 || v.Notifications[0].Event != "Succeeded" {
+		t.Errorf("succeeded: notifications %+v, want Succeeded", v.Notifications)
 	}
 }

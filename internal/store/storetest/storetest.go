@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, concurrencyTests()...)
 	cases = append(cases, securityTests()...)
 	cases = append(cases, notificationTests()...)
+	cases = append(cases, viewTests()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"fledge.dev/fledge/api/v1alpha1"
+)
+
+// TestGetDeploymentAfterWrites: a deployment read again after each kind of
+// write shows it, although the server has the earlier version's plan and
+// state decoded: a decision, a new state, the pipeline's live deployment
+// moving to another.
+func TestGetDeploymentAfterWrites(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	approver := a.token(t, "bob", "approver")
+	run := func() int64 {
+		t.Helper()
+		code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1.0"}}`)
+		var d v1alpha1.Deployment
+		if err := json.Unmarshal([]byte(body), &d); code != http.StatusCreated || err != nil {
+			t.Fatalf("run: %d %s", code, body)
+		}
+		return d.ID
+	}
+	get := func(id int64) v1alpha1.Deployment {
+		t.Helper()
+		code, body := do(t, a, "GET", fmt.Sprintf("/api/v1/deployments/%d", id), "")
+		var d v1alpha1.Deployment
+		if err := json.Unmarshal([]byte(body), &d); code != http.StatusOK || err != nil {
+			t.Fatalf("GET deployment %d: %d %s", id, code, body)
+		}
+		return d
+	}
+	decide := func(id int64, verb string) {
+		t.Helper()
+		code, body := doAs(t, a, approver, "POST", fmt.Sprintf("/api/v1/deployments/%d/%s", id, verb), `{"reason":"checked"}`)
+		if code != http.StatusOK {
+			t.Fatalf("%s %d: %d %s", verb, id, code, body)
+		}
+	}
+	first := run()
+	forceSucceeded(t, a.st, first)
+	second := run()
+	third := run()
+	type want struct {
+		id        int64
+		status    v1alpha1.DeploymentStatus
+		stage     string // from the state: stale if the state is
+		live      bool
+		decisions []v1alpha1.DecisionKind
+	}
+	for _, step := range []struct {
+		name  string
+		write func()
+		want  []want
+	}{
+		{"first live, second queued", nil, []want{
+			{first, v1alpha1.StatusSucceeded, "", true, nil},
+			{second, v1alpha1.StatusQueued, "canary", false, nil},
+		}},
+		{"second waits", func() { forceWaiting(t, a.st, second) }, []want{
+			{second, v1alpha1.StatusWaitingForApproval, "approve", false, nil},
+		}},
+		{"second approved", func() { decide(second, "approve") }, []want{
+			{second, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+		}},
+		{"second live", func() { forceSucceeded(t, a.st, second) }, []want{
+			{first, v1alpha1.StatusSucceeded, "", false, nil},
+			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+		}},
+		{"third rejected", func() { forceWaiting(t, a.st, third); get(third); decide(third, "reject") }, []want{
+			{third, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionReject}},
+			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+		}},
+	} {
+		if step.write != nil {
+			step.write()
+		}
+		for _, w := range step.want {
+			d := get(w.id)
+			var kinds []v1alpha1.DecisionKind
+			for _, x := range d.Decisions {
+				kinds = append(kinds, x.Decision)
+			}
+			if d.Status != w.status || d.CurrentStage != w.stage || d.Live != w.live || fmt.Sprint(kinds) != fmt.Sprint(w.decisions) {
+				t.Errorf("%s: deployment %d is %s at stage %q, live %t, decisions %v; want %s at %q, live %t, decisions %v",
+					step.name, w.id, d.Status, d.CurrentStage, d.Live, kinds, w.status, w.stage, w.live, w.decisions)
+			}
+		}
+	}
+}
