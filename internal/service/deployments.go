@@ -284,11 +284,13 @@ func (s *Service) decode(d store.Deployment) (decoded, error) {
 			return decoded{}, fmt.Errorf("decode state of deployment %d: %w", d.ID, err)
 		}
 	} else {
-		if err := json.Unmarshal(d.Plan, &dec.plan); err != nil {
+		var p planButManifests
+		if err := json.Unmarshal(d.Plan, &p); err != nil {
 			return decoded{}, fmt.Errorf("decode plan of deployment %d: %w", d.ID, err)
 		}
+		dec.plan = p.Plan
 		dec.state = pipeline.NewState(&dec.plan)
-		dec.plan.Manifests, dec.plan.Stages = "", nil // the view needs neither
+		dec.plan.Stages = nil // the view needs the stages of the state only
 	}
 	s.decoded.put(d.ID, dec)
 	return dec, nil
@@ -304,6 +306,18 @@ type planHead struct {
 	RollbackToNumber   int64                    `json:"rollbackToNumber,omitempty"`
 	Reason             string                   `json:"reason,omitempty"`
 }
+
+// planButManifests decodes a plan without its manifests (most of it),
+// which a view does not show.
+type planButManifests struct {
+	pipeline.Plan
+	Manifests skipped `json:"manifests"`
+}
+
+// skipped is a JSON value read over and dropped.
+type skipped struct{}
+
+func (skipped) UnmarshalJSON([]byte) error { return nil }
 
 // viewWith is view with the row's decisions already read (nil: read them).
 func (s *Service) viewWith(ctx context.Context, d store.Deployment, lives map[string]int64, ds []store.Decision) (v1alpha1.Deployment, error) {

@@ -8,8 +8,9 @@ import (
 
 // maxDecoded bounds the cache of decoded deployments: enough for the
 // pages people look at (the console's lists, a pipeline's history) and
-// the deployments under way.
-const maxDecoded = 4096
+// the deployments under way, 10,000 at the scale one server is sized for
+// (BENCHMARKS.md §5); an entry takes about 1 KiB.
+const maxDecoded = 16384
 
 // decoded is a deployment row's plan head and state, decoded.
 type decoded struct {
