@@ -118,6 +118,29 @@ func (h *Handler) authorize(r *http.Request, acc Access) (auth.Principal, error)
 	return p, &service.Error{Kind: service.Forbidden, Message: msg}
 }
 
+// authorizeCached authorizes the caller of a route whose read confirms it
+// (Access.ReadConfirms) from the token cache alone, with the check the
+// read must confirm. ok is false when it cannot (another route, no token
+// or one not cached, a role lacking): authorize decides, and refuses.
+func (h *Handler) authorizeCached(r *http.Request, acc Access) (p auth.Principal, check *service.TokensCheck, ok bool) {
+	if !acc.ReadConfirms || acc.Public || h.authDisabled {
+		return auth.Principal{}, nil, false
+	}
+	tok, err := bearer(r, acc)
+	if err != nil {
+		return auth.Principal{}, nil, false
+	}
+	p, check, ok = h.svc.AuthenticateCached(tok)
+	if !ok || !p.Can(acc.Role, "") {
+		return auth.Principal{}, nil, false
+	}
+	h.tellName(r, p.Name)
+	if sink, ok := r.Context().Value(tokenKey{}).(*string); ok {
+		*sink = tok
+	}
+	return p, check, true
+}
+
 func (h *Handler) tellName(r *http.Request, name string) {
 	if sink, ok := r.Context().Value(nameSink{}).(*string); ok {
 		*sink = name

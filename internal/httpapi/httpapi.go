@@ -101,6 +101,14 @@ type Access struct {
 	// QueryToken accepts the token in ?access_token= when the request is
 	// a watch stream (a browser's EventSource cannot send headers).
 	QueryToken bool
+	// ReadConfirms says the handler's read confirms a caller
+	// authenticated from the token cache (service.TokensCheck) before it
+	// answers, so the token is not checked against the store first: one
+	// read less. The handler answers only once the check is confirmed;
+	// an error without it (such as service.ErrTokensChanged) has the
+	// caller authorized again from the store (refused if the token was
+	// revoked), and on ErrTokensChanged the handler run again.
+	ReadConfirms bool
 }
 
 var (
@@ -111,6 +119,8 @@ var (
 	deployerOf = Access{Role: auth.Deployer, Scope: pipelineOfDeployment}
 	approverOf = Access{Role: auth.Approver, Scope: pipelineOfDeployment}
 	watcher    = Access{Role: auth.Viewer, QueryToken: true}
+	// viewerRead is viewer on a route whose read confirms the caller.
+	viewerRead = Access{Role: auth.Viewer, ReadConfirms: true}
 )
 
 func pipelineInPath(_ *Handler, r *http.Request) string { return r.PathValue("name") }
@@ -149,16 +159,19 @@ func (h *Handler) handle(pattern string, acc Access, action string, fn func(w ht
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		var tok string
 		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, &tok))
-		p, err := h.authorize(r, acc)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
+		p, check, ok := h.authorizeCached(r, acc)
+		var err error
+		if !ok {
+			if p, err = h.authorize(r, acc); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
 		}
 		rec := &auditRecord{action: action, target: defaultTarget(r)}
-		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		ctx = context.WithValue(ctx, auditKey{}, rec)
-		r = r.WithContext(ctx)
-		err = fn(w, r)
+		err = h.serve(w, r, p, check, rec, fn)
+		if check != nil && !check.Confirmed() && err != nil {
+			err = h.reauthorize(w, r, acc, rec, fn, err)
+		}
 		if err != nil {
 			h.writeError(w, r, err)
 		}
@@ -170,6 +183,33 @@ func (h *Handler) handle(pattern string, acc Access, action string, fn func(w ht
 			h.recordAudit(r, p.Name, rec, err)
 		}
 	})
+}
+
+// serve runs fn for caller p, with the TokensCheck a read must confirm
+// when p was authenticated from the token cache.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p auth.Principal, check *service.TokensCheck, rec *auditRecord, fn func(w http.ResponseWriter, r *http.Request) error) error {
+	ctx := context.WithValue(r.Context(), principalKey{}, p)
+	ctx = context.WithValue(ctx, auditKey{}, rec)
+	if check != nil {
+		ctx = service.WithTokensCheck(ctx, check)
+	}
+	return fn(w, r.WithContext(ctx))
+}
+
+// reauthorize takes over when fn failed with err, answering nothing, for a
+// caller authenticated from the token cache and not confirmed by a read:
+// it authorizes the caller from the store, which refuses (and audits) a
+// token revoked meanwhile, and if the tokens changed runs fn again. It
+// returns the error to answer, if any.
+func (h *Handler) reauthorize(w http.ResponseWriter, r *http.Request, acc Access, rec *auditRecord, fn func(w http.ResponseWriter, r *http.Request) error, err error) error {
+	p, refused := h.authorize(r, acc)
+	if refused != nil {
+		return refused
+	}
+	if errors.Is(err, service.ErrTokensChanged) {
+		return h.serve(w, r, p, nil, rec, fn)
+	}
+	return err
 }
 
 // observed tells the observer of a request served on w since start.
@@ -210,7 +250,7 @@ func (h *Handler) register() {
 	h.handle("POST "+p+"/pipelines/{name}/runs", deployerOn, "run.create", h.run)
 	h.handle("POST "+p+"/pipelines/{name}/rollback", deployerOn, "rollback.create", h.rollback)
 	h.handle("GET "+p+"/deployments", viewer, "", h.listDeployments)
-	h.handle("GET "+p+"/deployments/{id}", viewer, "", h.getDeployment)
+	h.handle("GET "+p+"/deployments/{id}", viewerRead, "", h.getDeployment)
 	h.handle("GET "+p+"/deployments/{id}/events", watcher, "", h.events)
 	h.handle("GET "+p+"/deployments/{id}/manifests", viewer, "", h.manifests)
 	h.handle("GET "+p+"/deployments/{id}/measurements", viewer, "", h.measurements)

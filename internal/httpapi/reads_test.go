@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/store/sqlite"
 )
 
 // TestGetDeploymentAfterWrites: a deployment read again after each kind of
@@ -91,5 +94,62 @@ func TestGetDeploymentAfterWrites(t *testing.T) {
 					step.name, w.id, d.Status, d.CurrentStage, d.Live, kinds, w.status, w.stage, w.live, w.decisions)
 			}
 		}
+	}
+}
+
+// TestGetDeploymentTokenRevoked: GET of a deployment authenticates a token
+// it has seen from the token cache and confirms it with the same read as
+// the deployment; a token revoked since, through this server or another
+// on the same database, is refused at once, and audited, for a deployment
+// that exists or not, while another token's change leaves the others
+// working.
+func TestGetDeploymentTokenRevoked(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	other, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(a.dbDir, "f.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	code, body := do(t, a, "POST", "/api/v1/pipelines/p/runs", `{"parameters":{"TAG":"1.0"}}`)
+	if code != http.StatusCreated {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	vera, walt, yuri := a.token(t, "vera", "viewer"), a.token(t, "walt", "viewer"), a.token(t, "yuri", "viewer")
+	revokeElsewhere := func(name string) func() {
+		return func() {
+			if err := other.DeleteToken(t.Context(), name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	found, missing := "/api/v1/deployments/1", "/api/v1/deployments/99"
+	for _, step := range []struct {
+		name   string
+		revoke func()
+		token  string
+		path   string
+		want   int
+	}{
+		{"cached", nil, vera, found, http.StatusOK},
+		{"cached, missing deployment", nil, vera, missing, http.StatusNotFound},
+		{"another token created", func() { a.token(t, "xena", "viewer") }, vera, found, http.StatusOK},
+		{"revoked through this server", func() { do(t, a, "DELETE", "/api/v1/tokens/vera", "") }, vera, found, http.StatusUnauthorized},
+		{"cached again", nil, walt, found, http.StatusOK},
+		{"revoked through another server", revokeElsewhere("walt"), walt, found, http.StatusUnauthorized},
+		{"cached once more", nil, yuri, found, http.StatusOK},
+		{"revoked through another server, missing deployment", revokeElsewhere("yuri"), yuri, missing, http.StatusUnauthorized},
+	} {
+		if step.revoke != nil {
+			step.revoke()
+		}
+		if code, body := doAs(t, a, step.token, "GET", step.path, ""); code != step.want {
+			t.Errorf("%s: GET %s: %d %s, want %d", step.name, step.path, code, body, step.want)
+		}
+	}
+	// Refusals from one address are audited once per window: the first.
+	_, body = do(t, a, "GET", "/api/v1/audit?action=auth.unauthenticated", "")
+	if !strings.Contains(body, `"target":"GET /api/v1/deployments/1"`) || !strings.Contains(body, "unknown token") {
+		t.Errorf("the refusal is not audited: %s", body)
 	}
 }

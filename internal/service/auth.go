@@ -45,6 +45,61 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 	return t.principal, nil
 }
 
+// ErrTokensChanged is returned by a read that was to confirm a caller
+// authenticated from the cache (AuthenticateCached) and found the tokens
+// changed since: authenticate the caller again with Authenticate, then
+// retry.
+var ErrTokensChanged = errors.New("the tokens changed since the caller's token was authenticated")
+
+// TokensCheck is what a read must confirm of a caller authenticated from
+// the cache: that the tokens revision is still the one the token was read
+// at, in the same snapshot as the data read.
+type TokensCheck struct {
+	revision  int64
+	confirmed bool
+}
+
+// Confirmed reports whether a read confirmed the caller's authentication.
+func (c *TokensCheck) Confirmed() bool { return c.confirmed }
+
+type tokensCheckKey struct{}
+
+// WithTokensCheck returns ctx with c, for the reads that confirm it.
+func WithTokensCheck(ctx context.Context, c *TokensCheck) context.Context {
+	return context.WithValue(ctx, tokensCheckKey{}, c)
+}
+
+// confirmTokens confirms the TokensCheck of ctx, if any, with the tokens
+// revision read with the data: ErrTokensChanged when it moved.
+func confirmTokens(ctx context.Context, revision int64) error {
+	c, _ := ctx.Value(tokensCheckKey{}).(*TokensCheck)
+	if c == nil {
+		return nil
+	}
+	if c.revision != revision {
+		return ErrTokensChanged
+	}
+	c.confirmed = true
+	return nil
+}
+
+// AuthenticateCached returns the principal of a token authenticated
+// before, from the cache alone, without reading the store, and the check
+// a read of the same request must confirm before anything is answered
+// (a read that confirms it: GetDeployment). ok is false when the cache
+// has no valid entry of the token (unknown, expired, invalid roles): the
+// caller uses Authenticate, which says why a token is refused.
+func (s *Service) AuthenticateCached(token string) (p auth.Principal, check *TokensCheck, ok bool) {
+	if token == "" {
+		return auth.Principal{}, nil, false
+	}
+	t, rev, ok := s.tokens.latest([32]byte(auth.HashToken(token)))
+	if !ok || t.invalid != nil || t.expiresAt != nil && !s.now().Before(*t.expiresAt) {
+		return auth.Principal{}, nil, false
+	}
+	return t.principal, &TokensCheck{revision: rev}, true
+}
+
 // lookUpToken returns the token whose secret hashes to hash, from the
 // cache when the tokens revision has not moved since it was read.
 func (s *Service) lookUpToken(ctx context.Context, hash [32]byte) (cachedToken, error) {

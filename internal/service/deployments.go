@@ -94,7 +94,8 @@ func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, err
 // notifications. One read of the store (GetDeploymentView) gives the row,
 // the pipeline's live deployment, the decisions and the notifications, all
 // of one snapshot; the plan and state come with it only when the decode
-// cache lacks the row's version.
+// cache lacks the row's version. With the tokens revision of the same
+// snapshot it confirms the TokensCheck of ctx, if any (ErrTokensChanged).
 func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
 	cached, _ := s.decoded.latest(id)
 	dv, err := s.store.GetDeploymentView(ctx, id, cached.version)
@@ -103,6 +104,9 @@ func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deploym
 	}
 	if err != nil {
 		return v1alpha1.Deployment{}, fmt.Errorf("get deployment %d: %w", id, err)
+	}
+	if err := confirmTokens(ctx, dv.TokensRevision); err != nil {
+		return v1alpha1.Deployment{}, err
 	}
 	d, dec := dv.Deployment, cached
 	if d.Version != cached.version {

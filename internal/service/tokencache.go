@@ -43,6 +43,15 @@ func (c *tokenCache) get(hash [32]byte, revision int64) (cachedToken, bool) {
 	return t, ok
 }
 
+// latest returns the entry of hash and the revision it was read at,
+// whatever the current revision is.
+func (c *tokenCache) latest(hash [32]byte) (cachedToken, int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[hash]
+	return t, c.revision, ok
+}
+
 // put keeps t, read at revision. An entry older than the cache's revision
 // is dropped; a newer one empties the cache first.
 func (c *tokenCache) put(hash [32]byte, revision int64, t cachedToken) {

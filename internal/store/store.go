@@ -180,6 +180,10 @@ type DeploymentView struct {
 	// Notifications and Attempts are ListNotifications of the deployment.
 	Notifications []Notification
 	Attempts      []NotificationAttempt
+	// TokensRevision is TokensRevision in the same snapshot: a caller
+	// authenticated by a token read at this revision is still authorized
+	// as it was when the view was read.
+	TokensRevision int64
 }
 
 // Token is an API token. Only the SHA-256 of its secret is stored; Name is
@@ -354,8 +358,8 @@ type Store interface {
 	AddDecision(ctx context.Context, d Decision, need int, e Event) error
 	ListDecisions(ctx context.Context, id int64) ([]Decision, error)
 	// GetDeploymentView reads deployment id with what its view shows
-	// besides its plan and state (DeploymentView) in one statement, one
-	// snapshot, instead of a read of each. Plan and State are left out
+	// besides its plan and state (DeploymentView), and the tokens
+	// revision, in one statement, one snapshot, instead of a read of each. Plan and State are left out
 	// (nil) when the row's Version is knownVersion: the caller has them
 	// decoded for that version (0 never matches). ErrNotFound when there
 	// is no such deployment.

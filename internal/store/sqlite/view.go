@@ -12,7 +12,8 @@ import (
 // deploymentView is GetDeploymentView's statement: the row (its plan and
 // state only when its version is not ?2), then the live deployment of its
 // pipeline (as LiveDeploymentID finds it), its decisions, notifications
-// and their attempts as the JSON arrays store.DecodeViewLists reads.
+// and their attempts as the JSON arrays store.DecodeViewLists reads, and
+// the tokens revision.
 const deploymentView = `SELECT id, pipeline, number, kind, rollback_to, parameters, triggered_by,
 		CASE WHEN version = ?2 THEN NULL ELSE plan END, CASE WHEN version = ?2 THEN NULL ELSE state END,
 		status, version, cancel_requested, wake_at, created_at, updated_at,
@@ -28,7 +29,8 @@ const deploymentView = `SELECT id, pipeline, number, kind, rollback_to, paramete
 	(SELECT json_group_array(json_object('notificationId', a.notification_id, 'receiver', a.receiver,
 		'sink', a.sink, 'attempt', a.attempt, 'at', a.at, 'result', a.result, 'detail', a.detail) ORDER BY a.id)
 		FROM notification_attempts a JOIN notification_outbox o ON o.id = a.notification_id
-		WHERE o.deployment_id = d.id)
+		WHERE o.deployment_id = d.id),
+	(` + tokensRevision + `)
 FROM deployments d WHERE d.id = ?1`
 
 // GetDeploymentView reads deployment id and what its view shows in one
@@ -38,7 +40,7 @@ func (s *Store) GetDeploymentView(ctx context.Context, id, knownVersion int64) (
 	var v store.DeploymentView
 	var decisions, notifications, attempts []byte
 	d, err := scanDeployment(s.r.QueryRowContext(ctx, deploymentView, id, knownVersion),
-		&v.LiveID, &decisions, &notifications, &attempts)
+		&v.LiveID, &decisions, &notifications, &attempts, &v.TokensRevision)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

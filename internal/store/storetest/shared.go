@@ -91,8 +91,8 @@ func testSharedCount(t *testing.T, a, b store.Store) {
 }
 
 // testSharedView: a deployment's view read through b shows at once each
-// change written through a: a decision, a notification, the state and
-// the pipeline's live deployment.
+// change written through a: a decision, a notification, the state, the
+// pipeline's live deployment and the tokens revision.
 func testSharedView(t *testing.T, a, b store.Store) {
 	ctx := t.Context()
 	d, err := a.CreateDeployment(ctx, store.Deployment{Pipeline: "web", Status: "Queued", Plan: []byte(`{"p":1}`), State: []byte(`{"s":1}`)})
@@ -129,5 +129,9 @@ func testSharedView(t *testing.T, a, b store.Store) {
 	}
 	if len(v.Notifications) != 1 || v.Notifications[0].Event != "Succeeded" {
 		t.Errorf("succeeded: notifications %+v, want Succeeded", v.Notifications)
+	}
+	must(t, a.CreateToken(ctx, store.Token{Name: "ci", Hash: []byte("hash-ci"), Roles: []string{"viewer"}}), "CreateToken through a")
+	if after := view("token created"); after.TokensRevision <= v.TokensRevision {
+		t.Errorf("token created: view's TokensRevision %d, want more than %d", after.TokensRevision, v.TokensRevision)
 	}
 }

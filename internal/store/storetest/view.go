@@ -74,6 +74,8 @@ func testDeploymentViewAgrees(t *testing.T, newStore NewStore) {
 		}
 	}
 	check("new", 0)
+	must(t, b.s.CreateToken(b.ctx, store.Token{Name: "ci", Hash: []byte("hash-ci"), Roles: []string{"viewer"}}), "CreateToken")
+	check("a token created", 0)
 
 	// A decision of another deployment is not this one's.
 	must(t, b.s.AddDecision(b.ctx, store.Decision{DeploymentID: other.ID, Stage: "prod", User: "bob", Decision: "Approve"}, 0,
@@ -147,6 +149,11 @@ func sameView(t *testing.T, b *bundle, step string, v store.DeploymentView) {
 	}
 	if v.LiveID != live {
 		t.Errorf("%s: LiveID = %d, LiveDeploymentID says %d", step, v.LiveID, live)
+	}
+	rev, err := b.s.TokensRevision(b.ctx)
+	must(t, err, step+": TokensRevision")
+	if v.TokensRevision != rev {
+		t.Errorf("%s: view's TokensRevision = %d, TokensRevision says %d", step, v.TokensRevision, rev)
 	}
 	ds, err := b.s.ListDecisions(b.ctx, id)
 	must(t, err, step+": ListDecisions")
