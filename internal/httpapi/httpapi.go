@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"fledge.dev/fledge/api"
@@ -318,8 +319,9 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // writeJSON writes v with its length, so that a flushed answer is whole
 // for the client even while the handler goes on (the audit write).
 func writeJSON(w http.ResponseWriter, code int, v any) error {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer putJSONBuffer(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -327,6 +329,22 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.WriteHeader(code)
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// maxPooledJSON is the largest buffer writeJSON keeps for the next
+// answer: a page of a list; a larger one is left to the collector.
+const maxPooledJSON = 1 << 20
+
+// jsonBuffers are writeJSON's buffers, reused: most answers are a few
+// KiB, which a new buffer reaches by growing several times.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putJSONBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledJSON {
+		return
+	}
+	b.Reset()
+	jsonBuffers.Put(b)
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {

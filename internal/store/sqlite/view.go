@@ -15,22 +15,22 @@ import (
 // and their attempts as the JSON arrays store.DecodeViewLists reads, and
 // the tokens revision.
 const deploymentView = `SELECT id, pipeline, number, kind, rollback_to, parameters, triggered_by,
-		CASE WHEN version = ?2 THEN NULL ELSE plan END, CASE WHEN version = ?2 THEN NULL ELSE state END,
+		CASE WHEN version = ?2 THEN NULL ELSE plan END AS plan, CASE WHEN version = ?2 THEN NULL ELSE state END AS state,
 		status, version, cancel_requested, wake_at, created_at, updated_at,
 		started_at, ended_at, production_at, lease_owner, lease_expires,
 	coalesce((SELECT l.id FROM deployments l WHERE l.pipeline = d.pipeline AND l.production_at IS NOT NULL
-		ORDER BY l.production_at DESC, l.id DESC LIMIT 1), 0),
+		ORDER BY l.production_at DESC, l.id DESC LIMIT 1), 0) AS live_id,
 	(SELECT json_group_array(json_object('stage', stage, 'user', user_name, 'decision', decision,
 		'reason', reason, 'at', at) ORDER BY id)
-		FROM decisions WHERE deployment_id = d.id),
+		FROM decisions WHERE deployment_id = d.id) AS decisions,
 	(SELECT json_group_array(json_object('id', id, 'eventSeq', event_seq, 'event', event,
 		'createdAt', created_at, 'done', done, 'attempts', attempts, 'nextAttemptAt', next_attempt_at) ORDER BY id)
-		FROM notification_outbox WHERE deployment_id = d.id),
+		FROM notification_outbox WHERE deployment_id = d.id) AS notifications,
 	(SELECT json_group_array(json_object('notificationId', a.notification_id, 'receiver', a.receiver,
 		'sink', a.sink, 'attempt', a.attempt, 'at', a.at, 'result', a.result, 'detail', a.detail) ORDER BY a.id)
 		FROM notification_attempts a JOIN notification_outbox o ON o.id = a.notification_id
-		WHERE o.deployment_id = d.id),
-	(` + tokensRevision + `)
+		WHERE o.deployment_id = d.id) AS attempts,
+	(` + tokensRevision + `) AS tokens_revision
 FROM deployments d WHERE d.id = ?1`
 
 // GetDeploymentView reads deployment id and what its view shows in one
