@@ -1,16 +1,21 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
 // The JSON arrays a driver's GetDeploymentView aggregates in SQL, one
-// object per row, in the rows' order; times are microseconds since the
-// Unix epoch and booleans 0 or 1, the same in every driver.
+// object per row, in any order (DecodeViewLists sorts them by id: an
+// aggregate's ORDER BY costs SQLite a temporary b-tree per list); times
+// are microseconds since the Unix epoch and booleans 0 or 1, the same in
+// every driver.
 type (
 	viewDecision struct {
+		ID       int64  `json:"id"`
 		Stage    string `json:"stage"`
 		User     string `json:"user"`
 		Decision string `json:"decision"`
@@ -27,6 +32,7 @@ type (
 		NextAttemptAt int64  `json:"nextAttemptAt"`
 	}
 	viewAttempt struct {
+		ID             int64  `json:"id"`
 		NotificationID int64  `json:"notificationId"`
 		Receiver       string `json:"receiver"`
 		Sink           string `json:"sink"`
@@ -38,11 +44,12 @@ type (
 )
 
 // DecodeViewLists sets v's Decisions, Notifications and Attempts, of
-// v.Deployment, from the JSON arrays of GetDeploymentView's statement:
-// decisions of objects {stage, user, decision, reason, at}, notifications
-// of {id, eventSeq, event, createdAt, done, attempts, nextAttemptAt} and
-// attempts of {notificationId, receiver, sink, attempt, at, result,
-// detail}. An empty array may also be empty text (SQL NULL).
+// v.Deployment, from the JSON arrays of GetDeploymentView's statement,
+// each in the order of its rows' ids: decisions of objects {id, stage,
+// user, decision, reason, at}, notifications of {id, eventSeq, event,
+// createdAt, done, attempts, nextAttemptAt} and attempts of {id,
+// notificationId, receiver, sink, attempt, at, result, detail}. An empty
+// array may also be empty text (SQL NULL).
 func DecodeViewLists(v *DeploymentView, decisions, notifications, attempts []byte) error {
 	id := v.Deployment.ID
 	var ds []viewDecision
@@ -60,6 +67,9 @@ func DecodeViewLists(v *DeploymentView, decisions, notifications, attempts []byt
 			return fmt.Errorf("decode %s of deployment %d: %w", l.what, id, err)
 		}
 	}
+	slices.SortFunc(ds, func(a, b viewDecision) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(ns, func(a, b viewNotification) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(as, func(a, b viewAttempt) int { return cmp.Compare(a.ID, b.ID) })
 	v.Decisions = make([]Decision, len(ds))
 	for i, d := range ds {
 		v.Decisions[i] = Decision{DeploymentID: id, Stage: d.Stage, User: d.User, Decision: d.Decision, Reason: d.Reason, At: fromMicros(d.At)}

@@ -18,16 +18,16 @@ const deploymentView = `SELECT id, pipeline, number, kind, rollback_to, paramete
 		started_at, ended_at, production_at, lease_owner, lease_expires,
 	coalesce((SELECT l.id FROM deployments l WHERE l.pipeline = d.pipeline AND l.production_at IS NOT NULL
 		ORDER BY l.production_at DESC, l.id DESC LIMIT 1), 0) AS live_id,
-	(SELECT json_agg(json_build_object('stage', stage, 'user', user_name, 'decision', decision,
-		'reason', reason, 'at', (extract(epoch FROM at) * 1000000)::bigint) ORDER BY id)
+	(SELECT json_agg(json_build_object('id', id, 'stage', stage, 'user', user_name, 'decision', decision,
+		'reason', reason, 'at', (extract(epoch FROM at) * 1000000)::bigint))
 		FROM decisions WHERE deployment_id = d.id) AS decisions,
 	(SELECT json_agg(json_build_object('id', id, 'eventSeq', event_seq, 'event', event,
 		'createdAt', (extract(epoch FROM created_at) * 1000000)::bigint, 'done', done::int, 'attempts', attempts,
-		'nextAttemptAt', (extract(epoch FROM next_attempt_at) * 1000000)::bigint) ORDER BY id)
+		'nextAttemptAt', (extract(epoch FROM next_attempt_at) * 1000000)::bigint))
 		FROM notification_outbox WHERE deployment_id = d.id) AS notifications,
-	(SELECT json_agg(json_build_object('notificationId', a.notification_id, 'receiver', a.receiver,
+	(SELECT json_agg(json_build_object('id', a.id, 'notificationId', a.notification_id, 'receiver', a.receiver,
 		'sink', a.sink, 'attempt', a.attempt, 'at', (extract(epoch FROM a.at) * 1000000)::bigint,
-		'result', a.result, 'detail', a.detail) ORDER BY a.id)
+		'result', a.result, 'detail', a.detail))
 		FROM notification_attempts a JOIN notification_outbox o ON o.id = a.notification_id
 		WHERE o.deployment_id = d.id) AS attempts,
 	(` + tokensRevision + `) AS tokens_revision

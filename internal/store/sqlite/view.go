@@ -20,14 +20,14 @@ const deploymentView = `SELECT id, pipeline, number, kind, rollback_to, paramete
 		started_at, ended_at, production_at, lease_owner, lease_expires,
 	coalesce((SELECT l.id FROM deployments l WHERE l.pipeline = d.pipeline AND l.production_at IS NOT NULL
 		ORDER BY l.production_at DESC, l.id DESC LIMIT 1), 0) AS live_id,
-	(SELECT json_group_array(json_object('stage', stage, 'user', user_name, 'decision', decision,
-		'reason', reason, 'at', at) ORDER BY id)
+	(SELECT json_group_array(json_object('id', id, 'stage', stage, 'user', user_name, 'decision', decision,
+		'reason', reason, 'at', at))
 		FROM decisions WHERE deployment_id = d.id) AS decisions,
 	(SELECT json_group_array(json_object('id', id, 'eventSeq', event_seq, 'event', event,
-		'createdAt', created_at, 'done', done, 'attempts', attempts, 'nextAttemptAt', next_attempt_at) ORDER BY id)
+		'createdAt', created_at, 'done', done, 'attempts', attempts, 'nextAttemptAt', next_attempt_at))
 		FROM notification_outbox WHERE deployment_id = d.id) AS notifications,
-	(SELECT json_group_array(json_object('notificationId', a.notification_id, 'receiver', a.receiver,
-		'sink', a.sink, 'attempt', a.attempt, 'at', a.at, 'result', a.result, 'detail', a.detail) ORDER BY a.id)
+	(SELECT json_group_array(json_object('id', a.id, 'notificationId', a.notification_id, 'receiver', a.receiver,
+		'sink', a.sink, 'attempt', a.attempt, 'at', a.at, 'result', a.result, 'detail', a.detail))
 		FROM notification_attempts a JOIN notification_outbox o ON o.id = a.notification_id
 		WHERE o.deployment_id = d.id) AS attempts,
 	(` + tokensRevision + `) AS tokens_revision

@@ -83,7 +83,8 @@ func testDeploymentViewAgrees(t *testing.T, newStore NewStore) {
 	check("another deployment decided", 0)
 	for _, dec := range []store.Decision{
 		{DeploymentID: d.ID, Stage: "prod", User: "bob", Decision: "Approve", Reason: "looks \"good\"\n", At: start.Add(time.Minute)},
-		{DeploymentID: d.ID, Stage: "prod", User: "carol", Decision: "Reject", Reason: "error rate"},
+		// Before the first by stage and user: the order is the ids'.
+		{DeploymentID: d.ID, Stage: "canary", User: "carol", Decision: "Reject", Reason: "error rate"},
 	} {
 		b.clock.Advance(time.Second)
 		must(t, b.s.AddDecision(b.ctx, dec, 0, store.Event{Stage: dec.Stage, Type: dec.Decision}), "AddDecision")
