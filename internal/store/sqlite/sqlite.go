@@ -132,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	s.r = newReadDB(r)
+	s.r = newReadDB(r, cfg.MaxReaders)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

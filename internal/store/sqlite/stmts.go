@@ -20,10 +20,30 @@ type readDB struct {
 
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
+
+	// turns has a slot per connection of the pool (inTurn).
+	turns chan struct{}
 }
 
-func newReadDB(db *sql.DB) *readDB {
-	return &readDB{DB: db, stmts: map[string]*sql.Stmt{}}
+// newReadDB wraps db, a pool of size connections.
+func newReadDB(db *sql.DB, size int) *readDB {
+	return &readDB{DB: db, stmts: map[string]*sql.Stmt{}, turns: make(chan struct{}, size)}
+}
+
+// inTurn runs fn, which reads through one connection of the pool and
+// gives it back, once the callers that came before had their turn.
+// database/sql hands a freed connection to a random waiter, so under a
+// queue of requests some wait many times as long as the others (at 64
+// requests on 2 connections, a p99 about 9 times the p50); turns keep the
+// order of arrival. A channel's blocked senders go first in, first out.
+func (r *readDB) inTurn(ctx context.Context, fn func() error) error {
+	select {
+	case r.turns <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.turns }()
+	return fn()
 }
 
 // stmt returns the prepared statement of query, preparing it the first

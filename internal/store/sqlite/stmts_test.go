@@ -1,9 +1,14 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -16,7 +21,7 @@ func TestReadDBStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newReadDB(db)
+	r := newReadDB(db, 2)
 	t.Cleanup(func() { _ = r.Close() })
 	ctx := t.Context()
 
@@ -46,5 +51,51 @@ func TestReadDBStatements(t *testing.T) {
 	}
 	if _, err := r.QueryContext(ctx, "SELEKT 1"); err == nil {
 		t.Error("a malformed query ran without error")
+	}
+}
+
+// inTurn runs at most as many callers at once as the pool has
+// connections, and a caller whose context ends while it waits leaves
+// without running.
+func TestReadDBTurns(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 2
+	r := newReadDB(db, size)
+	t.Cleanup(func() { _ = r.Close() })
+
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			err := r.inTurn(t.Context(), func() error {
+				n := running.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				<-release
+				running.Add(-1)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for running.Load() < size {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	ran := false
+	if err := r.inTurn(ctx, func() error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("a caller whose context ended: ran %t, error %v; want not run, context.Canceled", ran, err)
+	}
+	close(release)
+	wg.Wait()
+	if m := most.Load(); m != size {
+		t.Errorf("%d callers ran at once, want %d", m, size)
 	}
 }

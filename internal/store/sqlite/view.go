@@ -35,12 +35,17 @@ FROM deployments d WHERE d.id = ?1`
 
 // GetDeploymentView reads deployment id and what its view shows in one
 // statement: one read transaction, where a read of each would take one
-// each.
+// each. Many requests read a view at once: they take turns (inTurn).
 func (s *Store) GetDeploymentView(ctx context.Context, id, knownVersion int64) (store.DeploymentView, error) {
 	var v store.DeploymentView
 	var decisions, notifications, attempts []byte
-	d, err := scanDeployment(s.r.QueryRowContext(ctx, deploymentView, id, knownVersion),
-		&v.LiveID, &decisions, &notifications, &attempts, &v.TokensRevision)
+	var d store.Deployment
+	err := s.r.inTurn(ctx, func() error {
+		var err error
+		d, err = scanDeployment(s.r.QueryRowContext(ctx, deploymentView, id, knownVersion),
+			&v.LiveID, &decisions, &notifications, &attempts, &v.TokensRevision)
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
