@@ -51,16 +51,37 @@ type BlueGreenStage struct {
 	// "<service>-green". The slots are the namespaces "<namespace>-blue"
 	// and "<namespace>-green", which hold the manifests' other objects.
 	Namespace string `json:"namespace" yaml:"namespace"`
-	// IngressName is the Ingress of the manifests that users reach; its
-	// backends are switched from one slot to the other.
-	IngressName string `json:"ingressName" yaml:"ingressName"`
+	// IngressName is the NGINX Ingress of the manifests that users reach;
+	// its backends are switched from one slot to the other. Set exactly
+	// one of IngressName and HTTPRouteName.
+	IngressName string `json:"ingressName,omitempty" yaml:"ingressName,omitempty"`
+	// HTTPRouteName is the Gateway API HTTPRoute of the manifests that
+	// users reach: it lives in Namespace, and its backend references to
+	// the manifests' Services point at one slot's namespace, which a
+	// ReferenceGrant there allows; the switch points them at the other
+	// slot. The tester header's preview is a rule of the same route.
+	HTTPRouteName string `json:"httpRouteName,omitempty" yaml:"httpRouteName,omitempty"`
 	// TesterHeader sends a request to the new slot before the switch,
 	// through the preview Ingress "<ingress>-preview" (an NGINX canary
 	// Ingress with weight 0); default "redirect-to-canary: always".
 	TesterHeader *TesterHeader `json:"testerHeader,omitempty" yaml:"testerHeader,omitempty"`
+	// PrePromotionAnalysis, when set, judges the new slot by its metrics
+	// once it is ready (testers reach it with the header), before the
+	// approval and the switch: Failed fails the deployment with nothing
+	// switched, Inconclusive or Error waits for a person at the gate
+	// STAGE/pre-promotion.
+	PrePromotionAnalysis *AnalysisStep `json:"prePromotionAnalysis,omitempty" yaml:"prePromotionAnalysis,omitempty"`
 	// Approval, when set, waits for people after the new slot is ready and
 	// before the switch.
 	Approval *ApprovalStage `json:"approval,omitempty" yaml:"approval,omitempty"`
+	// PostPromotionAnalysis, when set, judges the new slot once it takes
+	// every request, while the previous slot stays scaled: Failed switches
+	// back at once (nothing redeployed) and fails the deployment,
+	// Inconclusive or Error waits for a person at the gate
+	// STAGE/post-promotion with the previous slot still scaled. The
+	// previous slot is scaled down only after it passed and the scale
+	// down delay ran out.
+	PostPromotionAnalysis *AnalysisStep `json:"postPromotionAnalysis,omitempty" yaml:"postPromotionAnalysis,omitempty"`
 	// ScaleDownDelay is how long the previous slot stays scaled after the
 	// switch (default 30s). Within it, fledge abort or fledge rollback to
 	// the previous release switches back at once.
@@ -69,6 +90,11 @@ type BlueGreenStage struct {
 	// 5m).
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
 }
+
+// The gates of a blueGreen stage's analyses, where people decide on an
+// Inconclusive or Error verdict.
+func PrePromotionGate(stage string) string  { return stage + "/pre-promotion" }
+func PostPromotionGate(stage string) string { return stage + "/post-promotion" }
 
 // SlotNamespace returns the namespace of slot ("blue" or "green") for a
 // blueGreen stage whose namespace is ns.
@@ -86,7 +112,7 @@ func (b *BlueGreenStage) Header() TesterHeader {
 func (b *BlueGreenStage) AsCanaryDeployment() *CanaryDeploymentStage {
 	return &CanaryDeploymentStage{
 		Environment: b.Environment, Artifacts: b.Artifacts, Namespace: SlotNamespace(b.Namespace, SlotBlue),
-		IngressName: b.IngressName, TesterHeader: b.TesterHeader, RolloutTimeout: b.RolloutTimeout,
+		IngressName: b.IngressName, HTTPRouteName: b.HTTPRouteName, TesterHeader: b.TesterHeader, RolloutTimeout: b.RolloutTimeout,
 	}
 }
 
@@ -115,12 +141,24 @@ func (b *BlueGreenStage) validate(l *errs, f string, refs *References) {
 			63-len("-green"), SlotNamespace(b.Namespace, SlotBlue), SlotNamespace(b.Namespace, SlotGreen), n)
 	}
 	switch {
-	case b.IngressName == "":
-		l.add(f+".ingressName", "is required: the name of the Ingress in the manifests whose backends switch from one slot to the other")
+	case b.IngressName == "" && b.HTTPRouteName == "":
+		l.add(f+".ingressName", "set ingressName (an NGINX Ingress) or httpRouteName (a Gateway API HTTPRoute): the object of the manifests whose backends switch from one slot to the other")
+	case b.IngressName != "" && b.HTTPRouteName != "":
+		l.add(f+".httpRouteName", "set only one of ingressName and httpRouteName")
+	case b.HTTPRouteName != "":
+		if !dnsSubdomain.MatchString(b.HTTPRouteName) {
+			l.add(f+".httpRouteName", "%q is not a valid Kubernetes object name", b.HTTPRouteName)
+		}
 	case !dnsSubdomain.MatchString(b.IngressName):
 		l.add(f+".ingressName", "%q is not a valid Kubernetes object name", b.IngressName)
 	case len(b.IngressName)+len(PreviewSuffix) > 253:
 		l.add(f+".ingressName", "must leave room for the preview Ingress %s%s", b.IngressName, PreviewSuffix)
+	}
+	if a := b.PrePromotionAnalysis; a != nil {
+		a.validate(l, f+".prePromotionAnalysis")
+	}
+	if a := b.PostPromotionAnalysis; a != nil {
+		a.validate(l, f+".postPromotionAnalysis")
 	}
 	if h := b.TesterHeader; h != nil {
 		checkTesterHeader(l, f+".testerHeader", h)

@@ -47,7 +47,43 @@ func TestBlueGreenValidate(t *testing.T) {
 				fe(f+".environment", "is required"),
 				fe(f+".artifacts[0]", `artifact "nope" does not exist`),
 				fe(f+".namespace", "is required"),
-				fe(f+".ingressName", "is required: the name of the Ingress in the manifests whose backends switch from one slot to the other"),
+				fe(f+".ingressName", "set ingressName (an NGINX Ingress) or httpRouteName (a Gateway API HTTPRoute): the object of the manifests whose backends switch from one slot to the other"),
+			},
+		},
+		{
+			name: "Gateway API with analyses",
+			mutate: func(p *v1alpha1.Pipeline) {
+				bg := p.Spec.Stages[0].BlueGreen
+				bg.IngressName, bg.HTTPRouteName = "", "webpage"
+				bg.PrePromotionAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}}
+				bg.PostPromotionAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}, Args: []v1alpha1.AnalysisArg{{Name: "threshold", Value: "0.99"}}}
+			},
+			refs: walkthroughRefs(),
+		},
+		{
+			name: "both front objects, bad route name and analyses",
+			mutate: func(p *v1alpha1.Pipeline) {
+				bg := p.Spec.Stages[0].BlueGreen
+				bg.HTTPRouteName = "web"
+				bg.PrePromotionAnalysis = &v1alpha1.AnalysisStep{}
+				bg.PostPromotionAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "a"}, {Name: "a"}}}
+			},
+			refs: walkthroughRefs(),
+			want: []v1alpha1.FieldError{
+				fe(f+".httpRouteName", "set only one of ingressName and httpRouteName"),
+				fe(f+".prePromotionAnalysis.templates", "at least one template is required"),
+				fe(f+".postPromotionAnalysis.templates[1].name", `template "a" is listed twice`),
+			},
+		},
+		{
+			name: "bad route name",
+			mutate: func(p *v1alpha1.Pipeline) {
+				bg := p.Spec.Stages[0].BlueGreen
+				bg.IngressName, bg.HTTPRouteName = "", "Web_Route"
+			},
+			refs: walkthroughRefs(),
+			want: []v1alpha1.FieldError{
+				fe(f+".httpRouteName", `"Web_Route" is not a valid Kubernetes object name`),
 			},
 		},
 		{

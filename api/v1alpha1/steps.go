@@ -204,11 +204,33 @@ func (a *AnalysisStep) validate(l *errs, f string) {
 // UsesAnalysis reports whether any stage of the pipeline runs an analysis.
 func (p *Pipeline) UsesAnalysis() bool {
 	for _, st := range p.Spec.Stages {
-		if st.CanarySteps != nil && len(st.CanarySteps.Analyses()) > 0 {
+		if len(st.Analyses()) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// Analyses lists the analyses of a stage with their field paths inside
+// the stage: canarySteps.backgroundAnalysis, canarySteps.steps[N].analysis,
+// blueGreen.prePromotionAnalysis, blueGreen.postPromotionAnalysis.
+func (s Stage) Analyses() []AnalysisAt {
+	var out []AnalysisAt
+	if s.CanarySteps != nil {
+		for _, at := range s.CanarySteps.Analyses() {
+			at.Field = "canarySteps." + at.Field
+			out = append(out, at)
+		}
+	}
+	if b := s.BlueGreen; b != nil {
+		if b.PrePromotionAnalysis != nil {
+			out = append(out, AnalysisAt{Field: "blueGreen.prePromotionAnalysis", Step: b.PrePromotionAnalysis})
+		}
+		if b.PostPromotionAnalysis != nil {
+			out = append(out, AnalysisAt{Field: "blueGreen.postPromotionAnalysis", Step: b.PostPromotionAnalysis})
+		}
+	}
+	return out
 }
 
 // AnalysisAt is one analysis of a canarySteps stage with its field path

@@ -48,6 +48,16 @@ func (r *run) analysisArgs() map[string]string {
 		"environment":         r.plan.Environment,
 		"service":             r.service(),
 	}
+	if bg := r.state.BlueGreen; bg != nil && r.plan.BlueGreen != nil {
+		// The new slot is judged as a canary would be, beside the slot
+		// that served before it (the new one's own on a first release).
+		from := bg.From
+		if from == "" {
+			from = bg.To
+		}
+		args["canaryNamespace"] = v1alpha1.SlotNamespace(r.plan.BlueGreen.Namespace, bg.To)
+		args["productionNamespace"] = v1alpha1.SlotNamespace(r.plan.BlueGreen.Namespace, from)
+	}
 	for k, v := range r.d.Parameters {
 		args["param."+k] = v
 	}
@@ -91,7 +101,7 @@ func analysis(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 		r.event(a.StageName, "AnalysisSkipped", "analysis %s did not run: the canary has no requests (weight kept at 0, no production to split with)", gate)
 		return result{}, nil
 	}
-	step := r.plan.Stages[a.StageIndex].GateSteps()[a.Index].Analysis
+	step := r.plan.AnalysisOf(a)
 	res, err := r.advance(ctx, a.StageName, gate, *step, cur)
 	if err != nil || res.finish != nil || res.analysis == nil {
 		return res, err

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,20 +13,20 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
+	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/pipeline"
 	"fledge.dev/fledge/internal/traffic"
-	"fledge.dev/fledge/internal/traffic/nginx"
 	"fledge.dev/fledge/internal/traffic/routing"
 )
 
 // The blue/green strategy's steps (pipeline.StepChooseSlot and after).
-// Users reach the Ingress in the plan's blue/green namespace; it routes to
-// one of two slot namespaces through ExternalName Services (see
-// nginx.SlotRouting). A deployment goes into the slot the Ingress does not
-// route to, and the switch renames the Ingress's backends.
+// Users reach the front object (the manifests' Ingress or HTTPRoute) in
+// the plan's blue/green namespace; it routes to one of two slot
+// namespaces (see routing.BlueGreen). A deployment goes into the slot the
+// front does not route to, and the switch points the front at it.
 
 // front is the namespace users reach: the Ingress and its ExternalName
-// Services.
+// Services, or the HTTPRoute.
 func (r *run) front() place {
 	return place{env: r.plan.Environment, ns: r.plan.BlueGreen.Namespace, role: "blue/green"}
 }
@@ -41,40 +42,90 @@ func (r *run) bg() *v1alpha1.BlueGreenStatus {
 	return &st
 }
 
-// slotObjects are the manifests a slot gets (routing.Plan.SlotObjects).
-func (r *run) slotObjects() ([]*unstructured.Unstructured, error) {
+// slotObjects are the manifests slot gets (routing.BlueGreen.Slot).
+func (r *run) slotObjects(slot string) ([]*unstructured.Unstructured, error) {
 	if r.routingErr != nil {
 		return nil, r.routingErr
 	}
-	return r.routing.SlotObjects()
+	return r.routing.SlotObjects(slot)
 }
 
-// ingressRef names the Ingress users reach.
-func (r *run) ingressRef(name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion("networking.k8s.io/v1")
-	u.SetKind("Ingress")
-	u.SetName(name)
-	return u
+// bgRouting is the plan's blue/green routing.
+func (r *run) bgRouting() (routing.BlueGreen, error) {
+	return routing.NewBlueGreen(r.plan.BlueGreen)
 }
 
-// liveSlot reads which slot the Ingress routes to: "" when there is no
-// Ingress yet (a first release), an error when it routes elsewhere.
-func (r *run) liveSlot(ctx context.Context) (string, error) {
+// readFront reads the front object users reach: nil when there is none
+// yet (a first release).
+func (r *run) readFront(ctx context.Context, bg routing.BlueGreen) (*unstructured.Unstructured, error) {
 	c, _, err := r.cluster(ctx, r.plan.Environment)
+	if err != nil {
+		return nil, err
+	}
+	live, err := c.Get(ctx, r.plan.BlueGreen.Namespace, bg.FrontRef())
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	var unknown *kube.UnknownKindError
+	if errors.As(err, &unknown) {
+		return nil, fmt.Errorf("read %s: the cluster does not serve that kind (are the Gateway API CRDs installed?): %w", bg.FrontName(), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", bg.FrontName(), err)
+	}
+	return live, nil
+}
+
+// liveSlot reads which slot the front routes to: "" when there is no
+// front yet (a first release), an error when it routes elsewhere.
+func (r *run) liveSlot(ctx context.Context) (string, error) {
+	bg, err := r.bgRouting()
 	if err != nil {
 		return "", err
 	}
-	ns := r.plan.BlueGreen.Namespace
-	live, err := c.Get(ctx, ns, r.ingressRef(r.plan.BlueGreen.Ingress))
-	if apierrors.IsNotFound(err) {
-		return "", nil
+	live, err := r.readFront(ctx, bg)
+	if err != nil || live == nil {
+		return "", err
 	}
-	if err != nil {
-		return "", fmt.Errorf("read ingress %s/%s: %w", ns, r.plan.BlueGreen.Ingress, err)
-	}
-	return nginx.SlotOf(live, v1alpha1.Slots)
+	return bg.SlotOf(live)
 }
+
+// frontAccepted waits until the data plane's controller accepted what was
+// just applied to the front object (an HTTPRoute's status: Accepted and
+// ResolvedRefs for its generation), at most frontStatusTimeout; an Ingress
+// has no such status.
+func (r *run) frontAccepted(ctx context.Context, bg routing.BlueGreen) error {
+	ctx, cancel := context.WithTimeout(ctx, frontStatusTimeout)
+	defer cancel()
+	last := ""
+	for {
+		live, err := r.readFront(ctx, bg)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case live == nil:
+			last = bg.FrontName() + " does not exist"
+		default:
+			if last = bg.Accepted(live, live.GetGeneration()); last == "" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if context.Cause(ctx) != context.DeadlineExceeded {
+				return context.Cause(ctx)
+			}
+			return fmt.Errorf("%w: %s: %s after %s", traffic.ErrRouteNotReady, bg.FrontName(), last, frontStatusTimeout)
+		case <-time.After(frontStatusPoll):
+		}
+	}
+}
+
+// How long and how often frontAccepted reads the front's status.
+const (
+	frontStatusTimeout = time.Minute
+	frontStatusPoll    = 100 * time.Millisecond
+)
 
 func chooseSlot(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	from, err := r.liveSlot(ctx)
@@ -85,8 +136,8 @@ func chooseSlot(ctx context.Context, r *run, a pipeline.Action) (result, error) 
 	st.From, st.To = from, v1alpha1.OtherSlot(from)
 	to := r.slot(st.To)
 	if from == "" {
-		r.event(a.StageName, "SlotChosen", "no slot serves yet (namespace %s has no Ingress %s): deployment %s#%d goes into slot %s (namespace %s)",
-			st.Namespace, r.plan.BlueGreen.Ingress, r.d.Pipeline, r.d.Number, st.To, to.ns)
+		r.event(a.StageName, "SlotChosen", "no slot serves yet (there is no %s): deployment %s#%d goes into slot %s (namespace %s)",
+			r.frontName(), r.d.Pipeline, r.d.Number, st.To, to.ns)
 		return result{blueGreen: st}, nil
 	}
 	if live, err := r.e.cfg.Store.LiveDeployment(ctx, r.d.Pipeline); err == nil && live.ID != r.d.ID {
@@ -106,8 +157,16 @@ func deploymentText(pipelineName string, number int64) string {
 	return fmt.Sprintf(" deployment %s#%d", pipelineName, number)
 }
 
+// frontName names the front object in messages.
+func (r *run) frontName() string {
+	if bg, err := r.bgRouting(); err == nil {
+		return bg.FrontName()
+	}
+	return "front of namespace " + r.plan.BlueGreen.Namespace
+}
+
 func applyNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
-	objs, err := r.slotObjects()
+	objs, err := r.slotObjects(r.state.BlueGreen.To)
 	if err != nil {
 		return result{}, err
 	}
@@ -120,11 +179,11 @@ func applyNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 // Ingress to add a preview to; testers then reach the slot's Services in
 // the cluster.
 func waitNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
-	objs, err := r.slotObjects()
+	st := r.state.BlueGreen
+	objs, err := r.slotObjects(st.To)
 	if err != nil {
 		return result{}, err
 	}
-	st := r.state.BlueGreen
 	at := r.slot(st.To)
 	if err := r.waitRollout(ctx, a.StageName, at, objs, r.plan.ProductionRolloutTimeout); err != nil {
 		return result{}, err
@@ -138,25 +197,42 @@ func waitNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	}
 	services := r.serviceNames(objs, at.ns)
 	if st.From == "" {
-		r.event(a.StageName, "PreviewReady", "slot %s is ready; nothing serves yet, so there is no Ingress to add the tester header to: testers reach it in the cluster at %s",
-			st.To, services)
+		r.event(a.StageName, "PreviewReady", "slot %s is ready; nothing serves yet, so there is no %s to add the tester header to: testers reach it in the cluster at %s",
+			st.To, kindOf(r.frontName()), services)
 		return result{}, nil
 	}
 	manifests, err := r.routing.Manifests()
 	if err != nil {
 		return result{}, err
 	}
-	h := r.plan.BlueGreen.TesterHeader
-	preview, err := nginx.PreviewRouting(manifests, r.plan.BlueGreen.Ingress, st.To, at.ns, traffic.HeaderRoute{Name: h.Name, Value: h.Value})
+	bg, err := r.bgRouting()
+	if err != nil {
+		return result{}, err
+	}
+	preview, err := bg.Preview(manifests, st.From, st.To)
 	if err != nil {
 		return result{}, err
 	}
 	if err := r.apply(ctx, a.StageName, r.front(), preview); err != nil {
-		return result{}, fmt.Errorf("preview ingress: %w", err)
+		return result{}, fmt.Errorf("preview: %w", err)
 	}
-	r.event(a.StageName, "PreviewReady", "slot %s is ready: requests with header %s: %s reach it through ingress %s/%s, and in the cluster at %s; every other request still goes to slot %s",
-		st.To, h.Name, h.Value, st.Namespace, nginx.PreviewName(r.plan.BlueGreen.Ingress), services, st.From)
+	if err := r.frontAccepted(ctx, bg); err != nil {
+		return result{}, fmt.Errorf("preview: %w", err)
+	}
+	h := r.plan.BlueGreen.TesterHeader
+	through := bg.FrontName()
+	if ref := bg.PreviewRef(); ref != nil {
+		through = strings.ToLower(ref.GetKind()) + " " + st.Namespace + "/" + ref.GetName()
+	}
+	r.event(a.StageName, "PreviewReady", "slot %s is ready: requests with header %s: %s reach it through %s, and in the cluster at %s; every other request still goes to slot %s",
+		st.To, h.Name, h.Value, through, services, st.From)
 	return result{}, nil
+}
+
+// kindOf is the kind part of a front's name ("ingress", "HTTPRoute").
+func kindOf(frontName string) string {
+	kind, _, _ := strings.Cut(frontName, " ")
+	return kind
 }
 
 // serviceNames lists the Services among objs by their cluster DNS names in
@@ -174,11 +250,16 @@ func (r *run) serviceNames(objs []*unstructured.Unstructured, ns string) string 
 	return strings.Join(names, ", ")
 }
 
-// pointIngress applies the Ingress and its ExternalName Services so that
-// every request goes to slot, built from manifests, and reads back that
-// the Ingress routes to it.
-func (r *run) pointIngress(ctx context.Context, stage string, manifests []*unstructured.Unstructured, slot string) error {
-	objs, err := nginx.SlotRouting(manifests, r.plan.BlueGreen.Ingress, slot, r.slot(slot).ns)
+// pointFront applies the front object (with an Ingress, its ExternalName
+// Services) so that every request goes to slot, built from manifests,
+// reads back that it routes to it, and waits until the data plane's
+// controller accepted it.
+func (r *run) pointFront(ctx context.Context, stage string, manifests []*unstructured.Unstructured, slot string) error {
+	bg, err := r.bgRouting()
+	if err != nil {
+		return err
+	}
+	objs, err := bg.Front(manifests, slot)
 	if err != nil {
 		return err
 	}
@@ -190,9 +271,9 @@ func (r *run) pointIngress(ctx context.Context, stage string, manifests []*unstr
 		return fmt.Errorf("read back: %w", err)
 	}
 	if got != slot {
-		return fmt.Errorf("read back: ingress %s/%s routes to slot %q, not %s", r.plan.BlueGreen.Namespace, r.plan.BlueGreen.Ingress, got, slot)
+		return fmt.Errorf("read back: %s routes to slot %q, not %s", bg.FrontName(), got, slot)
 	}
-	return nil
+	return r.frontAccepted(ctx, bg)
 }
 
 // switchTraffic sends every request to the new slot at once and removes
@@ -203,13 +284,13 @@ func switchTraffic(ctx context.Context, r *run, a pipeline.Action) (result, erro
 		return result{}, err
 	}
 	st := r.bg()
-	if err := r.pointIngress(ctx, a.StageName, manifests, st.To); err != nil {
+	if err := r.pointFront(ctx, a.StageName, manifests, st.To); err != nil {
 		return result{}, fmt.Errorf("switch to slot %s: %w", st.To, err)
 	}
 	now := r.now()
 	st.Switched, st.SwitchedAt = true, &now
-	msg := fmt.Sprintf("every request to ingress %s/%s now goes to slot %s (namespace %s, deployment %s#%d), read back; the preview ingress is removed",
-		st.Namespace, r.plan.BlueGreen.Ingress, st.To, r.slot(st.To).ns, r.d.Pipeline, r.d.Number)
+	msg := fmt.Sprintf("every request to %s now goes to slot %s (namespace %s, deployment %s#%d), read back; the preview is removed",
+		r.frontName(), st.To, r.slot(st.To).ns, r.d.Pipeline, r.d.Number)
 	if st.From != "" {
 		// Never sooner than the data plane follows the switch.
 		at := now.Add(max(r.plan.BlueGreen.ScaleDownDelay, r.plan.BlueGreen.Hold))
@@ -222,18 +303,28 @@ func switchTraffic(ctx context.Context, r *run, a pipeline.Action) (result, erro
 	return result{blueGreen: st, productionAt: &now}, nil
 }
 
-// removePreview deletes the preview Ingress, if any; failing to is
-// reported, not fatal: it routes only the tester header, and the next
-// release rewrites it. Its success is said by the caller's event, the
-// same whether the Ingress was there or not, as it is when the step is
-// repeated after a crash.
+// removePreview deletes the preview object, if the routing has one apart
+// from the front (the preview Ingress); failing to is reported, not
+// fatal: it routes only the tester header, and the next release rewrites
+// it. Its success is said by the caller's event, the same whether the
+// object was there or not, as it is when the step is repeated after a
+// crash. A preview held in the front itself (an HTTPRoute's header rules)
+// ends when the front is pointed at a slot.
 func (r *run) removePreview(ctx context.Context, stage string) {
+	bg, err := r.bgRouting()
+	if err != nil {
+		return
+	}
+	ref := bg.PreviewRef()
+	if ref == nil {
+		return
+	}
 	c, _, err := r.cluster(ctx, r.plan.Environment)
 	if err == nil {
-		_, err = c.Delete(ctx, r.plan.BlueGreen.Namespace, r.ingressRef(nginx.PreviewName(r.plan.BlueGreen.Ingress)))
+		_, err = c.Delete(ctx, r.plan.BlueGreen.Namespace, ref)
 	}
 	if err != nil {
-		r.event(stage, "PreviewNotRemoved", "preview ingress %s/%s not deleted: %v", r.plan.BlueGreen.Namespace, nginx.PreviewName(r.plan.BlueGreen.Ingress), err)
+		r.event(stage, "PreviewNotRemoved", "preview %s %s/%s not deleted: %v", strings.ToLower(ref.GetKind()), r.plan.BlueGreen.Namespace, ref.GetName(), err)
 	}
 }
 
@@ -306,7 +397,7 @@ func switchBack(ctx context.Context, r *run, _ pipeline.Action) (result, error) 
 		// Switched back already by a server that died before recording
 		// it: say so as it would have.
 	case cur != st.To:
-		r.event("", "TrafficUnchanged", "no request was switched to slot %s: every request still goes to %s", st.To, slotText(cur))
+		r.event("", "TrafficUnchanged", "no request was switched to slot %s: every request still goes to %s", st.To, r.slotText(cur))
 		return result{}, nil
 	case st.From == "":
 		r.event("", "SwitchBackImpossible", "slot %s keeps serving: this was the first release in %s, there is no previous slot to switch back to", st.To, st.Namespace)
@@ -316,13 +407,13 @@ func switchBack(ctx context.Context, r *run, _ pipeline.Action) (result, error) 
 		if err != nil {
 			return result{}, err
 		}
-		if err := r.pointIngress(ctx, "", manifests, st.From); err != nil {
+		if err := r.pointFront(ctx, "", manifests, st.From); err != nil {
 			return result{}, fmt.Errorf("switch back to slot %s: %w", st.From, err)
 		}
 	}
 	st.SwitchedBack = true
-	r.event("", "TrafficSwitchedBack", "every request to ingress %s/%s goes to slot %s%s again, read back; nothing was redeployed",
-		st.Namespace, r.plan.BlueGreen.Ingress, st.From, deploymentText(r.d.Pipeline, st.FromNumber))
+	r.event("", "TrafficSwitchedBack", "every request to %s goes to slot %s%s again, read back; nothing was redeployed",
+		r.frontName(), st.From, deploymentText(r.d.Pipeline, st.FromNumber))
 	// The new slot is removed next: let the data plane follow first.
 	if err := sleep(ctx, r.plan.BlueGreen.Hold); err != nil {
 		return result{}, err
@@ -330,10 +421,34 @@ func switchBack(ctx context.Context, r *run, _ pipeline.Action) (result, error) 
 	return result{blueGreen: st, productionCleared: true}, nil
 }
 
-// slotText names what an Ingress routes to in a message.
-func slotText(slot string) string {
+// endPreview ends the tester header's preview of the new slot while slot
+// cur serves: the preview object is deleted or, when the preview is part
+// of the front (an HTTPRoute's header rules), the front is pointed at cur
+// again with the serving release's manifests, before the new slot's
+// objects (and the grant that lets the route reach them) go.
+func (r *run) endPreview(ctx context.Context, cur string) error {
+	bg, err := r.bgRouting()
+	if err != nil {
+		return err
+	}
+	if bg.PreviewRef() != nil || cur == "" {
+		r.removePreview(ctx, "")
+		return nil
+	}
+	manifests, err := r.previousManifests(ctx, r.state.BlueGreen.FromDeployment)
+	if err != nil {
+		return err
+	}
+	if err := r.pointFront(ctx, "", manifests, cur); err != nil {
+		return fmt.Errorf("end the preview: %w", err)
+	}
+	return nil
+}
+
+// slotText names what the front object routes to in a message.
+func (r *run) slotText(slot string) string {
 	if slot == "" {
-		return "nowhere (there is no Ingress yet)"
+		return "nowhere (there is no " + kindOf(r.frontName()) + " yet)"
 	}
 	return "slot " + slot
 }
@@ -378,8 +493,10 @@ func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
 		r.event("", "NewSlotKept", "slot %s serves every request, so its objects are kept", st.To)
 		return result{}, nil
 	}
-	r.removePreview(ctx, "")
-	objs, err := r.slotObjects()
+	if err := r.endPreview(ctx, cur); err != nil {
+		return result{}, err
+	}
+	objs, err := r.slotObjects(st.To)
 	if err != nil {
 		return result{}, err
 	}
@@ -407,9 +524,9 @@ func removeNew(ctx context.Context, r *run, _ pipeline.Action) (result, error) {
 	}
 	slices.Reverse(deleted)
 	if len(deleted) == 0 {
-		r.event("", "NewSlotRemoved", "slot %s (namespace %s) holds none of this deployment's workloads; %s kept every request", st.To, at.ns, slotText(cur))
+		r.event("", "NewSlotRemoved", "slot %s (namespace %s) holds none of this deployment's workloads; %s kept every request", st.To, at.ns, r.slotText(cur))
 		return result{}, nil
 	}
-	r.event("", "NewSlotRemoved", "deleted %s from slot %s (namespace %s), keeping its Services' addresses for the next release; %s kept every request", strings.Join(deleted, ", "), st.To, at.ns, slotText(cur))
+	r.event("", "NewSlotRemoved", "deleted %s from slot %s (namespace %s), keeping its Services' addresses for the next release; %s kept every request", strings.Join(deleted, ", "), st.To, at.ns, r.slotText(cur))
 	return result{}, nil
 }

@@ -1,6 +1,7 @@
 package executor_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -221,7 +222,7 @@ func TestBlueGreenFirstReleaseUndo(t *testing.T) {
 	if b.cluster.has(v1alpha1.SlotNamespace(bgNS, v1alpha1.SlotBlue)+"/Deployment/web") || b.cluster.has(bgNS+"/Ingress/web") {
 		t.Errorf("a rejected first release left objects: %v", b.cluster.Calls())
 	}
-	if msg := b.message(id, "TrafficUnchanged"); !strings.Contains(msg, "there is no Ingress yet") {
+	if msg := b.message(id, "TrafficUnchanged"); !strings.Contains(msg, "there is no ingress yet") {
 		t.Errorf("TrafficUnchanged %q", msg)
 	}
 }
@@ -302,4 +303,116 @@ func TestBlueGreenSwitchBackRepeated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A blue/green release's analyses: before the switch a failure fails the
+// release with nothing switched and the new slot removed; after it a
+// failure switches back at once (the previous slot was kept scaled) and
+// the previous release is live again; an inconclusive verdict waits for a
+// person at the analysis's gate, with the previous slot scaled.
+func TestBlueGreenAnalyses(t *testing.T) {
+	t.Parallel()
+	ok, bad, unsure := v1alpha1.AnalysisSuccessful, v1alpha1.AnalysisFailed, v1alpha1.AnalysisInconclusive
+	tests := []struct {
+		name      string
+		pre, post []v1alpha1.AnalysisPhase
+		decide    v1alpha1.DecisionKind // at the gate of an inconclusive verdict
+		status    v1alpha1.DeploymentStatus
+		message   string
+		served    string // the slot that serves at the end
+		events    []string
+	}{
+		{
+			name: "both pass", pre: []v1alpha1.AnalysisPhase{ok, ok}, post: []v1alpha1.AnalysisPhase{ok},
+			status: v1alpha1.StatusSucceeded, served: v1alpha1.SlotGreen,
+			events: []string{"PreviewReady", "AnalysisStarted", "AnalysisSuccessful", "TrafficSwitched", "AnalysisStarted", "AnalysisSuccessful", "PreviousSlotScaledDown"},
+		},
+		{
+			name: "pre-promotion fails", pre: []v1alpha1.AnalysisPhase{ok, bad}, post: []v1alpha1.AnalysisPhase{ok},
+			status: v1alpha1.StatusFailed, message: "analysis blue-green/pre-promotion failed", served: v1alpha1.SlotBlue,
+			events: []string{"PreviewReady", "AnalysisStarted", "AnalysisFailed", "TrafficUnchanged", "NewSlotRemoved"},
+		},
+		{
+			name: "post-promotion fails", pre: []v1alpha1.AnalysisPhase{ok}, post: []v1alpha1.AnalysisPhase{bad},
+			status: v1alpha1.StatusFailed, message: "analysis blue-green/post-promotion failed", served: v1alpha1.SlotBlue,
+			events: []string{"AnalysisSuccessful", "TrafficSwitched", "AnalysisStarted", "AnalysisFailed", "TrafficSwitchedBack", "NewSlotRemoved"},
+		},
+		{
+			name: "post-promotion inconclusive, rejected", post: []v1alpha1.AnalysisPhase{unsure}, decide: v1alpha1.DecisionReject,
+			status: v1alpha1.StatusRejected, message: "rejected by bob at blue-green/post-promotion", served: v1alpha1.SlotBlue,
+			events: []string{"TrafficSwitched", "AnalysisInconclusive", "Rejected", "TrafficSwitchedBack"},
+		},
+		{
+			name: "pre-promotion inconclusive, approved", pre: []v1alpha1.AnalysisPhase{unsure}, decide: v1alpha1.DecisionApprove,
+			status: v1alpha1.StatusSucceeded, served: v1alpha1.SlotGreen,
+			events: []string{"PreviewReady", "AnalysisInconclusive", "TrafficSwitched", "PreviousSlotScaledDown"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			first := b.releaseBlueGreen("1")
+			plan := blueGreen("2", false)
+			bg := plan.Stages[0].BlueGreen
+			step := func(phases []v1alpha1.AnalysisPhase) *v1alpha1.AnalysisStep {
+				if phases == nil {
+					return nil
+				}
+				return &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}}
+			}
+			bg.PrePromotionAnalysis, bg.PostPromotionAnalysis = step(tt.pre), step(tt.post)
+			// One script for both: the pre-promotion verdicts, then the
+			// post-promotion ones, each analysis counting from its start.
+			b.analyzer = &phased{pre: tt.pre, post: tt.post, canaryNS: bgNS + "-green", productionNS: bgNS + "-blue"}
+			id := b.create(plan)
+			s := b.start("")
+			if tt.decide == v1alpha1.DecisionReject {
+				b.waitParked(id)
+				if b.cluster.replicas(v1alpha1.SlotBlue) != 2 {
+					t.Errorf("waiting at the gate, blue has %d replicas", b.cluster.replicas(v1alpha1.SlotBlue))
+				}
+				b.decide(s, id, "bob", tt.decide, "")
+			} else {
+				b.drive(s, id) // approves at any gate
+			}
+			d := b.waitStatus(id, tt.status)
+			if got := b.finalMessage(d); !strings.Contains(got, tt.message) || (tt.message == "") != (got == "") {
+				t.Errorf("outcome %q, want %q", got, tt.message)
+			}
+			if got := b.eventTypes(id); !inOrder(got, tt.events...) {
+				t.Errorf("events %v, want in order %v", got, tt.events)
+			}
+			if slot := b.cluster.servedSlot(); slot != tt.served {
+				t.Errorf("the Ingress routes to %q, want %q", slot, tt.served)
+			}
+			// The release that serves at the end is the live one.
+			if served := b.get(id).ProductionAt != nil; served != (tt.served == v1alpha1.SlotGreen) || b.get(first).ProductionAt == nil {
+				t.Errorf("deployment %d released: %v (first: %v), serving slot %s", id, served, b.get(first).ProductionAt, tt.served)
+			}
+		})
+	}
+}
+
+// phased scripts a blue/green release's two analyses: Begin tells them
+// apart by name.
+type phased struct {
+	pre, post              []v1alpha1.AnalysisPhase
+	canaryNS, productionNS string
+}
+
+func (p *phased) script(name string) *scripted {
+	phases := p.pre
+	if strings.HasSuffix(name, "/post-promotion") {
+		phases = p.post
+	}
+	return &scripted{phases: phases, canaryNS: p.canaryNS, productionNS: p.productionNS}
+}
+
+func (p *phased) Begin(ctx context.Context, plan *pipeline.Plan, name string, step v1alpha1.AnalysisStep, args map[string]string, now time.Time) (*v1alpha1.AnalysisRun, error) {
+	return p.script(name).Begin(ctx, plan, name, step, args, now)
+}
+
+func (p *phased) Measure(ctx context.Context, plan *pipeline.Plan, run *v1alpha1.AnalysisRun, now time.Time) (*v1alpha1.AnalysisRun, []v1alpha1.Measurement, error) {
+	return p.script(run.Name).Measure(ctx, plan, run, now)
 }

@@ -1,6 +1,7 @@
 package executor_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -23,10 +24,15 @@ type scripted struct {
 	// the first.
 	interval, delay time.Duration
 	measures        atomic.Int32
+	// canaryNS and productionNS are the namespaces the arguments must
+	// name, canaryNS and any when unset.
+	canaryNS, productionNS string
 }
 
 func (s *scripted) Begin(_ context.Context, _ *pipeline.Plan, name string, step v1alpha1.AnalysisStep, args map[string]string, now time.Time) (*v1alpha1.AnalysisRun, error) {
-	if args["pipeline"] != "web" || args["canaryNamespace"] != canaryNS || args["param.IMAGE_TAG"] != "x" || args["service"] != "web" {
+	wantCanary := cmp.Or(s.canaryNS, canaryNS)
+	if args["pipeline"] != "web" || args["canaryNamespace"] != wantCanary || args["param.IMAGE_TAG"] != "x" || args["service"] != "web" ||
+		(s.productionNS != "" && args["productionNamespace"] != s.productionNS) {
 		return nil, fmt.Errorf("deployment arguments missing: %v", args)
 	}
 	var names []string

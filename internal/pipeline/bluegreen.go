@@ -42,8 +42,11 @@ type BlueGreenPlan struct {
 	// Namespace holds the Ingress users reach; the slots are
 	// v1alpha1.SlotNamespace(Namespace, slot).
 	Namespace string `json:"namespace"`
-	// Ingress is the manifests' Ingress whose backends switch slots.
-	Ingress      string                `json:"ingress"`
+	// Ingress is the manifests' Ingress whose backends switch slots
+	// (NGINX), HTTPRoute the manifests' HTTPRoute (Gateway API): one is
+	// set.
+	Ingress      string                `json:"ingress,omitempty"`
+	HTTPRoute    string                `json:"httpRoute,omitempty"`
 	TesterHeader v1alpha1.TesterHeader `json:"testerHeader"`
 	// ScaleDownDelay is how long the previous slot stays scaled after the
 	// switch.
@@ -56,15 +59,40 @@ type BlueGreenPlan struct {
 	Hold time.Duration `json:"hold"`
 }
 
-// blueGreenSteps lists the steps of a blueGreen stage (approval may be
-// nil), or of a blue/green pipeline's rollback (no approval); a builds an
-// action of the stage.
-func blueGreenSteps(approval *v1alpha1.ApprovalStage, a func(Step) Action) []Action {
+// blueGreenSteps lists the steps of blueGreen stage bg, or of a
+// blue/green pipeline's rollback (bg nil: no analysis, no approval); a
+// builds an action of the stage. An analysis's action has Index 0 before
+// the switch, 1 after it.
+func blueGreenSteps(bg *v1alpha1.BlueGreenStage, a func(Step) Action) []Action {
+	if bg == nil {
+		bg = &v1alpha1.BlueGreenStage{}
+	}
+	analysis := func(index int, gate func(string) string) Action {
+		act := a(StepAnalysis)
+		act.Index, act.Gate = index, gate(act.StageName)
+		return act
+	}
 	out := []Action{a(StepChooseSlot), a(StepApplyNew), a(StepWaitNew)}
-	if approval != nil {
+	if bg.PrePromotionAnalysis != nil {
+		out = append(out, analysis(0, v1alpha1.PrePromotionGate))
+	}
+	if bg.Approval != nil {
 		out = append(out, a(StepOpenApproval), a(StepAwaitApproval))
 	}
-	return append(out, a(StepSwitchTraffic), a(StepKeepPrevious))
+	out = append(out, a(StepSwitchTraffic))
+	if bg.PostPromotionAnalysis != nil {
+		out = append(out, analysis(1, v1alpha1.PostPromotionGate))
+	}
+	return append(out, a(StepKeepPrevious))
+}
+
+// blueGreenAnalysis returns the analysis of a blueGreen stage's action a
+// (Index 0 before the switch, 1 after it).
+func blueGreenAnalysis(bg *v1alpha1.BlueGreenStage, a Action) *v1alpha1.AnalysisStep {
+	if a.Index == 0 {
+		return bg.PrePromotionAnalysis
+	}
+	return bg.PostPromotionAnalysis
 }
 
 // blueGreenFinishing lists the finishing steps of a blue/green run:

@@ -56,6 +56,24 @@ func TestBlueGreenSteps(t *testing.T) {
 			},
 		},
 		{
+			name: "with analyses before and after the switch",
+			plan: func() *pipeline.Plan {
+				p := blueGreenPlan(true)
+				bg := p.Stages[0].BlueGreen
+				bg.PrePromotionAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "pre"}}}
+				bg.PostPromotionAnalysis = &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "post"}}}
+				return p
+			}(),
+			want: []pipeline.Action{
+				bgAction(pipeline.StepChooseSlot), bgAction(pipeline.StepApplyNew), bgAction(pipeline.StepWaitNew),
+				{Step: pipeline.StepAnalysis, StageName: "bg", Index: 0, Gate: "bg/pre-promotion"},
+				bgAction(pipeline.StepOpenApproval), bgAction(pipeline.StepAwaitApproval),
+				bgAction(pipeline.StepSwitchTraffic),
+				{Step: pipeline.StepAnalysis, StageName: "bg", Index: 1, Gate: "bg/post-promotion"},
+				bgAction(pipeline.StepKeepPrevious), finishing(pipeline.StepScaleDownPrevious),
+			},
+		},
+		{
 			name: "rollback",
 			plan: func() *pipeline.Plan {
 				p := blueGreenPlan(true)
@@ -142,6 +160,26 @@ func TestBlueGreenInWindow(t *testing.T) {
 	for i, tt := range tests {
 		if got := tt.st.InWindow(); got != tt.want {
 			t.Errorf("%d: InWindow(%+v) = %v, want %v", i, tt.st, got, tt.want)
+		}
+	}
+}
+
+// Each analysis action of a blueGreen stage runs its own analysis, and
+// people decide at its gate only when it exists.
+func TestBlueGreenAnalysisGates(t *testing.T) {
+	t.Parallel()
+	p := blueGreenPlan(false)
+	pre := &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "pre"}}}
+	p.Stages[0].BlueGreen.PrePromotionAnalysis = pre
+	if got := p.AnalysisOf(pipeline.Action{Step: pipeline.StepAnalysis, StageIndex: 0, StageName: "bg", Index: 0}); got != pre {
+		t.Errorf("AnalysisOf(pre) = %v, want the pre-promotion analysis", got)
+	}
+	if got := p.AnalysisOf(pipeline.Action{Step: pipeline.StepAnalysis, StageIndex: 0, StageName: "bg", Index: 1}); got != nil {
+		t.Errorf("AnalysisOf(post) = %v, want none", got)
+	}
+	for gate, want := range map[string]bool{"bg/pre-promotion": true, "bg/post-promotion": false, "bg": false, "bg/step-1": false} {
+		if _, ok := p.Gate(gate); ok != want {
+			t.Errorf("Gate(%q) exists = %v, want %v", gate, ok, want)
 		}
 	}
 }

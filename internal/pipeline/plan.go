@@ -139,13 +139,31 @@ func (p *Plan) ApprovalOf(a Action) *v1alpha1.ApprovalStage {
 	return st.Approval
 }
 
+// AnalysisOf returns the analysis that action a (a StepAnalysis) runs:
+// the canarySteps or wave step's, or the blueGreen stage's before or
+// after the switch.
+func (p *Plan) AnalysisOf(a Action) *v1alpha1.AnalysisStep {
+	st := p.Stages[a.StageIndex]
+	if st.BlueGreen != nil {
+		return blueGreenAnalysis(st.BlueGreen, a)
+	}
+	return st.GateSteps()[a.Index].Analysis
+}
+
 // Gate returns the approval people decide on at gate (a stage's name or a
 // canarySteps gate, see GateName), and whether the gate exists. A gate of
 // a pause or an analysis has no approval stage: one decision settles it.
 func (p *Plan) Gate(gate string) (*v1alpha1.ApprovalStage, bool) {
 	for _, st := range p.Stages {
-		if st.Name == gate && st.BlueGreen != nil {
-			return st.BlueGreen.Approval, st.BlueGreen.Approval != nil
+		if bg := st.BlueGreen; bg != nil {
+			switch gate {
+			case st.Name:
+				return bg.Approval, bg.Approval != nil
+			case v1alpha1.PrePromotionGate(st.Name):
+				return nil, bg.PrePromotionAnalysis != nil
+			case v1alpha1.PostPromotionGate(st.Name):
+				return nil, bg.PostPromotionAnalysis != nil
+			}
 		}
 		if st.Name == gate {
 			return st.Approval, st.Approval != nil

@@ -217,7 +217,7 @@ func stageSteps(p *Plan, i int) []Action {
 	case v1alpha1.StageApproval:
 		return []Action{a(StepOpenApproval), a(StepAwaitApproval)}
 	case v1alpha1.StageBlueGreen:
-		return blueGreenSteps(p.Stages[i].BlueGreen.Approval, a)
+		return blueGreenSteps(p.Stages[i].BlueGreen, a)
 	case v1alpha1.StageProductionRelease:
 		if p.HasWaves() {
 			// The canary hands every request back to production before

@@ -18,15 +18,24 @@ func blueGreenPlan(plan *pipeline.Plan, bg *v1alpha1.BlueGreenStage) {
 	plan.CanaryScale = nil
 	plan.ProductionNamespace = bg.Namespace
 	plan.ProductionRolloutTimeout = bg.RolloutTimeout.Or(v1alpha1.DefaultRolloutTimeout)
-	plan.BlueGreen = &pipeline.BlueGreenPlan{
-		Namespace: bg.Namespace, Ingress: bg.IngressName, TesterHeader: bg.Header(),
+	plan.BlueGreen = blueGreenOf(bg)
+	if plan.Traffic != nil {
+		front := "ingress " + bg.Namespace + "/" + bg.IngressName
+		if bg.HTTPRouteName != "" {
+			front = "HTTPRoute " + bg.Namespace + "/" + bg.HTTPRouteName
+		}
+		plan.Traffic.Layout = "blue-green"
+		plan.Traffic.LayoutReason = fmt.Sprintf("blueGreen stage: %s routes to slot namespace %s or %s", front,
+			v1alpha1.SlotNamespace(bg.Namespace, v1alpha1.SlotBlue), v1alpha1.SlotNamespace(bg.Namespace, v1alpha1.SlotGreen))
+	}
+}
+
+// blueGreenOf freezes a blueGreen stage's settings in a plan.
+func blueGreenOf(bg *v1alpha1.BlueGreenStage) *pipeline.BlueGreenPlan {
+	return &pipeline.BlueGreenPlan{
+		Namespace: bg.Namespace, Ingress: bg.IngressName, HTTPRoute: bg.HTTPRouteName, TesterHeader: bg.Header(),
 		ScaleDownDelay: bg.ScaleDownDelay.Or(v1alpha1.DefaultScaleDownDelay),
 		Hold:           v1alpha1.DefaultPromotionHold,
-	}
-	if plan.Traffic != nil {
-		plan.Traffic.Layout = "blue-green"
-		plan.Traffic.LayoutReason = fmt.Sprintf("blueGreen stage: ingress %s/%s routes to slot namespace %s or %s", bg.Namespace, bg.IngressName,
-			v1alpha1.SlotNamespace(bg.Namespace, v1alpha1.SlotBlue), v1alpha1.SlotNamespace(bg.Namespace, v1alpha1.SlotGreen))
 	}
 }
 
@@ -58,18 +67,16 @@ func (s *Service) switchBackInWindow(ctx context.Context, pipelineName string, t
 	return v1alpha1.Deployment{}, false, nil
 }
 
-// liveSlotNamespace is the namespace of the slot the pipeline's live
-// deployment runs in (it switched to it last), or the blue slot's when
-// nothing is live.
-func (s *Service) liveSlotNamespace(ctx context.Context, pipelineName, ns string) string {
-	slot := v1alpha1.SlotBlue
+// liveSlot is the slot the pipeline's live deployment runs in (it
+// switched to it last), or the blue slot when nothing is live.
+func (s *Service) liveSlot(ctx context.Context, pipelineName string) string {
 	if live, err := s.store.LiveDeployment(ctx, pipelineName); err == nil {
 		var st pipeline.State
 		if json.Unmarshal(live.State, &st) == nil && st.BlueGreen != nil && st.BlueGreen.To != "" {
-			slot = st.BlueGreen.To
+			return st.BlueGreen.To
 		}
 	}
-	return v1alpha1.SlotNamespace(ns, slot)
+	return v1alpha1.SlotBlue
 }
 
 // rollbackBlueGreen is the blue/green part of a rollback's plan: where the

@@ -643,8 +643,9 @@ func (s *Service) diffProduction(ctx context.Context, d store.Deployment, plan *
 	ns := plan.ProductionNamespace
 	if plan.BlueGreen != nil {
 		// The version users reach runs in the live slot.
-		objs, err = rp.SlotObjects()
-		ns = s.liveSlotNamespace(ctx, d.Pipeline, plan.BlueGreen.Namespace)
+		slot := s.liveSlot(ctx, d.Pipeline)
+		objs, err = rp.SlotObjects(slot)
+		ns = v1alpha1.SlotNamespace(plan.BlueGreen.Namespace, slot)
 	}
 	if err != nil {
 		return v1alpha1.ProductionDiff{}, fmt.Errorf("manifests of deployment %d: %w", id, err)

@@ -209,12 +209,9 @@ func (s *Service) validatePipeline(ctx context.Context, p *v1alpha1.Pipeline) er
 	}
 	if !s.analysis {
 		for i, st := range p.Spec.Stages {
-			if st.CanarySteps == nil {
-				continue
-			}
-			for _, at := range st.CanarySteps.Analyses() {
+			for _, at := range st.Analyses() {
 				fes = append(fes, v1alpha1.FieldError{
-					Field:   fmt.Sprintf("spec.stages[%d].canarySteps.%s", i, at.Field),
+					Field:   fmt.Sprintf("spec.stages[%d].%s", i, at.Field),
 					Message: "analysis is not available on this server: it has no analysis engine",
 				})
 			}
@@ -412,10 +409,7 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 	specs := map[string]v1alpha1.AnalysisTemplateSpec{}
 	var fes []v1alpha1.FieldError
 	for i, st := range p.Spec.Stages {
-		if st.CanarySteps == nil {
-			continue
-		}
-		for _, at := range st.CanarySteps.Analyses() {
+		for _, at := range st.Analyses() {
 			a := at.Step
 			given := map[string]string{}
 			for k, v := range analysis.DeploymentArgs(params) {
@@ -425,7 +419,7 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 				given[arg.Name] = arg.Value
 			}
 			for k, ref := range a.Templates {
-				field := fmt.Sprintf("stages[%d].canarySteps.%s.templates[%d]", i, at.Field, k)
+				field := fmt.Sprintf("stages[%d].%s.templates[%d]", i, at.Field, k)
 				spec, ok := specs[ref.Name]
 				if !ok {
 					res, err := s.store.GetResource(ctx, v1alpha1.KindAnalysisTemplate, ref.Name)
@@ -457,10 +451,7 @@ func (s *Service) freezeTemplates(ctx context.Context, p *v1alpha1.Pipeline, par
 
 // usesTemplate reports whether a stage's analysis steps name a template.
 func usesTemplate(st v1alpha1.Stage, name string) bool {
-	if st.CanarySteps == nil {
-		return false
-	}
-	for _, at := range st.CanarySteps.Analyses() {
+	for _, at := range st.Analyses() {
 		for _, ref := range at.Step.Templates {
 			if ref.Name == name {
 				return true

@@ -176,15 +176,15 @@ func (s *Service) CreateRun(ctx context.Context, pipelineName string, params map
 		err = provider.Check(objs)
 	}
 	if err == nil && bg != nil {
-		err = routing.CheckBlueGreen(objs, bg.IngressName, bg.Namespace)
+		err = routing.CheckBlueGreen(objs, blueGreenOf(bg))
 	}
 	if err != nil {
 		field := "canaryDeployment.ingressName"
-		if bg != nil {
-			field = "blueGreen.ingressName"
-		}
 		if canary.HTTPRouteName != "" {
 			field = "canaryDeployment.httpRouteName"
+		}
+		if bg != nil {
+			field = strings.Replace(field, "canaryDeployment.", "blueGreen.", 1)
 		}
 		return v1alpha1.Deployment{}, invalid(fmt.Sprintf("pipeline %q: %v", pipelineName, err),
 			v1alpha1.FieldError{Field: field, Message: err.Error()})

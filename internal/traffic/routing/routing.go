@@ -356,34 +356,3 @@ func SurgeCanary(objs []*unstructured.Unstructured) error {
 	}
 	return nil
 }
-
-// CheckBlueGreen reports what makes the manifests unusable for a
-// blue/green pipeline whose Ingress ingressName lives in namespace ns,
-// before anything is deployed: the Ingress is missing, routes to a Service
-// the manifests do not have, or a name Fledge derives would be too long.
-func CheckBlueGreen(objs []*unstructured.Unstructured, ingressName, ns string) error {
-	for _, slot := range v1alpha1.Slots {
-		if _, err := nginx.SlotRouting(objs, ingressName, slot, v1alpha1.SlotNamespace(ns, slot)); err != nil {
-			return err
-		}
-	}
-	_, err := nginx.PreviewRouting(objs, ingressName, v1alpha1.SlotGreen, v1alpha1.SlotNamespace(ns, v1alpha1.SlotGreen), nginx.DefaultHeader)
-	return err
-}
-
-// SlotObjects returns a blue/green plan's manifests as a slot namespace
-// gets them: all but the Ingress users reach, rolled out at full surge
-// since a slot takes no request until the switch.
-func (p *Plan) SlotObjects() ([]*unstructured.Unstructured, error) {
-	if p.plan.BlueGreen == nil {
-		return nil, fmt.Errorf("deployment of %s is not blue/green", p.plan.Pipeline)
-	}
-	objs, err := p.Manifests()
-	if err != nil {
-		return nil, err
-	}
-	if objs, err = nginx.WithoutIngress(objs, p.plan.BlueGreen.Ingress); err != nil {
-		return nil, err
-	}
-	return objs, SurgeCanary(objs)
-}
