@@ -136,6 +136,7 @@ func TestGolden(t *testing.T) {
 		{name: "get-empty", args: []string{"get", "artifacts"}, setup: func(f *fakeAPI) { f.resources["artifacts"] = nil }},
 		{name: "describe-pipeline", args: []string{"describe", "pipeline", testPipeline}},
 		{name: "describe-pipeline-steps", args: []string{"describe", "pipeline", "webpage-progressive"}},
+		{name: "describe-pipeline-bluegreen", args: []string{"describe", "pipeline", "webpage-bg-gateway"}},
 		{name: "describe-environment", args: []string{"describe", "env", "prod"}},
 		{name: "describe-artifact", args: []string{"describe", "artifact", "webpage-manifest"}},
 		{name: "describe-deployment-waiting", args: []string{"describe", "deployment", "46"}},

@@ -340,7 +340,7 @@ func (d *describer) stageSettings(st v1alpha1.Stage) {
 		d.kv(in, "Approvals required", n)
 		d.kv(in, "Timeout", dur(a.Timeout, v1alpha1.DefaultApprovalTimeout))
 	case st.BlueGreen != nil:
-		d.blueGreenSettings(in, st.BlueGreen, dur)
+		d.blueGreenSettings(in, st.Name, st.BlueGreen, dur)
 	case st.ProductionRelease != nil:
 		r := st.ProductionRelease
 		d.kv(in, "Namespace", r.Namespace)

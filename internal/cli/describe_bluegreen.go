@@ -9,16 +9,24 @@ import (
 	"fledge.dev/fledge/api/v1alpha1"
 )
 
-// blueGreenSettings writes a blueGreen stage's settings, indented by in.
-func (d *describer) blueGreenSettings(in int, b *v1alpha1.BlueGreenStage, dur func(*v1alpha1.Duration, time.Duration) string) {
+// blueGreenSettings writes the settings of blueGreen stage b named stage,
+// indented by in.
+func (d *describer) blueGreenSettings(in int, stage string, b *v1alpha1.BlueGreenStage, dur func(*v1alpha1.Duration, time.Duration) string) {
 	d.kv(in, "Strategy", "blue/green: the new version beside the live one, then every request at once")
 	d.kv(in, "Environment", b.Environment)
 	d.kv(in, "Artifacts", strings.Join(b.Artifacts, ", "))
-	d.kv(in, "Namespace", b.Namespace+" (ingress "+b.IngressName+")")
+	front, preview := "ingress "+b.IngressName, "preview ingress "+b.IngressName+v1alpha1.PreviewSuffix
+	if b.HTTPRouteName != "" {
+		front, preview = "HTTPRoute "+b.HTTPRouteName, "a rule of HTTPRoute "+b.HTTPRouteName
+	}
+	d.kv(in, "Namespace", b.Namespace+" ("+front+")")
 	d.kv(in, "Slots", fmt.Sprintf("%s, %s",
 		v1alpha1.SlotNamespace(b.Namespace, v1alpha1.SlotBlue), v1alpha1.SlotNamespace(b.Namespace, v1alpha1.SlotGreen)))
 	h := b.Header()
-	d.kv(in, "Tester header", h.Name+": "+h.Value+" (preview ingress "+b.IngressName+v1alpha1.PreviewSuffix+")")
+	d.kv(in, "Tester header", h.Name+": "+h.Value+" ("+preview+")")
+	if a := b.PrePromotionAnalysis; a != nil {
+		d.kv(in, "Pre-promotion", "analysis "+analysisText(*a)+" (gate "+v1alpha1.PrePromotionGate(stage)+")")
+	}
 	if a := b.Approval; a != nil {
 		n := strconv.Itoa(a.ApprovalsRequired)
 		if a.ApprovalsRequired == 0 {
@@ -27,6 +35,9 @@ func (d *describer) blueGreenSettings(in int, b *v1alpha1.BlueGreenStage, dur fu
 		d.kv(in, "Approval", n+" before the switch, timeout "+dur(a.Timeout, v1alpha1.DefaultApprovalTimeout))
 	} else {
 		d.kv(in, "Approval", "none: the switch follows the new slot's rollout")
+	}
+	if a := b.PostPromotionAnalysis; a != nil {
+		d.kv(in, "Post-promotion", "analysis "+analysisText(*a)+" (gate "+v1alpha1.PostPromotionGate(stage)+"); failed, it switches back")
 	}
 	d.kv(in, "Scale down delay", dur(b.ScaleDownDelay, v1alpha1.DefaultScaleDownDelay))
 	d.kv(in, "Rollout timeout", dur(b.RolloutTimeout, v1alpha1.DefaultRolloutTimeout))
@@ -73,3 +84,4 @@ func (d *describer) blueGreen(dep v1alpha1.Deployment) {
 		d.kv(2, "Instant switch back until", timestamp(d.now, st.ScaleDownAt)+" (fledge abort, or fledge rollback to the previous release)")
 	}
 }
+

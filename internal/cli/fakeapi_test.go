@@ -479,6 +479,25 @@ metadata:
 					},
 				},
 			},
+			&v1alpha1.Pipeline{
+				TypeMeta: typeMeta(v1alpha1.KindPipeline),
+				Metadata: v1alpha1.ObjectMeta{Name: "webpage-bg-gateway", Generation: 1, CreatedAt: ago(time.Hour), UpdatedAt: ago(time.Hour)},
+				Spec: v1alpha1.PipelineSpec{
+					Parameters: []v1alpha1.Parameter{{Name: "IMAGE_TAG"}},
+					Stages: []v1alpha1.Stage{
+						{Name: "blue-green", BlueGreen: &v1alpha1.BlueGreenStage{
+							Environment: "local", Artifacts: []string{"webpage-manifest"}, Namespace: "ns-bg-prod", HTTPRouteName: "webpage",
+							PrePromotionAnalysis: &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "smoke"}}},
+							Approval:             &v1alpha1.ApprovalStage{},
+							PostPromotionAnalysis: &v1alpha1.AnalysisStep{
+								Templates: []v1alpha1.AnalysisTemplateRef{{Name: "traefik-gateway-success-rate"}},
+								Args:      []v1alpha1.AnalysisArg{{Name: "window", Value: "1m"}},
+							},
+							ScaleDownDelay: dur(10 * time.Minute),
+						}},
+					},
+				},
+			},
 		},
 	}
 }

@@ -49,14 +49,10 @@ func (r *run) analysisArgs() map[string]string {
 		"service":             r.service(),
 	}
 	if bg := r.state.BlueGreen; bg != nil && r.plan.BlueGreen != nil {
-		// The new slot is judged as a canary would be, beside the slot
-		// that served before it (the new one's own on a first release).
-		from := bg.From
-		if from == "" {
-			from = bg.To
-		}
+		// The new slot is judged as a canary is: canaryNamespace is its
+		// namespace, productionNamespace the one users reach (the front
+		// object's), as for a canary routed from production's.
 		args["canaryNamespace"] = v1alpha1.SlotNamespace(r.plan.BlueGreen.Namespace, bg.To)
-		args["productionNamespace"] = v1alpha1.SlotNamespace(r.plan.BlueGreen.Namespace, from)
 	}
 	for k, v := range r.d.Parameters {
 		args["param."+k] = v

@@ -364,7 +364,7 @@ func TestBlueGreenAnalyses(t *testing.T) {
 			bg.PrePromotionAnalysis, bg.PostPromotionAnalysis = step(tt.pre), step(tt.post)
 			// One script for both: the pre-promotion verdicts, then the
 			// post-promotion ones, each analysis counting from its start.
-			b.analyzer = &phased{pre: tt.pre, post: tt.post, canaryNS: bgNS + "-green", productionNS: bgNS + "-blue"}
+			b.analyzer = &phased{pre: tt.pre, post: tt.post, canaryNS: bgNS + "-green", productionNS: bgNS}
 			id := b.create(plan)
 			s := b.start("")
 			if tt.decide == v1alpha1.DecisionReject {

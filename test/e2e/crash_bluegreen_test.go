@@ -19,17 +19,21 @@ var blueGreenCrashSteps = []string{
 // pipeline's second blue/green release in turn, restarted, and the
 // release must complete: green serves the new version with its
 // Deployment written once, blue is scaled down, and every event is
-// recorded exactly once.
+// recorded exactly once. Both stores.
 func TestBlueGreenKillAtEveryStepBoundary(t *testing.T) {
-	s := startServerArgs(t, []string{"--lease-ttl", "2s"})
-	for i, step := range blueGreenCrashSteps {
-		for _, when := range []string{"before", "done", "after"} {
-			point := when + ":" + step
-			name := fmt.Sprintf("bgcrash-%d-%s", i, when)
-			t.Run(point, func(t *testing.T) {
-				crashBlueGreen(t, s, name, point)
-			})
-		}
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			s := startServerOn(t, newStoreURL(t, kind), []string{"--lease-ttl", "2s"})
+			for i, step := range blueGreenCrashSteps {
+				for _, when := range []string{"before", "done", "after"} {
+					point := when + ":" + step
+					name := fmt.Sprintf("bgcrash-%s-%d-%s", kind[:2], i, when)
+					t.Run(point, func(t *testing.T) {
+						crashBlueGreen(t, s, name, point)
+					})
+				}
+			}
+		})
 	}
 }
 
