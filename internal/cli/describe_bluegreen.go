@@ -84,4 +84,3 @@ func (d *describer) blueGreen(dep v1alpha1.Deployment) {
 		d.kv(2, "Instant switch back until", timestamp(d.now, st.ScaleDownAt)+" (fledge abort, or fledge rollback to the previous release)")
 	}
 }
-
