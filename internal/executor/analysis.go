@@ -97,6 +97,14 @@ func analysis(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 		r.event(a.StageName, "AnalysisSkipped", "analysis %s did not run: the canary has no requests (weight kept at 0, no production to split with)", gate)
 		return result{}, nil
 	}
+	if bg := r.state.BlueGreen; cur == nil && bg != nil && a.Index == 0 && bg.From == "" {
+		// A blue/green first release: nothing serves, so no route carries
+		// the testers' requests to the new slot, and there is nothing to
+		// measure before the switch.
+		r.event(a.StageName, "AnalysisSkipped", "analysis %s did not run: this is the first release in %s, so no route sends the testers' requests to slot %s before the switch",
+			gate, bg.Namespace, bg.To)
+		return result{}, nil
+	}
 	step := r.plan.AnalysisOf(a)
 	res, err := r.advance(ctx, a.StageName, gate, *step, cur)
 	if err != nil || res.finish != nil || res.analysis == nil {

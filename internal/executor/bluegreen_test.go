@@ -394,6 +394,26 @@ func TestBlueGreenAnalyses(t *testing.T) {
 	}
 }
 
+// A first blue/green release has no route to send testers to its slot:
+// its pre-promotion analysis is skipped, its post-promotion one runs.
+func TestBlueGreenFirstReleaseAnalyses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	plan := blueGreen("1", false)
+	step := &v1alpha1.AnalysisStep{Templates: []v1alpha1.AnalysisTemplateRef{{Name: "success-rate"}}}
+	plan.Stages[0].BlueGreen.PrePromotionAnalysis, plan.Stages[0].BlueGreen.PostPromotionAnalysis = step, step
+	b.analyzer = &phased{post: []v1alpha1.AnalysisPhase{v1alpha1.AnalysisSuccessful}, canaryNS: bgNS + "-blue", productionNS: bgNS}
+	id := b.create(plan)
+	b.drive(b.start(""), id)
+	b.waitStatus(id, v1alpha1.StatusSucceeded)
+	if got := b.eventTypes(id); !inOrder(got, "PreviewReady", "AnalysisSkipped", "TrafficSwitched", "AnalysisStarted", "AnalysisSuccessful") {
+		t.Errorf("events %v", got)
+	}
+	if msg := b.message(id, "AnalysisSkipped"); !strings.Contains(msg, "blue-green/pre-promotion did not run: this is the first release") {
+		t.Errorf("AnalysisSkipped %q", msg)
+	}
+}
+
 // phased scripts a blue/green release's two analyses: Begin tells them
 // apart by name.
 type phased struct {

@@ -407,7 +407,13 @@ func releaseProduction(t *testing.T, s *server, f fixture, tag string) {
 // returns the counts.
 func startSteady(t *testing.T, f fixture, rate int) (stop func() (dataplane.Result, error)) {
 	t.Helper()
-	load, err := plane.StartSteady(dataplane.Request{Path: f.path()}, rate)
+	return startLoad(t, dataplane.Request{Path: f.path()}, rate)
+}
+
+// startLoad is startSteady for any request.
+func startLoad(t *testing.T, r dataplane.Request, rate int) (stop func() (dataplane.Result, error)) {
+	t.Helper()
+	load, err := plane.StartSteady(r, rate)
 	if err != nil {
 		t.Fatal(err)
 	}
