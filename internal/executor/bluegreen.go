@@ -431,7 +431,9 @@ func (r *run) endPreview(ctx context.Context, cur string) error {
 	if err != nil {
 		return err
 	}
-	if bg.PreviewRef() != nil || cur == "" {
+	if bg.PreviewRef() != nil || cur == "" || r.state.BlueGreen.Switched {
+		// A preview object apart from the front, or none left: the switch
+		// pointed the front at a slot without the preview's rule.
 		r.removePreview(ctx, "")
 		return nil
 	}

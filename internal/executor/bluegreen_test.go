@@ -436,3 +436,89 @@ func (p *phased) Begin(ctx context.Context, plan *pipeline.Plan, name string, st
 func (p *phased) Measure(ctx context.Context, plan *pipeline.Plan, run *v1alpha1.AnalysisRun, now time.Time) (*v1alpha1.AnalysisRun, []v1alpha1.Measurement, error) {
 	return p.script(run.Name).Measure(ctx, plan, run, now)
 }
+
+// blueGreenRoute is blueGreen with the manifests' Ingress replaced by an
+// HTTPRoute that users reach.
+func blueGreenRoute(tag string, approval bool) *pipeline.Plan {
+	p := blueGreen(tag, approval)
+	ing := p.Manifests[strings.Index(p.Manifests, "---\napiVersion: networking.k8s.io/v1"):]
+	p.Manifests = strings.Replace(p.Manifests, ing, `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{name: web, port: 80}]
+`, 1)
+	p.IngressName = ""
+	bg := p.Stages[0].BlueGreen
+	bg.IngressName, bg.HTTPRouteName = "", "web"
+	p.BlueGreen.Ingress, p.BlueGreen.HTTPRoute = "", "web"
+	p.Traffic = &v1alpha1.TrafficRouting{Provider: v1alpha1.TrafficProviderGatewayAPI, HTTPRoute: "web"}
+	return p
+}
+
+// routeSlot is the namespace the fake cluster's HTTPRoute in bgNS sends
+// its first rule to, and the number of its rules.
+func (c *fakeCluster) routeSlot() (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.objects[bgNS+"/HTTPRoute/web"]
+	if o == nil {
+		return "", 0
+	}
+	rules, _, _ := unstructured.NestedSlice(o.obj.Object, "spec", "rules")
+	refs, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "backendRefs")
+	ns, _, _ := unstructured.NestedString(refs[0].(map[string]any), "namespace")
+	return ns, len(rules)
+}
+
+// With an HTTPRoute: each slot gets a ReferenceGrant, the route's backend
+// moves to the new slot's namespace at the switch, the preview is a
+// second rule of the route while the release waits, and a release
+// rejected before its switch puts the route back as it was and removes
+// the new slot's grant with its other objects.
+func TestBlueGreenHTTPRoute(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	first := b.create(blueGreenRoute("1", false))
+	b.drive(b.start(""), first)
+	b.waitStatus(first, v1alpha1.StatusSucceeded)
+	blue, green := bgNS+"-blue", bgNS+"-green"
+	if ns, rules := b.cluster.routeSlot(); ns != blue || rules != 1 {
+		t.Fatalf("after the first release the route sends to %q with %d rules", ns, rules)
+	}
+	grant := "/ReferenceGrant/fledge-" + bgNS + "-web"
+	if !b.cluster.has(blue + grant) {
+		t.Errorf("no ReferenceGrant in %s: %v", blue, b.cluster.Calls())
+	}
+
+	second := b.create(blueGreenRoute("2", true))
+	s := b.start("")
+	b.waitParked(second)
+	if ns, rules := b.cluster.routeSlot(); ns != blue || rules != 2 || !b.cluster.has(green+grant) {
+		t.Errorf("while green waits the route sends to %q with %d rules (want the preview's second), grant in green: %v", ns, rules, b.cluster.has(green+grant))
+	}
+	if msg := b.message(second, "PreviewReady"); !strings.Contains(msg, "through HTTPRoute web-bg/web") {
+		t.Errorf("PreviewReady %q", msg)
+	}
+	b.decide(s, second, "bob", v1alpha1.DecisionReject, "")
+	b.waitStatus(second, v1alpha1.StatusRejected)
+	if ns, rules := b.cluster.routeSlot(); ns != blue || rules != 1 || b.cluster.has(green+grant) || b.cluster.has(green+"/Deployment/web") {
+		t.Errorf("after the rejection the route sends to %q with %d rules; grant in green %v", ns, rules, b.cluster.has(green+grant))
+	}
+	if !b.cluster.has(blue + grant) {
+		t.Error("the serving slot's grant was removed")
+	}
+
+	third := b.create(blueGreenRoute("3", false))
+	b.drive(b.start(""), third)
+	b.waitStatus(third, v1alpha1.StatusSucceeded)
+	if ns, rules := b.cluster.routeSlot(); ns != green || rules != 1 || b.cluster.replicas(v1alpha1.SlotBlue) != 0 {
+		t.Errorf("after the third release the route sends to %q with %d rules, blue has %d replicas", ns, rules, b.cluster.replicas(v1alpha1.SlotBlue))
+	}
+	if msg := b.message(third, "TrafficSwitched"); !strings.Contains(msg, "every request to HTTPRoute web-bg/web now goes to slot green") {
+		t.Errorf("TrafficSwitched %q", msg)
+	}
+}

@@ -259,7 +259,23 @@ func (t target) Get(_ context.Context, ns string, obj *unstructured.Unstructured
 		gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
 		return nil, apierrors.NewNotFound(gv.WithResource(strings.ToLower(obj.GetKind())+"s").GroupResource(), obj.GetName())
 	}
-	return cur.obj.DeepCopy(), nil
+	out := cur.obj.DeepCopy()
+	out.SetGeneration(cur.generation)
+	if out.GetKind() == "HTTPRoute" {
+		acceptRoute(out)
+	}
+	return out, nil
+}
+
+// acceptRoute writes the status a Gateway controller that accepts every
+// route and resolves every backend gives route, for its generation.
+func acceptRoute(route *unstructured.Unstructured) {
+	var conds []any
+	for _, typ := range []string{"Accepted", "ResolvedRefs"} {
+		conds = append(conds, map[string]any{"type": typ, "status": "True", "observedGeneration": route.GetGeneration()})
+	}
+	parent := map[string]any{"parentRef": map[string]any{"name": "gw"}, "controllerName": "fake", "conditions": conds}
+	_ = unstructured.SetNestedSlice(route.Object, []any{parent}, "status", "parents")
 }
 
 // Diff counts the objects that applying objs would add or change.
