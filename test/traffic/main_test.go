@@ -38,7 +38,7 @@ var (
 // suites are the fixtures of the tests: each gets its own canary and
 // production namespaces (and the production namespace's blue/green slots)
 // and path, all served by one data plane.
-var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics", "ngx-ana", "gw-ana", "ngx-nometrics", "ngx-crash", "bg-dp"}
+var suites = []string{"gw-walk", "ngx-walk", "gw-ramp", "ngx-ramp", "gw-steady", "ngx-steady", "gw-owned", "gw-metrics", "ngx-metrics", "ngx-ana", "gw-ana", "ngx-nometrics", "ngx-crash", "bg-dp", "bg-gw"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
