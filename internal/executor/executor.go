@@ -211,6 +211,14 @@ func (e *Executor) Notify(id int64) {
 	}
 }
 
+// notifyAt wakes the claim loop at until, when a deployment this
+// executor parked becomes due: without it the next poll would take it, up
+// to a poll interval late. Another replica may claim it first; that is
+// fine.
+func (e *Executor) notifyAt(until time.Time) {
+	time.AfterFunc(max(until.Sub(e.cfg.Clock()), 0), func() { e.Notify(0) })
+}
+
 func (e *Executor) loop(ctx context.Context) {
 	defer close(e.done)
 	t := time.NewTicker(e.cfg.PollInterval)

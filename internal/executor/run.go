@@ -350,8 +350,12 @@ func (r *run) wait(ctx context.Context, a pipeline.Action, res result) (stop boo
 		// Measure the background analysis while the step waits.
 		res.until = due
 	}
-	if r.state.Status() == v1alpha1.StatusWaitingForApproval && res.until.Sub(r.now()) > 2*r.e.cfg.PollInterval {
-		return r.park(ctx, res.until)
+	if r.parks(res.until) {
+		parked, err := r.park(ctx, res.until)
+		if parked {
+			r.e.notifyAt(res.until)
+		}
+		return parked, err
 	}
 	if len(r.pending) > 0 || res.changes() {
 		if err := r.save(ctx); err != nil {
@@ -455,9 +459,23 @@ func (r *run) promotion(ds []store.Decision) *store.Decision {
 	return nil
 }
 
-// park ends the run while it waits for approval, so that a waiting
-// deployment holds neither a lease nor one of the MaxRunning slots for
-// hours: it saves the state with WakeAt = until and the caller releases the
+// parks reports whether a wait until until ends the run for now (see
+// park): one for people longer than two polls, or any other (a pause, the
+// next measurement of an analysis, a batch delay, the scale down delay of
+// blue/green) longer than the lease. Shorter waits keep the run, its
+// lease and its slot.
+func (r *run) parks(until time.Time) bool {
+	left := until.Sub(r.now())
+	if r.state.Status() == v1alpha1.StatusWaitingForApproval {
+		return left > 2*r.e.cfg.PollInterval
+	}
+	return left > r.e.cfg.LeaseTTL
+}
+
+// park ends the run while it waits for people or for time, so that a
+// waiting deployment holds neither a lease nor one of the MaxRunning slots
+// for minutes or hours (and a replica that dies holds none of them either):
+// it saves the state with WakeAt = until and the caller releases the
 // lease. A decision or a cancellation pulls WakeAt to now (store.AddDecision,
 // store.RequestCancel) and notifies the executor, which claims the
 // deployment again; otherwise the claim loop takes it at until.

@@ -385,3 +385,46 @@ func TestBackgroundAnalysis(t *testing.T) {
 		})
 	}
 }
+
+// A pause longer than the lease parks the run: it holds neither a lease
+// nor a slot while it waits, wakes at the pause's end (taken by whichever
+// server claims it then), and a resume wakes it early.
+func TestLongPauseParks(t *testing.T) {
+	t.Parallel()
+	for _, resume := range []bool{false, true} {
+		t.Run(fmt.Sprintf("resumed=%v", resume), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.releaseOne("1")
+			id := b.create(release("2", 0, canaryStage(), stepsStage(weight(20), pauseFor(2*time.Hour), weight(40)), productionStage()))
+			s := b.start("")
+			d := b.waitFor(id, "parked in its pause", func(d store.Deployment) bool {
+				return d.LeaseOwner == "" && d.WakeAt != nil
+			})
+			if st := b.state(d); st.NextBatchAt == nil || !d.WakeAt.Equal(*st.NextBatchAt) || d.Status != string(v1alpha1.StatusRunning) {
+				t.Fatalf("parked with wake %v, pause end %v, status %s", d.WakeAt, st.NextBatchAt, d.Status)
+			}
+			if resume {
+				// As fledge resume records it: a decision at the pause's
+				// gate, which pulls the wake time to now.
+				now := b.clock.Now()
+				if err := b.st.AddDecision(t.Context(), store.Decision{
+					DeploymentID: id, Stage: "progressive/step-2", User: "alice", Decision: string(v1alpha1.DecisionApprove), At: now,
+				}, 0, store.Event{DeploymentID: id, Time: now, Stage: "progressive/step-2", Type: "ResumeRequested", Message: "alice"}); err != nil {
+					t.Fatal(err)
+				}
+				s.ex.Notify(id)
+			} else {
+				b.clock.Advance(2 * time.Hour)
+			}
+			b.waitStatus(id, v1alpha1.StatusSucceeded)
+			want := "pause at progressive/step-2 ended"
+			if resume {
+				want += " early: resumed by alice"
+			}
+			if msg := b.message(id, "Resumed"); msg != want {
+				t.Errorf("Resumed %q, want %q", msg, want)
+			}
+		})
+	}
+}
