@@ -18,7 +18,7 @@ func TestGatewayAPIWithoutCRDs(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"artifact.yaml": "webpage-gateway", "manifests.yaml": "webpage-gateway", "pipeline.yaml": "webpage-gateway",
-		"gateway-pipeline.yaml": "bluegreen",
+		"gateway-pipeline.yaml": "bluegreen", "templates.yaml": "analysis",
 	}
 	for name, example := range files {
 		b, err := os.ReadFile(filepath.Join(repoRoot, "examples", example, name))
