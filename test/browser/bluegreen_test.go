@@ -51,14 +51,40 @@ func TestConsoleBlueGreen(t *testing.T) {
 	d2 := run("2.0")
 	wait(d2.ID, v1alpha1.StatusWaitingForApproval)
 
+	// A second pipeline, never run: blue/green with an HTTPRoute and an
+	// analysis on either side of the switch.
+	s.api(http.MethodPut, "/api/v1/analysistemplates/web-rate", "ci", map[string]any{
+		"apiVersion": v1alpha1.APIVersion, "kind": v1alpha1.KindAnalysisTemplate, "metadata": map[string]any{"name": "web-rate"},
+		"spec": map[string]any{"metrics": []any{map[string]any{
+			"name": "success-rate", "provider": map[string]any{"web": map[string]any{"url": "http://127.0.0.1:9/rate", "jsonPath": "$.rate"}},
+			"successCondition": "result >= 0.99",
+		}}},
+	}, nil)
+	analysis := map[string]any{"templates": []any{map[string]any{"name": "web-rate"}}}
+	gw := map[string]any{
+		"apiVersion": pl["apiVersion"], "kind": pl["kind"], "metadata": map[string]any{"name": "bg-console-gw"},
+		"spec": map[string]any{"stages": []any{map[string]any{"name": "blue-green", "blueGreen": map[string]any{
+			"environment": f.Environment, "artifacts": []string{f.Artifact}, "namespace": "bg-console-gw", "httpRouteName": "webpage",
+			"prePromotionAnalysis": analysis, "postPromotionAnalysis": analysis,
+		}}}},
+	}
+	s.api(http.MethodPut, "/api/v1/pipelines/bg-console-gw", "ci", gw, nil)
+
 	b := newBrowser(t, s.url)
 	b.open("/", "sign-in")
 	b.signIn(alice, "alice", "pipelines")
-	card := fmt.Sprintf(`[data-pipeline=%q]`, f.Pipeline)
-	stages := b.text(card + " .stages")
-	for _, want := range []string{"Blue/green", "bg-console-blue, bg-console-green", "ingress webpage-ingress", "10m"} {
-		if !strings.Contains(stages, want) {
-			t.Errorf("pipelines page: stage graph lacks %q:\n%s", want, stages)
+	for card, wants := range map[string][]string{
+		f.Pipeline: {"Blue/green", "bg-console-blue, bg-console-green", "ingress webpage-ingress", "10m"},
+		"bg-console-gw": {
+			"bg-console-gw (HTTPRoute webpage)", "a rule of HTTPRoute webpage",
+			"analysis web-rate (gate blue-green/pre-promotion)", "analysis web-rate (gate blue-green/post-promotion); failed, it switches back",
+		},
+	} {
+		stages := b.text(fmt.Sprintf(`[data-pipeline=%q] .stages`, card))
+		for _, want := range wants {
+			if !strings.Contains(stages, want) {
+				t.Errorf("pipelines page: the stage graph of %s lacks %q:\n%s", card, want, stages)
+			}
 		}
 	}
 

@@ -11,19 +11,29 @@ function slotNs(ns, slot) {
 }
 
 /** blueGreenSettings lists a blueGreen stage's settings as [label, value] pairs. */
-export function blueGreenSettings(s) {
+export function blueGreenSettings(s, stage) {
   const th = s.testerHeader || {};
   const a = s.approval;
+  const route = s.httpRouteName;
+  const front = route ? `HTTPRoute ${route}` : `ingress ${s.ingressName}`;
+  const preview = route ? `a rule of HTTPRoute ${route}` : `preview ingress ${s.ingressName}-preview`;
+  const analysis = (an, gate) => an
+    ? `analysis ${(an.templates || []).map((t) => t.name).join(', ')} (gate ${stage}/${gate})`
+    : null;
+  const pre = analysis(s.prePromotionAnalysis, 'pre-promotion');
+  const post = analysis(s.postPromotionAnalysis, 'post-promotion');
   return [
     ['Strategy', 'blue/green: the new version beside the live one, then every request at once'],
     ['Environment', s.environment],
     ['Artifacts', (s.artifacts || []).join(', ')],
-    ['Namespace', `${s.namespace} (ingress ${s.ingressName})`],
+    ['Namespace', `${s.namespace} (${front})`],
     ['Slots', `${slotNs(s.namespace, 'blue')}, ${slotNs(s.namespace, 'green')}`],
-    ['Tester header', `${th.name || 'redirect-to-canary'}: ${th.value || 'always'} (preview ingress ${s.ingressName}-preview)`],
+    ['Tester header', `${th.name || 'redirect-to-canary'}: ${th.value || 'always'} (${preview})`],
+    pre ? ['Pre-promotion', pre] : null,
     ['Approval', a ? `${a.approvalsRequired || 1} before the switch` : 'none: the switch follows the rollout'],
+    post ? ['Post-promotion', `${post}; failed, it switches back`] : null,
     ['Scale down delay', s.scaleDownDelay ? goDuration(s.scaleDownDelay) : '30s (default)'],
-  ];
+  ].filter(Boolean);
 }
 
 /** serving names the slot that gets the requests of a blue/green deployment now. */

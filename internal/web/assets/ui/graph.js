@@ -94,7 +94,7 @@ export function settings(stage) {
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
       ];
     case 'blueGreen':
-      return blueGreenSettings(s);
+      return blueGreenSettings(s, stage.name);
     default:
       return [];
   }
