@@ -210,7 +210,7 @@ func (r *ReplicasResult) runsSection(w func(string, ...any)) {
 	if k := r.run(3, true); k != nil && k.Takeover != nil {
 		t := k.Takeover
 		w("The killed replica: SIGKILL %.1f s after the first run was created, while it held the lease of %d\n", t.KilledAfter, t.Held)
-		w("unfinished deployments (in their pause). Another replica held each one's lease (or it had finished),\n")
+		w("unfinished deployments it was stepping. Another replica held each one's lease (or it had finished),\n")
 		w("polled every 100 ms for %.0f s, after %.1f s at the median and %.1f s at the most for the %d of %d\n", 4*t.LeaseTTL, t.Median, t.Max, t.Taken, t.Held)
 		w("taken in that time (the others later; all finished). Steps above leave out those the killed replica made.\n\n")
 	}
