@@ -187,6 +187,14 @@ func TestGolden(t *testing.T) {
 		{name: "cancel", args: []string{"cancel", "46"}},
 		{name: "abort", args: []string{"abort", "46", "--reason", "error rate rising"}},
 		{name: "resume-not-paused", args: []string{"resume", "46"}},
+		{name: "resume-moved-on", args: []string{"resume", "46"}, setup: func(f *fakeAPI) {
+			// Answered after the executor left the pause: the output names
+			// the gate resumed, not the stage the deployment is at now.
+			d := f.deployment(46)
+			d.CurrentStage = "progressive/step-2"
+			f.setDeployment(d)
+			f.paused = true
+		}},
 		{name: "promote", args: []string{"promote", "46", "--reason", "hotfix verified by hand"}},
 		{name: "retry", args: []string{"retry", "44"}},
 		{name: "retry-json", args: []string{"retry", "44", "-o", "json"}},

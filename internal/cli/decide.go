@@ -125,21 +125,28 @@ func followFrom(ctx context.Context, out io.Writer, c *apiclient.Client, d v1alp
 	return waitWithTimeout(ctx, c, d, p, timeout, func(x v1alpha1.Deployment) bool { return x.CurrentStage != stage })
 }
 
-// describeDecision says what a decision did, from the deployment the
-// server answered with: the stage it was made at, and whether the stage
-// is done (a rejection, or the last approval it needs).
-func describeDecision(w io.Writer, kind v1alpha1.DecisionKind, d v1alpha1.Deployment) (stage string, done bool) {
-	name := deploymentName(d)
+// decidedAt is the stage or gate of the deployment's latest decision, the
+// one just made: the deployment may have moved on from it by the time the
+// server answered. Without decisions it is the current stage.
+func decidedAt(d v1alpha1.Deployment) string {
 	var last *v1alpha1.Decision
 	for i := range d.Decisions {
 		if last == nil || !d.Decisions[i].At.Before(last.At) {
 			last = &d.Decisions[i]
 		}
 	}
-	stage = d.CurrentStage
-	if last != nil {
-		stage = last.Stage
+	if last == nil {
+		return d.CurrentStage
 	}
+	return last.Stage
+}
+
+// describeDecision says what a decision did, from the deployment the
+// server answered with: the stage it was made at, and whether the stage
+// is done (a rejection, or the last approval it needs).
+func describeDecision(w io.Writer, kind v1alpha1.DecisionKind, d v1alpha1.Deployment) (stage string, done bool) {
+	name := deploymentName(d)
+	stage = decidedAt(d)
 	if kind == v1alpha1.DecisionReject {
 		fmt.Fprintf(w, "%s rejected at %s: the canary gets no more traffic and production is left as it is\n", name, stage)
 		return stage, true

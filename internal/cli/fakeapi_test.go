@@ -42,7 +42,11 @@ type fakeAPI struct {
 	holdWatch bool
 	// moveOn, when set, plays the executor after a decision: it changes
 	// the stored deployment after the answer was made.
-	moveOn   func(f *fakeAPI, d *v1alpha1.Deployment)
+	moveOn func(f *fakeAPI, d *v1alpha1.Deployment)
+	// paused, when set, makes resume succeed at the deployment's current
+	// stage (a pause's gate), after which the deployment shows its stage
+	// moved on, as a server that answers after the executor went on does.
+	paused   bool
 	preview  v1alpha1.RollbackPreview
 	changes  []string
 	requests int
@@ -348,6 +352,11 @@ func (f *fakeAPI) handler() http.Handler {
 		case "promote":
 			d.Decisions = append(slices.Clone(d.Decisions), v1alpha1.Decision{Stage: v1alpha1.PromoteGate, User: "tester", Decision: v1alpha1.DecisionPromote, At: testNow})
 		case "resume":
+			if f.paused {
+				d.Decisions = append(slices.Clone(d.Decisions), v1alpha1.Decision{Stage: d.CurrentStage, User: "tester", Decision: v1alpha1.DecisionApprove, At: testNow})
+				d.Status, d.CurrentStage = v1alpha1.StatusRunning, "progressive"
+				break
+			}
 			// Like the server for a deployment waiting at an approval
 			// stage, not at a pause.
 			writeStatus(w, 409, "deployment %d waits for approval at %s, not at a pause: use fledge approve or fledge reject", id, d.CurrentStage)

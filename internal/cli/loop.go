@@ -88,7 +88,8 @@ func runResume(ctx context.Context, streams Streams, g *globalOptions, arg strin
 	if err != nil {
 		return err
 	}
-	gate := d.CurrentStage
+	// The gate of the resume, which the executor may have left already.
+	gate := decidedAt(d)
 	fmt.Fprintf(streams.Out, "%s resumed at %s\n", deploymentName(d), gate)
 	if !o.wait {
 		return nil

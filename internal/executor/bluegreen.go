@@ -90,11 +90,13 @@ func (r *run) liveSlot(ctx context.Context) (string, error) {
 	return bg.SlotOf(live)
 }
 
-// frontAccepted waits until the data plane's controller accepted what was
-// just applied to the front object (an HTTPRoute's status: Accepted and
-// ResolvedRefs for its generation), at most frontStatusTimeout; an Ingress
-// has no such status.
-func (r *run) frontAccepted(ctx context.Context, bg routing.BlueGreen) error {
+// awaitFront reads the front object back after a change: check (nil for
+// none) must accept what was read, and the data plane's controller must
+// have accepted its generation (an HTTPRoute's Accepted and ResolvedRefs;
+// an Ingress has no such status, so its first read settles it). It
+// reads again every frontStatusPoll, at most frontStatusTimeout; a check
+// that fails ends it at once.
+func (r *run) awaitFront(ctx context.Context, bg routing.BlueGreen, check func(live *unstructured.Unstructured) error) error {
 	ctx, cancel := context.WithTimeout(ctx, frontStatusTimeout)
 	defer cancel()
 	last := ""
@@ -106,6 +108,11 @@ func (r *run) frontAccepted(ctx context.Context, bg routing.BlueGreen) error {
 		case live == nil:
 			last = bg.FrontName() + " does not exist"
 		default:
+			if check != nil {
+				if err := check(live); err != nil {
+					return fmt.Errorf("read back: %w", err)
+				}
+			}
 			if last = bg.Accepted(live, live.GetGeneration()); last == "" {
 				return nil
 			}
@@ -121,7 +128,7 @@ func (r *run) frontAccepted(ctx context.Context, bg routing.BlueGreen) error {
 	}
 }
 
-// How long and how often frontAccepted reads the front's status.
+// How long and how often awaitFront reads the front's status.
 const (
 	frontStatusTimeout = time.Minute
 	frontStatusPoll    = 100 * time.Millisecond
@@ -216,8 +223,12 @@ func waitNew(ctx context.Context, r *run, a pipeline.Action) (result, error) {
 	if err := r.apply(ctx, a.StageName, r.front(), preview); err != nil {
 		return result{}, fmt.Errorf("preview: %w", err)
 	}
-	if err := r.frontAccepted(ctx, bg); err != nil {
-		return result{}, fmt.Errorf("preview: %w", err)
+	if bg.PreviewRef() == nil {
+		// The preview is a rule of the front itself: wait until its
+		// controller accepted it. A preview Ingress has no status.
+		if err := r.awaitFront(ctx, bg, nil); err != nil {
+			return result{}, fmt.Errorf("preview: %w", err)
+		}
 	}
 	h := r.plan.BlueGreen.TesterHeader
 	through := bg.FrontName()
@@ -266,14 +277,16 @@ func (r *run) pointFront(ctx context.Context, stage string, manifests []*unstruc
 	if err := r.apply(ctx, stage, r.front(), objs); err != nil {
 		return err
 	}
-	got, err := r.liveSlot(ctx)
-	if err != nil {
-		return fmt.Errorf("read back: %w", err)
-	}
-	if got != slot {
-		return fmt.Errorf("read back: %s routes to slot %q, not %s", bg.FrontName(), got, slot)
-	}
-	return r.frontAccepted(ctx, bg)
+	return r.awaitFront(ctx, bg, func(live *unstructured.Unstructured) error {
+		got, err := bg.SlotOf(live)
+		if err != nil {
+			return err
+		}
+		if got != slot {
+			return fmt.Errorf("%s routes to slot %q, not %s", bg.FrontName(), got, slot)
+		}
+		return nil
+	})
 }
 
 // switchTraffic sends every request to the new slot at once and removes

@@ -159,7 +159,12 @@ func FindRoute(objs []*unstructured.Unstructured, routeName string) (*unstructur
 // ResolvedRefs True for generation gen or later, else what is missing.
 func RouteStatus(route *unstructured.Unstructured, gen int64) string { return routeStatus(route, gen) }
 
-// RouteRef names the HTTPRoute routeName (apiVersion, kind and name).
+// RouteRef names the HTTPRoute routeName: its apiVersion, kind and name
+// only.
 func RouteRef(routeName string) *unstructured.Unstructured {
-	return (&Router{cfg: Config{RouteName: routeName}}).routeRef()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(RouteAPIVersion)
+	u.SetKind(RouteKind)
+	u.SetName(routeName)
+	return u
 }

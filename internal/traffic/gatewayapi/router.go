@@ -66,13 +66,7 @@ func NewRouter(c *kube.Client, cfg Config) *Router {
 
 func (r *Router) where() string { return r.cfg.ProductionNamespace + "/" + r.cfg.RouteName }
 
-func (r *Router) routeRef() *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(RouteAPIVersion)
-	u.SetKind(RouteKind)
-	u.SetName(r.cfg.RouteName)
-	return u
-}
+func (r *Router) routeRef() *unstructured.Unstructured { return RouteRef(r.cfg.RouteName) }
 
 // live reads the route, nil when it (or its namespace) does not exist.
 func (r *Router) live(ctx context.Context) (*unstructured.Unstructured, error) {

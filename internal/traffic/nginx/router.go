@@ -48,11 +48,14 @@ func NewRouter(c *kube.Client, ns, prodNS, ingressName string) *Router {
 }
 
 // ingressRef is the object the router reads: only its identity.
-func (r *Router) ingressRef() *unstructured.Unstructured {
+func (r *Router) ingressRef() *unstructured.Unstructured { return IngressRef(r.name) }
+
+// IngressRef names Ingress name: its apiVersion, kind and name only.
+func IngressRef(name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion(ingressAPIVersion)
 	u.SetKind(ingressKind)
-	u.SetName(r.name)
+	u.SetName(name)
 	return u
 }
 

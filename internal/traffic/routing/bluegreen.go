@@ -111,10 +111,10 @@ func (b blueGreenIngress) Preview(objs []*unstructured.Unstructured, _, to strin
 }
 
 func (b blueGreenIngress) PreviewRef() *unstructured.Unstructured {
-	return ingressRef(nginx.PreviewName(b.ingress))
+	return nginx.IngressRef(nginx.PreviewName(b.ingress))
 }
 
-func (b blueGreenIngress) FrontRef() *unstructured.Unstructured { return ingressRef(b.ingress) }
+func (b blueGreenIngress) FrontRef() *unstructured.Unstructured { return nginx.IngressRef(b.ingress) }
 
 func (b blueGreenIngress) FrontName() string { return "ingress " + b.ns + "/" + b.ingress }
 
@@ -131,15 +131,6 @@ func (b blueGreenIngress) Slot(objs []*unstructured.Unstructured, _ string) ([]*
 }
 
 func (blueGreenIngress) Accepted(*unstructured.Unstructured, int64) string { return "" }
-
-// ingressRef names Ingress name.
-func ingressRef(name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion("networking.k8s.io/v1")
-	u.SetKind("Ingress")
-	u.SetName(name)
-	return u
-}
 
 // blueGreenRoute routes with the manifests' HTTPRoute
 // (gatewayapi.SlotRoute).
