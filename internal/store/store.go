@@ -332,7 +332,9 @@ type Store interface {
 	// null or passed, and either the oldest unfinished one of its pipeline
 	// (runs of a pipeline go one at a time, in order) or a never-started one
 	// (StartedAt null) whose cancellation was requested, so a queued run can
-	// be cancelled while another runs. ok is false when none is runnable.
+	// be cancelled while another runs. Started runs go first (one taken
+	// over from a replica that died, or a parked one now due), then the
+	// oldest. ok is false when none is runnable.
 	ClaimDeployment(ctx context.Context, owner string, ttl time.Duration) (d Deployment, ok bool, err error)
 	// RenewLease extends owner's lease; ErrLeaseLost if it is no longer
 	// owner's.

@@ -348,7 +348,7 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 				AND d.finished = 0
 				AND (d.lease_owner = '' OR d.lease_expires IS NULL OR d.lease_expires <= ?3)
 				AND (d.wake_at IS NULL OR d.wake_at <= ?3)
-			ORDER BY d.id LIMIT 1)
+			ORDER BY d.started_at IS NULL, d.id LIMIT 1)
 		RETURNING `+deploymentCols,
 		owner, micros(now.Add(ttl)), micros(now)))
 	if errors.Is(err, sql.ErrNoRows) {

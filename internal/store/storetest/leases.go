@@ -157,6 +157,17 @@ func testClaimRules(t *testing.T, newStore NewStore) {
 			b.claim(t, "exec-2")
 			return 0
 		}, false},
+		{"a started run before an older queued one", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "api")
+			return b.create(t, "web", func(d *store.Deployment) { d.StartedAt = ptr(start) }).ID
+		}, true},
+		{"a started run whose lease expired before an older queued one", func(t *testing.T, b *bundle) int64 {
+			b.create(t, "api")
+			id := b.create(t, "web", func(d *store.Deployment) { d.StartedAt = ptr(start) }).ID
+			b.claim(t, "exec-2")
+			b.clock.Advance(time.Minute)
+			return id
+		}, true},
 		{"oldest first across pipelines", func(t *testing.T, b *bundle) int64 {
 			id := b.create(t, "web").ID
 			b.create(t, "api")
