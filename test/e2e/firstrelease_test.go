@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"fledge.dev/fledge/api/v1alpha1"
-	"fledge.dev/fledge/internal/gatewaycrd"
 )
 
 // A pipeline's first release, with every provider and layout: production
@@ -142,41 +141,6 @@ func TestFirstReleaseKeepsWeight(t *testing.T) {
 			}
 		})
 	}
-}
-
-// installGatewayCRDs installs the pinned Gateway API CRDs for the test and
-// deletes them after it, so that the other tests see a cluster without
-// them (TestGatewayAPIWithoutCRDs).
-func installGatewayCRDs(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := gatewaycrd.Install(ctx, cluster.Kubectl); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		// The routes and grants first, each waited for, so that the CRDs'
-		// own deletion has no instances left to clean up while their
-		// namespaces are being deleted too.
-		if _, err := cluster.Kubectl(ctx, "delete", "httproutes.gateway.networking.k8s.io,referencegrants.gateway.networking.k8s.io",
-			"--all", "--all-namespaces", "--ignore-not-found", "--wait=true"); err != nil {
-			t.Errorf("delete the Gateway API objects: %v", err)
-		}
-		files, err := gatewaycrd.Files(ctx)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		args := []string{"delete", "--ignore-not-found", "--wait=true"}
-		for _, f := range files {
-			args = append(args, "-f", f)
-		}
-		if _, err := cluster.Kubectl(ctx, args...); err != nil {
-			t.Errorf("delete the Gateway API CRDs: %v", err)
-		}
-	})
 }
 
 // kubectlOut runs the cluster's kubectl and returns its trimmed output.

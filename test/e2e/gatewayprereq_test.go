@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,9 @@ import (
 // the Gateway API CRDs fail before anything is applied, say why once, and
 // leave no namespace.
 func TestGatewayAPIWithoutCRDs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), gatewayCRDsRemoval)
+	defer cancel()
+	awaitGatewayCRDsGone(ctx, t)
 	s := startServer(t)
 	dir := t.TempDir()
 	files := map[string]string{
