@@ -19,8 +19,10 @@ const (
 	// NodeName is the one fake node; pods scheduled to it become Ready.
 	NodeName = "kwok-node-0"
 	// NodePodCapacity is the fake node's pod capacity: far above a real
-	// node's 110, since test suites run hundreds of small fake pods.
-	NodePodCapacity = "2000"
+	// node's 110, since test suites run hundreds of small fake pods and
+	// one benchmark run thousands (the scale benchmark's 1,000 pipelines
+	// keep about 2,000, and the replicas benchmark's releases come after).
+	NodePodCapacity = "20000"
 	// NodeAnnotation marks the nodes kwok manages (value "fake").
 	NodeAnnotation = "kwok.x-k8s.io/node"
 	// CustomStatusAnnotation on a pod, with value "custom", makes kwok leave
