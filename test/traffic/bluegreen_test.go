@@ -186,9 +186,11 @@ func TestBlueGreenGatewayThroughTraefik(t *testing.T) {
 	}
 	converge(t, f, testerHeader, 10*time.Second, "the preview of 2.2 is gone", only("2.1"))
 	// The next release goes into the same slot, whose requests are the
-	// same series to Prometheus: wait out the analyses' 6 s window, so
-	// that 2.2's slow answers are not measured as the next version's.
-	time.Sleep(7 * time.Second)
+	// same series to Prometheus: wait out the analyses' 6 s window, with
+	// a margin (a run where the next slot was ready sooner measured 2.2's
+	// slow answers after 7 s), so that they are not measured as the next
+	// version's.
+	time.Sleep(15 * time.Second)
 
 	// A version answering 10% 5xx: fast enough for the testers' check,
 	// switched to, failed by its post-promotion analysis, switched back.
