@@ -360,10 +360,14 @@ type ProductionReleaseStage struct {
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty" yaml:"rolloutTimeout,omitempty"`
 	// PromotionHold is how long a promoted canary keeps every request
 	// after production's Services have only the new pods as endpoints,
-	// before the requests go back to production: data planes learn of
-	// endpoints a little after the API server does, and one that is given
-	// production's share too early sends some of it to the old pods while
-	// they terminate. Default DefaultPromotionHold; 0s turns it off.
+	// before the requests go back to production. A data plane that reads
+	// routes and endpoints from one watch of the API server (Traefik,
+	// ingress-nginx, Gateway API controllers) applies the weight with the
+	// endpoints it already knows, so it needs none; one that learns of
+	// endpoints by another, slower path (a cloud load balancer registering
+	// pod IPs, routing through kube-proxy) would send some of production's
+	// share to the old pods while they terminate, and needs that path's
+	// delay. Default DefaultPromotionHold (none).
 	PromotionHold *Duration `json:"promotionHold,omitempty" yaml:"promotionHold,omitempty"`
 	// RollbackOnFailure says what a failure in a later productionWave
 	// stage restores: "wave" (the default) the failed wave's targets,
@@ -378,9 +382,16 @@ const (
 	DefaultApprovalTimeout   = 24 * time.Hour
 	DefaultApprovalsRequired = 1
 	DefaultBatchCount        = 1
-	DefaultPromotionHold     = 2 * time.Second
+	DefaultPromotionHold     = time.Duration(0)
 	// MaxPromotionHold bounds productionRelease.promotionHold.
 	MaxPromotionHold = 5 * time.Minute
+	// DataPlaneFollow is how long pods that no longer get requests are
+	// kept before they are removed (a blue/green slot switched away from):
+	// a data plane applies a change of the cluster a while after the API
+	// server has it, and until then still sends requests to those pods.
+	// Traefik applies changes at most once per
+	// providers.providersThrottleDuration, 2s unless set.
+	DataPlaneFollow = 2 * time.Second
 )
 
 // Duration is a time.Duration written as a Go duration string ("90s", "24h").

@@ -121,6 +121,23 @@ func failedBetween(bs []batch, from, to time.Time) int {
 	return n
 }
 
+// otherVersions counts the answers of the batches sent at or after from
+// that came from a version other than version.
+func otherVersions(bs []batch, from time.Time, version string) int {
+	n := 0
+	for _, b := range bs {
+		if b.start.Before(from) {
+			continue
+		}
+		for v, c := range b.res.Versions {
+			if v != version {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // shareBetween is the version's share of the requests of the batches sent
 // from from until to, and how many requests that was.
 func shareBetween(bs []batch, from, to time.Time, version string) (share float64, total int) {
@@ -181,7 +198,12 @@ func (b *bench) awaitAll(ctx context.Context, p *probe, from time.Time, version 
 
 // Settings of the data-plane measures.
 const (
-	allTimeout     = 30 * time.Second
+	allTimeout = 30 * time.Second
+	// afterTail is how long the probe goes on after a release is done
+	// and the new version answered every request: several times the
+	// benchmark Traefik's throttle (200 ms), the time it may take to
+	// apply the release's last change.
+	afterTail      = time.Second
 	shareTolerance = 0.03
 	shareTimeout   = 30 * time.Second
 	shareHold      = time.Second

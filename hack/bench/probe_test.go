@@ -50,6 +50,16 @@ func TestReadPlane(t *testing.T) {
 			news: []int{0, 12, 13, 50, 50}, failed: map[int]int{0: 1, 4: 2}, approve: 3,
 			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, Failed: 3, Requests: 250},
 		},
+		{
+			name: "the old version again after all new: stale",
+			news: []int{0, 12, 13, 50, 50, 47, 50, 49}, approve: 3,
+			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, AllSeen: true, Stale: 4, Requests: 400},
+		},
+		{
+			name: "the old version before all new is not stale",
+			news: []int{0, 12, 13, 40, 50, 50}, approve: 3,
+			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, ToAll: 100 * time.Millisecond, AllSeen: true, Requests: 300},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

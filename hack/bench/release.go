@@ -54,6 +54,12 @@ type planeSample struct {
 	// answered by the new version (or the wait for it ended); Requests:
 	// all of them.
 	Failed, Requests int
+	// Stale: answers by another version after every request had been
+	// answered by the new one (two batches in a row), until the probe
+	// stopped afterTail after the release was done: a data plane sent
+	// requests back to old pods, say when a canary's share is given back
+	// before the data plane knows production's new endpoints.
+	Stale int
 }
 
 // readPlane reads a release's data-plane figures from the probe's batches.
@@ -66,6 +72,7 @@ func readPlane(bs []batch, s releaseSample, version string) planeSample {
 	}
 	if all := firstSteady(bs, s.Approve, onlyVersion(version)); !all.IsZero() {
 		p.ToAll, p.AllSeen = all.Sub(s.Approve), true
+		p.Stale = otherVersions(bs, all, version)
 	}
 	// Failed requests are counted from the trigger until the probe
 	// stopped: the release and the data plane's following it.
@@ -205,6 +212,12 @@ func (b *bench) measureRelease(ctx context.Context, sys releaser, tag string) (r
 	if err == nil {
 		err = b.awaitAll(ctx, p, s.Approve, tag)
 	}
+	if err == nil {
+		// The probe goes on a while after done, so a data plane that
+		// sends requests back to old pods once the release has ended is
+		// seen (Stale).
+		err = sleepCtx(ctx, afterTail)
+	}
 	bs, perr := p.stop()
 	if err == nil {
 		err = perr
@@ -223,7 +236,7 @@ func (b *bench) measureRelease(ctx context.Context, sys releaser, tag string) (r
 type releaseSamples struct {
 	toCanary, toProd, toDone, toNewOnly, toShare, toAll []time.Duration
 	lag                                                 []float64
-	shares, failed                                      []float64
+	shares, failed, stale                               []float64
 	noShare, noAll, requests                            int
 	err                                                 error
 }
@@ -236,6 +249,9 @@ func (r *releaseSamples) add(s releaseSample, p planeSample) {
 	}
 	r.requests += p.Requests
 	r.failed = append(r.failed, float64(p.Failed))
+	if p.AllSeen {
+		r.stale = append(r.stale, float64(p.Stale))
+	}
 	if p.ShareSeen {
 		r.toShare, r.shares = append(r.toShare, p.ToShare), append(r.shares, p.Share*100)
 		r.lag = append(r.lag, float64(p.ToShare-s.ToCanary)/float64(time.Millisecond))
@@ -262,6 +278,7 @@ func (r *releaseSamples) result(plane bool) ReleaseResult {
 		x.CanaryShare = Summarize(r.shares, "%")
 		x.Lag = Summarize(r.lag, "ms")
 		x.Failed = Summarize(r.failed, "requests")
+		x.Stale = Summarize(r.stale, "requests")
 		x.ShareNotSeen, x.AllNotSeen, x.Requests = r.noShare, r.noAll, r.requests
 	}
 	if r.err != nil {

@@ -57,8 +57,11 @@ type ReleaseResult struct {
 	CanaryShare Summary `json:"canary_share_percent"`
 	// Lag: served at 25% minus live on the API objects, per release: the
 	// time the data plane takes to follow the weight.
-	Lag          Summary `json:"data_plane_lag"`
-	Failed       Summary `json:"failed_requests_per_release"`
+	Lag    Summary `json:"data_plane_lag"`
+	Failed Summary `json:"failed_requests_per_release"`
+	// Stale: answers by an older version after the new one had answered
+	// every request, per release (the probe goes on afterTail past done).
+	Stale        Summary `json:"old_version_after_all_served"`
 	ShareNotSeen int     `json:"share_not_seen,omitempty"`
 	AllNotSeen   int     `json:"all_not_seen,omitempty"`
 	Requests     int     `json:"requests,omitempty"`
@@ -333,8 +336,7 @@ func (r *Results) markdown(jsonPath string) string {
 		w("needs; the difference is Fledge's own. The two alternate, on the same manifests, %d pairs (2 × -n:\n", o.Fledge.N)
 		w("Kubernetes' own time varies from release to release by more than the overhead). Fledge runs with its\n")
 		w("default settings, so its release includes what the floor program leaves out: the canary's promotion\n")
-		w("to 100%%, the wait for production's endpoints to settle, and the promotion hold (%s), which\n", v1alpha1.DefaultPromotionHold)
-		w("waits for a data plane to learn of the endpoints.\n\n")
+		w("to 100%% and the wait for production's endpoints to settle (the promotion hold is %s by default).\n\n", v1alpha1.DefaultPromotionHold)
 		w("| | median | min – max |\n|---|---|---|\n")
 		w("| Fledge | %s | %s |\n", ms(o.Fledge.Median), spread(o.Fledge))
 		w("| floor program | %s | %s |\n", ms(o.Floor.Median), spread(o.Floor))
@@ -439,6 +441,8 @@ func (r *Results) releaseGoals(w func(string, ...any)) {
 		row("approve → done (production on the new version, canary weight 0)", goalDone, x.ToDone, argo.ToDone, sys)
 		w("| failed requests through a release (trigger → all served): %s 0 | %s in %d releases (%d requests) | %s |\n",
 			sys, count(x.Failed.Max)+" at most", x.Failed.N, x.Requests, met(x.Failed.N > 0 && x.Failed.Max == 0))
+		w("| answers by the old version once the new one answered every request (until %s after done): %s 0 | %s in %d releases | %s |\n",
+			afterTail, sys, count(x.Stale.Max)+" at most", x.Stale.N, met(x.Stale.N > 0 && x.Stale.Max == 0))
 	}
 }
 
@@ -506,15 +510,17 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		w(" \"All served\" is through the data plane: the start of the\n")
 		w("first of two batches in a row answered by the new version alone; \"failed\" counts the failed requests\n")
 		w("(errors and non-2xx) of each release's batches from the trigger until the new version answered\n")
-		w("every request (the probe goes on after done for that, at most %s).", allTimeout)
+		w("every request (the probe goes on after done for that, at most %s); \"old after\" counts the answers\n", allTimeout)
+		w("by an older version once the new one had answered every request, until %s after done (a data plane\n", afterTail)
+		w("that is given requests back before it knows production's new endpoints sends them to old pods).")
 	}
 	w("\n\n| system | new only: median | min – max | production: median | min – max | done: median | min – max | vs Fledge |")
 	if plane {
-		w(" all served: median | min – max | vs Fledge | failed: max |")
+		w(" all served: median | min – max | vs Fledge | failed: max | old after: max |")
 	}
 	w("\n|---|---|---|---|---|---|---|---|")
 	if plane {
-		w("---|---|---|---|")
+		w("---|---|---|---|---|")
 	}
 	w("\n")
 	for _, name := range releaseSystems {
@@ -528,9 +534,9 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 			ms(x.ToDone.Median), spread(x.ToDone), ratio(x.ToDone.Median, f.ToDone.Median))
 		if plane {
 			if x.ToAll.N == 0 {
-				w(" never (%d releases) | | | %s |", x.AllNotSeen, count(x.Failed.Max))
+				w(" never (%d releases) | | | %s | |", x.AllNotSeen, count(x.Failed.Max))
 			} else {
-				w(" %s%s | %s | %s | %s |", ms(x.ToAll.Median), notSeen(x.AllNotSeen), spread(x.ToAll), ratio(x.ToAll.Median, f.ToAll.Median), count(x.Failed.Max))
+				w(" %s%s | %s | %s | %s | %s |", ms(x.ToAll.Median), notSeen(x.AllNotSeen), spread(x.ToAll), ratio(x.ToAll.Median, f.ToAll.Median), count(x.Failed.Max), count(x.Stale.Max))
 			}
 		}
 		w("\n")
@@ -696,14 +702,18 @@ const notes = `## Notes
   request goes to it (EndpointsNotSettled says when that did not happen within a minute); the
   share at 25% above is the measure. "Served − API objects" is how long Traefik (its provider
   throttle set to 200 ms here; 2 s is Traefik's default) takes to follow a weight written to the
-  API server; it is also why Fledge holds the requests on a promoted canary for
-  productionRelease.promotionHold (2 s by default) after production's endpoints settled.
+  API server. A promoted canary gives the requests back to production as soon as production's
+  endpoints settled (productionRelease.promotionHold is 0 s by default): Traefik builds its
+  configuration from one watch of routes and endpoints, so the weight 0 it applies comes with the
+  endpoints it already had, the new pods only. Section 2's "old after" column measures it: every
+  answer after the new version had answered alone, until 1 s after done, came from the new version.
+  Until this run the default hold was 2 s (Traefik's default throttle), spent after every release.
 - **Fledge's waits watch:** kube.WaitRollout watches each workload, and the endpoints waits watch
   the namespace's pods and EndpointSlices (a read every 2 s is only the fallback for a broken
   watch), as the floor program does. What remains of the overhead is the
   extra requests of each step (namespace check, read and dry-run before every apply, read-back
   after every weight change), the state written to the store after every step, the promotion
-  to 100% with its endpoints wait and hold, which the floor program does not make.
+  to 100% with its endpoints wait, which the floor program does not make.
 - **Apply:** kube.Apply reads and dry-runs all objects concurrently (16 at a time), then applies
   them concurrently in waves by kind (config and RBAC, then Services and other kinds, then
   workloads, then Ingress and routes), with a client limit of QPS 300, burst 600 per environment.
@@ -745,10 +755,10 @@ const notes = `## Notes
   before it (9b1f41a, connections to any waiter) gave p99 25.1 ms at 10,878. Turns trade
   throughput for the tail: a freed connection waits for the longest waiter to be woken instead
   of going to whichever request asks first. Approvals compete with the
-  releases they let go (production apply and rollout, the 2 s promotion hold, then the pipeline's
+  releases they let go (production apply and rollout, then the pipeline's
   next run through its canary): the server and the control plane shared the cores about equally,
   and the releases finished at about 4 per second, the executor's 64 slots each holding a release
-  for its rollouts and hold. A profile of the server over the first minute of approvals (-pprof,
+  for its rollouts. A profile of the server over the first minute of approvals (-pprof,
   a run at 6fecb39) put 58% of its CPU in the benchmark's own listing of the 500
   deployments waiting at approval, polled between batches, a fifth in the live deployment looked
   up for each listed one.

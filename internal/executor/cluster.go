@@ -262,9 +262,9 @@ func scaleText(sc *v1alpha1.CanaryScale) string {
 // sending requests back to production then would let the data plane give
 // some to the old version. It waits at most endpointsSettleTimeout; not
 // settling is reported, not fatal. Then it holds the requests on the
-// canary for the plan's promotion hold more, since the data plane learns
-// of the endpoints after the API server does. Only the end of ctx is an
-// error.
+// canary for the plan's promotion hold more, if any, for a data plane that
+// learns of endpoints by a slower path than of routes. Only the end of ctx
+// is an error.
 func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []*unstructured.Unstructured) error {
 	unsettled, err := r.settleEndpoints(ctx, r.production(), objs)
 	if err != nil {
@@ -274,11 +274,13 @@ func (r *run) waitProductionEndpoints(ctx context.Context, stage string, objs []
 		r.event(stage, "EndpointsNotSettled", "sending requests back to production although its endpoints are not only the new pods: %v", unsettled)
 		return nil
 	}
-	if hold := r.plan.Hold(); hold > 0 {
-		r.event(stage, "EndpointsSettled", "production's Services have only the new pods as endpoints; the canary keeps the requests %s more, for the data plane to learn of them", hold)
-		return sleep(ctx, hold)
+	hold := r.plan.Hold()
+	if hold == 0 {
+		r.event(stage, "EndpointsSettled", "production's Services have only the new pods as endpoints; the requests go back to production")
+		return nil
 	}
-	return nil
+	r.event(stage, "EndpointsSettled", "production's Services have only the new pods as endpoints; the canary keeps the requests %s more (promotionHold), for the data plane to learn of them", hold)
+	return sleep(ctx, hold)
 }
 
 // waitCanaryEndpoints holds the first request to the canary (the tester

@@ -53,7 +53,7 @@ type BlueGreenPlan struct {
 	ScaleDownDelay time.Duration `json:"scaleDownDelay"`
 	// Hold is how long a slot that no longer gets requests keeps its pods
 	// after the Ingress was read back: data planes follow the API server a
-	// little later (v1alpha1.DefaultPromotionHold, Traefik's throttle).
+	// little later (v1alpha1.DataPlaneFollow, Traefik's throttle).
 	// The previous slot is scaled down no sooner, and a slot switched away
 	// from is removed no sooner.
 	Hold time.Duration `json:"hold"`

@@ -35,7 +35,7 @@ func blueGreenOf(bg *v1alpha1.BlueGreenStage) *pipeline.BlueGreenPlan {
 	return &pipeline.BlueGreenPlan{
 		Namespace: bg.Namespace, Ingress: bg.IngressName, HTTPRoute: bg.HTTPRouteName, TesterHeader: bg.Header(),
 		ScaleDownDelay: bg.ScaleDownDelay.Or(v1alpha1.DefaultScaleDownDelay),
-		Hold:           v1alpha1.DefaultPromotionHold,
+		Hold:           v1alpha1.DataPlaneFollow,
 	}
 }
 

@@ -84,7 +84,7 @@ export function settings(stage) {
       return [
         ['Namespace', s.namespace],
         ['Rollout timeout', s.rolloutTimeout ? goDuration(s.rolloutTimeout) : '5m (default)'],
-        ['Promotion hold', s.promotionHold != null ? goDuration(s.promotionHold) : '2s (default)'],
+        ['Promotion hold', s.promotionHold != null ? goDuration(s.promotionHold) : 'none (default)'],
         s.rollbackOnFailure === 'all' ? ['Wave failure', 'rolls back every target, this production included'] : null,
       ].filter(Boolean);
     case 'productionWave':
