@@ -56,6 +56,11 @@ func TestReadPlane(t *testing.T) {
 			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, AllSeen: true, Stale: 4, Requests: 400},
 		},
 		{
+			name: "one batch all new, then the old version again",
+			news: []int{0, 12, 13, 50, 40, 50, 50}, approve: 3,
+			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, ToAll: 200 * time.Millisecond, AllSeen: true, Stale: 10, Requests: 350},
+		},
+		{
 			name: "the old version before all new is not stale",
 			news: []int{0, 12, 13, 40, 50, 50}, approve: 3,
 			want: planeSample{ToShare: 100 * time.Millisecond, ShareSeen: true, Share: 25.0 / 100, ToAll: 100 * time.Millisecond, AllSeen: true, Requests: 300},

@@ -54,8 +54,9 @@ type planeSample struct {
 	// answered by the new version (or the wait for it ended); Requests:
 	// all of them.
 	Failed, Requests int
-	// Stale: answers by another version after every request had been
-	// answered by the new one (two batches in a row), until the probe
+	// Stale: answers by another version after a batch had been answered
+	// by the new one alone (weighted round robin gives no such batch at a
+	// share below 100%), until the probe
 	// stopped afterTail after the release was done: a data plane sent
 	// requests back to old pods, say when a canary's share is given back
 	// before the data plane knows production's new endpoints.
@@ -72,7 +73,14 @@ func readPlane(bs []batch, s releaseSample, version string) planeSample {
 	}
 	if all := firstSteady(bs, s.Approve, onlyVersion(version)); !all.IsZero() {
 		p.ToAll, p.AllSeen = all.Sub(s.Approve), true
-		p.Stale = otherVersions(bs, all, version)
+	}
+	// Once one batch was answered by the new version alone, the old one
+	// has no reason to answer again.
+	for i, b := range bs {
+		if !b.start.Before(s.Approve) && onlyVersion(version)(b.res) {
+			p.Stale = otherVersions(bs[i+1:], b.start, version)
+			break
+		}
 	}
 	// Failed requests are counted from the trigger until the probe
 	// stopped: the release and the data plane's following it.
@@ -249,9 +257,7 @@ func (r *releaseSamples) add(s releaseSample, p planeSample) {
 	}
 	r.requests += p.Requests
 	r.failed = append(r.failed, float64(p.Failed))
-	if p.AllSeen {
-		r.stale = append(r.stale, float64(p.Stale))
-	}
+	r.stale = append(r.stale, float64(p.Stale))
 	if p.ShareSeen {
 		r.toShare, r.shares = append(r.toShare, p.ToShare), append(r.shares, p.Share*100)
 		r.lag = append(r.lag, float64(p.ToShare-s.ToCanary)/float64(time.Millisecond))

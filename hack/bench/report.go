@@ -60,7 +60,7 @@ type ReleaseResult struct {
 	Lag    Summary `json:"data_plane_lag"`
 	Failed Summary `json:"failed_requests_per_release"`
 	// Stale: answers by an older version after the new one had answered
-	// every request, per release (the probe goes on afterTail past done).
+	// a batch alone, per release (the probe goes on afterTail past done).
 	Stale        Summary `json:"old_version_after_all_served"`
 	ShareNotSeen int     `json:"share_not_seen,omitempty"`
 	AllNotSeen   int     `json:"all_not_seen,omitempty"`
@@ -441,7 +441,7 @@ func (r *Results) releaseGoals(w func(string, ...any)) {
 		row("approve → done (production on the new version, canary weight 0)", goalDone, x.ToDone, argo.ToDone, sys)
 		w("| failed requests through a release (trigger → all served): %s 0 | %s in %d releases (%d requests) | %s |\n",
 			sys, count(x.Failed.Max)+" at most", x.Failed.N, x.Requests, met(x.Failed.N > 0 && x.Failed.Max == 0))
-		w("| answers by the old version once the new one answered every request (until %s after done): %s 0 | %s in %d releases | %s |\n",
+		w("| answers by the old version once the new one had answered a batch alone (until %s after done): %s 0 | %s in %d releases | %s |\n",
 			afterTail, sys, count(x.Stale.Max)+" at most", x.Stale.N, met(x.Stale.N > 0 && x.Stale.Max == 0))
 	}
 }
@@ -511,7 +511,7 @@ func (r *Results) releaseSections(w func(string, ...any)) {
 		w("first of two batches in a row answered by the new version alone; \"failed\" counts the failed requests\n")
 		w("(errors and non-2xx) of each release's batches from the trigger until the new version answered\n")
 		w("every request (the probe goes on after done for that, at most %s); \"old after\" counts the answers\n", allTimeout)
-		w("by an older version once the new one had answered every request, until %s after done (a data plane\n", afterTail)
+		w("by an older version once the new one had answered a batch alone, until %s after done (a data plane\n", afterTail)
 		w("that is given requests back before it knows production's new endpoints sends them to old pods).")
 	}
 	w("\n\n| system | new only: median | min – max | production: median | min – max | done: median | min – max | vs Fledge |")

@@ -41,6 +41,9 @@ type Target interface {
 	DeleteNamespace(ctx context.Context, ns string) error
 	// Apply server-side applies objs to ns.
 	Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) ([]kube.Result, error)
+	// PrepareApply makes Apply's checks (reads and dry-runs) and writes
+	// nothing; the result's Commit applies.
+	PrepareApply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.Prepared, error)
 	// WaitRollout waits until the workloads among objs are available in
 	// ns, telling progress what it waits for.
 	WaitRollout(ctx context.Context, ns string, objs []*unstructured.Unstructured, progress func(msg string)) error

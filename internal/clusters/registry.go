@@ -62,6 +62,17 @@ func (s credentialStore) open(ctx context.Context, name string) (registry.Creden
 // Apply applies the registry Secrets, then objs with the Secrets named in
 // their pod templates.
 func (t registryTarget) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) ([]kube.Result, error) {
+	p, err := t.PrepareApply(ctx, ns, objs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Commit(ctx)
+}
+
+// PrepareApply opens the registry Secrets and checks objs, with the
+// Secrets named in their pod templates; its Commit applies the Secrets,
+// then objs.
+func (t registryTarget) PrepareApply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.Prepared, error) {
 	secrets := make([]*unstructured.Unstructured, 0, len(t.creds))
 	for _, rc := range t.creds {
 		c, err := t.secrets.open(ctx, rc.SecretRef)
@@ -78,15 +89,26 @@ func (t registryTarget) Apply(ctx context.Context, ns string, objs []*unstructur
 	if err != nil {
 		return nil, err
 	}
-	// The Secrets go first, so that no pod of the manifests starts before
-	// it can pull its image.
-	done, err := t.Target.Apply(ctx, ns, secrets, opts)
+	p, err := t.Target.PrepareApply(ctx, ns, objs, opts)
 	if err != nil {
-		return nil, fmt.Errorf("registry credentials: %w", err)
+		return nil, err
 	}
-	rest, err := t.Target.Apply(ctx, ns, objs, opts)
-	return append(done, rest...), err
+	return commitFunc(func(ctx context.Context) ([]kube.Result, error) {
+		// The Secrets go first, so that no pod of the manifests starts
+		// before it can pull its image.
+		done, err := t.Target.Apply(ctx, ns, secrets, opts)
+		if err != nil {
+			return nil, fmt.Errorf("registry credentials: %w", err)
+		}
+		rest, err := p.Commit(ctx)
+		return append(done, rest...), err
+	}), nil
 }
+
+// commitFunc is a kube.Prepared made of its Commit.
+type commitFunc func(ctx context.Context) ([]kube.Result, error)
+
+func (f commitFunc) Commit(ctx context.Context) ([]kube.Result, error) { return f(ctx) }
 
 // CheckAccess adds the registry Secrets to every namespace a step applies
 // to (Apply writes them there first).

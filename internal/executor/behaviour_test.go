@@ -561,7 +561,7 @@ func TestRefusedManifests(t *testing.T) {
 	if msg := b.finalMessage(d); !strings.Contains(msg, "spec.selector: does not match") || !strings.Contains(msg, want) {
 		t.Errorf("outcome %q, want the refusal and %q", msg, want)
 	}
-	if calls := b.cluster.Calls(); !inOrder(calls, "create namespace web-canary", "apply web-canary", "delete namespace web-canary") {
+	if calls := b.cluster.Calls(); !inOrder(calls, "create namespace web-canary", "dry-run web-canary", "delete namespace web-canary") || slices.Contains(calls, "apply web-canary") {
 		t.Errorf("cluster calls %v", calls)
 	}
 	events := b.eventTypes(id)

@@ -125,31 +125,65 @@ func (r *run) openHeaderRoute(ctx context.Context, stage string) error {
 // apply creates the namespace if it is missing and allowed, and applies
 // objs there.
 func (r *run) apply(ctx context.Context, stage string, at place, objs []*unstructured.Unstructured) error {
-	c, spec, err := r.cluster(ctx, at.env)
+	p, err := r.prepare(ctx, stage, at, objs)
 	if err != nil {
 		return err
+	}
+	return p.commit(ctx, stage)
+}
+
+// preparedApply is an apply at one place whose checks passed.
+type preparedApply struct {
+	r       *run
+	at      place
+	created bool
+	p       kube.Prepared
+}
+
+// prepare checks what applying objs at at takes, creates the namespace if
+// it is missing and allowed, and reads and dry-runs objs there, writing
+// nothing else. A namespace it created for objects the API server then
+// refuses is deleted again, so that a refused run leaves nothing behind
+// (the objects of a namespace can only be dry-run once it exists). It may
+// run beside another step of the same run.
+func (r *run) prepare(ctx context.Context, stage string, at place, objs []*unstructured.Unstructured) (*preparedApply, error) {
+	c, spec, err := r.cluster(ctx, at.env)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
 	defer cancel()
 	if err := c.CheckAccess(ctx, r.access(at, objs, spec)...); err != nil {
-		return fmt.Errorf("before applying the %s manifests to %s: %w", at.role, at.ns, err)
+		return nil, fmt.Errorf("before applying the %s manifests to %s: %w", at.role, at.ns, err)
 	}
 	created, err := c.EnsureNamespace(ctx, at.ns, spec.NamespacesCreatable())
 	if err != nil {
-		return fmt.Errorf("%s namespace %s: %w", at.role, at.ns, err)
+		return nil, fmt.Errorf("%s namespace %s: %w", at.role, at.ns, err)
 	}
-	results, err := c.Apply(ctx, at.ns, objs, kube.ApplyOptions{})
-	if err != nil && created && kube.NothingApplied(err) {
-		// The objects of a namespace can only be dry-run once it exists:
-		// a namespace created for manifests the API server refuses is
-		// deleted again, so that a refused run leaves nothing behind.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.e.cfg.FinishTimeout)
-		defer cancel()
-		if derr := c.DeleteNamespace(dctx, at.ns); derr == nil {
-			return fmt.Errorf("apply %s manifests to %s: %w; namespace %s, created for them, was deleted again", at.role, at.ns, err, at.ns)
+	p, err := c.PrepareApply(ctx, at.ns, objs, kube.ApplyOptions{})
+	if err != nil {
+		if created && kube.NothingApplied(err) {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.e.cfg.FinishTimeout)
+			defer cancel()
+			if derr := c.DeleteNamespace(dctx, at.ns); derr == nil {
+				return nil, fmt.Errorf("apply %s manifests to %s: %w; namespace %s, created for them, was deleted again", at.role, at.ns, err, at.ns)
+			}
 		}
+		if created {
+			r.event(stage, "NamespaceCreated", "created namespace %s (it did not exist)", at.ns)
+		}
+		return nil, fmt.Errorf("apply %s manifests to %s: %w", at.role, at.ns, err)
 	}
-	if created {
+	return &preparedApply{r: r, at: at, created: created, p: p}, nil
+}
+
+// commit applies what prepare checked, and records it under stage.
+func (p *preparedApply) commit(ctx context.Context, stage string) error {
+	r, at := p.r, p.at
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+	defer cancel()
+	results, err := p.p.Commit(ctx)
+	if p.created {
 		r.event(stage, "NamespaceCreated", "created namespace %s (it did not exist)", at.ns)
 	}
 	if err != nil {

@@ -207,7 +207,7 @@ func (t target) Apply(_ context.Context, ns string, objs []*unstructured.Unstruc
 	defer t.c.mu.Unlock()
 	t.c.log("apply %s", ns)
 	if ns == t.c.refuse {
-		return nil, &kube.NotAppliedError{Err: errors.New(`Deployment.apps "web" is invalid: spec.selector: does not match template labels`)}
+		return nil, errRefused()
 	}
 	out := make([]kube.Result, len(objs))
 	for i, o := range objs {
@@ -225,6 +225,29 @@ func (t target) Apply(_ context.Context, ns string, objs []*unstructured.Unstruc
 	}
 	return out, nil
 }
+
+// PrepareApply refuses what Apply refuses; Commit is Apply.
+func (t target) PrepareApply(_ context.Context, ns string, objs []*unstructured.Unstructured, opts kube.ApplyOptions) (kube.Prepared, error) {
+	if err := t.lock(); err != nil {
+		return nil, err
+	}
+	t.c.log("dry-run %s", ns)
+	refused := ns == t.c.refuse
+	t.c.mu.Unlock()
+	if refused {
+		return nil, errRefused()
+	}
+	return commitFunc(func(ctx context.Context) ([]kube.Result, error) { return t.Apply(ctx, ns, objs, opts) }), nil
+}
+
+// errRefused is the API server's refusal of a namespace's manifests.
+func errRefused() error {
+	return &kube.NotAppliedError{Err: errors.New(`Deployment.apps "web" is invalid: spec.selector: does not match template labels`)}
+}
+
+type commitFunc func(ctx context.Context) ([]kube.Result, error)
+
+func (f commitFunc) Commit(ctx context.Context) ([]kube.Result, error) { return f(ctx) }
 
 func (t target) WaitRollout(_ context.Context, ns string, objs []*unstructured.Unstructured, progress func(string)) error {
 	if err := t.lock(); err != nil {

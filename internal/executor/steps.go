@@ -243,16 +243,54 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 			return result{}, fmt.Errorf("find the live deployment: %w", err)
 		}
 	}
-	if r.plan.Kind != v1alpha1.KindRollback && r.state.Weight > 0 && r.state.Weight < 100 {
-		res.weight = r.promoteCanary(ctx, a.StageName)
-	}
-	if r.plan.Kind != v1alpha1.KindRollback && (r.state.Weight == 100 || (res.weight != nil && *res.weight == 100)) {
-		objs = slices.Clone(objs)
-		if err := routing.SurgeCanary(objs); err != nil {
-			return res, err
+	release := r.plan.Kind != v1alpha1.KindRollback
+	if !release || r.state.Weight == 0 || r.state.Weight == 100 || r.plan.CanaryScale != nil {
+		if release && r.state.Weight > 0 && r.state.Weight < 100 {
+			res.weight = r.promoteCanary(ctx, a.StageName) // says why not
 		}
+		if release && r.state.Weight == 100 {
+			if objs, err = surge(objs); err != nil {
+				return res, err
+			}
+		}
+		return res, r.apply(ctx, a.StageName, r.production(), objs)
 	}
-	return res, r.apply(ctx, a.StageName, r.production(), objs)
+	surged, err := surge(objs)
+	if err != nil {
+		return res, err
+	}
+	// Production's manifests are read and dry-run while the canary is
+	// promoted: nothing is written to production before the canary holds
+	// every request, and the checks cost the release no time of their own.
+	type prep struct {
+		p   *preparedApply
+		err error
+	}
+	checked := make(chan prep, 1)
+	go func() {
+		p, err := r.prepare(ctx, a.StageName, r.production(), surged)
+		checked <- prep{p, err}
+	}()
+	res.weight = r.promoteCanary(ctx, a.StageName)
+	c := <-checked
+	if res.weight == nil {
+		// Not promoted: production keeps its manifests' own surge while
+		// the canary has its share.
+		return res, r.apply(ctx, a.StageName, r.production(), objs)
+	}
+	if c.err != nil {
+		return res, c.err
+	}
+	return res, c.p.commit(ctx, a.StageName)
+}
+
+// surge returns a copy of objs whose Deployments roll out at full surge.
+func surge(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	objs = slices.Clone(objs)
+	if err := routing.SurgeCanary(objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // waitProduction waits for production's rollout and, when the canary holds

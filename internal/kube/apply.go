@@ -66,7 +66,7 @@ func (t target) name() string { return t.obj.GetName() }
 // It first reads and dry-runs every object; if the server refuses any, it
 // returns a *RejectedError naming each one and applies nothing. Then it
 // applies the objects with force=true, so Fledge takes over fields that
-// other managers set.
+// other managers set. An object the dry-run shows unchanged is not sent.
 //
 // Objects are applied concurrently (opts.Concurrency at a time), in waves
 // by kind so that what others refer to exists first: service accounts,
@@ -77,12 +77,31 @@ func (t target) name() string { return t.obj.GetName() }
 // no later wave starts, and the results of the objects applied so far are
 // returned with the error.
 func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts ApplyOptions) ([]Result, error) {
+	p, err := c.PrepareApply(ctx, ns, objs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Commit(ctx)
+}
+
+// Prepared is an apply whose objects were read and dry-run, and found
+// acceptable; Commit sends them. It lets a caller check manifests while it
+// does something else that must come before they are applied.
+type Prepared interface {
+	// Commit applies the objects as Apply does after its checks, and
+	// returns what it did to each. The checks are those made when the
+	// apply was prepared: Commit is meant to follow soon.
+	Commit(ctx context.Context) ([]Result, error)
+}
+
+// PrepareApply is the first half of Apply: it reads and dry-runs every
+// object, and writes nothing. Its errors are Apply's for the same checks.
+func (c *Client) PrepareApply(ctx context.Context, ns string, objs []*unstructured.Unstructured, opts ApplyOptions) (Prepared, error) {
 	if opts.FieldManager == "" {
 		opts.FieldManager = FieldManager
 	}
-	workers := opts.Concurrency
-	if workers <= 0 {
-		workers = DefaultApplyConcurrency
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultApplyConcurrency
 	}
 	targets, err := c.targets(ctx, ns, objs)
 	if err != nil {
@@ -93,7 +112,7 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	}
 
 	// Read and dry-run every object; nothing is written yet.
-	live, err := readLive(ctx, targets, workers)
+	live, err := readLive(ctx, targets, opts.Concurrency)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +122,7 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	for i := range all {
 		all[i] = i
 	}
-	if err := forEach(ctx, all, workers, func(ctx context.Context, i int) error {
+	if err := forEach(ctx, all, opts.Concurrency, func(ctx context.Context, i int) error {
 		t := targets[i]
 		out, err := applyObject(ctx, t, opts.FieldManager, true)
 		if err != nil {
@@ -127,7 +146,19 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 	if len(rejected) > 0 {
 		return nil, &NotAppliedError{Err: &RejectedError{Namespace: ns, Total: len(targets), Objects: rejected}}
 	}
+	return &prepared{ns: ns, opts: opts, targets: targets, live: live, dryRun: dryRun}, nil
+}
 
+// prepared is PrepareApply's Prepared.
+type prepared struct {
+	ns           string
+	opts         ApplyOptions
+	targets      []target
+	live, dryRun []*unstructured.Unstructured
+}
+
+func (p *prepared) Commit(ctx context.Context) ([]Result, error) {
+	ns, targets, live, dryRun := p.ns, p.targets, p.live, p.dryRun
 	results := make([]*Result, len(targets))
 	collect := func() []Result {
 		out := make([]Result, 0, len(results))
@@ -138,23 +169,36 @@ func (c *Client) Apply(ctx context.Context, ns string, objs []*unstructured.Unst
 		}
 		return out
 	}
-	if opts.DryRun {
+	if p.opts.DryRun {
 		for i, t := range targets {
 			results[i] = &Result{Kind: t.kind(), Namespace: ns, Name: t.name(), Action: dryRunAction(live[i], dryRun[i])}
 		}
 		return collect(), nil
 	}
 	for _, wave := range applyWaves(targets) {
-		err := forEach(ctx, wave, workers, func(ctx context.Context, i int) error {
+		// An object the dry-run left as it is needs no request: applying
+		// it would be a no-op too (same fields, same values, the same
+		// fields owned by this manager). A release usually changes one
+		// Deployment of several objects, and a wave with nothing to send
+		// costs no round trip.
+		var send []int
+		for _, i := range wave {
+			if noop(live[i], dryRun[i], p.opts.FieldManager) {
+				results[i] = &Result{Kind: targets[i].kind(), Namespace: ns, Name: targets[i].name(), Action: ActionUnchanged}
+				continue
+			}
+			send = append(send, i)
+		}
+		err := forEach(ctx, send, p.opts.Concurrency, func(ctx context.Context, i int) error {
 			t := targets[i]
 			wctx, warns := collectWarnings(ctx)
-			after, err := applyObject(wctx, t, opts.FieldManager, false)
+			after, err := applyObject(wctx, t, p.opts.FieldManager, false)
 			if err != nil {
 				return fmt.Errorf("apply %s/%s: %w", t.kind(), t.name(), err)
 			}
 			results[i] = &Result{
 				Kind: t.kind(), Namespace: ns, Name: t.name(),
-				Action: applyAction(live[i], after, t.obj, opts.FieldManager), Warnings: warns.list(),
+				Action: applyAction(live[i], after, t.obj, p.opts.FieldManager), Warnings: warns.list(),
 			}
 			return nil
 		})
@@ -421,6 +465,15 @@ func project(obj, shape map[string]any) map[string]any {
 		out[k] = ov
 	}
 	return out
+}
+
+// noop reports whether applying, whose dry-run gave planned, would leave
+// the live object as it is: the same object (but for status and metadata
+// the server keeps) and the same fields owned by manager.
+func noop(live, planned *unstructured.Unstructured, manager string) bool {
+	return live != nil && planned != nil &&
+		bytes.Equal(appliedFields(live, manager), appliedFields(planned, manager)) &&
+		equalYAML(normalize(live), normalize(planned))
 }
 
 // dryRunAction says what applying would do, from the live object and the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,6 +131,82 @@ func TestIntegrationApply(t *testing.T) {
 		t.Errorf("apply managers = %v, want [%s]", managers, FieldManager)
 	}
 }
+
+// Objects whose dry-run shows no change are not sent again: a release
+// that changes one Deployment writes that Deployment alone. A field
+// another manager changed is a change, and is sent.
+func TestIntegrationApplySkipsNoops(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	var writes atomic.Int64
+	cfg := s.cluster.RESTConfig()
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodPatch && req.URL.Query().Get("dryRun") == "" {
+				writes.Add(1)
+			}
+			return rt.RoundTrip(req)
+		})
+	}
+	client, err := NewClientFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(tag, want string, wantWrites int64) {
+		t.Helper()
+		writes.Store(0)
+		res, err := client.Apply(s.ctx, s.ns, webpageObjects(t, tag), ApplyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := actions(res); got != want {
+			t.Errorf("apply %s: %s, want %s", tag, got, want)
+		}
+		if got := writes.Load(); got != wantWrites {
+			t.Errorf("apply %s: %d applies sent, want %d", tag, got, wantWrites)
+		}
+	}
+	apply("2.0", "Deployment/webpage-deployment created, Service/webpage-service created, Ingress/webpage-ingress created", 3)
+	apply("2.0", "Deployment/webpage-deployment unchanged, Service/webpage-service unchanged, Ingress/webpage-ingress unchanged", 0)
+	apply("2.1", "Deployment/webpage-deployment configured, Service/webpage-service unchanged, Ingress/webpage-ingress unchanged", 1)
+	if img := liveImage(t, s); img != "registry.example/webpage:2.1" {
+		t.Errorf("image is %s, want 2.1", img)
+	}
+
+	// Another manager changes a field the manifests set: the next apply
+	// sends that object and sets the field back.
+	svc := webpageObjects(t, "2.1")[1]
+	live, err := s.client.Get(s.ctx, s.ns, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, _, _ := unstructured.NestedSlice(live.Object, "spec", "ports")
+	ports[0].(map[string]any)["targetPort"] = int64(81)
+	if err := unstructured.SetNestedSlice(live.Object, ports, "spec", "ports"); err != nil {
+		t.Fatal(err)
+	}
+	ri, _, err := s.client.resource(s.ctx, s.ns, live.GroupVersionKind())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ri.Update(s.ctx, live, metav1.UpdateOptions{FieldManager: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	apply("2.1", "Deployment/webpage-deployment unchanged, Service/webpage-service configured, Ingress/webpage-ingress unchanged", 1)
+	live, err = s.client.Get(s.ctx, s.ns, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, _, _ = unstructured.NestedSlice(live.Object, "spec", "ports")
+	if got := ports[0].(map[string]any)["targetPort"]; got != int64(80) {
+		t.Errorf("the service's targetPort is %v after the apply, want 80 again", got)
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // A manifest with many objects of one kind: their live state is read by
 // listing the kind, the objects are sent concurrently, and each is still

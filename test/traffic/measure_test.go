@@ -76,6 +76,52 @@ func converge(t *testing.T, f fixture, header string, timeout time.Duration, wha
 	return 0
 }
 
+// promotion follows an approved release through the data plane: it sends
+// batches of 50 requests from the approval until the deployment has ended
+// and a second more (several times Traefik's throttle here), and returns
+// how long after the approval only tag answered (two batches in a row),
+// and the answers of other versions after the first batch that tag
+// answered alone. A data plane given the requests back before it knows
+// production's new endpoints would send some to the old pods, which keep
+// answering while they drain.
+func promotion(t *testing.T, s *server, f fixture, id int64, approved time.Time, tag string) (took time.Duration, stale map[string]int) {
+	t.Helper()
+	stale = map[string]int{}
+	var ended time.Time
+	allNew, inRow := false, 0
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("release of %s: not ended with only %s served within 2m (took %s)\n%s", tag, tag, took, s.eventLog(id))
+		}
+		start := time.Now()
+		r := load(t, f, "", 50)
+		if r.Non2xx != 0 || r.Errors != 0 {
+			t.Errorf("release of %s: failed requests: %v", tag, r)
+		}
+		if allNew {
+			for v, n := range r.Versions {
+				if v != tag {
+					stale[v] += n
+				}
+			}
+		}
+		if only(tag)(r) {
+			allNew = true
+			if inRow++; inRow == 2 && took == 0 {
+				took = start.Sub(approved)
+			}
+		} else {
+			inRow = 0
+		}
+		if ended.IsZero() && s.deployment(id).Status.Final() {
+			ended = time.Now()
+		}
+		if took > 0 && !ended.IsZero() && time.Since(ended) > time.Second {
+			return took, stale
+		}
+	}
+}
+
 // only reports whether every answer of res came from version v.
 func only(v string) func(dataplane.Result) bool {
 	return func(r dataplane.Result) bool { return r.Total > 0 && r.Versions[v] == r.Total }

@@ -84,11 +84,17 @@ func walkthrough(t *testing.T, f fixture) {
 	}
 
 	// Approval: production becomes 2.1.
+	// From the approval on only 2.1 is served: the canary takes every
+	// request, then gives them back to production once it runs 2.1 (no
+	// promotion hold by default), and no request reaches a 2.0 pod again.
 	approved := time.Now()
 	s.fledge("bob", "approve", strconv.FormatInt(d2.ID, 10))
-	took := converge(t, f, "", time.Minute, "only 2.1 served after approval", only("2.1"))
-	rep.add("approve -> 100%% 2.1 served in %s", took.Round(time.Millisecond))
+	took, stale := promotion(t, s, f, d2.ID, approved, "2.1")
+	rep.add("approve -> 100%% 2.1 served in %s; afterwards, until 1s after the release ended, other versions answered %v", took.Round(time.Millisecond), stale)
 	t.Logf("%s: time from approve to 100%% new version: %s", f.provider, took.Round(time.Millisecond))
+	if len(stale) > 0 {
+		t.Errorf("after only 2.1 was served, other versions answered again: %v\n%s", stale, s.eventLog(d2.ID))
+	}
 	d2 = s.waitStatus(d2.ID, 2*time.Minute, v1alpha1.StatusSucceeded)
 	rep.add("approve -> deployment Succeeded in %s", d2.EndedAt.Sub(approved).Round(time.Millisecond))
 	measure(t, rep, f, "", "after approval", "2.1", 1)
