@@ -722,15 +722,25 @@ const notes = `## Notes
   client limit is 100 requests a second (burst 200) instead of Kubernetes' default 20 (burst 30).
   At the default the controllers were the limit of the replicas benchmark (the same rate of
   releases with one replica or three) and of the floor program (926 ms a release in the run at
-  beefd3b, 359 ms here). Every system gets the same control plane. Fledge's release figures in
-  sections 1 and 2 are slower here than in that run (trigger → 25%, full-size canary: 748 ms
-  against 520 ms, three of ten releases near 1.4 s; 1-pod canary 573 ms against 383 ms) while
-  Argo Rollouts' moved less (457 ms against 410 ms), so the ratios of those goal rows went from
-  met to missed. The two runs differ in Fledge's commit too (beefd3b and 424d51e); which change
-  slowed the canary is not isolated here: it takes the release benchmark at both limits, one
-  commit, alternating. Section 5's create p99 (205 ms, 142 ms at 9b1f41a) is a likelier case of
-  the same trade: the controllers now keep up with the executor's canary rollouts while the runs
-  are created, and that phase used the two cores to the full (section 5's CPU table).
+  beefd3b, 359 ms at 424d51e). Every system gets the same control plane. Section 5's create p99
+  (205 ms, 142 ms at 9b1f41a) is a likely case of the same trade: the controllers now keep up with
+  the executor's canary rollouts while the runs are created, and that phase used the two cores
+  to the full (section 5's CPU table).
+- **Why some of Fledge's canaries take a second more** (section 1's spread: a few of every ten
+  full-size releases near 1.3 s, where the others take 0.5 s): after the canary's rollout, the
+  canary Service's EndpointSlice still lists some of the previous canary's pods, already deleted,
+  as ready endpoints (not terminating) for about 0.9 s. Fledge waits for them to go before the
+  first request goes to the canary, since a data plane would send part of the canary's share to
+  pods that no longer exist. The delay is the EndpointSlice controller's: a Service synced while
+  its cache of EndpointSlices is behind its own last write is retried after a back-off that
+  starts at 1 s, and a full-surge rollout's burst of pod deletions right after its new pods are
+  ready makes that likely. Measured apart on the same local cluster (a Deployment of 3 behind a
+  Service, rolled at full surge, the endpoints read every 50 ms after the rollout): 3 of 16
+  rollouts had deleted pods listed as ready for 0.9 to 1.0 s; rolled with maxUnavailable 100%
+  as well, so that old and new pods are replaced at once, 0 of 21. Fledge does not roll the
+  canary that way: testers' requests with the header reach the canary between releases, and
+  would find no pod during the rollout. Argo Rollouts raises its weight without waiting for
+  endpoints; its "served − API objects" in section 1 is where the same controller costs it.
 - **Pod capacity:** the first invocation of this run (header) measured everything, but its
   analysis and replicas benchmarks failed: the canaries' pods could not be scheduled, because
   the fake node's 2,000 pods were taken by the scale benchmark's pipelines, which stay. Both
