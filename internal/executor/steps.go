@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"fledge.dev/fledge/api/v1alpha1"
@@ -253,6 +254,9 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 				return res, err
 			}
 		}
+		if objs, err = r.keepCanary(ctx, objs, false); err != nil {
+			return res, err
+		}
 		return res, r.apply(ctx, a.StageName, r.production(), objs)
 	}
 	surged, err := surge(objs)
@@ -268,7 +272,12 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 	}
 	checked := make(chan prep, 1)
 	go func() {
-		p, err := r.prepare(ctx, a.StageName, r.production(), surged)
+		kept, err := r.keepCanary(ctx, surged, true)
+		if err != nil {
+			checked <- prep{nil, err}
+			return
+		}
+		p, err := r.prepare(ctx, a.StageName, r.production(), kept)
 		checked <- prep{p, err}
 	}()
 	res.weight = r.promoteCanary(ctx, a.StageName)
@@ -276,12 +285,37 @@ func applyProduction(ctx context.Context, r *run, a pipeline.Action) (result, er
 	if res.weight == nil {
 		// Not promoted: production keeps its manifests' own surge while
 		// the canary has its share.
+		if objs, err = r.keepCanary(ctx, objs, false); err != nil {
+			return res, err
+		}
 		return res, r.apply(ctx, a.StageName, r.production(), objs)
 	}
 	if c.err != nil {
 		return res, c.err
 	}
 	return res, c.p.commit(ctx, a.StageName)
+}
+
+// keepCanary returns production's objects in the form that keeps the
+// requests the canary has while production is applied, read from the
+// cluster (routing.Plan.KeepCanary); promoted writes every request to the
+// canary, which the promotion running meanwhile gives it.
+func (r *run) keepCanary(ctx context.Context, objs []*unstructured.Unstructured, promoted bool) ([]*unstructured.Unstructured, error) {
+	at := r.production()
+	c, _, err := r.cluster(ctx, at.env)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.e.cfg.StepTimeout)
+	defer cancel()
+	return r.routing.KeepCanary(ctx, objs, func(ctx context.Context, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+		live, err := c.Get(ctx, at.ns, o)
+		var unknown *kube.UnknownKindError
+		if apierrors.IsNotFound(err) || errors.As(err, &unknown) {
+			return nil, nil
+		}
+		return live, err
+	}, promoted)
 }
 
 // surge returns a copy of objs whose Deployments roll out at full surge.

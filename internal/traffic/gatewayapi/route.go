@@ -23,6 +23,7 @@ package gatewayapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -519,3 +520,40 @@ func GrantName(routeName, prodNS string) string {
 }
 
 func copyMap(m map[string]any) map[string]any { return runtime.DeepCopyJSON(m) }
+
+// KeepCanary returns objs with the HTTPRoute routeName in the form that
+// keeps what live, the route in the cluster, gives the canary in canaryNS
+// (its weight and tester header rules, see Observe): the manifests' route is
+// production's form, and applying it as it is while a canary holds a share
+// of the requests, or all of them once promoted, would give them back to
+// production's pods while they are replaced. The route's own changes of a
+// release (its matches, filters, backends) are applied all the same. With
+// live nil, or not routing to the canary, objs are returned as they are.
+// promoted writes the canary's weight as 100 whatever live has: the canary
+// is being given every request meanwhile.
+func KeepCanary(objs []*unstructured.Unstructured, routeName, canaryNS string, live *unstructured.Unstructured, promoted bool) ([]*unstructured.Unstructured, error) {
+	if live == nil {
+		return objs, nil
+	}
+	st := Observe(live, canaryNS)
+	if promoted {
+		st.Weight, st.Probe = 100, false
+	}
+	if !st.attached() {
+		return objs, nil
+	}
+	out := slices.Clone(objs)
+	for i, o := range out {
+		if !isRoute(o) || o.GetName() != routeName {
+			continue
+		}
+		route := o.DeepCopy()
+		route.SetNamespace(live.GetNamespace())
+		kept, err := Canary(route, canaryNS, st)
+		if err != nil {
+			return nil, fmt.Errorf("HTTPRoute %s with the canary's share kept: %w", routeName, err)
+		}
+		out[i] = kept
+	}
+	return out, nil
+}

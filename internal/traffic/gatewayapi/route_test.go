@@ -100,6 +100,76 @@ func TestCanary(t *testing.T) {
 	}
 }
 
+// Production's apply keeps what the live route gives the canary: the
+// manifests' route, production's form, goes out with the live weight and
+// header rules (weight 100 when the canary is being promoted).
+func TestKeepCanary(t *testing.T) {
+	t.Parallel()
+	const prodNS, canaryNS = "ns-canary-prod", "ns-canary-stage"
+	liveAt := func(st State) *unstructured.Unstructured {
+		r, err := Canary(route(t, "webpage.yaml", prodNS), canaryNS, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name     string
+		live     *unstructured.Unstructured
+		promoted bool
+		want     *State // nil: objs returned as they are
+	}{
+		{name: "first release: no live route", live: nil},
+		{name: "live route without the canary", live: route(t, "webpage.yaml", prodNS)},
+		{name: "weight 25 and tester header", live: liveAt(State{Weight: 25, Header: tester}), want: &State{Weight: 25, Header: tester}},
+		{name: "promoted", live: liveAt(State{Weight: 25, Header: tester}), promoted: true, want: &State{Weight: 100, Header: tester}},
+		{name: "header only, between releases", live: liveAt(State{Header: tester}), want: &State{Header: tester}},
+		{name: "probe at weight 0", live: liveAt(State{Probe: true}), want: &State{Probe: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			objs := decodeFile(t, "webpage.yaml")
+			before := make([]string, len(objs))
+			for i, o := range objs {
+				before[i] = golden.YAML(t, o)
+			}
+			out, err := KeepCanary(objs, "webpage", canaryNS, tt.live, tt.promoted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != len(objs) {
+				t.Fatalf("%d objects, want %d", len(out), len(objs))
+			}
+			for i, o := range objs {
+				if golden.YAML(t, o) != before[i] {
+					t.Errorf("KeepCanary changed its input %s", o.GetName())
+				}
+			}
+			for i, o := range out {
+				if o.GetKind() != RouteKind {
+					if golden.YAML(t, o) != before[i] {
+						t.Errorf("%s %s changed", o.GetKind(), o.GetName())
+					}
+					continue
+				}
+				if tt.want == nil {
+					if golden.YAML(t, o) != before[i] {
+						t.Errorf("route changed:\n%s", golden.YAML(t, o))
+					}
+					continue
+				}
+				if got := Observe(o, canaryNS); !reflect.DeepEqual(got, *tt.want) {
+					t.Errorf("Observe(kept route) = %+v, want %+v", got, *tt.want)
+				}
+				if back := Production(o, canaryNS); !sameSpec(dropDefaultWeights(back), dropDefaultWeights(route(t, "webpage.yaml", prodNS))) {
+					t.Errorf("the kept route is not the manifests' route plus the canary:\n%s", golden.YAML(t, o))
+				}
+			}
+		})
+	}
+}
+
 func TestCanaryErrors(t *testing.T) {
 	t.Parallel()
 	noSplit := route(t, "webpage.yaml", "ns-canary-prod")

@@ -9,6 +9,7 @@
 package routing
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -171,6 +172,33 @@ func (p *Plan) ProductionObjects() ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	return p.Production(objs)
+}
+
+// KeepCanary returns production's objects (ProductionObjects) in the form
+// that keeps the requests a canary has while production is applied. Only
+// a route that production and the canary share (Gateway API's HTTPRoute)
+// needs it: its manifest is production's form, and live, which reads an
+// object in production's namespace (nil, nil when it does not exist),
+// tells what the canary has now; promoted says the canary is being given
+// every request meanwhile, so the route is written at weight 100 whatever
+// live says. The NGINX layouts give the canary an Ingress of its own, so
+// their objects are returned as they are.
+func (p *Plan) KeepCanary(ctx context.Context, objs []*unstructured.Unstructured, live func(context.Context, *unstructured.Unstructured) (*unstructured.Unstructured, error), promoted bool) ([]*unstructured.Unstructured, error) {
+	g, ok := p.Provider.(gatewayAPI)
+	if !ok {
+		return objs, nil
+	}
+	for _, o := range objs {
+		if o.GetKind() != gatewayapi.RouteKind || o.GetName() != g.t.HTTPRoute {
+			continue
+		}
+		cur, err := live(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("read HTTPRoute %s/%s: %w", g.ns.Production, o.GetName(), err)
+		}
+		return gatewayapi.KeepCanary(objs, g.t.HTTPRoute, g.ns.Canary, cur, promoted)
+	}
+	return objs, nil
 }
 
 func header(t v1alpha1.TrafficRouting) traffic.HeaderRoute {
