@@ -726,12 +726,15 @@ const notes = `## Notes
   (205 ms, 142 ms at 9b1f41a) is a likely case of the same trade: the controllers now keep up with
   the executor's canary rollouts while the runs are created, and that phase used the two cores
   to the full (section 5's CPU table).
-- **Why some of Fledge's canaries take a second more** (section 1's spread: a few of every ten
-  full-size releases near 1.3 s, where the others take 0.5 s): after the canary's rollout, the
-  canary Service's EndpointSlice still lists some of the previous canary's pods, already deleted,
-  as ready endpoints (not terminating) for about 0.9 s. Fledge waits for them to go before the
-  first request goes to the canary, since a data plane would send part of the canary's share to
-  pods that no longer exist. The delay is the EndpointSlice controller's: a Service synced while
+- **Why some of Fledge's releases take a second more** (the spreads of sections 1 and 2: some of
+  every ten full-size releases near 1.3 s to the canary's share, or near 1.25 s from approval to
+  done, where the others take about 0.5 s and 0.4 s; the medians move with how many of the ten
+  it hits, which differs from run to run): after a full-surge rollout, the canary's or
+  production's, the
+  Service's EndpointSlice still lists some of the replaced pods, already deleted, as ready
+  endpoints (not terminating) for about 0.9 s. Fledge waits for them to go before the first
+  request goes to the canary, and before production gets its requests back, since a data plane
+  would send part of them to pods that no longer exist. The delay is the EndpointSlice controller's: a Service synced while
   its cache of EndpointSlices is behind its own last write is retried after a back-off that
   starts at 1 s, and a full-surge rollout's burst of pod deletions right after its new pods are
   ready makes that likely. Measured apart on the same local cluster (a Deployment of 3 behind a
