@@ -47,8 +47,12 @@ type receiver struct {
 	// without failing the test.
 	badSignatureExpected bool
 	// fail, while positive, answers 503 to that many deliveries.
-	mu     sync.Mutex
-	fail   int
+	mu   sync.Mutex
+	fail int
+	// got, when set, is told of each delivery as it arrives; the answer
+	// then waits for hold.
+	got    chan<- struct{}
+	hold   time.Duration
 	seen   map[string]int
 	bodies []Message
 	srv    *httptest.Server
@@ -80,6 +84,13 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if id := req.Header.Get(DeliveryHeader); id != m.DeliveryID || req.Header.Get(EventHeader) != string(m.Event) {
 		r.t.Errorf("headers %s=%q %s=%q, body names %q %q", DeliveryHeader, id, EventHeader, req.Header.Get(EventHeader), m.DeliveryID, m.Event)
+	}
+	r.mu.Lock()
+	got, hold := r.got, r.hold
+	r.mu.Unlock()
+	if got != nil {
+		got <- struct{}{}
+		time.Sleep(hold)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -531,6 +542,40 @@ func TestSenderDeliversToEachReceiverOnce(t *testing.T) {
 	defer mu.Unlock()
 	if results["webhook failed"] != 2 || results["webhook sent"] != 2 || results["slack sent"] != 1 || results["email sent"] != 1 {
 		t.Errorf("observed %v", results)
+	}
+}
+
+// A stop while a delivery is on its way lets it be answered: the attempt
+// is recorded as sent, and the next sender does not send it again.
+func TestSenderStopLetsDeliveryFinish(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	arrived := make(chan struct{}, 1)
+	b.hook.mu.Lock()
+	b.hook.got, b.hook.hold = arrived, 300*time.Millisecond
+	b.hook.mu.Unlock()
+	id := b.raise(t, v1alpha1.NotifySucceeded)
+	s := b.start(t, b.cfg)
+	<-arrived
+	s.Stop()
+	b.hook.mu.Lock()
+	b.hook.got = nil
+	b.hook.mu.Unlock()
+	_, as, err := b.store.ListNotifications(b.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range as {
+		got = append(got, a.Receiver+" "+a.Result)
+	}
+	if strings.Join(got, ",") != "hook "+ResultSent {
+		t.Errorf("attempts %v, want the delivery cut by the stop recorded as sent", got)
+	}
+	b.start(t, b.cfg)
+	time.Sleep(200 * time.Millisecond)
+	if seen, _ := b.hook.deliveries(); seen["1.hook"] != 1 {
+		t.Errorf("deliveries %v, want 1.hook once", seen)
 	}
 }
 

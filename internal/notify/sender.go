@@ -172,6 +172,10 @@ func (s *Sender) loop(ctx context.Context) {
 	}
 }
 
+// stopGrace is how long a request being sent may still take once the
+// sender stops (sendOne).
+const stopGrace = time.Second
+
 // lease is how long a claimed notification is this sender's: a round
 // delivers to every receiver at once, each within Timeout.
 func (s *Sender) lease() time.Duration { return 3*s.cfg.Timeout + 30*time.Second }
@@ -275,8 +279,14 @@ func (s *Sender) send(ctx context.Context, n store.Notification, m Message, rece
 }
 
 func (s *Sender) sendOne(ctx context.Context, r v1alpha1.Notification, m Message) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	// A stop does not cut off a request on its way at once: the receiver
+	// may already have it, and a request cut off is recorded as failed and
+	// sent again by the next server, a second delivery. It gets stopGrace
+	// to be answered.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 	defer cancel()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })()
+	ctx = sctx
 	sink, err := s.sink(ctx, r)
 	if err != nil {
 		return err
