@@ -74,15 +74,21 @@ func newTable(w io.Writer, headers ...string) *table {
 	return t
 }
 
+// cellReplacer takes out what would break the columns: a tab or a newline
+// inside a cell.
+var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ")
+
+// row writes one line. It never writes to cells: callers pass shared
+// header slices, and tests print from several goroutines at once.
 func (t *table) row(cells ...string) {
+	out := make([]string, len(cells))
 	for i, c := range cells {
 		if c == "" {
-			cells[i] = "-"
+			c = "-"
 		}
-		// A tab or newline inside a cell would break the columns.
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cells[i])
+		out[i] = cellReplacer.Replace(c)
 	}
-	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	fmt.Fprintln(t.tw, strings.Join(out, "\t"))
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
