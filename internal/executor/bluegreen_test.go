@@ -441,16 +441,7 @@ func (p *phased) Measure(ctx context.Context, plan *pipeline.Plan, run *v1alpha1
 // HTTPRoute that users reach.
 func blueGreenRoute(tag string, approval bool) *pipeline.Plan {
 	p := blueGreen(tag, approval)
-	ing := p.Manifests[strings.Index(p.Manifests, "---\napiVersion: networking.k8s.io/v1"):]
-	p.Manifests = strings.Replace(p.Manifests, ing, `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: web}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
-  - backendRefs: [{name: web, port: 80}]
-`, 1)
+	p.Manifests = withRoute(p.Manifests)
 	p.IngressName = ""
 	bg := p.Stages[0].BlueGreen
 	bg.IngressName, bg.HTTPRouteName = "", "web"

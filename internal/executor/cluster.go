@@ -374,7 +374,8 @@ func (r *run) restoreProduction(ctx context.Context) error {
 }
 
 // restoreTo applies deployment prev's production manifests at `at` and
-// waits for them, at most timeout.
+// waits for them, at most timeout. In the production beside the canary,
+// a Gateway API route keeps the canary's share (keepCanary).
 func (r *run) restoreTo(ctx context.Context, at place, prev store.Deployment, timeout time.Duration) error {
 	var lp pipeline.Plan
 	if err := json.Unmarshal(prev.Plan, &lp); err != nil {
@@ -387,6 +388,13 @@ func (r *run) restoreTo(ctx context.Context, at place, prev store.Deployment, ti
 	objs, err := lr.ProductionObjects()
 	if err != nil {
 		return fmt.Errorf("manifests of deployment %d: %w", prev.ID, err)
+	}
+	if at == r.production() {
+		// The canary keeps what it has until production runs prev
+		// again; the reset of the weight after this takes it away.
+		if objs, err = r.keepCanary(ctx, objs, false); err != nil {
+			return fmt.Errorf("restore deployment %s#%d: %w", prev.Pipeline, prev.Number, err)
+		}
 	}
 	if err := r.apply(ctx, "", at, objs); err != nil {
 		return fmt.Errorf("restore deployment %s#%d: %w", prev.Pipeline, prev.Number, err)

@@ -20,6 +20,7 @@ import (
 	"fledge.dev/fledge/internal/kube"
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/traffic"
+	"fledge.dev/fledge/internal/traffic/gatewayapi"
 	"fledge.dev/fledge/internal/traffic/routing"
 )
 
@@ -365,7 +366,104 @@ func (t target) ScaleDown(_ context.Context, ns string) ([]string, error) {
 // live in the fake cluster, and a weight needs the canary Ingress applied
 // and, above 0, a production (not canary) Ingress, as nginx.Router does.
 func (t target) Router(p routing.Provider, _ routing.Target) traffic.Router {
+	if ns, name, ok := strings.Cut(strings.TrimPrefix(p.RouteName(), "HTTPRoute "), "/"); ok && strings.HasPrefix(p.RouteName(), "HTTPRoute ") {
+		return fakeRouteRouter{t: t, key: ns + "/HTTPRoute/" + name, ns: ns}
+	}
 	return fakeRouter{t: t, name: p.RouteName()}
+}
+
+// fakeRouteRouter is the Gateway API router of the fake cluster: the
+// canary's weight and tester header live in the HTTPRoute applied to the
+// production namespace, in the form gatewayapi.Canary writes, as with the
+// real router; the canary namespace is canaryNS.
+type fakeRouteRouter struct {
+	t   target
+	key string // "ns/HTTPRoute/name"
+	ns  string
+}
+
+// route returns the applied route, nil when there is none; the caller
+// holds the lock.
+func (r fakeRouteRouter) route() *unstructured.Unstructured {
+	o := r.t.c.objects[r.key]
+	if o == nil {
+		return nil
+	}
+	route := o.obj.DeepCopy()
+	route.SetNamespace(r.ns)
+	return route
+}
+
+// set writes the route with the canary state change makes of the live one.
+func (r fakeRouteRouter) set(change func(*gatewayapi.State)) error {
+	if err := r.t.lock(); err != nil {
+		return err
+	}
+	defer r.t.c.mu.Unlock()
+	route := r.route()
+	st := gatewayapi.State{}
+	if route != nil {
+		st = gatewayapi.Observe(route, canaryNS)
+	}
+	change(&st)
+	if route == nil {
+		if st.Weight == 0 && st.Header == nil {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", r.key, traffic.ErrNoProduction)
+	}
+	next, err := gatewayapi.Canary(route, canaryNS, st)
+	if err != nil {
+		return err
+	}
+	next.SetNamespace("")
+	if cur := r.t.c.objects[r.key]; !reflect.DeepEqual(cur.obj.Object, next.Object) {
+		cur.obj, cur.generation = next, cur.generation+1
+		r.t.c.log("route weight %d header %v", st.Weight, st.Header != nil)
+	}
+	return nil
+}
+
+func (r fakeRouteRouter) SetWeight(_ context.Context, percent int) error {
+	return r.set(func(st *gatewayapi.State) { st.Weight, st.Probe = percent, false })
+}
+
+func (r fakeRouteRouter) SetHeaderRoute(_ context.Context, h *traffic.HeaderRoute) error {
+	return r.set(func(st *gatewayapi.State) { st.Header = h })
+}
+
+func (r fakeRouteRouter) Weight(context.Context) (int, error) {
+	if err := r.t.lock(); err != nil {
+		return 0, err
+	}
+	defer r.t.c.mu.Unlock()
+	route := r.route()
+	if route == nil {
+		return 0, fmt.Errorf("%s: %w", r.key, traffic.ErrRouteNotFound)
+	}
+	return gatewayapi.Observe(route, canaryNS).Weight, nil
+}
+
+func (r fakeRouteRouter) Reset(context.Context) error {
+	return r.set(func(st *gatewayapi.State) { *st = gatewayapi.State{} })
+}
+
+// RouteWeight is the canary's weight in the HTTPRoute web of the
+// production namespace, -1 when there is none.
+func (c *fakeCluster) RouteWeight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routeWeightLocked()
+}
+
+func (c *fakeCluster) routeWeightLocked() int {
+	o := c.objects[prodNS+"/HTTPRoute/web"]
+	if o == nil {
+		return -1
+	}
+	route := o.obj.DeepCopy()
+	route.SetNamespace(prodNS)
+	return gatewayapi.Observe(route, canaryNS).Weight
 }
 
 type fakeRouter struct {
