@@ -52,49 +52,73 @@ func (b *bench) overheadBench(ctx context.Context, res *Results) error {
 		}
 	}
 	floor := &floorRelease{b: b, manifests: manifests}
+	api := &fledgeReleaser{s: s, pipeline: overheadPipeline}
 
-	// Kubernetes' own time varies from release to release by more than
-	// Fledge's overhead, so this cheap benchmark takes 2n pairs.
-	reps := 2 * b.o.n
-	var fledgeTimes, floorTimes []time.Duration
-	var timeline []string
-	for i := 0; i <= reps; i++ { // i == 0 is the warm-up of both
-		tag := fmt.Sprintf("2.%d", i)
+	// fledgeRelease runs one release, triggered by an API call or by the
+	// CLI, and returns its time from just before the trigger until the
+	// API reports it Succeeded.
+	fledgeRelease := func(tag string, cli bool) (time.Duration, v1alpha1.Deployment, time.Time, error) {
 		start := time.Now()
-		d, err := s.run(ctx, overheadPipeline, tag)
+		var d v1alpha1.Deployment
+		var err error
+		if cli {
+			d, err = s.run(ctx, overheadPipeline, tag)
+		} else {
+			d, err = api.trigger(ctx, tag)
+		}
 		if err != nil {
-			return err
+			return 0, d, start, err
 		}
 		at, err := s.waitStatus(ctx, d.ID, 3*time.Minute, v1alpha1.StatusSucceeded)
+		return at.Sub(start), d, start, err
+	}
+
+	// Kubernetes' own time varies from release to release by more than
+	// Fledge's overhead, so this cheap benchmark takes 2n repetitions.
+	// Each runs Fledge triggered by an API call (the floor program's
+	// clock starts at its first API call too), the floor program, and
+	// Fledge triggered by `fledge run`, in turn.
+	reps := 2 * b.o.n
+	var fledgeTimes, floorTimes, cliTimes []time.Duration
+	var timeline []string
+	for i := 0; i <= reps; i++ { // i == 0 is the warm-up of each
+		ft, d, start, err := fledgeRelease(fmt.Sprintf("2.%d", i), false)
 		if err != nil {
 			return err
 		}
-		ft := at.Sub(start)
 		if i == reps {
 			if timeline, err = fledgeTimeline(ctx, s, d.ID, start); err != nil {
 				return err
 			}
 		}
-		lt, err := floor.release(ctx, tag)
+		lt, err := floor.release(ctx, fmt.Sprintf("2.%d", i))
 		if err != nil {
 			return fmt.Errorf("floor: %w", err)
 		}
-		b.log.Info("overhead", "rep", i, "fledge", ft.Round(time.Millisecond).String(), "floor", lt.Round(time.Millisecond).String())
+		ct, _, _, err := fledgeRelease(fmt.Sprintf("3.%d", i), true)
+		if err != nil {
+			return err
+		}
+		b.log.Info("overhead", "rep", i, "fledge", ft.Round(time.Millisecond).String(), "floor", lt.Round(time.Millisecond).String(),
+			"fledge-cli", ct.Round(time.Millisecond).String())
 		if i > 0 {
-			fledgeTimes, floorTimes = append(fledgeTimes, ft), append(floorTimes, lt)
+			fledgeTimes, floorTimes, cliTimes = append(fledgeTimes, ft), append(floorTimes, lt), append(cliTimes, ct)
 		}
 	}
 	r := OverheadResult{
-		Fledge: Summarize(Millis(fledgeTimes), "ms"),
-		Floor:  Summarize(Millis(floorTimes), "ms"),
+		Fledge:    Summarize(Millis(fledgeTimes), "ms"),
+		Floor:     Summarize(Millis(floorTimes), "ms"),
+		FledgeCLI: Summarize(Millis(cliTimes), "ms"),
 	}
-	var over, ratio []float64
+	var over, ratio, cliRatio []float64
 	for i := range fledgeTimes {
 		over = append(over, float64(fledgeTimes[i]-floorTimes[i])/float64(time.Millisecond))
 		ratio = append(ratio, float64(fledgeTimes[i])/float64(floorTimes[i]))
+		cliRatio = append(cliRatio, float64(cliTimes[i])/float64(floorTimes[i]))
 	}
 	r.Overhead = Summarize(over, "ms")
 	r.Ratio = Summarize(ratio, "x")
+	r.CLIRatio = Summarize(cliRatio, "x")
 	r.FledgeTimeline = timeline
 	r.FloorTimeline = floor.lastTimeline
 	res.Overhead = &r
