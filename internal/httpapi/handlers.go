@@ -187,11 +187,11 @@ func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.svc.GetDeployment(r.Context(), id)
+	body, err := h.svc.GetDeploymentJSON(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, d)
+	return writeBody(w, http.StatusOK, "application/json", body)
 }
 
 func (h *Handler) manifests(w http.ResponseWriter, r *http.Request) error {

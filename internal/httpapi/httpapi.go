@@ -324,10 +324,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	return writeBody(w, code, "application/json", buf.Bytes())
+}
+
+// writeBody answers code with body of type contentType.
+func writeBody(w http.ResponseWriter, code int, contentType string, body []byte) error {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(body)
 	return err
 }
 

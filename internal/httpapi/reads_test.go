@@ -14,8 +14,9 @@ import (
 
 // TestGetDeploymentAfterWrites: a deployment read again after each kind of
 // write shows it, although the server has the earlier version's plan and
-// state decoded: a decision, a new state, the pipeline's live deployment
-// moving to another.
+// state decoded and its view encoded: a decision, a new state, the
+// pipeline's live deployment moving to another, a cancel request (which
+// does not move the row's version).
 func TestGetDeploymentAfterWrites(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
@@ -49,12 +50,14 @@ func TestGetDeploymentAfterWrites(t *testing.T) {
 	forceSucceeded(t, a.st, first)
 	second := run()
 	third := run()
+	fourth := run()
 	type want struct {
 		id        int64
 		status    v1alpha1.DeploymentStatus
 		stage     string // from the state: stale if the state is
 		live      bool
 		decisions []v1alpha1.DecisionKind
+		cancel    bool
 	}
 	for _, step := range []struct {
 		name  string
@@ -62,22 +65,30 @@ func TestGetDeploymentAfterWrites(t *testing.T) {
 		want  []want
 	}{
 		{"first live, second queued", nil, []want{
-			{first, v1alpha1.StatusSucceeded, "", true, nil},
-			{second, v1alpha1.StatusQueued, "canary", false, nil},
+			{first, v1alpha1.StatusSucceeded, "", true, nil, false},
+			{second, v1alpha1.StatusQueued, "canary", false, nil, false},
 		}},
 		{"second waits", func() { forceWaiting(t, a.st, second) }, []want{
-			{second, v1alpha1.StatusWaitingForApproval, "approve", false, nil},
+			{second, v1alpha1.StatusWaitingForApproval, "approve", false, nil, false},
 		}},
 		{"second approved", func() { decide(second, "approve") }, []want{
-			{second, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+			{second, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}, false},
 		}},
 		{"second live", func() { forceSucceeded(t, a.st, second) }, []want{
-			{first, v1alpha1.StatusSucceeded, "", false, nil},
-			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+			{first, v1alpha1.StatusSucceeded, "", false, nil, false},
+			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}, false},
 		}},
 		{"third rejected", func() { forceWaiting(t, a.st, third); get(third); decide(third, "reject") }, []want{
-			{third, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionReject}},
-			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}},
+			{third, v1alpha1.StatusWaitingForApproval, "approve", false, []v1alpha1.DecisionKind{v1alpha1.DecisionReject}, false},
+			{second, v1alpha1.StatusSucceeded, "", true, []v1alpha1.DecisionKind{v1alpha1.DecisionApprove}, false},
+		}},
+		{"fourth cancel requested", func() {
+			get(fourth)
+			if code, body := do(t, a, "POST", fmt.Sprintf("/api/v1/deployments/%d/cancel", fourth), ""); code != http.StatusOK {
+				t.Fatalf("cancel %d: %d %s", fourth, code, body)
+			}
+		}, []want{
+			{fourth, v1alpha1.StatusQueued, "canary", false, nil, true},
 		}},
 	} {
 		if step.write != nil {
@@ -89,9 +100,9 @@ func TestGetDeploymentAfterWrites(t *testing.T) {
 			for _, x := range d.Decisions {
 				kinds = append(kinds, x.Decision)
 			}
-			if d.Status != w.status || d.CurrentStage != w.stage || d.Live != w.live || fmt.Sprint(kinds) != fmt.Sprint(w.decisions) {
-				t.Errorf("%s: deployment %d is %s at stage %q, live %t, decisions %v; want %s at %q, live %t, decisions %v",
-					step.name, w.id, d.Status, d.CurrentStage, d.Live, kinds, w.status, w.stage, w.live, w.decisions)
+			if d.Status != w.status || d.CurrentStage != w.stage || d.Live != w.live || fmt.Sprint(kinds) != fmt.Sprint(w.decisions) || d.CancelRequested != w.cancel {
+				t.Errorf("%s: deployment %d is %s at stage %q, live %t, decisions %v, cancel requested %t; want %s at %q, live %t, decisions %v, cancel requested %t",
+					step.name, w.id, d.Status, d.CurrentStage, d.Live, kinds, d.CancelRequested, w.status, w.stage, w.live, w.decisions, w.cancel)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,17 +98,63 @@ func (s *Service) DeploymentPipeline(ctx context.Context, id int64) (string, err
 // cache lacks the row's version. With the tokens revision of the same
 // snapshot it confirms the TokensCheck of ctx, if any (ErrTokensChanged).
 func (s *Service) GetDeployment(ctx context.Context, id int64) (v1alpha1.Deployment, error) {
+	dv, cached, err := s.readView(ctx, id)
+	if err != nil {
+		return v1alpha1.Deployment{}, err
+	}
+	return s.deploymentView(ctx, dv, cached)
+}
+
+// GetDeploymentJSON is GetDeployment encoded as JSON (with a final
+// newline, as json.Encoder writes it). A deployment read again with
+// nothing its view shows changed gives the bytes encoded the time before:
+// the view is a function of the row's version, the pipeline's live
+// deployment, the decisions and the notifications, which the one read
+// returns. The caller does not change the bytes.
+func (s *Service) GetDeploymentJSON(ctx context.Context, id int64) ([]byte, error) {
+	dv, cached, err := s.readView(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if body, ok := s.encoded.get(dv); ok {
+		return body, nil
+	}
+	v, err := s.deploymentView(ctx, dv, cached)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, fmt.Errorf("encode deployment %d: %w", id, err)
+	}
+	if len(v.Targets) == 0 {
+		// Which targets run a deployment changes with the rows of others.
+		s.encoded.put(dv, buf.Bytes())
+	}
+	return buf.Bytes(), nil
+}
+
+// readView reads deployment id's view, with the decoded plan and state
+// cached for it (of any version).
+func (s *Service) readView(ctx context.Context, id int64) (store.DeploymentView, decoded, error) {
 	cached, _ := s.decoded.latest(id)
 	dv, err := s.store.GetDeploymentView(ctx, id, cached.version)
 	if errors.Is(err, store.ErrNotFound) {
-		return v1alpha1.Deployment{}, notFound("deployment %d not found", id)
+		return dv, cached, notFound("deployment %d not found", id)
 	}
 	if err != nil {
-		return v1alpha1.Deployment{}, fmt.Errorf("get deployment %d: %w", id, err)
+		return dv, cached, fmt.Errorf("get deployment %d: %w", id, err)
 	}
 	if err := confirmTokens(ctx, dv.TokensRevision); err != nil {
-		return v1alpha1.Deployment{}, err
+		return dv, cached, err
 	}
+	return dv, cached, nil
+}
+
+// deploymentView builds the view of dv; cached is the decoded plan and
+// state readView found.
+func (s *Service) deploymentView(ctx context.Context, dv store.DeploymentView, cached decoded) (v1alpha1.Deployment, error) {
+	var err error
 	d, dec := dv.Deployment, cached
 	if d.Version != cached.version {
 		if dec, err = s.decode(d); err != nil {

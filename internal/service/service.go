@@ -35,6 +35,7 @@ type Service struct {
 	clock    func() time.Time
 	box      *secretbox.Box
 	decoded  decodeCache
+	encoded  encodedCache
 	tokens   tokenCache
 	analysis bool
 }

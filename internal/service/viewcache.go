@@ -1,9 +1,13 @@
 package service
 
 import (
+	"reflect"
+	"slices"
 	"sync"
+	"time"
 
 	"fledge.dev/fledge/internal/pipeline"
+	"fledge.dev/fledge/internal/store"
 )
 
 // maxDecoded bounds the cache of decoded deployments: enough for the
@@ -56,4 +60,68 @@ func (c *decodeCache) put(id int64, d decoded) {
 		}
 	}
 	c.m[id] = d
+}
+
+// maxEncoded bounds the cache of encoded views: the deployments people
+// and tools poll (a few KiB each).
+const maxEncoded = 1024
+
+// encodedView is a deployment's view as JSON with what it was built from.
+type encodedView struct {
+	row           store.Deployment // viewRow
+	live          int64
+	decisions     []store.Decision
+	notifications []store.Notification
+	attempts      []store.NotificationAttempt
+	body          []byte
+}
+
+// encodedCache keeps encoded views by deployment id (GetDeploymentJSON).
+type encodedCache struct {
+	mu sync.Mutex
+	m  map[int64]encodedView
+}
+
+// get returns the body encoded from a view equal to dv.
+func (c *encodedCache) get(dv store.DeploymentView) ([]byte, bool) {
+	c.mu.Lock()
+	e, ok := c.m[dv.Deployment.ID]
+	c.mu.Unlock()
+	if !ok || e.row.Version != dv.Deployment.Version || e.live != dv.LiveID ||
+		!reflect.DeepEqual(e.row, viewRow(dv.Deployment)) ||
+		!slices.Equal(e.decisions, dv.Decisions) || !slices.Equal(e.notifications, dv.Notifications) ||
+		!slices.Equal(e.attempts, dv.Attempts) {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (c *encodedCache) put(dv store.DeploymentView, body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int64]encodedView{}
+	}
+	id := dv.Deployment.ID
+	if _, ok := c.m[id]; !ok && len(c.m) >= maxEncoded {
+		for k := range c.m { // an arbitrary entry makes room
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = encodedView{
+		row: viewRow(dv.Deployment), live: dv.LiveID,
+		decisions: dv.Decisions, notifications: dv.Notifications, attempts: dv.Attempts, body: body,
+	}
+}
+
+// viewRow is d without what the view does not show (the lease, the next
+// wake-up, the time of the last write) and without its plan and state,
+// which its version stands for. Not every change of the rest moves the
+// version (a cancel request does not), so an encoded view is reused only
+// for an equal row.
+func viewRow(d store.Deployment) store.Deployment {
+	d.Plan, d.State = nil, nil
+	d.LeaseOwner, d.LeaseExpires, d.WakeAt, d.UpdatedAt = "", nil, nil, time.Time{}
+	return d
 }
