@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/sqlite"
 	"fledge.dev/fledge/internal/store/storetest"
 )
@@ -31,4 +35,35 @@ func BenchmarkActiveOfLongHistory(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchActiveOfLongHistory(b, s, 20000)
+}
+
+// BenchmarkContendedWrites: 64 writers at once on the one writer
+// connection, as the executor's steps and the API's creates are under
+// load; the tail shows how fairly the connection is handed on.
+func BenchmarkContendedWrites(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "fledge.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var took []time.Duration
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			start := time.Now()
+			if _, err := s.AppendAudit(b.Context(), store.AuditEntry{Actor: "bench", Action: "write", Outcome: "ok"}); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+		}
+		mu.Lock()
+		took = append(took, mine...)
+		mu.Unlock()
+	})
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
 }

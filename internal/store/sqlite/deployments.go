@@ -336,7 +336,10 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 		return store.Deployment{}, false, fmt.Errorf("claim deployment: need an owner and a positive ttl (owner %q, ttl %s)", owner, ttl)
 	}
 	now := s.now()
-	d, err := scanDeployment(s.w.QueryRowContext(ctx, `UPDATE deployments SET
+	var d store.Deployment
+	err := s.inWriteTurn(ctx, func() error {
+		var err error
+		d, err = scanDeployment(s.w.QueryRowContext(ctx, `UPDATE deployments SET
 			lease_owner = ?1, lease_expires = ?2, version = version + 1, updated_at = ?3
 		WHERE id = (
 			SELECT d.id FROM deployments d
@@ -350,7 +353,9 @@ func (s *Store) ClaimDeployment(ctx context.Context, owner string, ttl time.Dura
 				AND (d.wake_at IS NULL OR d.wake_at <= ?3)
 			ORDER BY d.started_at IS NULL, d.id LIMIT 1)
 		RETURNING `+deploymentCols,
-		owner, micros(now.Add(ttl)), micros(now)))
+			owner, micros(now.Add(ttl)), micros(now)))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Deployment{}, false, nil
 	}
@@ -398,7 +403,7 @@ func (s *Store) ReleaseLease(ctx context.Context, id int64, owner string) error 
 	if owner == "" {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE deployments SET lease_owner = '', lease_expires = NULL
+	if _, err := s.exec(ctx, `UPDATE deployments SET lease_owner = '', lease_expires = NULL
 		WHERE id = ? AND lease_owner = ?`, id, owner); err != nil {
 		return fmt.Errorf("release lease of deployment %d: %w", id, err)
 	}

@@ -87,7 +87,7 @@ func (s *Store) ListResources(ctx context.Context, kind string) ([]store.Resourc
 
 // DeleteResource deletes a resource; store.ErrNotFound if there is none.
 func (s *Store) DeleteResource(ctx context.Context, kind, name string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM resources WHERE kind = ? AND name = ?`, kind, name)
+	res, err := s.exec(ctx, `DELETE FROM resources WHERE kind = ? AND name = ?`, kind, name)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {

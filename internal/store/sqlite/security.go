@@ -23,7 +23,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 	if created.IsZero() {
 		created = s.now()
 	}
-	_, err = s.w.ExecContext(ctx,
+	_, err = s.exec(ctx,
 		`INSERT INTO tokens (name, hash, roles, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		t.Name, t.Hash, string(roles), micros(created), t.CreatedBy, nullMicros(t.ExpiresAt))
 	if isUnique(err) {
@@ -109,7 +109,7 @@ func (s *Store) DeleteToken(ctx context.Context, name string) error {
 }
 
 func (s *Store) deleteOne(ctx context.Context, what, query string, args ...any) error {
-	res, err := s.w.ExecContext(ctx, query, args...)
+	res, err := s.exec(ctx, query, args...)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
@@ -128,9 +128,11 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 		e.At = s.now()
 	}
 	e.At = fromMicros(micros(e.At))
-	err := s.w.QueryRowContext(ctx,
-		`INSERT INTO audit_log (at, actor, action, target, remote_addr, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		micros(e.At), e.Actor, e.Action, e.Target, e.RemoteAddr, e.Outcome, e.Detail).Scan(&e.ID)
+	err := s.inWriteTurn(ctx, func() error {
+		return s.w.QueryRowContext(ctx,
+			`INSERT INTO audit_log (at, actor, action, target, remote_addr, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			micros(e.At), e.Actor, e.Action, e.Target, e.RemoteAddr, e.Outcome, e.Detail).Scan(&e.ID)
+	})
 	if err != nil {
 		return store.AuditEntry{}, fmt.Errorf("append audit entry: %w", err)
 	}
@@ -290,7 +292,7 @@ func (s *Store) DeleteSecret(ctx context.Context, name string) error {
 
 // RecordDelivery remembers a delivery key; store.ErrConflict if seen.
 func (s *Store) RecordDelivery(ctx context.Context, key string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO webhook_deliveries (key, received_at) VALUES (?, ?)`, key, micros(at))
+	_, err := s.exec(ctx, `INSERT INTO webhook_deliveries (key, received_at) VALUES (?, ?)`, key, micros(at))
 	if isUnique(err) {
 		err = store.ErrConflict
 	}

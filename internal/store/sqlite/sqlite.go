@@ -79,10 +79,12 @@ func (c Config) Validate() error {
 // in the process instead of failing with SQLITE_BUSY; reads use a pool of
 // read-only connections that WAL lets run beside the writer.
 type Store struct {
-	w   *sql.DB
-	r   *readDB
-	now func() time.Time
-	log *slog.Logger
+	w *sql.DB
+	// wturns orders the writes on w (writeTx, inWriteTurn).
+	wturns turns
+	r      *readDB
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
@@ -115,7 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w, now: cfg.Clock, log: cfg.Logger}
+	s := &Store{w: w, wturns: newTurns(1), now: cfg.Clock, log: cfg.Logger}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -215,19 +217,39 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // writeTx runs fn in a write transaction (BEGIN IMMEDIATE on the single
 // writer connection) and commits it when fn returns nil.
+// Writers take turns in order of arrival (turns).
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+	return s.inWriteTurn(ctx, func() error {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// exec runs one statement on the writer connection in its turn.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.inWriteTurn(ctx, func() error {
+		var err error
+		res, err = s.w.ExecContext(ctx, query, args...)
 		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	})
+	return res, err
+}
+
+// inWriteTurn runs fn, which makes one statement on the writer
+// connection, in its turn among the writers.
+func (s *Store) inWriteTurn(ctx context.Context, fn func() error) error {
+	return s.wturns.run(ctx, fn)
 }
 
 // sqliteCode returns the extended result code of a SQLite error, or 0.
