@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/store"
+	"fledge.dev/fledge/internal/store/storetest"
 )
 
 // historySize is how many releases BenchmarkReads's pipeline has: a
@@ -46,23 +43,10 @@ func BenchmarkReads(b *testing.B) {
 	// sends them: what each waits for the store shows in the tail.
 	b.Run("GetDeployment64", func(b *testing.B) {
 		path := fmt.Sprintf("/api/v1/deployments/%d", last)
-		var mu sync.Mutex
-		var took []time.Duration
-		b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-		b.RunParallel(func(pb *testing.PB) {
-			var mine []time.Duration
-			for pb.Next() {
-				start := time.Now()
-				get(b, h, path, viewer)
-				mine = append(mine, time.Since(start))
-			}
-			mu.Lock()
-			took = append(took, mine...)
-			mu.Unlock()
+		storetest.BenchLatency(b, 64, func() error {
+			get(b, h, path, viewer)
+			return nil
 		})
-		slices.Sort(took)
-		b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
-		b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
 	})
 }
 

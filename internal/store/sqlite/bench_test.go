@@ -2,9 +2,6 @@ package sqlite_test
 
 import (
 	"path/filepath"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,24 +43,8 @@ func BenchmarkContendedWrites(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	var mu sync.Mutex
-	var took []time.Duration
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-	b.RunParallel(func(pb *testing.PB) {
-		var mine []time.Duration
-		for pb.Next() {
-			start := time.Now()
-			if _, err := s.AppendAudit(b.Context(), store.AuditEntry{Actor: "bench", Action: "write", Outcome: "ok"}); err != nil {
-				b.Error(err)
-				return
-			}
-			mine = append(mine, time.Since(start))
-		}
-		mu.Lock()
-		took = append(took, mine...)
-		mu.Unlock()
+	storetest.BenchLatency(b, 64, func() error {
+		_, err := s.AppendAudit(b.Context(), store.AuditEntry{Actor: "bench", Action: "write", Outcome: "ok"})
+		return err
 	})
-	slices.Sort(took)
-	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
-	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
 }

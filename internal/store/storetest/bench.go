@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +80,33 @@ func BenchActiveOfLongHistory(b *testing.B, s store.Store, finished int) {
 			b.Fatalf("list: %d deployments, %v", len(ds), err)
 		}
 	}
+}
+
+// BenchLatency runs op from callers goroutines at once for b.N calls in
+// all and reports the median and 99th percentile of one call's time
+// (p50-us, p99-us): what each waits for a connection shows in the tail.
+func BenchLatency(b *testing.B, callers int, op func() error) {
+	var mu sync.Mutex
+	var took []time.Duration
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			start := time.Now()
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+		}
+		mu.Lock()
+		took = append(took, mine...)
+		mu.Unlock()
+	})
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
 }
