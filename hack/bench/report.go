@@ -719,7 +719,7 @@ const notes = `## Notes
   configuration from one watch of routes and endpoints, so the weight 0 it applies comes with the
   endpoints it already had, the new pods only. Section 2's "old after" column measures it: every
   answer after the new version had answered alone, until 1 s after done, came from the new version.
-  Until this run the default hold was 2 s (Traefik's default throttle), spent after every release.
+  Until f2a3570 the default hold was 2 s (Traefik's default throttle), spent after every release.
 - **Fledge's waits watch:** kube.WaitRollout watches each workload, and the endpoints waits watch
   the namespace's pods and EndpointSlices (a read every 2 s is only the fallback for a broken
   watch), as the floor program does. What remains of the overhead is the
@@ -735,9 +735,12 @@ const notes = `## Notes
   At the default the controllers were the limit of the replicas benchmark (the same rate of
   releases with one replica or three) and of the floor program (926 ms a release in the run at
   beefd3b, 359 ms at 424d51e). Every system gets the same control plane. Section 5's create p99
-  (205 ms, 142 ms at 9b1f41a) is a likely case of the same trade: the controllers now keep up with
-  the executor's canary rollouts while the runs are created, and that phase used the two cores
-  to the full (section 5's CPU table).
+  was 205 ms at 424d51e (142 ms at 9b1f41a, before that setting): the controllers kept up with
+  the executor's canary rollouts while the runs were created, and that phase used the two cores
+  to the full (section 5's CPU table). The creates wait for SQLite's one writer behind the
+  executor's steps; the writers now take turns in order of arrival instead of a freed connection
+  going to a random waiter (BenchmarkContendedWrites in internal/store/sqlite, 64 writers at
+  once: p99 about half), and section 5 measures the create p99 with it.
 - **Why some of Fledge's releases take a second more** (the spreads of sections 1 and 2: some of
   every ten full-size releases near 1.3 s to the canary's share, or near 1.25 s from approval to
   done, where the others take about 0.5 s and 0.4 s; the medians move with how many of the ten
@@ -756,11 +759,9 @@ const notes = `## Notes
   canary that way: testers' requests with the header reach the canary between releases, and
   would find no pod during the rollout. Argo Rollouts raises its weight without waiting for
   endpoints; its "served − API objects" in section 1 is where the same controller costs it.
-- **Pod capacity:** the first invocation of this run (header) measured everything, but its
-  analysis and replicas benchmarks failed: the canaries' pods could not be scheduled, because
-  the fake node's 2,000 pods were taken by the scale benchmark's pipelines, which stay. Both
-  were measured again by a second invocation of the same commit on a fresh control plane. The
-  node now holds 20,000 pods (019b5d8), so one invocation runs every benchmark.
+- **Pod capacity:** the scale benchmark's pipelines and their pods stay on the control plane for
+  the benchmarks after it. The fake node holds 20,000 pods (019b5d8); at 2,000 the analysis and
+  replicas benchmarks could not schedule their canaries.
 - **kwok's node heartbeat:** earlier runs saw pods stay unready for minutes, about 5 minutes
   after the control plane started. The cause was the local cluster's own: kwok renews the fake
   node's Lease only with --node-lease-duration-seconds, which it did not get, so after the
@@ -776,10 +777,12 @@ const notes = `## Notes
   SQLite read connections, and database/sql hands a freed connection to a random waiter, not the
   one that has waited longest. A deployment's view now takes its turn in order of arrival
   (in process, BenchmarkReads/GetDeployment64: p99 from about 10 ms to about 5 ms, p50 from 1.4
-  to 2.0 ms). Section 5 measures it: p99 18.4 ms at 8,887 requests a second, where the run
-  before it (9b1f41a, connections to any waiter) gave p99 25.1 ms at 10,878. Turns trade
-  throughput for the tail: a freed connection waits for the longest waiter to be woken instead
-  of going to whichever request asks first. Approvals compete with the
+  to 2.0 ms). The run at 424d51e measured p99 18.4 ms at 8,887 requests a second, the one
+  before it (9b1f41a, connections to any waiter) p99 25.1 ms at 10,878: turns trade
+  throughput for the tail, a freed connection waits for the longest waiter to be woken instead
+  of going to whichever request asks first. The view's JSON is now kept (1,024 deployments) and
+  answered again while the one read shows nothing it depends on changed, so a GET no longer
+  builds and encodes the view; section 5 measures it. Approvals compete with the
   releases they let go (production apply and rollout, then the pipeline's
   next run through its canary): the server and the control plane shared the cores about equally,
   and the releases finished at about 4 per second, the executor's 64 slots each holding a release
@@ -814,9 +817,9 @@ const notes = `## Notes
   every phase, the kill included. Throughput did not grow from 1 to 3 replicas, for a different
   reason than in earlier runs. There, at the controller-manager's default client limit, every
   phase ran at about 1.5 releases a second (10.3 and 10.7 steps a second) while the processes
-  used about 1 of the 2 cores. Here, with that limit raised, one replica ran them at 4.1 a
-  second (28.9 steps) and the processes used 1.8 of the 2 cores, the API server about one: the
-  machine is the limit, and a second and third replica only add their own share of it. The
+  used about 1 of the 2 cores. With that limit raised, one replica ran them at 4.1 a second
+  (28.9 steps) at 424d51e, 4.4 (30.9 steps) in this run, and the processes used 1.8 of the 2
+  cores at 424d51e, the API server about one: the machine is the limit, and a second and third replica only add their own share of it. The
   replicas and PostgreSQL used 0.27 to 0.35 and under 0.1 of a core. The work is wait-bound
   (each run pauses 20 s, and parks meanwhile), so one replica's 64 slots were not what held it
   back; a ratio of 2.5 needs a workload that keeps one replica's executor busy on a control
@@ -832,8 +835,13 @@ const notes = `## Notes
   runs were claimed in order of creation; 38 s and 56 s at 590305a, before waits parked.
   None was lost or run twice. The e2e test TestReplicasShareWork checks a takeover with slots
   to spare (10 pipelines, lease 3 s).
-- **The second invocation's version** reads 424d51e-dirty: the same commit, with the first
-  invocation's BENCHMARKS.md and bench/results.json not yet committed in the checkout.
+- **This run's analysis benchmark:** in the first invocation (header), Fledge's first measured
+  bad release, right after the scale benchmark, showed neither a failing measurement nor weight 0
+  within 3 minutes, so Fledge's analysis releases stopped there; Argo Rollouts' and Flagger's ran
+  all ten. Its work folder, with the server's log, was removed at the end. The second invocation,
+  at the same commit on a fresh control plane, measured the analysis benchmark of every system
+  again; section 6 is that invocation's. The cause is not known yet: an isolated run of Fledge's
+  analysis releases (three, same commit) passed as well.
 - **Shared machine:** other checkouts' work may run on this machine during a run (the heavy
   tests and benchmarks take turns under one lock; unit tests do not). The CPU table does not see
   a process that starts and ends within a phase, nor wrk and Chromium until they are reaped.
