@@ -58,6 +58,9 @@ type options struct {
 	replicaPipes int
 	replicaRuns  int
 	replicaPause time.Duration
+	// throughputReps is how many times the executor throughput benchmark
+	// runs per replica count.
+	throughputReps int
 }
 
 // benchmarks in the order they run.
@@ -78,6 +81,7 @@ func parseFlags(args []string) (options, string, error) {
 	fs.DurationVar(&o.scaleDrain, "scale-drain", 3*time.Minute, "how long the scale benchmark keeps approving deployments as they reach approval")
 	fs.IntVar(&o.replicaPipes, "replica-pipelines", 192, "pipelines of the replicas benchmark's releases (3 replicas run 192 at once)")
 	fs.IntVar(&o.replicaRuns, "replica-runs", 3, "runs per pipeline in the replicas benchmark's releases")
+	fs.IntVar(&o.throughputReps, "throughput-reps", 5, "repetitions per replica count of the executor throughput benchmark (about 15 s and 40 s each)")
 	fs.DurationVar(&o.replicaPause, "replica-pause", 20*time.Second, "the timed pause of each release in the replicas benchmark")
 	fs.BoolVar(&o.pprof, "pprof", false, "run the Fledge servers with --pprof-listen and save CPU profiles of the load tests in the work folder (use with -keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (server logs, manifests)")

@@ -27,9 +27,12 @@ import (
 // Replicas running releases: the same pipelines and runs, on a fresh
 // database each time, run by one replica, by three, and by three of which
 // one is killed with SIGKILL while it holds leases. Each pipeline's canary
-// waits in a timed pause, so that a run holds one of its executor's
-// MaxRunning slots (64) for a known time while Kubernetes work is small (a
-// ConfigMap, a one-replica Deployment, a headless Service, an Ingress).
+// waits in a timed pause longer than the lease, so its run parks (it frees
+// its executor's slot and lease until the pause ends) and is taken up
+// again by whichever replica claims it first; Kubernetes work is small (a
+// ConfigMap, a one-replica Deployment, a headless Service, an Ingress) but
+// on this machine the API server is still its limit. The executor's own
+// scaling, with Kubernetes aside, is throughputBench's.
 const (
 	// replicaLeaseTTL is `fledge serve`'s default lease, which the
 	// replicas run with.

@@ -40,6 +40,8 @@ type ReplicasResult struct {
 	Idle        []IdleCount `json:"idle"`
 	// Runs are the phases of replicas running releases.
 	Runs []ReplicaRun `json:"runs,omitempty"`
+	// Throughput is the executor's throughput with Kubernetes aside.
+	Throughput *ThroughputResult `json:"throughput,omitempty"`
 }
 
 // IdleCount is what n idle replicas cost the database over a window.
@@ -70,7 +72,10 @@ func (b *bench) replicasBench(ctx context.Context, res *Results) error {
 	if err := b.idleBench(ctx, admin, r); err != nil {
 		return err
 	}
-	return b.replicaRuns(ctx, admin, r)
+	if err := b.replicaRuns(ctx, admin, r); err != nil {
+		return err
+	}
+	return b.throughputBench(ctx, admin, r)
 }
 
 // idleBench measures 1 and 3 idle replicas on a fresh database seeded with

@@ -1,18 +1,10 @@
 package service_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fledge.dev/fledge/api/v1alpha1"
 	"fledge.dev/fledge/internal/service"
@@ -20,6 +12,7 @@ import (
 	"fledge.dev/fledge/internal/store/postgres"
 	"fledge.dev/fledge/internal/store/sqlite"
 	"fledge.dev/fledge/internal/store/storetest"
+	"fledge.dev/fledge/internal/testenv"
 )
 
 // openPair opens two handles on one fresh database.
@@ -45,38 +38,10 @@ func sqlitePair(t *testing.T, now func() time.Time) (store.Store, store.Store) {
 // a missing server is a failure, as for the store's own tests).
 func postgresPair(t *testing.T, now func() time.Time) (store.Store, store.Store) {
 	t.Helper()
-	dsn := os.Getenv("FLEDGE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLEDGE_TEST_POSTGRES_DSN is not set (CI=true): start a server with hack/start-postgres.sh")
-		}
-		t.Skip("FLEDGE_TEST_POSTGRES_DSN is not set; run: eval \"$(hack/start-postgres.sh | tail -n1)\"")
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse FLEDGE_TEST_POSTGRES_DSN (a postgres:// URL): %v", err)
-	}
-	admin, err := pgxpool.New(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(admin.Close)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "fledge_test_" + hex.EncodeToString(b)
-	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
-	})
-	u.Path = "/" + name
+	dsn := testenv.PostgresDatabase(t)
 	var out [2]store.Store
 	for i := range out {
-		s, err := postgres.Open(t.Context(), postgres.Config{DSN: u.String(), Clock: now})
+		s, err := postgres.Open(t.Context(), postgres.Config{DSN: dsn, Clock: now})
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}

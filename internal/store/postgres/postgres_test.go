@@ -2,10 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,21 +13,8 @@ import (
 	"fledge.dev/fledge/internal/store"
 	"fledge.dev/fledge/internal/store/postgres"
 	"fledge.dev/fledge/internal/store/storetest"
+	"fledge.dev/fledge/internal/testenv"
 )
-
-// adminDSN returns the superuser DSN of the test server, skipping the test
-// when there is none, except in CI, where a missing server is a failure.
-func adminDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("FLEDGE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLEDGE_TEST_POSTGRES_DSN is not set (CI=true): start a server with hack/start-postgres.sh")
-		}
-		t.Skip("FLEDGE_TEST_POSTGRES_DSN is not set; run: eval \"$(hack/start-postgres.sh | tail -n1)\"")
-	}
-	return dsn
-}
 
 // testDB creates an empty database that is dropped when t ends, and
 // returns the DSN to reach it.
@@ -42,7 +25,7 @@ type testDB struct {
 
 func newTestDB(t testing.TB) *testDB {
 	t.Helper()
-	dsn := adminDSN(t)
+	dsn := testenv.PostgresAdminDSN(t)
 	admin, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("connect to the test server: %v", err)
@@ -54,35 +37,7 @@ func newTestDB(t testing.TB) *testDB {
 // create makes a fresh database for t and returns its DSN.
 func (db *testDB) create(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "fledge_test_" + hex.EncodeToString(b)
-	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := db.admin.Exec(t.Context(), "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, db.dsn, name)
-}
-
-// withDatabase returns dsn pointing at database name.
-func withDatabase(t testing.TB, dsn, name string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("parse FLEDGE_TEST_POSTGRES_DSN: %v", err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	return dsn + " dbname=" + name
+	return testenv.PostgresDatabase(t)
 }
 
 func open(t *testing.T, dsn string, clock func() time.Time) *postgres.Store {
