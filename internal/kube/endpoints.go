@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,10 +10,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 var endpointSlicesGVR = schema.GroupVersionResource{Group: discoveryv1.GroupName, Version: "v1", Resource: "endpointslices"}
@@ -53,33 +56,149 @@ func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*un
 	}
 	t := time.NewTicker(rolloutFallbackPoll)
 	defer t.Stop()
+	var nudge resync
+	defer nudge.stop()
 	for {
-		diff, err := c.endpointsDiff(ctx, ns, services)
+		diff, behind, err := c.endpointsDiff(ctx, ns, services)
 		if err != nil {
 			return err
 		}
 		if diff == "" {
 			return nil
 		}
+		due := nudge.due(time.Now(), behind)
+		if len(due) > 0 {
+			c.resyncServices(ctx, ns, due)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("endpoints in %s not settled: %s: %w", ns, diff, context.Cause(ctx))
 		case <-changed:
 		case <-t.C:
+		case <-nudge.wake():
 		}
 	}
 }
 
+// Endpoints behind their pods: the EndpointSlice controller retries a
+// Service whose EndpointSlices it synced while its cache of them lagged
+// its own last write after a back-off that starts at 1 s, and nothing
+// brings the retry forward but another change of the Service or of its
+// pods. A full-surge rollout's burst of pod changes makes that likely: the
+// last pods deleted are then still listed, for about a second after they
+// are gone. When a Service's endpoints have lagged its pods for
+// resyncAfter (a pod gone but listed, a pod being deleted listed as
+// ready, a ready pod not listed), WaitEndpointsSettled writes the time
+// into the Service's ResyncAnnotation: the update makes the controller
+// sync the Service at once, from a cache that has caught up by then. A
+// pod being deleted and listed as terminating is not behind: its grace
+// period is its own, and it is waited for.
+const (
+	// ResyncAnnotation is the annotation of a Service that
+	// WaitEndpointsSettled writes to make the EndpointSlice controller
+	// sync it again.
+	ResyncAnnotation = "fledge.dev/endpoints-resync"
+	// resyncAfter is how long endpoints lag their pods before the
+	// Service is resynced: a controller that keeps up writes the change
+	// within a few milliseconds.
+	resyncAfter = 100 * time.Millisecond
+	// resyncEvery spaces the resyncs of one Service.
+	resyncEvery = 500 * time.Millisecond
+	// resyncFieldManager owns ResyncAnnotation.
+	resyncFieldManager = "fledge-endpoints-resync"
+)
+
+// resync decides when the Services whose endpoints lag their pods are
+// resynced.
+type resync struct {
+	since map[string]time.Time // when each Service was first seen behind
+	last  map[string]time.Time // its last resync
+	timer *time.Timer
+}
+
+// due takes the Services seen behind at now and returns those to resync
+// now; it arms wake for the next one due.
+func (r *resync) due(now time.Time, behind []string) []string {
+	if r.since == nil {
+		r.since, r.last = map[string]time.Time{}, map[string]time.Time{}
+	}
+	seen := map[string]bool{}
+	var out []string
+	var next time.Time
+	for _, name := range behind {
+		seen[name] = true
+		since, ok := r.since[name]
+		if !ok {
+			since, r.since[name] = now, now
+		}
+		at := since.Add(resyncAfter)
+		if last, ok := r.last[name]; ok && last.Add(resyncEvery).After(at) {
+			at = last.Add(resyncEvery)
+		}
+		if !now.Before(at) {
+			out = append(out, name)
+			r.last[name] = now
+			at = now.Add(resyncEvery)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	for name := range r.since {
+		if !seen[name] {
+			delete(r.since, name)
+		}
+	}
+	r.stop()
+	r.timer = nil
+	if !next.IsZero() {
+		r.timer = time.NewTimer(next.Sub(now))
+	}
+	return out
+}
+
+func (r *resync) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// wake fires when the next resync is due; never without one.
+func (r *resync) wake() <-chan time.Time {
+	if r.timer == nil {
+		return nil
+	}
+	return r.timer.C
+}
+
+// resyncServices writes the time into the ResyncAnnotation of the named
+// Services of ns. It is a nudge: a Service it cannot write is logged
+// nowhere and waited for as before.
+func (c *Client) resyncServices(ctx context.Context, ns string, names []string) {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		ResyncAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
+	}}})
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		_, _ = c.dyn.Resource(servicesGVR).Namespace(ns).Patch(ctx, name, types.MergePatchType, patch,
+			metav1.PatchOptions{FieldManager: resyncFieldManager})
+	}
+}
+
 // endpointsDiff describes how the services' endpoints differ from their
-// ready pods, "" when they agree.
-func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev1.Service) (string, error) {
+// ready pods, "" when they agree, and names the services whose endpoints
+// are behind their pods: a pod that is gone or being deleted listed as a
+// ready endpoint, or a ready pod not listed at all.
+func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev1.Service) (diff string, behind []string, err error) {
 	var pods []corev1.Pod
 	if err := listTyped(ctx, c, podsGVR, ns, &pods); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var slices []discoveryv1.EndpointSlice
 	if err := listTyped(ctx, c, endpointSlicesGVR, ns, &slices); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	byName := map[string]*corev1.Pod{}
 	for i := range pods {
@@ -94,7 +213,7 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 				want[p.Name] = true
 			}
 		}
-		got := map[string]bool{}
+		got, listed, lagging := map[string]bool{}, map[string]bool{}, false
 		for _, s := range slices {
 			if s.Labels[discoveryv1.LabelServiceName] != svc.Name {
 				continue
@@ -105,11 +224,16 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 				}
 				name := ep.TargetRef.Name
 				p := byName[name]
+				listed[name] = true
+				terminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
+				ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 				switch {
-				case ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
-					p == nil, p.DeletionTimestamp != nil:
+				case terminating, p == nil, p.DeletionTimestamp != nil:
 					problems = append(problems, fmt.Sprintf("service %s still has an endpoint of pod %s, which is going away", svc.Name, name))
-				case ep.Conditions.Ready == nil || *ep.Conditions.Ready:
+					// Gone, or listed as ready while it is being deleted:
+					// the controller has not caught up with the pod.
+					lagging = lagging || p == nil || (ready && !terminating)
+				case ready:
 					got[name] = true
 				}
 			}
@@ -118,7 +242,11 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 		for name := range want {
 			if !got[name] {
 				missing = append(missing, name)
+				lagging = lagging || !listed[name]
 			}
+		}
+		if lagging {
+			behind = append(behind, svc.Name)
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
@@ -126,5 +254,5 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 		}
 	}
 	sort.Strings(problems)
-	return strings.Join(problems, "; "), nil
+	return strings.Join(problems, "; "), behind, nil
 }

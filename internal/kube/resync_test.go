@@ -1,0 +1,158 @@
+package kube
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// TestResyncDue: a Service is resynced once it has been behind for
+// resyncAfter, then at most every resyncEvery while it stays behind; one
+// behind again after it caught up waits resyncAfter again, and no less
+// than resyncEvery since its last resync.
+func TestResyncDue(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	var r resync
+	defer r.stop()
+	for i, step := range []struct {
+		at     time.Time
+		behind []string
+		want   []string
+	}{
+		{ms(0), []string{"web"}, nil},
+		{ms(50), []string{"web"}, nil},
+		{ms(100), []string{"web"}, []string{"web"}},
+		{ms(300), []string{"web", "api"}, nil},
+		{ms(400), []string{"web", "api"}, []string{"api"}},
+		{ms(600), []string{"web", "api"}, []string{"web"}},
+		{ms(700), nil, nil},
+		{ms(750), []string{"web"}, nil},
+		{ms(850), []string{"web"}, nil},
+		{ms(1100), []string{"web"}, []string{"web"}},
+		{ms(1150), []string{"api"}, nil},
+		{ms(1250), []string{"api"}, []string{"api"}},
+	} {
+		got := r.due(step.at, step.behind)
+		if !slices.Equal(got, step.want) {
+			t.Fatalf("step %d (%s, behind %v): resync %v, want %v", i, step.at.Sub(t0), step.behind, got, step.want)
+		}
+		if (r.wake() != nil) != (len(step.behind) > 0) {
+			t.Fatalf("step %d: wake armed %v with %d behind", i, r.wake() != nil, len(step.behind))
+		}
+	}
+}
+
+// TestIntegrationEndpointsResync: a Service whose EndpointSlice lists a
+// pod that is gone (as ready or as terminating) is behind its pods;
+// WaitEndpointsSettled writes its ResyncAnnotation (to make the
+// EndpointSlice controller sync it), spaced by resyncEvery, and keeps
+// waiting. A pod being deleted and listed as terminating is waited for
+// without it: its grace period is its own. The slices here are not the
+// controller's, so nothing settles.
+func TestIntegrationEndpointsResync(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.createNamespace(t)
+	pods := s.cluster.Clientset().CoreV1().Pods(s.ns)
+	// A pod that is being deleted and stays so: bound to a node that does
+	// not exist (nothing runs or deletes it) and held by a finalizer.
+	const finalizer = "test.fledge.dev/hold"
+	held := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "held", Labels: map[string]string{"app": "held"}, Finalizers: []string{finalizer}},
+		Spec:       corev1.PodSpec{NodeName: "nowhere", Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:1"}}},
+	}
+	if _, err := pods.Create(s.ctx, held, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
+		if _, err := pods.Patch(context.WithoutCancel(s.ctx), "held", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Errorf("release pod held: %v", err)
+		}
+	})
+	if err := pods.Delete(s.ctx, "held", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, pod          string
+		ready, terminating bool
+		resyncs            bool
+	}{
+		{"gone-ready", "gone", true, false, true},
+		{"gone-terminating", "gone", false, true, true},
+		{"held", "held", false, true, false},
+	} {
+		objs := decode(t, `apiVersion: v1
+kind: Service
+metadata: {name: `+tc.name+`}
+spec:
+  selector: {app: `+tc.pod+`}
+  ports: [{port: 80}]
+`)
+		if _, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		serving := true
+		slice := &discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: tc.name + "-test", Labels: map[string]string{
+				discoveryv1.LabelServiceName: tc.name, discoveryv1.LabelManagedBy: "test.fledge.dev",
+			}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{
+				Addresses:  []string{"10.0.0.9"},
+				Conditions: discoveryv1.EndpointConditions{Ready: &tc.ready, Serving: &serving, Terminating: &tc.terminating},
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: s.ns, Name: tc.pod},
+			}},
+		}
+		if _, err := s.cluster.Clientset().DiscoveryV1().EndpointSlices(s.ns).Create(s.ctx, slice, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 1300*time.Millisecond)
+		err := s.client.WaitEndpointsSettled(ctx, s.ns, objs)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "endpoint of pod "+tc.pod+", which is going away") {
+			t.Fatalf("%s: WaitEndpointsSettled: %v, want it to wait for pod %s's endpoint", tc.name, err, tc.pod)
+		}
+		svc, err := s.cluster.Clientset().CoreV1().Services(s.ns).Get(s.ctx, tc.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, written := svc.Annotations[ResyncAnnotation]
+		if written != tc.resyncs {
+			t.Fatalf("%s: %s written %v (%q), want %v", tc.name, ResyncAnnotation, written, at, tc.resyncs)
+		}
+		if !written {
+			continue
+		}
+		// Written by its own field manager, so that applying the
+		// manifests again keeps it.
+		owners := 0
+		for _, f := range svc.ManagedFields {
+			if f.Manager == resyncFieldManager {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Errorf("%s: managed fields of %s: %d entries, want 1", tc.name, resyncFieldManager, owners)
+		}
+		if _, err := s.client.Apply(s.ctx, s.ns, objs, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.cluster.Clientset().CoreV1().Services(s.ns).Get(s.ctx, tc.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Annotations[ResyncAnnotation] != at {
+			t.Errorf("%s: applying the manifests again changed %s from %q to %q", tc.name, ResyncAnnotation, at, again.Annotations[ResyncAnnotation])
+		}
+	}
+}
