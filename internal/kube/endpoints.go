@@ -26,8 +26,9 @@ var endpointSlicesGVR = schema.GroupVersionResource{Group: discoveryv1.GroupName
 // belongs to a pod that is being deleted or gone. After a rollout the old
 // pods linger as (terminating) endpoints for a while; a data plane that is
 // given more traffic for the Service before they are gone may still send
-// some of it to the old version. It returns nil once settled, or the last
-// difference it saw when ctx ends.
+// some of it to the old version. A Service whose endpoints lag its pods
+// is resynced (see ResyncAnnotation). It returns nil once settled, or the
+// last difference it saw when ctx ends.
 func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*unstructured.Unstructured) error {
 	var services []*corev1.Service
 	for _, o := range objs {
