@@ -76,7 +76,10 @@ func (r *BesideRouter) liveCanary(ctx context.Context) (*unstructured.Unstructur
 // the error matches traffic.ErrNoProduction and nothing is created, as it
 // does when the canary Ingress's paths would match none of production's.
 // The canary Ingress keeps its tester header. SetWeight(0) only patches an
-// existing canary Ingress.
+// existing canary Ingress. Another weight is patched into an existing
+// canary Ingress too, once production's Ingress is checked: the canary
+// stage applied the release's canary Ingress and ExternalName Services
+// whole when it routed the tester header, so only the weight changes.
 func (r *BesideRouter) SetWeight(ctx context.Context, percent int) error {
 	if percent < 0 || percent > 100 {
 		return fmt.Errorf("set canary weight of ingress %s to %d: %w", r.where(), percent, traffic.ErrInvalidWeight)
@@ -85,21 +88,26 @@ func (r *BesideRouter) SetWeight(ctx context.Context, percent int) error {
 	if err != nil {
 		return err
 	}
-	if percent == 0 {
-		if live == nil || live.GetAnnotations()[AnnotationCanaryWeight] == "0" {
+	if live == nil {
+		if percent == 0 {
 			return nil
 		}
-		patch := []byte(`{"metadata":{"annotations":{"` + AnnotationCanaryWeight + `":"0"}}}`)
-		if _, err := r.client.MergePatch(ctx, r.cfg.ProductionNamespace, live, patch); err != nil {
-			return fmt.Errorf("set canary weight of ingress %s to 0: %w", r.where(), err)
+		return r.ensure(ctx, percent, &r.cfg.Header)
+	}
+	want := strconv.Itoa(percent)
+	if live.GetAnnotations()[AnnotationCanaryWeight] == want {
+		return nil
+	}
+	if percent > 0 {
+		if err := checkProduction(ctx, r.client, r.cfg.ProductionNamespace, r.cfg.IngressName, live); err != nil {
+			return err
 		}
-		return r.readBack(ctx, 0)
 	}
-	h := &r.cfg.Header
-	if live != nil {
-		h = headerOf(live.GetAnnotations())
+	patch := []byte(`{"metadata":{"annotations":{"` + AnnotationCanaryWeight + `":"` + want + `"}}}`)
+	if _, err := r.client.MergePatch(ctx, r.cfg.ProductionNamespace, live, patch); err != nil {
+		return fmt.Errorf("set canary weight of ingress %s to %d: %w", r.where(), percent, err)
 	}
-	return r.ensure(ctx, percent, h)
+	return r.readBack(ctx, percent)
 }
 
 // SetHeaderRoute sets the tester header of the canary Ingress, creating
