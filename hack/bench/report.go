@@ -741,24 +741,25 @@ const notes = `## Notes
   executor's steps; the writers now take turns in order of arrival instead of a freed connection
   going to a random waiter (BenchmarkContendedWrites in internal/store/sqlite, 64 writers at
   once: p99 about half), and section 5 measures the create p99 with it.
-- **Why some of Fledge's releases take a second more** (the spreads of sections 1 and 2: some of
-  every ten full-size releases near 1.3 s to the canary's share, or near 1.25 s from approval to
-  done, where the others take about 0.5 s and 0.4 s; the medians move with how many of the ten
-  it hits, which differs from run to run): after a full-surge rollout, the canary's or
-  production's, the
-  Service's EndpointSlice still lists some of the replaced pods, already deleted, as ready
-  endpoints (not terminating) for about 0.9 s. Fledge waits for them to go before the first
-  request goes to the canary, and before production gets its requests back, since a data plane
-  would send part of them to pods that no longer exist. The delay is the EndpointSlice controller's: a Service synced while
-  its cache of EndpointSlices is behind its own last write is retried after a back-off that
-  starts at 1 s, and a full-surge rollout's burst of pod deletions right after its new pods are
-  ready makes that likely. Measured apart on the same local cluster (a Deployment of 3 behind a
-  Service, rolled at full surge, the endpoints read every 50 ms after the rollout): 3 of 16
-  rollouts had deleted pods listed as ready for 0.9 to 1.0 s; rolled with maxUnavailable 100%
-  as well, so that old and new pods are replaced at once, 0 of 21. Fledge does not roll the
-  canary that way: testers' requests with the header reach the canary between releases, and
-  would find no pod during the rollout. Argo Rollouts raises its weight without waiting for
-  endpoints; its "served − API objects" in section 1 is where the same controller costs it.
+- **Fledge's endpoints waits, and what is left of them:** before the first request goes to the
+  canary, and before production gets its requests back, Fledge waits until the Services'
+  endpoints are exactly the ready pods, since a data plane would send part of the requests to
+  pods that are gone or to the previous version. Two things made some releases a second slower
+  (in the runs before this one, some of every ten near 1.3 s to the canary's share where the
+  others took about 0.5 s). The EndpointSlice controller, when it synced a Service while its
+  cache of EndpointSlices was behind its own last write, retries after a back-off that starts at
+  1 s, and a full-surge rollout's burst of pod deletions makes that likely: the last pods deleted
+  stay listed for that second although they are gone. Fledge now writes the Service's
+  fledge.dev/endpoints-resync annotation once its endpoints have lagged the pods for 100 ms,
+  which makes the controller sync it at once (measured apart on this control plane, 30 full-surge
+  rollouts of 3 pods each way: waits over 300 ms 3 without, 0 with). What remains is the old
+  pods' termination: kwok deletes a terminating pod about 100 ms after its deletion starts, and
+  Fledge waits for the previous canary's pods to be gone before the canary's first request (the
+  gap between RolloutComplete and HeaderRouteSet in section 3's event log). On a real cluster
+  that is the old pods' grace period; data planes that send no new request to a terminating
+  endpoint (ingress-nginx; Traefik since its EndpointSlice fencing) would not need it. Argo
+  Rollouts raises its weight without waiting for endpoints; its "served − API objects" in
+  section 1 is where the same controllers cost it.
 - **Pod capacity:** the scale benchmark's pipelines and their pods stay on the control plane for
   the benchmarks after it. The fake node holds 20,000 pods (019b5d8); at 2,000 the analysis and
   replicas benchmarks could not schedule their canaries.
@@ -813,18 +814,16 @@ const notes = `## Notes
   figure uses the tables' mean bytes per row.
 - **Replicas:** idle replicas on PostgreSQL cost the database about 3 transactions a second each
   (a claim every 500 ms and the notification outbox's poll) and a few thousandths of a core;
-  three replicas cost three times one. Running releases, every deployment ran exactly once in
-  every phase, the kill included. Throughput did not grow from 1 to 3 replicas, for a different
-  reason than in earlier runs. There, at the controller-manager's default client limit, every
-  phase ran at about 1.5 releases a second (10.3 and 10.7 steps a second) while the processes
-  used about 1 of the 2 cores. With that limit raised, one replica ran them at 4.1 a second
-  (28.9 steps) at 424d51e, 4.4 (30.9 steps) in this run, and the processes used 1.8 of the 2
-  cores at 424d51e, the API server about one: the machine is the limit, and a second and third replica only add their own share of it. The
-  replicas and PostgreSQL used 0.27 to 0.35 and under 0.1 of a core. The work is wait-bound
-  (each run pauses 20 s, and parks meanwhile), so one replica's 64 slots were not what held it
-  back; a ratio of 2.5 needs a workload that keeps one replica's executor busy on a control
-  plane with cores to spare, which this 2-core machine, shared with the control plane, does not
-  have.
+  three replicas cost three times one. Running releases on this machine's control plane, every
+  deployment ran exactly once in every phase, the kill included, but throughput does not grow
+  from 1 to 3 replicas: the work is wait-bound (each run pauses 20 s, and parks meanwhile, so one
+  replica's 64 slots are not what holds it back), the API server takes about one of the two
+  cores, and the processes about all of them (section 7's CPU table); a second and third replica
+  only add their own share of the load. At the controller-manager's default client limit (earlier
+  runs) every phase ran at about 1.5 releases a second whatever the replicas. The executor's own
+  scaling is measured with Kubernetes aside (section 7, "Executor throughput"): clusters that
+  answer after fixed times, rollouts that hold their slot as real ones do, so that one replica's
+  64 slots are the limit and three replicas have 192.
 - **Replicas, takeover:** a deployment that waits longer than the lease (here the 20 s pause)
   parks: it holds no lease and no slot while it waits, so the killed replica held only the
   leases of the deployments it was stepping (61). Those ran out within the lease time (15 s);
