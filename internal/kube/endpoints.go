@@ -86,34 +86,33 @@ func (c *Client) WaitEndpointsSettled(ctx context.Context, ns string, objs []*un
 // its own last write after a back-off that starts at 1 s, and nothing
 // brings the retry forward but another change of the Service or of its
 // pods. A full-surge rollout's burst of pod changes makes that likely: the
-// last pods deleted are then still listed, for about a second after they
-// are gone. When a Service's endpoints have lagged its pods for
-// resyncAfter (a pod gone but listed, a pod being deleted listed as
-// ready, a ready pod not listed), WaitEndpointsSettled writes the time
-// into the Service's ResyncAnnotation: the update makes the controller
-// sync the Service at once, from a cache that has caught up by then. A
-// pod being deleted and listed as terminating is not behind: its grace
-// period is its own, and it is waited for.
+// last pods deleted are then still listed for about a second after they
+// are gone. When a Service has listed a pod that is gone for resyncAfter,
+// WaitEndpointsSettled writes the time into the Service's
+// ResyncAnnotation, once per wait: the update makes the controller sync
+// the Service at once, from a cache that has caught up by then. A
+// controller that is merely busy lists gone pods too, but one write per
+// Service and wait adds little to its queue (where the Service is already).
+// A pod being deleted and listed as terminating is waited for as it is:
+// its grace period is its own.
 const (
 	// ResyncAnnotation is the annotation of a Service that
 	// WaitEndpointsSettled writes to make the EndpointSlice controller
 	// sync it again.
 	ResyncAnnotation = "fledge.dev/endpoints-resync"
-	// resyncAfter is how long endpoints lag their pods before the
-	// Service is resynced: a controller that keeps up writes the change
-	// within a few milliseconds.
+	// resyncAfter is how long a Service lists a gone pod before it is
+	// resynced: a controller that keeps up writes the change within a
+	// few milliseconds.
 	resyncAfter = 100 * time.Millisecond
-	// resyncEvery spaces the resyncs of one Service.
-	resyncEvery = 500 * time.Millisecond
 	// resyncFieldManager owns ResyncAnnotation.
 	resyncFieldManager = "fledge-endpoints-resync"
 )
 
-// resync decides when the Services whose endpoints lag their pods are
-// resynced.
+// resync decides when the Services that list gone pods are resynced: each
+// once per wait, resyncAfter after it was first seen so.
 type resync struct {
 	since map[string]time.Time // when each Service was first seen behind
-	last  map[string]time.Time // its last resync
+	done  map[string]bool      // resynced
 	timer *time.Timer
 }
 
@@ -121,25 +120,25 @@ type resync struct {
 // now; it arms wake for the next one due.
 func (r *resync) due(now time.Time, behind []string) []string {
 	if r.since == nil {
-		r.since, r.last = map[string]time.Time{}, map[string]time.Time{}
+		r.since, r.done = map[string]time.Time{}, map[string]bool{}
 	}
 	seen := map[string]bool{}
 	var out []string
 	var next time.Time
 	for _, name := range behind {
 		seen[name] = true
+		if r.done[name] {
+			continue
+		}
 		since, ok := r.since[name]
 		if !ok {
 			since, r.since[name] = now, now
 		}
 		at := since.Add(resyncAfter)
-		if last, ok := r.last[name]; ok && last.Add(resyncEvery).After(at) {
-			at = last.Add(resyncEvery)
-		}
 		if !now.Before(at) {
 			out = append(out, name)
-			r.last[name] = now
-			at = now.Add(resyncEvery)
+			r.done[name] = true
+			continue
 		}
 		if next.IsZero() || at.Before(next) {
 			next = at
@@ -189,9 +188,8 @@ func (c *Client) resyncServices(ctx context.Context, ns string, names []string) 
 }
 
 // endpointsDiff describes how the services' endpoints differ from their
-// ready pods, "" when they agree, and names the services whose endpoints
-// are behind their pods: a pod that is gone or being deleted listed as a
-// ready endpoint, or a ready pod not listed at all.
+// ready pods, "" when they agree, and names the services that list a pod
+// that is gone.
 func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev1.Service) (diff string, behind []string, err error) {
 	var pods []corev1.Pod
 	if err := listTyped(ctx, c, podsGVR, ns, &pods); err != nil {
@@ -214,7 +212,7 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 				want[p.Name] = true
 			}
 		}
-		got, listed, lagging := map[string]bool{}, map[string]bool{}, false
+		got, gone := map[string]bool{}, false
 		for _, s := range slices {
 			if s.Labels[discoveryv1.LabelServiceName] != svc.Name {
 				continue
@@ -225,16 +223,12 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 				}
 				name := ep.TargetRef.Name
 				p := byName[name]
-				listed[name] = true
-				terminating := ep.Conditions.Terminating != nil && *ep.Conditions.Terminating
-				ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 				switch {
-				case terminating, p == nil, p.DeletionTimestamp != nil:
+				case ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
+					p == nil, p.DeletionTimestamp != nil:
 					problems = append(problems, fmt.Sprintf("service %s still has an endpoint of pod %s, which is going away", svc.Name, name))
-					// Gone, or listed as ready while it is being deleted:
-					// the controller has not caught up with the pod.
-					lagging = lagging || p == nil || (ready && !terminating)
-				case ready:
+					gone = gone || p == nil
+				case ep.Conditions.Ready == nil || *ep.Conditions.Ready:
 					got[name] = true
 				}
 			}
@@ -243,10 +237,9 @@ func (c *Client) endpointsDiff(ctx context.Context, ns string, services []*corev
 		for name := range want {
 			if !got[name] {
 				missing = append(missing, name)
-				lagging = lagging || !listed[name]
 			}
 		}
-		if lagging {
+		if gone {
 			behind = append(behind, svc.Name)
 		}
 		if len(missing) > 0 {

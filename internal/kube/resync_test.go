@@ -13,10 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// TestResyncDue: a Service is resynced once it has been behind for
-// resyncAfter, then at most every resyncEvery while it stays behind; one
-// behind again after it caught up waits resyncAfter again, and no less
-// than resyncEvery since its last resync.
+// TestResyncDue: a Service is resynced once it has listed a gone pod for
+// resyncAfter, and once per wait; one that caught up before that is not.
 func TestResyncDue(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -27,26 +25,23 @@ func TestResyncDue(t *testing.T) {
 		at     time.Time
 		behind []string
 		want   []string
+		armed  bool
 	}{
-		{ms(0), []string{"web"}, nil},
-		{ms(50), []string{"web"}, nil},
-		{ms(100), []string{"web"}, []string{"web"}},
-		{ms(300), []string{"web", "api"}, nil},
-		{ms(400), []string{"web", "api"}, []string{"api"}},
-		{ms(600), []string{"web", "api"}, []string{"web"}},
-		{ms(700), nil, nil},
-		{ms(750), []string{"web"}, nil},
-		{ms(850), []string{"web"}, nil},
-		{ms(1100), []string{"web"}, []string{"web"}},
-		{ms(1150), []string{"api"}, nil},
-		{ms(1250), []string{"api"}, []string{"api"}},
+		{ms(0), []string{"web"}, nil, true},
+		{ms(50), []string{"web"}, nil, true},
+		{ms(100), []string{"web"}, []string{"web"}, false},
+		{ms(300), []string{"web", "api"}, nil, true},
+		{ms(350), nil, nil, false},
+		{ms(450), []string{"api"}, nil, true},
+		{ms(550), []string{"web", "api"}, []string{"api"}, false},
+		{ms(5000), []string{"web", "api"}, nil, false},
 	} {
 		got := r.due(step.at, step.behind)
 		if !slices.Equal(got, step.want) {
 			t.Fatalf("step %d (%s, behind %v): resync %v, want %v", i, step.at.Sub(t0), step.behind, got, step.want)
 		}
-		if (r.wake() != nil) != (len(step.behind) > 0) {
-			t.Fatalf("step %d: wake armed %v with %d behind", i, r.wake() != nil, len(step.behind))
+		if armed := r.wake() != nil; armed != step.armed {
+			t.Fatalf("step %d: wake armed %v, want %v", i, armed, step.armed)
 		}
 	}
 }
@@ -54,8 +49,7 @@ func TestResyncDue(t *testing.T) {
 // TestIntegrationEndpointsResync: a Service whose EndpointSlice lists a
 // pod that is gone (as ready or as terminating) is behind its pods;
 // WaitEndpointsSettled writes its ResyncAnnotation (to make the
-// EndpointSlice controller sync it), spaced by resyncEvery, and keeps
-// waiting. A pod being deleted and listed as terminating is waited for
+// EndpointSlice controller sync it) once, and keeps waiting. A pod being deleted and listed as terminating is waited for
 // without it: its grace period is its own. The slices here are not the
 // controller's, so nothing settles.
 func TestIntegrationEndpointsResync(t *testing.T) {
@@ -116,6 +110,7 @@ spec:
 		if _, err := s.cluster.Clientset().DiscoveryV1().EndpointSlices(s.ns).Create(s.ctx, slice, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(s.ctx, 1300*time.Millisecond)
 		err := s.client.WaitEndpointsSettled(ctx, s.ns, objs)
 		cancel()
@@ -132,6 +127,15 @@ spec:
 		}
 		if !written {
 			continue
+		}
+		// Once, resyncAfter into the wait: a second write would carry a
+		// later time.
+		when, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			t.Fatalf("%s: %s is %q, not a time: %v", tc.name, ResyncAnnotation, at, err)
+		}
+		if d := when.Sub(start); d < resyncAfter || d > 700*time.Millisecond {
+			t.Errorf("%s: resynced %s into the wait, want once, %s in", tc.name, d, resyncAfter)
 		}
 		// Written by its own field manager, so that applying the
 		// manifests again keeps it.
